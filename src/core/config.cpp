@@ -1,0 +1,392 @@
+#include "core/config.hpp"
+
+#include <boost/url/parse.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace llmgw::core {
+
+namespace {
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? v : nullptr;
+}
+
+template <class T>
+void env_number(const char* name, T& out, T min_value, T max_value) {
+  const char* v = env(name);
+  if (v == nullptr) {
+    return;
+  }
+  const std::string_view s(v);
+  T value{};
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc{} || p != s.data() + s.size() || value < min_value || value > max_value) {
+    throw ConfigError(std::string("environment: ") + name + ": '" + v +
+                      "' is not a number between " + std::to_string(min_value) + " and " +
+                      std::to_string(max_value));
+  }
+  out = value;
+}
+
+void env_ms(const char* name, std::chrono::milliseconds& out, std::int64_t min_value = 1) {
+  std::int64_t ms = out.count();
+  env_number<std::int64_t>(name, ms, min_value, 24LL * 3600 * 1000);
+  out = std::chrono::milliseconds(ms);
+}
+
+void env_bool(const char* name, bool& out) {
+  const char* v = env(name);
+  if (v == nullptr) {
+    return;
+  }
+  const std::string_view s(v);
+  if (s == "1" || s == "true" || s == "yes" || s == "on") {
+    out = true;
+  } else if (s == "0" || s == "false" || s == "no" || s == "off") {
+    out = false;
+  } else {
+    throw ConfigError(std::string("environment: ") + name + ": '" + v + "' is not a boolean");
+  }
+}
+
+}  // namespace
+
+Settings Settings::from_environment() {
+  Settings s;
+  if (const char* v = env("GATEWAY_HTTP_HOST")) {
+    s.host = v;
+  }
+  env_number<std::uint16_t>("GATEWAY_HTTP_PORT", s.port, 0, 65535);
+  env_number<unsigned>("LLMGW_THREADS", s.threads, 0, 1024);
+  if (const char* v = env("LLMGW_DATA_DIR")) {
+    s.data_dir = v;
+  }
+  env_number<std::size_t>("LLMGW_MAX_BODY_BYTES", s.max_body_bytes, 1024, std::size_t(1) << 32);
+  env_number<std::size_t>("LLMGW_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 1u << 20);
+  env_ms("LLMGW_HEADER_TIMEOUT_MS", s.header_timeout);
+  env_ms("LLMGW_BODY_TIMEOUT_MS", s.body_timeout);
+  env_ms("LLMGW_IDLE_TIMEOUT_MS", s.idle_timeout);
+  env_ms("LLMGW_SHUTDOWN_GRACE_MS", s.shutdown_grace, 0);
+  env_ms("LLMGW_RELOAD_INTERVAL_MS", s.reload_interval, 10);
+  env_number<std::size_t>("CACHE_API_KEY_SIZE", s.api_key_cache_size, 1, std::size_t(1) << 32);
+  env_number<std::size_t>("CACHE_MODEL_SIZE", s.model_cache_size, 1, std::size_t(1) << 32);
+  env_number<std::size_t>("LLMGW_USAGE_BATCH", s.usage_batch_size, 1, 1'000'000);
+  env_ms("LLMGW_USAGE_FLUSH_MS", s.usage_flush_interval);
+  env_number<std::size_t>("LLMGW_USAGE_QUEUE_LIMIT", s.usage_queue_limit, 1, std::size_t(1) << 32);
+  env_bool("LLMGW_ACCESS_LOG", s.access_log);
+  if (const char* v = env("LOG_LEVEL")) {
+    s.log_level = v;
+  }
+  return s;
+}
+
+unsigned Settings::effective_threads() const noexcept {
+  if (threads != 0) {
+    return threads;
+  }
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+std::string_view to_string(ProviderType t) noexcept {
+  switch (t) {
+    case ProviderType::OpenAI: return "openai";
+    case ProviderType::OpenAICompatible: return "openai_compatible";
+    case ProviderType::Echo: return "echo";
+  }
+  return "unknown";
+}
+
+bool parse_provider_type(std::string_view s, ProviderType& out) noexcept {
+  for (auto t : {ProviderType::OpenAI, ProviderType::OpenAICompatible, ProviderType::Echo}) {
+    if (to_string(t) == s) {
+      out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string expand_env(const std::string& text, const std::string& where) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = text.find("${", i);
+    if (start == std::string::npos) {
+      out.append(text, i);
+      break;
+    }
+    out.append(text, i, start - i);
+    const std::size_t end = text.find('}', start + 2);
+    if (end == std::string::npos) {
+      throw ConfigError(where + ": unclosed '${' in value");
+    }
+    std::string expr = text.substr(start + 2, end - start - 2);
+    std::string fallback;
+    bool has_fallback = false;
+    if (const auto d = expr.find(":-"); d != std::string::npos) {
+      fallback = expr.substr(d + 2);
+      expr.resize(d);
+      has_fallback = true;
+    }
+    if (expr.empty()) {
+      throw ConfigError(where + ": empty variable name in '${}'");
+    }
+    if (const char* v = env(expr.c_str())) {
+      out += v;
+    } else if (has_fallback) {
+      out += fallback;
+    } else {
+      throw ConfigError(where + ": environment variable " + expr + " is not set");
+    }
+    i = end + 1;
+  }
+  return out;
+}
+
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(std::string origin) : origin_(std::move(origin)) {}
+
+  GatewayConfig parse(const YAML::Node& root) {
+    GatewayConfig cfg;
+    if (!root || root.IsNull()) {
+      return cfg;
+    }
+    if (!root.IsMap()) {
+      fail("(top level)", "must be a mapping with providers, models and aliases");
+    }
+    check_keys(root, "(top level)", {"providers", "models", "aliases"});
+    for_each(root, "providers", [&](const YAML::Node& n, const std::string& at) {
+      cfg.providers.push_back(provider(n, at));
+    });
+    for_each(root, "models", [&](const YAML::Node& n, const std::string& at) {
+      cfg.models.push_back(model(n, at));
+    });
+    for_each(root, "aliases", [&](const YAML::Node& n, const std::string& at) {
+      cfg.aliases.push_back(alias(n, at));
+    });
+    cross_check(cfg);
+    return cfg;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
+    throw ConfigError(origin_ + ": " + field + ": " + problem);
+  }
+
+  template <class F>
+  void for_each(const YAML::Node& root, const char* name, F&& f) {
+    const YAML::Node list = root[name];
+    if (!list || list.IsNull()) {
+      return;
+    }
+    if (!list.IsSequence()) {
+      fail(name, "must be a list");
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string at = std::string(name) + "[" + std::to_string(i) + "]";
+      if (!list[i].IsMap()) {
+        fail(at, "must be a mapping");
+      }
+      f(list[i], at);
+    }
+  }
+
+  void check_keys(const YAML::Node& n, const std::string& at,
+                  std::initializer_list<std::string_view> allowed) const {
+    for (const auto& kv : n) {
+      const std::string key = kv.first.Scalar();
+      bool ok = false;
+      for (auto a : allowed) {
+        ok = ok || a == key;
+      }
+      if (!ok) {
+        std::string list;
+        for (auto a : allowed) {
+          list += list.empty() ? "" : ", ";
+          list += a;
+        }
+        fail(at + "." + key, "unknown field (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  std::string scalar(const YAML::Node& n, const std::string& at, const char* key,
+                     bool required) const {
+    const YAML::Node v = n[key];
+    const std::string field = at + "." + key;
+    if (!v || v.IsNull()) {
+      if (required) {
+        fail(field, "is required");
+      }
+      return {};
+    }
+    if (!v.IsScalar()) {
+      fail(field, "must be a string");
+    }
+    std::string s = expand_env(v.Scalar(), origin_ + ": " + field);
+    if (required && s.empty()) {
+      fail(field, "must not be empty");
+    }
+    return s;
+  }
+
+  std::chrono::milliseconds millis(const YAML::Node& n, const std::string& at, const char* key,
+                                   std::chrono::milliseconds dflt) const {
+    const std::string s = scalar(n, at, key, false);
+    if (s.empty()) {
+      return dflt;
+    }
+    std::int64_t v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || v < 1 || v > 86'400'000) {
+      fail(at + "." + key, "'" + s + "' is not a number of milliseconds between 1 and 86400000");
+    }
+    return std::chrono::milliseconds(v);
+  }
+
+  void check_name(const std::string& field, const std::string& v) const {
+    if (v.size() > 200) {
+      fail(field, "is longer than 200 characters");
+    }
+    for (unsigned char c : v) {
+      if (c < 0x21 || c == 0x7f) {
+        fail(field, "'" + v + "' contains whitespace or control characters");
+      }
+    }
+  }
+
+  ProviderConfig provider(const YAML::Node& n, const std::string& at) {
+    check_keys(n, at,
+               {"name", "type", "base_url", "api_key", "connect_timeout_ms",
+                "first_byte_timeout_ms", "idle_timeout_ms"});
+    ProviderConfig p;
+    p.name = scalar(n, at, "name", true);
+    check_name(at + ".name", p.name);
+    const std::string type = scalar(n, at, "type", true);
+    if (!parse_provider_type(type, p.type)) {
+      fail(at + ".type", "unknown provider type '" + type +
+                             "' (expected one of: openai, openai_compatible, echo)");
+    }
+    p.base_url = scalar(n, at, "base_url", false);
+    p.api_key = scalar(n, at, "api_key", false);
+    if (p.type == ProviderType::OpenAI && p.base_url.empty()) {
+      p.base_url = "https://api.openai.com/v1";
+    }
+    if (p.type != ProviderType::Echo) {
+      if (p.base_url.empty()) {
+        fail(at + ".base_url", "is required for type " + type);
+      }
+      auto u = boost::urls::parse_absolute_uri(p.base_url);
+      if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty() ||
+          u->has_query() || u->has_fragment() || u->has_userinfo()) {
+        fail(at + ".base_url",
+             "'" + p.base_url + "' is not an http:// or https:// URL without query or userinfo");
+      }
+      while (!p.base_url.empty() && p.base_url.back() == '/') {
+        p.base_url.pop_back();
+      }
+    } else if (!p.base_url.empty()) {
+      fail(at + ".base_url", "is not used by type echo");
+    }
+    p.connect_timeout = millis(n, at, "connect_timeout_ms", p.connect_timeout);
+    p.first_byte_timeout = millis(n, at, "first_byte_timeout_ms", p.first_byte_timeout);
+    p.idle_timeout = millis(n, at, "idle_timeout_ms", p.idle_timeout);
+    return p;
+  }
+
+  ModelConfig model(const YAML::Node& n, const std::string& at) {
+    check_keys(n, at, {"name", "provider", "upstream_model"});
+    ModelConfig m;
+    m.name = scalar(n, at, "name", true);
+    check_name(at + ".name", m.name);
+    m.provider = scalar(n, at, "provider", true);
+    m.upstream_model = scalar(n, at, "upstream_model", false);
+    if (m.upstream_model.empty()) {
+      m.upstream_model = m.name;
+    }
+    return m;
+  }
+
+  AliasConfig alias(const YAML::Node& n, const std::string& at) {
+    check_keys(n, at, {"alias", "model"});
+    AliasConfig a;
+    a.alias = scalar(n, at, "alias", true);
+    check_name(at + ".alias", a.alias);
+    a.model = scalar(n, at, "model", true);
+    return a;
+  }
+
+  void cross_check(const GatewayConfig& cfg) const {
+    std::set<std::string> providers;
+    for (std::size_t i = 0; i < cfg.providers.size(); ++i) {
+      if (!providers.insert(cfg.providers[i].name).second) {
+        fail("providers[" + std::to_string(i) + "].name",
+             "duplicate provider '" + cfg.providers[i].name + "'");
+      }
+    }
+    std::set<std::string> models;
+    for (std::size_t i = 0; i < cfg.models.size(); ++i) {
+      const auto& m = cfg.models[i];
+      const std::string at = "models[" + std::to_string(i) + "]";
+      if (!models.insert(m.name).second) {
+        fail(at + ".name", "duplicate model '" + m.name + "'");
+      }
+      if (!providers.contains(m.provider)) {
+        fail(at + ".provider", "unknown provider '" + m.provider + "'");
+      }
+    }
+    std::set<std::string> aliases;
+    for (std::size_t i = 0; i < cfg.aliases.size(); ++i) {
+      const auto& a = cfg.aliases[i];
+      const std::string at = "aliases[" + std::to_string(i) + "]";
+      if (!aliases.insert(a.alias).second) {
+        fail(at + ".alias", "duplicate alias '" + a.alias + "'");
+      }
+      if (models.contains(a.alias)) {
+        fail(at + ".alias", "'" + a.alias + "' is already a model name");
+      }
+      if (!models.contains(a.model)) {
+        fail(at + ".model", "unknown model '" + a.model + "'");
+      }
+    }
+  }
+
+  std::string origin_;
+};
+
+}  // namespace
+
+GatewayConfig parse_config(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return Parser(origin).parse(root);
+}
+
+GatewayConfig load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(path + ": cannot be read");
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace llmgw::core

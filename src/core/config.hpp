@@ -1,0 +1,93 @@
+#pragma once
+/// Start-up configuration: process settings from the environment (the seed's names kept) and
+/// the declarative YAML file of providers, models and aliases (a public contract, see
+/// docs/configuration.md). The control plane may throw: `ConfigError` names file, field and
+/// problem.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace llmgw::core {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Process settings. Defaults, then environment, then command-line flags (applied by `app`).
+struct Settings {
+  std::string host = "0.0.0.0";                  ///< GATEWAY_HTTP_HOST
+  std::uint16_t port = 8080;                     ///< GATEWAY_HTTP_PORT (0: any free port)
+  unsigned threads = 0;                          ///< LLMGW_THREADS (0: number of cores)
+  std::string data_dir = "./data";               ///< LLMGW_DATA_DIR
+  std::size_t max_body_bytes = 10u << 20;        ///< LLMGW_MAX_BODY_BYTES
+  std::size_t max_header_bytes = 16u << 10;      ///< LLMGW_MAX_HEADER_BYTES
+  std::chrono::milliseconds header_timeout{10'000};   ///< LLMGW_HEADER_TIMEOUT_MS
+  std::chrono::milliseconds body_timeout{30'000};     ///< LLMGW_BODY_TIMEOUT_MS
+  std::chrono::milliseconds idle_timeout{75'000};     ///< LLMGW_IDLE_TIMEOUT_MS (keep-alive)
+  std::chrono::milliseconds shutdown_grace{30'000};   ///< LLMGW_SHUTDOWN_GRACE_MS
+  std::chrono::milliseconds reload_interval{200};     ///< LLMGW_RELOAD_INTERVAL_MS
+  std::size_t api_key_cache_size = 100'000;      ///< CACHE_API_KEY_SIZE (entries, all threads)
+  std::size_t model_cache_size = 10'000;         ///< CACHE_MODEL_SIZE (max models in a snapshot)
+  std::size_t usage_batch_size = 1'000;          ///< LLMGW_USAGE_BATCH
+  std::chrono::milliseconds usage_flush_interval{200};  ///< LLMGW_USAGE_FLUSH_MS
+  std::size_t usage_queue_limit = 1'000'000;     ///< LLMGW_USAGE_QUEUE_LIMIT
+  bool access_log = true;                        ///< LLMGW_ACCESS_LOG (0/1)
+  std::string log_level = "info";                ///< LOG_LEVEL
+
+  /// Reads the environment over the defaults. Throws ConfigError on a bad value.
+  static Settings from_environment();
+  [[nodiscard]] unsigned effective_threads() const noexcept;
+  [[nodiscard]] std::string database_path() const { return data_dir + "/llmgw.db"; }
+};
+
+enum class ProviderType : std::uint8_t { OpenAI, OpenAICompatible, Echo };
+std::string_view to_string(ProviderType t) noexcept;
+bool parse_provider_type(std::string_view s, ProviderType& out) noexcept;
+
+struct ProviderConfig {
+  std::string name;
+  ProviderType type = ProviderType::OpenAI;
+  std::string base_url;   ///< e.g. https://api.openai.com/v1 (empty for echo)
+  std::string api_key;    ///< secret: never logged
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds first_byte_timeout{120'000};
+  std::chrono::milliseconds idle_timeout{120'000};
+  bool operator==(const ProviderConfig&) const = default;
+};
+
+struct ModelConfig {
+  std::string name;
+  std::string provider;
+  std::string upstream_model;  ///< defaults to name
+  bool operator==(const ModelConfig&) const = default;
+};
+
+struct AliasConfig {
+  std::string alias;
+  std::string model;
+  bool operator==(const AliasConfig&) const = default;
+};
+
+/// The declarative file: providers, models and aliases written into the store at start.
+struct GatewayConfig {
+  std::vector<ProviderConfig> providers;
+  std::vector<ModelConfig> models;
+  std::vector<AliasConfig> aliases;
+};
+
+/// Expands `${VAR}` and `${VAR:-default}` from the environment. Throws ConfigError
+/// (mentioning `where`) for an unset variable without default or an unclosed `${`.
+std::string expand_env(const std::string& text, const std::string& where);
+
+/// Parses and validates a YAML config file. Throws ConfigError "FILE: FIELD: problem".
+GatewayConfig load_config_file(const std::string& path);
+/// Same, from text (`origin` names the source in messages).
+GatewayConfig parse_config(const std::string& yaml_text, const std::string& origin);
+
+}  // namespace llmgw::core

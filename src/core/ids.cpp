@@ -1,0 +1,148 @@
+#include "core/ids.hpp"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+namespace llmgw::core {
+
+void secure_random(std::span<unsigned char> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    throw std::runtime_error("the system random generator failed");
+  }
+}
+
+std::string to_hex(std::span<const unsigned char> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 0xF]);
+  }
+  return s;
+}
+
+std::string base64url(std::span<const unsigned char> bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string s;
+  s.reserve((bytes.size() * 4 + 2) / 3);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    s.push_back(kAlphabet[(v >> 18) & 63]);
+    s.push_back(kAlphabet[(v >> 12) & 63]);
+    s.push_back(kAlphabet[(v >> 6) & 63]);
+    s.push_back(kAlphabet[v & 63]);
+  }
+  if (const std::size_t rest = bytes.size() - i; rest > 0) {
+    std::uint32_t v = bytes[i] << 16;
+    if (rest == 2) {
+      v |= bytes[i + 1] << 8;
+    }
+    s.push_back(kAlphabet[(v >> 18) & 63]);
+    s.push_back(kAlphabet[(v >> 12) & 63]);
+    if (rest == 2) {
+      s.push_back(kAlphabet[(v >> 6) & 63]);
+    }
+  }
+  return s;
+}
+
+std::string new_id(std::string_view prefix) {
+  std::array<unsigned char, 8> b{};
+  secure_random(b);
+  return std::string(prefix) + to_hex(b);
+}
+
+namespace {
+/// xoshiro256** — fast, and seeded per thread from the CSPRNG; ids need uniqueness, not secrecy.
+struct Xoshiro {
+  std::uint64_t s[4];
+  Xoshiro() {
+    std::array<unsigned char, sizeof(s)> seed{};
+    secure_random(seed);
+    std::memcpy(s, seed.data(), sizeof(s));
+  }
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const std::uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+};
+}  // namespace
+
+void append_request_id(std::string& out) {
+  static thread_local Xoshiro rng;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int w = 0; w < 2; ++w) {
+    std::uint64_t v = rng.next();
+    for (int i = 0; i < 16; ++i) {
+      out.push_back(kHex[v & 0xF]);
+      v >>= 4;
+    }
+  }
+}
+
+std::string format_utc(std::int64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf, n);
+}
+
+namespace {
+bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+  if (pos + n > s.size()) {
+    return false;
+  }
+  const auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + n, out);
+  return ec == std::errc{} && p == s.data() + pos + n;
+}
+}  // namespace
+
+bool parse_utc(std::string_view s, std::int64_t& out) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
+      s[7] != '-' || !digits(s, 8, 2, d)) {
+    return false;
+  }
+  if (s.size() != 10) {
+    if (s.size() != 20 || (s[10] != 'T' && s[10] != ' ') || !digits(s, 11, 2, h) ||
+        s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se) ||
+        s[19] != 'Z') {
+      return false;
+    }
+  }
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] ||
+      (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || se > 59) {
+    return false;
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = se;
+  out = static_cast<std::int64_t>(timegm(&tm));
+  return true;
+}
+
+}  // namespace llmgw::core

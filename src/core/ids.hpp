@@ -1,0 +1,40 @@
+#pragma once
+/// Identifiers and randomness: cryptographic bytes for secrets, a fast per-thread generator
+/// for request ids, hex and base64url encoding, and the clock the gateway reads.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace llmgw::core {
+
+/// Fills `out` from OpenSSL's CSPRNG. Throws std::runtime_error if it fails (start-up/CLI).
+void secure_random(std::span<unsigned char> out);
+
+std::string to_hex(std::span<const unsigned char> bytes);
+std::string base64url(std::span<const unsigned char> bytes);  ///< no padding
+
+/// `prefix` + 16 lowercase hex digits from the CSPRNG, e.g. "key_3f9a…".
+std::string new_id(std::string_view prefix);
+
+/// A 32-hex-digit request id from a per-thread generator seeded by the CSPRNG.
+/// Appends to `out` (no allocation when `out` has capacity).
+void append_request_id(std::string& out);
+
+/// Wall clock as unix microseconds / seconds.
+inline std::int64_t unix_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+inline std::int64_t unix_seconds() { return unix_micros() / 1'000'000; }
+
+/// Formats unix seconds as RFC 3339 UTC ("2026-01-02T03:04:05Z").
+std::string format_utc(std::int64_t unix_seconds);
+/// Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) into unix seconds; false if invalid.
+bool parse_utc(std::string_view text, std::int64_t& unix_seconds);
+
+}  // namespace llmgw::core

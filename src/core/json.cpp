@@ -1,0 +1,248 @@
+#include "core/json.hpp"
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/parse.hpp>
+
+#include <array>
+
+namespace llmgw::core {
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      continue;
+    }
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+namespace {
+
+/// A SAX handler that accepts everything: Boost.JSON's parser does the validation.
+struct NullHandler {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return true; }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_key_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(std::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t, std::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, std::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double, std::string_view, boost::system::error_code&) { return true; }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(std::string_view, boost::system::error_code&) { return true; }
+};
+
+std::size_t skip_ws(std::string_view t, std::size_t i) {
+  while (i < t.size() && (t[i] == ' ' || t[i] == '\n' || t[i] == '\r' || t[i] == '\t')) {
+    ++i;
+  }
+  return i;
+}
+
+/// Offset one past the string literal starting at t[i] == '"'.
+std::size_t skip_string(std::string_view t, std::size_t i) {
+  for (++i; i < t.size(); ++i) {
+    if (t[i] == '\\') {
+      ++i;
+    } else if (t[i] == '"') {
+      return i + 1;
+    }
+  }
+  return t.size();
+}
+
+/// Offset one past the value starting at t[i].
+std::size_t skip_value(std::string_view t, std::size_t i) {
+  if (i >= t.size()) {
+    return t.size();
+  }
+  if (t[i] == '"') {
+    return skip_string(t, i);
+  }
+  if (t[i] == '{' || t[i] == '[') {
+    std::size_t depth = 0;
+    for (; i < t.size(); ++i) {
+      const char c = t[i];
+      if (c == '"') {
+        i = skip_string(t, i) - 1;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) {
+          return i + 1;
+        }
+      }
+    }
+    return t.size();
+  }
+  while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' && t[i] != ' ' &&
+         t[i] != '\n' && t[i] != '\r' && t[i] != '\t') {
+    ++i;
+  }
+  return i;
+}
+
+}  // namespace
+
+bool validate_json(std::string_view text, std::string* error, std::size_t max_depth) {
+  boost::json::parse_options opt;
+  opt.max_depth = max_depth;
+  boost::json::basic_parser<NullHandler> p(opt);
+  boost::system::error_code ec;
+  const auto n = p.write_some(false, text.data(), text.size(), ec);
+  if (!ec && n != text.size()) {
+    ec = boost::json::error::extra_data;
+  }
+  if (ec && error != nullptr) {
+    *error = ec.message();
+  }
+  return !ec;
+}
+
+JsonKind JsonField::kind() const noexcept {
+  if (!present() || value.empty()) {
+    return JsonKind::Missing;
+  }
+  switch (value.front()) {
+    case '{': return JsonKind::Object;
+    case '[': return JsonKind::Array;
+    case '"': return JsonKind::String;
+    case 't':
+    case 'f': return JsonKind::Bool;
+    case 'n': return JsonKind::Null;
+    default: return JsonKind::Number;
+  }
+}
+
+bool locate_fields(std::string_view t, std::span<const std::string_view> names,
+                   std::span<JsonField> out, std::size_t* object_end) {
+  for (auto& f : out) {
+    f = JsonField{};
+  }
+  std::size_t i = skip_ws(t, 0);
+  if (i >= t.size() || t[i] != '{') {
+    return false;
+  }
+  ++i;
+  while (true) {
+    i = skip_ws(t, i);
+    if (i >= t.size()) {
+      return false;
+    }
+    if (t[i] == '}') {
+      if (object_end != nullptr) {
+        *object_end = i;
+      }
+      return true;
+    }
+    if (t[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (t[i] != '"') {
+      return false;
+    }
+    const std::size_t member_begin = i;
+    const std::size_t key_end = skip_string(t, i);
+    const std::string_view key =
+        key_end >= i + 2 ? t.substr(i + 1, key_end - i - 2) : std::string_view{};
+    i = skip_ws(t, key_end);
+    if (i >= t.size() || t[i] != ':') {
+      return false;
+    }
+    i = skip_ws(t, i + 1);
+    const std::size_t value_end = skip_value(t, i);
+    for (std::size_t k = 0; k < names.size() && k < out.size(); ++k) {
+      if (names[k] == key) {
+        out[k].value = t.substr(i, value_end - i);
+        out[k].member_begin = member_begin;
+        out[k].value_end = value_end;
+      }
+    }
+    if (value_end <= i) {
+      return false;
+    }
+    i = value_end;
+  }
+}
+
+std::optional<std::string> json_string_value(std::string_view lit) {
+  if (lit.size() < 2 || lit.front() != '"' || lit.back() != '"') {
+    return std::nullopt;
+  }
+  const std::string_view inner = lit.substr(1, lit.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) {
+    return std::string(inner);
+  }
+  boost::system::error_code ec;
+  auto v = boost::json::parse(lit, ec);
+  if (ec || !v.is_string()) {
+    return std::nullopt;
+  }
+  return std::string(v.as_string());
+}
+
+std::optional<bool> json_bool_value(std::string_view lit) {
+  if (lit == "true") {
+    return true;
+  }
+  if (lit == "false") {
+    return false;
+  }
+  return std::nullopt;
+}
+
+void erase_field(std::string& text, const JsonField& f) {
+  if (!f.present()) {
+    return;
+  }
+  std::size_t begin = f.member_begin;
+  std::size_t end = f.value_end;
+  // Prefer the comma after the member; else take the one before it.
+  std::size_t j = skip_ws(text, end);
+  if (j < text.size() && text[j] == ',') {
+    end = j + 1;
+  } else {
+    std::size_t k = begin;
+    while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\n' || text[k - 1] == '\r' ||
+                     text[k - 1] == '\t')) {
+      --k;
+    }
+    if (k > 0 && text[k - 1] == ',') {
+      begin = k - 1;
+    }
+  }
+  text.erase(begin, end - begin);
+}
+
+}  // namespace llmgw::core

@@ -1,0 +1,106 @@
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace llmgw::core {
+namespace {
+
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_config(yaml, "cfg.yaml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(ParseConfig, ReadsProvidersModelsAndAliases) {
+  ::setenv("LLMGW_TEST_KEY", "sk-secret", 1);
+  const auto cfg = parse_config(R"(
+providers:
+  - name: openai-main
+    type: openai
+    base_url: https://api.openai.com/v1/
+    api_key: ${LLMGW_TEST_KEY}
+    first_byte_timeout_ms: 5000
+  - name: local
+    type: echo
+models:
+  - name: gpt-4o-mini
+    provider: openai-main
+    upstream_model: gpt-4o-mini-2024-07-18
+  - name: demo
+    provider: local
+aliases:
+  - alias: fast
+    model: gpt-4o-mini
+)",
+                                "cfg.yaml");
+  ASSERT_EQ(cfg.providers.size(), 2u);
+  EXPECT_EQ(cfg.providers[0].api_key, "sk-secret");
+  EXPECT_EQ(cfg.providers[0].base_url, "https://api.openai.com/v1");
+  EXPECT_EQ(cfg.providers[0].first_byte_timeout.count(), 5000);
+  EXPECT_EQ(cfg.providers[1].type, ProviderType::Echo);
+  ASSERT_EQ(cfg.models.size(), 2u);
+  EXPECT_EQ(cfg.models[0].upstream_model, "gpt-4o-mini-2024-07-18");
+  EXPECT_EQ(cfg.models[1].upstream_model, "demo");
+  ASSERT_EQ(cfg.aliases.size(), 1u);
+  EXPECT_EQ(cfg.aliases[0].model, "gpt-4o-mini");
+}
+
+TEST(ParseConfig, ErrorsNameFileFieldAndProblem) {
+  EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai\n    colour: red\n"),
+            "cfg.yaml: providers[0].colour: unknown field (expected one of: name, type, base_url, "
+            "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms)");
+  EXPECT_EQ(error_of("models:\n  - name: m\n    provider: nope\n"),
+            "cfg.yaml: models[0].provider: unknown provider 'nope'");
+  EXPECT_EQ(error_of("providers:\n  - name: a\n    type: grpc\n"),
+            "cfg.yaml: providers[0].type: unknown provider type 'grpc' (expected one of: openai, "
+            "openai_compatible, echo)");
+  EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai_compatible\n"),
+            "cfg.yaml: providers[0].base_url: is required for type openai_compatible");
+  EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai\n    base_url: ftp://x\n"),
+            "cfg.yaml: providers[0].base_url: 'ftp://x' is not an http:// or https:// URL "
+            "without query or userinfo");
+  EXPECT_EQ(error_of("aliases:\n  - alias: f\n    model: none\n"),
+            "cfg.yaml: aliases[0].model: unknown model 'none'");
+  EXPECT_EQ(error_of("providers: 3\n"), "cfg.yaml: providers: must be a list");
+  EXPECT_EQ(error_of("providers:\n  - name: a\n    type: echo\n    first_byte_timeout_ms: soon\n"),
+            "cfg.yaml: providers[0].first_byte_timeout_ms: 'soon' is not a number of "
+            "milliseconds between 1 and 86400000");
+  EXPECT_NE(error_of("providers: [").find("cfg.yaml: line"), std::string::npos);
+  ::unsetenv("LLMGW_UNSET_VAR");
+  EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai\n    api_key: ${LLMGW_UNSET_VAR}\n"),
+            "cfg.yaml: providers[0].api_key: environment variable LLMGW_UNSET_VAR is not set");
+}
+
+TEST(ParseConfig, RejectsDuplicatesAndAliasShadowingModel) {
+  EXPECT_EQ(error_of("providers:\n  - {name: a, type: echo}\n  - {name: a, type: echo}\n"),
+            "cfg.yaml: providers[1].name: duplicate provider 'a'");
+  EXPECT_EQ(error_of("providers:\n  - {name: a, type: echo}\nmodels:\n  - {name: m, provider: a}\n"
+                     "aliases:\n  - {alias: m, model: m}\n"),
+            "cfg.yaml: aliases[0].alias: 'm' is already a model name");
+}
+
+TEST(ExpandEnv, UsesDefaultsAndRejectsUnclosed) {
+  ::unsetenv("LLMGW_NOPE");
+  EXPECT_EQ(expand_env("a${LLMGW_NOPE:-b}c", "x"), "abc");
+  EXPECT_THROW(expand_env("${LLMGW_NOPE", "x"), ConfigError);
+}
+
+TEST(Settings, ReadsSeedEnvironmentNamesAndRejectsBadNumbers) {
+  ::setenv("GATEWAY_HTTP_PORT", "9090", 1);
+  ::setenv("CACHE_API_KEY_SIZE", "42", 1);
+  auto s = Settings::from_environment();
+  EXPECT_EQ(s.port, 9090);
+  EXPECT_EQ(s.api_key_cache_size, 42u);
+  ::setenv("GATEWAY_HTTP_PORT", "70000", 1);
+  EXPECT_THROW(Settings::from_environment(), ConfigError);
+  ::unsetenv("GATEWAY_HTTP_PORT");
+  ::unsetenv("CACHE_API_KEY_SIZE");
+}
+
+}  // namespace
+}  // namespace llmgw::core

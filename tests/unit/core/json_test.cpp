@@ -1,0 +1,92 @@
+#include "core/json.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+
+namespace llmgw::core {
+namespace {
+
+TEST(AppendJsonString, EscapesQuotesBackslashesAndControlCharacters) {
+  std::string out;
+  append_json_string(out, std::string_view("a\"b\\c\nd\x01", 8));
+  EXPECT_EQ(out, R"("a\"b\\c\nd\u0001")");
+}
+
+TEST(ValidateJson, AcceptsObjectsAndRejectsMalformedText) {
+  EXPECT_TRUE(validate_json(R"({"a":[1,2,{"b":null}],"c":"\u00e9"})"));
+  std::string err;
+  EXPECT_FALSE(validate_json(R"({"a":1,})", &err));
+  EXPECT_FALSE(err.empty());
+  EXPECT_FALSE(validate_json(R"({"a":1} x)"));
+  EXPECT_FALSE(validate_json(""));
+}
+
+TEST(ValidateJson, RejectsInvalidUtf8) {
+  EXPECT_FALSE(validate_json("{\"a\":\"\xff\xfe\"}"));
+  EXPECT_FALSE(validate_json("{\"a\":\"\xc0\xaf\"}"));  // overlong '/'
+}
+
+TEST(ValidateJson, RejectsNestingBeyondLimit) {
+  std::string deep(100, '[');
+  deep += std::string(100, ']');
+  EXPECT_FALSE(validate_json(deep, nullptr, 64));
+  EXPECT_TRUE(validate_json(deep, nullptr, 128));
+}
+
+TEST(LocateFields, FindsTopLevelMembersOnly) {
+  const std::string_view body =
+      R"({"messages":[{"model":"inner"}], "model" : "gpt-4o", "stream":true, "x":{"stream":1}})";
+  constexpr std::array<std::string_view, 3> names{"model", "stream", "missing"};
+  std::array<JsonField, 3> f;
+  std::size_t end = 0;
+  ASSERT_TRUE(locate_fields(body, names, f, &end));
+  EXPECT_EQ(f[0].value, R"("gpt-4o")");
+  EXPECT_EQ(f[0].kind(), JsonKind::String);
+  EXPECT_EQ(f[1].value, "true");
+  EXPECT_EQ(f[1].kind(), JsonKind::Bool);
+  EXPECT_FALSE(f[2].present());
+  EXPECT_EQ(body[end], '}');
+  EXPECT_EQ(end, body.size() - 1);
+}
+
+TEST(LocateFields, HandlesEscapedQuotesInStrings) {
+  const std::string_view body = R"({"a":"x\"}\\","model":"m"})";
+  constexpr std::array<std::string_view, 1> names{"model"};
+  std::array<JsonField, 1> f;
+  ASSERT_TRUE(locate_fields(body, names, f));
+  EXPECT_EQ(f[0].value, R"("m")");
+}
+
+TEST(LocateFields, NeverReadsPastTruncatedInput) {
+  const std::string body = R"({"model":"abc","messages":[{"role":"user","content":"hi"}]})";
+  constexpr std::array<std::string_view, 2> names{"model", "messages"};
+  std::array<JsonField, 2> f;
+  for (std::size_t n = 0; n < body.size(); ++n) {
+    locate_fields(std::string_view(body).substr(0, n), names, f);  // must not crash
+  }
+  EXPECT_FALSE(locate_fields("[1,2]", names, f));
+}
+
+TEST(EraseField, RemovesMemberAndOneComma) {
+  constexpr std::array<std::string_view, 1> names{"usage"};
+  std::array<JsonField, 1> f;
+  for (auto [in, out] : std::array<std::pair<std::string, std::string>, 3>{{
+           {R"({"a":1,"usage":null,"b":2})", R"({"a":1,"b":2})"},
+           {R"({"a":1,"usage":null})", R"({"a":1})"},
+           {R"({"usage":null})", R"({})"},
+       }}) {
+    ASSERT_TRUE(locate_fields(in, names, f));
+    erase_field(in, f[0]);
+    EXPECT_EQ(in, out);
+  }
+}
+
+TEST(JsonStringValue, DecodesEscapes) {
+  EXPECT_EQ(json_string_value(R"("plain")"), "plain");
+  EXPECT_EQ(json_string_value(R"("a\u00e9\n")"), "a\xc3\xa9\n");
+  EXPECT_FALSE(json_string_value("12").has_value());
+}
+
+}  // namespace
+}  // namespace llmgw::core
