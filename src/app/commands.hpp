@@ -1,0 +1,35 @@
+#pragma once
+/// The command-line verbs. Each returns the process exit status; `main.cpp` only parses.
+
+#include "core/config.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmgw::app {
+
+struct ServeOptions {
+  core::Settings settings;
+  std::string config_file;  ///< empty: no declarative file
+};
+int run_serve(const ServeOptions& opts);
+
+int run_migrate(const core::Settings& settings);
+
+struct KeyCreateOptions {
+  std::string name;
+  std::vector<std::string> models;
+  std::string expires;  ///< "YYYY-MM-DD" or RFC 3339 UTC; empty = never
+  std::optional<std::int64_t> rpm;
+  std::optional<std::int64_t> tpm;
+  std::string budget_usd;  ///< exact decimal; empty = none
+};
+int run_keys_create(const core::Settings& settings, const KeyCreateOptions& opts);
+int run_keys_list(const core::Settings& settings, bool json);
+int run_keys_set_enabled(const core::Settings& settings, const std::string& id, bool enabled);
+
+/// Checks a USD amount: digits with at most 12 decimals ("25", "0.50").
+bool valid_usd_amount(const std::string& s);
+
+}  // namespace llmgw::app

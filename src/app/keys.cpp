@@ -1,0 +1,188 @@
+#include "app/commands.hpp"
+#include "auth/api_key.hpp"
+#include "core/ids.hpp"
+#include "core/json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <regex>
+
+namespace llmgw::app {
+
+namespace {
+
+std::unique_ptr<store::Store> open_store(const core::Settings& s) {
+  auto st = std::make_unique<store::SqliteStore>(s.database_path());
+  st->migrate();
+  return st;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+  std::string out;
+  for (const auto& x : v) {
+    out += out.empty() ? "" : sep;
+    out += x;
+  }
+  return out;
+}
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "llmgw: %s\n", msg.c_str());
+  return 1;
+}
+
+}  // namespace
+
+bool valid_usd_amount(const std::string& s) {
+  static const std::regex kAmount(R"(^[0-9]{1,12}(\.[0-9]{1,12})?$)");
+  return std::regex_match(s, kAmount);
+}
+
+int run_migrate(const core::Settings& settings) {
+  try {
+    store::SqliteStore st(settings.database_path());
+    const int v = st.migrate();
+    std::printf("database %s is at schema version %d\n", settings.database_path().c_str(), v);
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
+  store::ApiKeyRecord rec;
+  rec.name = o.name;
+  if (rec.name.empty() || rec.name.size() > 200) {
+    return fail("--name must be 1 to 200 characters");
+  }
+  for (const auto& m : o.models) {
+    if (m.empty()) {
+      return fail("--models: empty model name in the list");
+    }
+  }
+  rec.allowed_models = o.models;
+  if (!o.expires.empty()) {
+    std::int64_t t = 0;
+    if (!core::parse_utc(o.expires, t)) {
+      return fail("--expires: '" + o.expires +
+                  "' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC)");
+    }
+    if (t <= core::unix_seconds()) {
+      return fail("--expires: " + o.expires + " is in the past");
+    }
+    rec.expires_at = t;
+  }
+  if (o.rpm && *o.rpm <= 0) {
+    return fail("--rpm must be a positive number");
+  }
+  if (o.tpm && *o.tpm <= 0) {
+    return fail("--tpm must be a positive number");
+  }
+  rec.rpm_limit = o.rpm;
+  rec.tpm_limit = o.tpm;
+  if (!o.budget_usd.empty()) {
+    if (!valid_usd_amount(o.budget_usd)) {
+      return fail("--budget: '" + o.budget_usd + "' is not an amount in USD (e.g. 25 or 10.50)");
+    }
+    rec.budget_usd = o.budget_usd;
+  }
+  try {
+    auto st = open_store(settings);
+    const auto key = auth::generate_api_key();
+    rec.id = core::new_id("key_");
+    rec.key_hash = key.hash_hex;
+    rec.prefix = key.display_prefix;
+    st->insert_key(rec);
+    std::printf("id: %s\n", rec.id.c_str());
+    std::printf("name: %s\n", rec.name.c_str());
+    std::printf("prefix: %s\n", rec.prefix.c_str());
+    std::printf("models: %s\n", rec.allowed_models.empty() ? "all" : join(rec.allowed_models, ",").c_str());
+    std::printf("expires: %s\n", rec.expires_at ? core::format_utc(*rec.expires_at).c_str() : "never");
+    if (rec.rpm_limit) {
+      std::printf("rpm: %lld\n", static_cast<long long>(*rec.rpm_limit));
+    }
+    if (rec.tpm_limit) {
+      std::printf("tpm: %lld\n", static_cast<long long>(*rec.tpm_limit));
+    }
+    if (rec.budget_usd) {
+      std::printf("budget_usd: %s\n", rec.budget_usd->c_str());
+    }
+    std::printf("The key follows on the last line. It is shown only this once: store it now.\n");
+    std::printf("%s\n", key.plaintext.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+int run_keys_list(const core::Settings& settings, bool json) {
+  try {
+    auto st = open_store(settings);
+    const auto keys = st->list_keys();
+    if (json) {
+      std::string out = "[";
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        const auto& k = keys[i];
+        out += i == 0 ? "\n  {" : ",\n  {";
+        out += "\"id\":";
+        core::append_json_string(out, k.id);
+        out += ",\"name\":";
+        core::append_json_string(out, k.name);
+        out += ",\"prefix\":";
+        core::append_json_string(out, k.prefix);
+        out += k.enabled ? ",\"enabled\":true" : ",\"enabled\":false";
+        out += ",\"expires_at\":";
+        if (k.expires_at) {
+          core::append_json_string(out, core::format_utc(*k.expires_at));
+        } else {
+          out += "null";
+        }
+        out += ",\"allowed_models\":[";
+        for (std::size_t j = 0; j < k.allowed_models.size(); ++j) {
+          out += j == 0 ? "" : ",";
+          core::append_json_string(out, k.allowed_models[j]);
+        }
+        out += "],\"rpm_limit\":" + (k.rpm_limit ? std::to_string(*k.rpm_limit) : "null");
+        out += ",\"tpm_limit\":" + (k.tpm_limit ? std::to_string(*k.tpm_limit) : "null");
+        out += ",\"budget_usd\":";
+        if (k.budget_usd) {
+          core::append_json_string(out, *k.budget_usd);
+        } else {
+          out += "null";
+        }
+        out += ",\"created_at\":";
+        core::append_json_string(out, core::format_utc(k.created_at));
+        out += "}";
+      }
+      out += keys.empty() ? "]\n" : "\n]\n";
+      std::fputs(out.c_str(), stdout);
+      return 0;
+    }
+    std::printf("%-21s %-14s %-8s %-20s %s\n", "ID", "PREFIX", "ENABLED", "EXPIRES", "NAME");
+    for (const auto& k : keys) {
+      std::printf("%-21s %-14s %-8s %-20s %s\n", k.id.c_str(), k.prefix.c_str(),
+                  k.enabled ? "yes" : "no",
+                  k.expires_at ? core::format_utc(*k.expires_at).c_str() : "never",
+                  k.name.c_str());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+int run_keys_set_enabled(const core::Settings& settings, const std::string& id, bool enabled) {
+  try {
+    auto st = open_store(settings);
+    if (!st->set_key_enabled(id, enabled)) {
+      return fail("no key with id '" + id + "'");
+    }
+    std::printf("%s %s\n", enabled ? "enabled" : "disabled", id.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+}  // namespace llmgw::app

@@ -1,0 +1,96 @@
+// llmgw: parses the command line and calls into app/. Nothing else lives here.
+#include "app/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+  using llmgw::core::Settings;
+  CLI::App cli{"llmgw: an OpenAI-compatible LLM gateway"};
+  cli.require_subcommand(1);
+
+  Settings settings;
+  try {
+    settings = Settings::from_environment();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "llmgw: %s\n", e.what());
+    return 2;
+  }
+  auto add_data_dir = [&](CLI::App* c) {
+    c->add_option("--data-dir", settings.data_dir,
+                  "Directory of the embedded database (env LLMGW_DATA_DIR, default ./data)");
+  };
+
+  llmgw::app::ServeOptions serve;
+  auto* serve_cmd = cli.add_subcommand("serve", "Run the gateway");
+  add_data_dir(serve_cmd);
+  serve_cmd->add_option("--config", serve.config_file,
+                        "YAML file of providers, models and aliases written into the store");
+  serve_cmd->add_option("--host", settings.host, "Address to listen on (env GATEWAY_HTTP_HOST)");
+  serve_cmd->add_option("--port", settings.port, "Port (env GATEWAY_HTTP_PORT; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--threads", settings.threads,
+                        "I/O threads (env LLMGW_THREADS; default: number of cores)")
+      ->check(CLI::Range(0, 1024));
+
+  auto* migrate_cmd = cli.add_subcommand("migrate", "Create or update the database schema");
+  add_data_dir(migrate_cmd);
+
+  auto* keys_cmd = cli.add_subcommand("keys", "Manage gateway API keys");
+  keys_cmd->require_subcommand(1);
+  llmgw::app::KeyCreateOptions create;
+  std::string models_csv;
+  auto* create_cmd = keys_cmd->add_subcommand("create", "Create a key (printed once, last line)");
+  add_data_dir(create_cmd);
+  create_cmd->add_option("--name", create.name, "Name of the key")->required();
+  create_cmd->add_option("--models", models_csv, "Comma-separated models/aliases it may use");
+  create_cmd->add_option("--expires", create.expires, "Expiry, YYYY-MM-DD or RFC 3339 UTC");
+  create_cmd->add_option("--rpm", create.rpm, "Requests per minute limit");
+  create_cmd->add_option("--tpm", create.tpm, "Tokens per minute limit");
+  create_cmd->add_option("--budget", create.budget_usd, "Budget in USD per period");
+  bool list_json = false;
+  auto* list_cmd = keys_cmd->add_subcommand("list", "List keys");
+  add_data_dir(list_cmd);
+  list_cmd->add_flag("--json", list_json, "Print JSON");
+  std::string key_id;
+  auto* disable_cmd = keys_cmd->add_subcommand("disable", "Disable a key");
+  add_data_dir(disable_cmd);
+  disable_cmd->add_option("id", key_id, "Key id (key_…)")->required();
+  auto* enable_cmd = keys_cmd->add_subcommand("enable", "Enable a disabled key");
+  add_data_dir(enable_cmd);
+  enable_cmd->add_option("id", key_id, "Key id (key_…)")->required();
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+
+  if (*serve_cmd) {
+    serve.settings = settings;
+    return llmgw::app::run_serve(serve);
+  }
+  if (*migrate_cmd) {
+    return llmgw::app::run_migrate(settings);
+  }
+  if (*create_cmd) {
+    std::size_t start = 0;
+    while (!models_csv.empty() && start <= models_csv.size()) {
+      const auto comma = models_csv.find(',', start);
+      create.models.push_back(models_csv.substr(start, comma - start));
+      if (comma == std::string::npos) {
+        break;
+      }
+      start = comma + 1;
+    }
+    return llmgw::app::run_keys_create(settings, create);
+  }
+  if (*list_cmd) {
+    return llmgw::app::run_keys_list(settings, list_json);
+  }
+  if (*disable_cmd || *enable_cmd) {
+    return llmgw::app::run_keys_set_enabled(settings, key_id, static_cast<bool>(*enable_cmd));
+  }
+  return 1;
+}

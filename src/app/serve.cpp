@@ -1,0 +1,136 @@
+#include "app/commands.hpp"
+#include "auth/key_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "core/log.hpp"
+#include "events/usage_writer.hpp"
+#include "http/server.hpp"
+#include "http/upstream.hpp"
+#include "proxy/config_reloader.hpp"
+#include "proxy/proxy.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <pthread.h>
+
+namespace llmgw::app {
+
+namespace {
+
+constexpr std::size_t kBlockingThreads = 2;
+
+/// SIGTERM/SIGINT are blocked in every thread and taken by `sigwait` in the main thread, so
+/// no handler runs on an I/O thread.
+sigset_t block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& opts) {
+  const core::Settings& s = opts.settings;
+  const sigset_t signals = block_shutdown_signals();
+  core::init_logging(s.log_level);
+  int status = 0;
+  try {
+    std::filesystem::create_directories(s.data_dir);
+    store::SqliteStore store(s.database_path());
+    const int schema = store.migrate();
+    if (!opts.config_file.empty()) {
+      const auto cfg = core::load_config_file(opts.config_file);
+      store.apply_config(cfg);
+      core::LogLine(core::LogLevel::Info, "configuration file applied")
+          .field("file", opts.config_file)
+          .field("providers", static_cast<std::uint64_t>(cfg.providers.size()))
+          .field("models", static_cast<std::uint64_t>(cfg.models.size()))
+          .field("aliases", static_cast<std::uint64_t>(cfg.aliases.size()))
+          .emit();
+    }
+
+    catalog::Catalog catalog;
+    auth::KeyInvalidations key_invalidations;
+    proxy::ConfigReloader reloader(store, catalog, key_invalidations, s.reload_interval);
+    reloader.start();
+
+    events::UsageWriter usage(store, {.batch_size = s.usage_batch_size,
+                                      .flush_interval = s.usage_flush_interval,
+                                      .queue_limit = s.usage_queue_limit});
+    usage.start();
+
+    boost::asio::thread_pool blocking(kBlockingThreads);
+    auto tls = http::make_client_tls_context();
+    const unsigned threads = s.effective_threads();
+    proxy::Proxy handler({.store = store,
+                          .catalog = catalog,
+                          .key_invalidations = key_invalidations,
+                          .usage = usage,
+                          .blocking = blocking,
+                          .tls = *tls,
+                          .forward_proxy = http::ProxySettings::from_environment(),
+                          .key_cache_per_worker =
+                              std::max<std::size_t>(1, s.api_key_cache_size / threads)});
+    http::Server server({.host = s.host,
+                         .port = s.port,
+                         .threads = threads,
+                         .max_body_bytes = s.max_body_bytes,
+                         .max_header_bytes = s.max_header_bytes,
+                         .header_timeout = s.header_timeout,
+                         .body_timeout = s.body_timeout,
+                         .idle_timeout = s.idle_timeout,
+                         .shutdown_grace = s.shutdown_grace,
+                         .access_log = s.access_log},
+                        handler);
+    server.start();
+    handler.set_ready(true);
+    core::LogLine(core::LogLevel::Info, "listening")
+        .field("address", s.host)
+        .field("port", static_cast<unsigned>(server.port()))
+        .field("threads", threads)
+        .field("data_dir", s.data_dir)
+        .field("schema_version", schema)
+        .emit();
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    core::LogLine(core::LogLevel::Info, "shutting down")
+        .field("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
+        .field("grace_ms", static_cast<std::int64_t>(s.shutdown_grace.count()))
+        .emit();
+    handler.set_ready(false);
+    server.shutdown();
+    server.join();
+    reloader.stop();
+    blocking.join();
+    usage.stop();
+    core::LogLine(core::LogLevel::Info, "stopped")
+        .field("usage_records_written", usage.written())
+        .field("usage_records_dropped", usage.dropped())
+        .emit();
+    if (usage.failed_batches() > 0) {
+      status = 1;
+    }
+  } catch (const core::ConfigError& e) {
+    core::LogLine(core::LogLevel::Error, "configuration error").field("error", e.what()).emit();
+    core::shutdown_logging();
+    std::fprintf(stderr, "llmgw: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    core::LogLine(core::LogLevel::Error, "start-up failed").field("error", e.what()).emit();
+    core::shutdown_logging();
+    std::fprintf(stderr, "llmgw: %s\n", e.what());
+    return 1;
+  }
+  core::shutdown_logging();
+  return status;
+}
+
+}  // namespace llmgw::app

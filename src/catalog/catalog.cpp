@@ -1,0 +1,73 @@
+#include "catalog/catalog.hpp"
+
+#include <algorithm>
+
+namespace llmgw::catalog {
+
+std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->version_ = data.version;
+  std::unordered_map<std::string, std::shared_ptr<const Provider>> providers;
+  for (const auto& p : data.providers) {
+    if (!p.enabled) {
+      continue;
+    }
+    auto prov = std::make_shared<Provider>();
+    prov->name = p.config.name;
+    prov->type = p.config.type;
+    prov->base_url = p.config.base_url;
+    prov->connect_timeout = p.config.connect_timeout;
+    prov->first_byte_timeout = p.config.first_byte_timeout;
+    prov->idle_timeout = p.config.idle_timeout;
+    if (prov->type != core::ProviderType::Echo) {
+      auto origin = core::Origin::parse(p.config.base_url);
+      if (!origin) {
+        continue;  // validated on the way in; a bad row is skipped rather than routed
+      }
+      prov->origin = std::move(*origin);
+      prov->static_headers = "Host: " + prov->origin.host_header + "\r\n";
+      if (!p.config.api_key.empty()) {
+        prov->static_headers += "Authorization: Bearer " + p.config.api_key + "\r\n";
+      }
+      prov->static_headers += "Content-Type: application/json\r\nUser-Agent: llmgw/0.1\r\n";
+    }
+    providers.emplace(p.config.name, std::move(prov));
+  }
+  for (const auto& m : data.models) {
+    auto it = providers.find(m.config.provider);
+    if (!m.enabled || it == providers.end()) {
+      continue;
+    }
+    Route r;
+    r.name = m.config.name;
+    r.model = m.config.name;
+    r.upstream_model = m.config.upstream_model.empty() ? m.config.name : m.config.upstream_model;
+    r.provider = it->second;
+    snap->routes_.emplace(r.name, std::move(r));
+  }
+  for (const auto& a : data.aliases) {
+    auto it = snap->routes_.find(a.config.model);
+    if (it == snap->routes_.end() || it->second.is_alias ||
+        snap->routes_.contains(a.config.alias)) {
+      continue;
+    }
+    Route r = it->second;
+    r.name = a.config.alias;
+    r.is_alias = true;
+    snap->routes_.emplace(r.name, std::move(r));
+  }
+  for (const auto& [name, route] : snap->routes_) {
+    snap->listing_.push_back(&route);
+  }
+  std::sort(snap->listing_.begin(), snap->listing_.end(), [](const Route* a, const Route* b) {
+    return a->is_alias != b->is_alias ? !a->is_alias : a->name < b->name;
+  });
+  return snap;
+}
+
+const Route* Snapshot::find(std::string_view name) const noexcept {
+  auto it = routes_.find(name);
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
+}  // namespace llmgw::catalog

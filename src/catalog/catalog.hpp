@@ -1,0 +1,81 @@
+#pragma once
+/// The routing catalog: an immutable snapshot of providers, models and aliases, published
+/// through an atomic pointer. A request takes one snapshot and uses it to the end; the
+/// reloader builds a new one from the store when the config version moves.
+
+#include "core/config.hpp"
+#include "core/url.hpp"
+#include "store/store.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace llmgw::catalog {
+
+struct Provider {
+  std::string name;
+  core::ProviderType type = core::ProviderType::OpenAI;
+  std::string base_url;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds first_byte_timeout{120'000};
+  std::chrono::milliseconds idle_timeout{120'000};
+  core::Origin origin;  ///< parsed base_url (unset for echo)
+  /// Header lines sent upstream on every call: Host, Authorization (the credential lives
+  /// only here, in memory), Content-Type, User-Agent. Precomputed at snapshot build.
+  std::string static_headers;
+};
+
+/// A name a client may ask for (a model or an alias) and where it goes.
+struct Route {
+  std::string name;            ///< as requested
+  std::string model;           ///< the model it resolves to
+  std::string upstream_model;  ///< the provider's name for it
+  bool is_alias = false;
+  std::shared_ptr<const Provider> provider;
+  std::int64_t created = 0;    ///< unix seconds, for /v1/models
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+class Snapshot {
+ public:
+  /// Builds a snapshot; providers/models that are disabled or dangling are left out.
+  static std::shared_ptr<const Snapshot> build(const store::CatalogData& data);
+
+  [[nodiscard]] const Route* find(std::string_view name) const noexcept;
+  [[nodiscard]] std::int64_t version() const noexcept { return version_; }
+  /// Models and aliases in a stable order (models first, by name).
+  [[nodiscard]] const std::vector<const Route*>& listing() const noexcept { return listing_; }
+
+ private:
+  std::int64_t version_ = 0;
+  std::unordered_map<std::string, Route, StringHash, std::equal_to<>> routes_;
+  std::vector<const Route*> listing_;
+};
+
+/// Holds the current snapshot. Readers load it atomically; the reloader publishes.
+class Catalog {
+ public:
+  Catalog() : current_(std::make_shared<const Snapshot>()) {}
+  [[nodiscard]] std::shared_ptr<const Snapshot> current() const noexcept {
+    return current_.load(std::memory_order_acquire);
+  }
+  void publish(std::shared_ptr<const Snapshot> s) noexcept {
+    current_.store(std::move(s), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const Snapshot>> current_;
+};
+
+}  // namespace llmgw::catalog

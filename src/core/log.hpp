@@ -1,0 +1,46 @@
+#pragma once
+/// Structured logging: one JSON object per line on stderr through spdlog's asynchronous
+/// logger, so an I/O thread only formats into memory and never blocks on the terminal or pipe.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace llmgw::core {
+
+enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
+
+/// Sets up the asynchronous stderr logger. Call once at start-up; safe to call again.
+void init_logging(std::string_view level);
+/// Flushes and stops the background logger thread (at exit).
+void shutdown_logging();
+bool log_enabled(LogLevel level) noexcept;
+
+/// Builds one JSON log line: `LogLine(LogLevel::Info, "listening").field("port", 8080).emit()`.
+class LogLine {
+ public:
+  LogLine(LogLevel level, std::string_view msg);
+  LogLine& field(std::string_view key, std::string_view value);
+  LogLine& field(std::string_view key, const char* value) {
+    return field(key, std::string_view(value));
+  }
+  LogLine& field(std::string_view key, const std::string& value) {
+    return field(key, std::string_view(value));
+  }
+  LogLine& field(std::string_view key, std::int64_t value);
+  LogLine& field(std::string_view key, int value) { return field(key, std::int64_t{value}); }
+  LogLine& field(std::string_view key, unsigned value) {
+    return field(key, std::int64_t{value});
+  }
+  LogLine& field(std::string_view key, std::uint64_t value) {
+    return field(key, static_cast<std::int64_t>(value));
+  }
+  LogLine& field(std::string_view key, bool value);
+  void emit();
+
+ private:
+  LogLevel level_;
+  std::string line_;
+};
+
+}  // namespace llmgw::core

@@ -1,0 +1,35 @@
+#pragma once
+/// The `echo` provider: answers locally and deterministically, in OpenAI's wire format, so a
+/// fresh install can be tried without a provider account. The reply repeats the last user
+/// message; token counts are whitespace-separated words (at least 1 per message).
+
+#include "providers/openai.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmgw::providers::echo {
+
+struct ChatReply {
+  std::string content;
+  Usage usage;
+};
+
+/// Builds the reply for a chat request body that `inspect_request` accepted.
+ChatReply chat_reply(std::string_view body);
+
+/// A `chat.completion` JSON body.
+std::string chat_completion_json(const ChatReply& r, std::string_view model,
+                                 std::string_view request_id, std::int64_t created);
+
+/// The SSE events of a streamed reply ("data: …\n\n" each, then "data: [DONE]\n\n").
+std::vector<std::string> chat_completion_events(const ChatReply& r, std::string_view model,
+                                                std::string_view request_id,
+                                                std::int64_t created, bool include_usage);
+
+/// An embeddings `list` body: one deterministic unit vector per input, or an error message
+/// in `error` (and an empty return) if the input is not usable.
+std::string embeddings_json(std::string_view body, std::string_view model, std::string& error);
+
+}  // namespace llmgw::providers::echo

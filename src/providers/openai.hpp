@@ -1,0 +1,83 @@
+#pragma once
+/// The OpenAI wire format, as the proxy needs it: request checks (a validating pass plus a
+/// locator, no DOM), the two rewrites the gateway makes (model name, stream usage option),
+/// usage extraction, and an SSE filter that hides the usage the gateway asked for on the
+/// client's behalf. Used for `openai` and `openai_compatible` providers.
+
+#include "core/json.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmgw::providers {
+
+/// Token counts as providers report them, normalised to OpenAI's meaning.
+struct Usage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t cached_tokens = 0;     ///< prompt_tokens_details.cached_tokens
+  std::int64_t reasoning_tokens = 0;  ///< completion_tokens_details.reasoning_tokens
+  bool present = false;
+  bool operator==(const Usage&) const = default;
+};
+
+/// Parses an OpenAI `usage` object (`{"prompt_tokens":…}`); false if it is not one.
+bool parse_openai_usage(std::string_view usage_object, Usage& out);
+/// Reads the top-level `usage` of a JSON response body.
+bool usage_from_response(std::string_view body, Usage& out);
+
+enum class Endpoint : std::uint8_t { ChatCompletions, Embeddings };
+
+/// What the gateway reads from a request body; spans point into the body.
+struct InspectedRequest {
+  std::string model;
+  bool stream = false;
+  bool client_wants_usage = false;  ///< stream_options.include_usage == true
+  core::JsonField model_field;
+  core::JsonField stream_options_field;
+  std::size_t object_end = 0;
+};
+
+struct RequestError {
+  std::string message;
+  std::string param;
+};
+
+/// Validates `body` for `endpoint` (strict JSON, UTF-8, required fields and their types).
+std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view body,
+                                            InspectedRequest& out);
+
+/// Builds the upstream body into `out` when it must differ from the client's (model renamed,
+/// usage requested); returns false when the original bytes can be sent as they are.
+bool rewrite_request(std::string_view body, const InspectedRequest& req,
+                     std::string_view upstream_model, bool request_usage, std::string& out);
+
+/// Passes an OpenAI chat SSE stream through event by event, collecting usage. With
+/// `hide_usage` (the gateway added include_usage), it drops the usage-only chunk and the
+/// `"usage":null` members, so the client sees what the provider would have sent it.
+class SseFilter {
+ public:
+  explicit SseFilter(bool hide_usage) : hide_usage_(hide_usage) {}
+
+  /// Moves every complete event from the front of `in` to `out` (filtered).
+  void feed(std::string& in, std::string& out);
+  /// End of stream: a trailing partial event is passed through unfiltered.
+  void finish(std::string& in, std::string& out);
+
+  [[nodiscard]] const Usage& usage() const noexcept { return usage_; }
+  [[nodiscard]] bool saw_done() const noexcept { return saw_done_; }
+  [[nodiscard]] std::size_t events() const noexcept { return events_; }
+
+ private:
+  void event(std::string_view ev, std::string& out);
+
+  bool hide_usage_;
+  Usage usage_;
+  bool saw_done_ = false;
+  std::size_t events_ = 0;
+  std::string scratch_;
+};
+
+}  // namespace llmgw::providers

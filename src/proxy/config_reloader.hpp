@@ -1,0 +1,45 @@
+#pragma once
+/// Keeps the in-memory configuration equal to the store: polls the config version (cheap,
+/// one row) every interval; when it moved — a CLI command, another replica, an admin write —
+/// rebuilds the catalog snapshot and tells the key caches which keys changed.
+
+#include "auth/key_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "store/store.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace llmgw::proxy {
+
+class ConfigReloader {
+ public:
+  ConfigReloader(store::Store& store, catalog::Catalog& catalog, auth::KeyInvalidations& keys,
+                 std::chrono::milliseconds interval);
+  ~ConfigReloader();
+
+  /// Loads the catalog now (throws on failure: used at start-up), then starts polling.
+  void start();
+  void stop();
+  /// One poll; returns true if something was reloaded. Never throws (logs instead).
+  bool poll_once();
+
+ private:
+  void run();
+
+  store::Store& store_;
+  catalog::Catalog& catalog_;
+  auth::KeyInvalidations& keys_;
+  std::chrono::milliseconds interval_;
+  std::int64_t seen_version_ = -1;
+  bool failing_ = false;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace llmgw::proxy

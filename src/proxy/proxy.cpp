@@ -1,0 +1,609 @@
+#include "proxy/proxy.hpp"
+
+#include "core/ids.hpp"
+#include "core/json.hpp"
+#include "core/log.hpp"
+#include "http/response_parser.hpp"
+#include "providers/echo.hpp"
+#include "providers/openai.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <sys/socket.h>
+
+#include <charconv>
+
+namespace llmgw::proxy {
+
+namespace asio = boost::asio;
+using core::Errc;
+using providers::Endpoint;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kUpstreamReadChunk = 16 * 1024;
+constexpr int kEndpointChat = static_cast<int>(Endpoint::ChatCompletions);
+constexpr int kEndpointEmbeddings = static_cast<int>(Endpoint::Embeddings);
+
+std::int64_t micros_since(http::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(http::Clock::now() - t).count();
+}
+
+/// Closes the upstream connection when its deadline passes (connect is bounded elsewhere).
+class UpstreamDeadline final : public http::Deadline {
+ public:
+  explicit UpstreamDeadline(http::DeadlineTicker& t) : ticker_(t) { ticker_.add(*this); }
+  ~UpstreamDeadline() override { ticker_.remove(*this); }
+  void watch(http::UpstreamConnection* c) noexcept { conn_ = c; }
+  void on_deadline() override {
+    fired = true;
+    if (conn_ != nullptr) {
+      conn_->close();
+    }
+  }
+  bool fired = false;
+
+ private:
+  http::DeadlineTicker& ticker_;
+  http::UpstreamConnection* conn_ = nullptr;
+};
+
+/// Shared with the client watcher, which may resume after the call has ended.
+struct ClientWatch {
+  bool done = false;
+  bool client_gone = false;
+  http::UpstreamConnection* upstream = nullptr;
+};
+
+/// Waits until the client socket is readable; if that is the client closing (not a pipelined
+/// request), the upstream call is cancelled.
+asio::awaitable<void> watch_client(http::tcp::socket* sock, std::shared_ptr<ClientWatch> w) {
+  auto [ec] = co_await sock->async_wait(http::tcp::socket::wait_read, use_tuple);
+  if (w->done || ec) {
+    co_return;
+  }
+  char byte;
+  const ssize_t n = ::recv(sock->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    w->client_gone = true;
+    if (w->upstream != nullptr) {
+      w->upstream->close();
+    }
+  }
+}
+
+std::string_view endpoint_name(int endpoint) {
+  return endpoint == kEndpointChat ? "chat.completions" : "embeddings";
+}
+
+std::string_view endpoint_path(int endpoint) {
+  return endpoint == kEndpointChat ? "/chat/completions" : "/embeddings";
+}
+
+/// Looks a key up in the store; runs on the blocking pool.
+asio::awaitable<std::shared_ptr<const auth::KeyInfo>> lookup_key(store::Store* store,
+                                                                  std::string digest_hex) {
+  auto rec = store->find_key_by_hash(digest_hex);
+  co_return rec ? auth::KeyInfo::from_record(*rec) : nullptr;
+}
+
+}  // namespace
+
+/// Per-worker state: key cache and upstream connection pool, used only on that thread.
+struct Proxy::Local final : http::WorkerLocal {
+  Local(http::Worker& w, const ProxyDeps& deps)
+      : worker(w),
+        keys(deps.key_cache_per_worker, deps.key_invalidations),
+        pool(w.io_context(), deps.tls, deps.forward_proxy) {}
+  void shutdown() override { pool.close_all(); }
+
+  http::Worker& worker;
+  auth::KeyCache keys;
+  http::UpstreamPool pool;
+  std::string head;        ///< upstream request head, reused
+  std::string body;        ///< rewritten upstream body, reused
+};
+
+/// Everything one inference call carries through the path.
+struct Proxy::Call {
+  int endpoint = kEndpointChat;
+  std::shared_ptr<const auth::KeyInfo> key;
+  std::shared_ptr<const catalog::Snapshot> snapshot;
+  const catalog::Route* route = nullptr;
+  providers::InspectedRequest req;
+  providers::Usage usage;
+  std::int64_t upstream_us = 0;
+  unsigned status = 0;
+};
+
+std::unique_ptr<http::WorkerLocal> Proxy::make_worker_local(http::Worker& w) {
+  return std::make_unique<Local>(w, deps_);
+}
+
+asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
+  using boost::beast::http::verb;
+  auto& local = *static_cast<Local*>(ex.worker().local());
+  const std::string_view path = ex.path();
+  const verb method = ex.request().method;
+
+  if (path == "/v1/chat/completions" || path == "/v1/embeddings") {
+    if (method != verb::post) {
+      co_await ex.respond_error(Errc::MethodNotAllowed, "Use POST for this endpoint.", {},
+                                "Allow: POST\r\n");
+      co_return;
+    }
+    co_await handle_inference(ex, local,
+                              path == "/v1/embeddings" ? kEndpointEmbeddings : kEndpointChat);
+    co_return;
+  }
+  if (path == "/v1/models") {
+    if (method != verb::get) {
+      co_await ex.respond_error(Errc::MethodNotAllowed, "Use GET for this endpoint.", {},
+                                "Allow: GET\r\n");
+      co_return;
+    }
+    co_await handle_models(ex, local);
+    co_return;
+  }
+  if (path == "/healthz" && (method == verb::get || method == verb::head)) {
+    co_await ex.respond(200, "application/json", R"({"status":"ok"})");
+    co_return;
+  }
+  if (path == "/readyz" && (method == verb::get || method == verb::head)) {
+    if (ready_.load(std::memory_order_acquire) && !ex.worker().draining()) {
+      co_await ex.respond(200, "application/json", R"({"status":"ready"})");
+    } else {
+      co_await ex.respond_error(Errc::NotReady, "The gateway is not ready to serve requests.");
+    }
+    co_return;
+  }
+  co_await ex.respond_error(Errc::NotFound, "Unknown request URL: " + std::string(path) + ".");
+}
+
+asio::awaitable<std::shared_ptr<const auth::KeyInfo>> Proxy::authenticate(http::Exchange& ex,
+                                                                          Local& local) {
+  const auto& rq = ex.request();
+  const std::string_view presented = auth::extract_api_key(rq.authorization, rq.api_key);
+  if (presented.empty()) {
+    co_await ex.respond_error(Errc::InvalidApiKey,
+                              "You didn't provide an API key. Provide it in the Authorization "
+                              "header as 'Bearer YOUR_KEY' or in the api-key header.");
+    co_return nullptr;
+  }
+  const auth::KeyDigest digest = auth::digest_api_key(presented);
+  local.keys.sync();
+  std::shared_ptr<const auth::KeyInfo> key;
+  if (auto hit = local.keys.find(digest)) {
+    key = std::move(*hit);
+  } else {
+    const std::uint64_t generation = local.keys.generation();
+    auto [eptr, found] = co_await asio::co_spawn(
+        deps_.blocking, lookup_key(&deps_.store, auth::digest_hex(digest)), use_tuple);
+    if (eptr) {
+      std::string why = "unknown";
+      try {
+        std::rethrow_exception(eptr);
+      } catch (const std::exception& e) {
+        why = e.what();
+      }
+      core::LogLine(core::LogLevel::Error, "key lookup failed").field("error", why).emit();
+      co_await ex.respond_error(Errc::NotReady, "The gateway could not check the API key.");
+      co_return nullptr;
+    }
+    local.keys.insert(digest, found, generation);
+    key = std::move(found);
+  }
+  if (key == nullptr) {
+    co_await ex.respond_error(Errc::InvalidApiKey, "Incorrect API key provided.");
+    co_return nullptr;
+  }
+  ex.log.key_id = key->id;
+  if (!key->enabled) {
+    co_await ex.respond_error(Errc::InvalidApiKey, "This API key has been disabled.");
+    co_return nullptr;
+  }
+  if (key->expired(core::unix_seconds())) {
+    co_await ex.respond_error(Errc::InvalidApiKey, "This API key has expired.");
+    co_return nullptr;
+  }
+  co_return key;
+}
+
+asio::awaitable<void> Proxy::handle_models(http::Exchange& ex, Local& local) {
+  auto key = co_await authenticate(ex, local);
+  if (!key) {
+    co_return;
+  }
+  const auto snap = deps_.catalog.current();
+  std::string body = R"({"object":"list","data":[)";
+  bool first = true;
+  for (const catalog::Route* r : snap->listing()) {
+    if (!key->allows(r->name) && !key->allows(r->model)) {
+      continue;
+    }
+    body += first ? "{" : ",{";
+    first = false;
+    body += R"("id":)";
+    core::append_json_string(body, r->name);
+    body += R"(,"object":"model","created":)";
+    body += std::to_string(r->created);
+    body += R"(,"owned_by":)";
+    core::append_json_string(body, r->provider->name);
+    body += "}";
+  }
+  body += "]}";
+  co_await ex.respond(200, "application/json", body);
+}
+
+asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, int endpoint) {
+  Call call;
+  call.endpoint = endpoint;
+  call.key = co_await authenticate(ex, local);
+  if (!call.key) {
+    co_return;
+  }
+  const std::string_view body = ex.request().body;
+  if (auto err = providers::inspect_request(static_cast<Endpoint>(endpoint), body, call.req)) {
+    co_await ex.respond_error(Errc::BadRequest, err->message, err->param);
+    co_return;
+  }
+  ex.log.model = call.req.model;
+  ex.log.stream = call.req.stream;
+  call.snapshot = deps_.catalog.current();
+  call.route = call.snapshot->find(call.req.model);
+  if (call.route == nullptr) {
+    co_await ex.respond_error(Errc::ModelNotFound,
+                              "The model `" + call.req.model +
+                                  "` does not exist or you do not have access to it.",
+                              "model");
+    co_return;
+  }
+  if (!call.key->allows(call.route->name) && !call.key->allows(call.route->model)) {
+    co_await ex.respond_error(Errc::ModelNotAllowed,
+                              "This API key is not allowed to use the model `" + call.req.model +
+                                  "`.",
+                              "model");
+    co_return;
+  }
+  if (call.route->provider->type == core::ProviderType::Echo) {
+    co_await answer_echo(ex, call);
+  } else {
+    co_await forward(ex, local, call);
+  }
+  record_usage(ex, call);
+}
+
+asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
+  const std::string_view body = ex.request().body;
+  const auto& route = *call.route;
+  const std::int64_t created = core::unix_seconds();
+  if (call.endpoint == kEndpointEmbeddings) {
+    std::string error;
+    const std::string out = providers::echo::embeddings_json(body, route.upstream_model, error);
+    if (out.empty()) {
+      co_await ex.respond_error(Errc::BadRequest, error, "input");
+      call.status = ex.status();
+      co_return;
+    }
+    providers::usage_from_response(out, call.usage);
+    co_await ex.respond(200, "application/json", out);
+    call.status = 200;
+    co_return;
+  }
+  const auto reply = providers::echo::chat_reply(body);
+  call.usage = reply.usage;
+  call.status = 200;
+  if (!call.req.stream) {
+    co_await ex.respond(200, "application/json",
+                        providers::echo::chat_completion_json(reply, route.upstream_model,
+                                                              ex.request_id(), created));
+    co_return;
+  }
+  if (co_await ex.start_stream(200, "text/event-stream", "Cache-Control: no-cache\r\n")) {
+    co_return;
+  }
+  for (const auto& ev : providers::echo::chat_completion_events(
+           reply, route.upstream_model, ex.request_id(), created, call.req.client_wants_usage)) {
+    if (co_await ex.write_stream(ev)) {
+      co_return;
+    }
+  }
+  co_await ex.finish_stream();
+}
+
+asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& call) {
+  namespace bhttp = boost::beast::http;
+  const catalog::Provider& provider = *call.route->provider;
+  const std::string_view client_body = ex.request().body;
+  const bool stream = call.endpoint == kEndpointChat && call.req.stream;
+  const bool request_usage = stream && !call.req.client_wants_usage;
+  const bool rewritten = providers::rewrite_request(client_body, call.req,
+                                                    call.route->upstream_model, request_usage,
+                                                    local.body);
+  const std::string_view up_body = rewritten ? std::string_view(local.body) : client_body;
+
+  std::string& head = local.head;
+  head.clear();
+  head += "POST ";
+  head += provider.origin.base_path;
+  head += endpoint_path(call.endpoint);
+  head += " HTTP/1.1\r\n";
+  head += provider.static_headers;
+  head += stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n";
+  head += "Content-Length: ";
+  head += std::to_string(up_body.size());
+  head += "\r\n\r\n";
+  // The head buffer is per worker: copy it into the call, as another request on this thread
+  // may build its own while this one waits.
+  const std::string request_head = head;
+
+  auto watch = std::make_shared<ClientWatch>();
+  asio::co_spawn(ex.worker().io_context(), watch_client(&ex.client_socket(), watch),
+                 asio::detached);
+  struct StopWatch {
+    ClientWatch& w;
+    http::tcp::socket& s;
+    ~StopWatch() {
+      w.done = true;
+      w.upstream = nullptr;
+      boost::system::error_code ignored;
+      s.cancel(ignored);
+    }
+  } stop_watch{*watch, ex.client_socket()};
+
+  const auto upstream_start = http::Clock::now();
+  auto finish_error = [&](Errc e, std::string_view msg) -> asio::awaitable<void> {
+    call.upstream_us = micros_since(upstream_start);
+    ex.log.upstream_us = call.upstream_us;
+    if (watch->client_gone) {
+      call.status = 499;  // client closed request (nginx's convention); nothing to send
+      ex.abort_connection();
+      co_return;
+    }
+    co_await ex.respond_error(e, msg);
+    call.status = ex.status();
+  };
+
+  std::unique_ptr<http::UpstreamConnection> conn;
+  UpstreamDeadline deadline(ex.worker().ticker());
+  boost::beast::flat_buffer buf;
+  std::string pending;  // body bytes parsed but not yet handled
+  std::optional<http::ResponseParser> parser;
+  boost::system::error_code ec;
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    conn = attempt == 0 ? local.pool.take_idle(provider.origin) : nullptr;
+    if (!conn) {
+      auto c = co_await local.pool.connect(provider.origin, provider.connect_timeout,
+                                           ex.worker().ticker());
+      if (!c) {
+        const bool timeout = c.error() == core::make_error_code(Errc::UpstreamTimeout);
+        co_await finish_error(timeout ? Errc::UpstreamTimeout : Errc::UpstreamUnavailable,
+                              timeout ? "The provider did not accept the connection in time."
+                                      : "The gateway could not connect to the provider.");
+        co_return;
+      }
+      conn = std::move(*c);
+    }
+    watch->upstream = conn.get();
+    deadline.watch(conn.get());
+    deadline.arm_after(provider.first_byte_timeout);
+    const std::array<asio::const_buffer, 2> out{asio::buffer(request_head),
+                                                asio::buffer(up_body)};
+    auto [wec, wn] = co_await conn->write(out);
+    ec = wec;
+    buf.clear();
+    pending.clear();
+    parser.emplace(&pending);
+    parser->eager(true);
+    parser->body_limit(stream ? boost::optional<std::uint64_t>()
+                              : boost::optional<std::uint64_t>(deps_.max_upstream_response_bytes));
+    std::size_t received = 0;
+    while (!ec && !parser->is_header_done()) {
+      auto [rec, n] = co_await conn->read_some(buf.prepare(kUpstreamReadChunk));
+      if (rec) {
+        ec = rec;
+        break;
+      }
+      received += n;
+      buf.commit(n);
+      const std::size_t used = parser->put(buf.data(), ec);
+      buf.consume(used);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+      }
+    }
+    // A pooled connection the provider had already closed: retry once on a new one.
+    if (ec && conn->reused && received == 0 && !deadline.fired && !watch->client_gone) {
+      conn->close();
+      continue;
+    }
+    break;
+  }
+  if (ec) {
+    conn->close();
+    if (deadline.fired) {
+      co_await finish_error(Errc::UpstreamTimeout,
+                            "The provider did not answer within the gateway's time limit.");
+    } else if (ec.category() == boost::system::error_code(bhttp::error::need_more).category()) {
+      co_await finish_error(Errc::UpstreamProtocol, "The provider's answer was not valid HTTP.");
+    } else {
+      co_await finish_error(Errc::UpstreamUnavailable,
+                            "The connection to the provider failed before it answered.");
+    }
+    co_return;
+  }
+
+  // Reads more of the body into `pending` (through the parser). Returns false at the end.
+  auto read_more = [&]() -> asio::awaitable<bool> {
+    if (parser->is_done()) {
+      co_return false;
+    }
+    // Bytes already buffered may complete the message without another read.
+    if (buf.size() > 0) {
+      const std::size_t used = parser->put(buf.data(), ec);
+      buf.consume(used);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+      }
+      if (ec || parser->is_done() || used > 0) {
+        co_return !ec;
+      }
+    }
+    deadline.arm_after(provider.idle_timeout);
+    auto [rec, n] = co_await conn->read_some(buf.prepare(kUpstreamReadChunk));
+    if (rec == asio::error::eof && parser->need_eof()) {
+      parser->put_eof(ec);
+      co_return false;
+    }
+    if (rec) {
+      ec = rec;
+      co_return false;
+    }
+    buf.commit(n);
+    const std::size_t used = parser->put(buf.data(), ec);
+    buf.consume(used);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+    }
+    co_return !ec;
+  };
+
+  const unsigned status = parser->status();
+  const bool is_sse = parser->content_type().starts_with("text/event-stream");
+  if (stream && status == 200 && is_sse) {
+    ex.log.upstream_us = micros_since(upstream_start);  // first byte
+    std::string extra = "Cache-Control: no-cache\r\n";
+    extra += parser->passthrough_headers();
+    if (co_await ex.start_stream(200, "text/event-stream", extra)) {
+      conn->close();
+      call.status = 499;
+      co_return;
+    }
+    call.status = 200;
+    providers::SseFilter filter(request_usage);
+    std::string out;
+    bool client_ok = true;
+    while (true) {
+      out.clear();
+      filter.feed(pending, out);
+      if (!out.empty() && (co_await ex.write_stream(out))) {
+        client_ok = false;  // client went away: stop reading, cancel upstream
+        break;
+      }
+      if (parser->is_done() || !(co_await read_more())) {
+        break;
+      }
+    }
+    deadline.disarm();
+    call.upstream_us = micros_since(upstream_start);
+    ex.log.upstream_us = call.upstream_us;
+    call.usage = filter.usage();
+    if (!client_ok) {
+      conn->close();
+      call.status = 499;
+      co_return;
+    }
+    out.clear();
+    filter.finish(pending, out);
+    if (!parser->is_done() || ec) {
+      // The provider's stream broke off: tell the client in the stream itself.
+      conn->close();
+      const bool timeout = deadline.fired;
+      out += "data: ";
+      out += core::render_error(timeout ? Errc::UpstreamTimeout : Errc::UpstreamUnavailable,
+                                timeout ? "The provider stopped sending within the gateway's "
+                                          "time limit; the response is incomplete."
+                                        : "The connection to the provider was lost mid-stream; "
+                                          "the response is incomplete.");
+      out += "\n\n";
+      call.status = timeout ? 504 : 502;
+      ex.log.error_type = timeout ? "timeout_error" : "upstream_error";
+    }
+    if (!out.empty() && (co_await ex.write_stream(out))) {
+      co_return;
+    }
+    co_await ex.finish_stream();
+    if (parser->is_done() && !ec && parser->keep_alive()) {
+      local.pool.release(provider.origin, std::move(conn));
+    }
+    co_return;
+  }
+
+  // A whole response: read it all, then answer in one write.
+  while (co_await read_more()) {
+  }
+  deadline.disarm();
+  call.upstream_us = micros_since(upstream_start);
+  ex.log.upstream_us = call.upstream_us;
+  if (!parser->is_done() || ec) {
+    conn->close();
+    if (deadline.fired) {
+      co_await finish_error(Errc::UpstreamTimeout,
+                            "The provider did not finish its answer within the time limit.");
+    } else if (ec == bhttp::error::body_limit) {
+      co_await finish_error(Errc::UpstreamProtocol,
+                            "The provider's answer is larger than the gateway accepts.");
+    } else {
+      co_await finish_error(Errc::UpstreamUnavailable,
+                            "The connection to the provider was lost before the answer ended.");
+    }
+    co_return;
+  }
+  if (parser->keep_alive()) {
+    local.pool.release(provider.origin, std::move(conn));
+  } else {
+    conn->close();
+  }
+  if (status >= 200 && status < 300) {
+    providers::usage_from_response(pending, call.usage);
+  }
+  std::string_view content_type = parser->content_type();
+  if (status >= 400 && !core::validate_json(pending)) {
+    // Not the provider's JSON error (a proxy's HTML page, say): give the client OpenAI's shape.
+    std::string msg = "The provider answered HTTP " + std::to_string(status) + ".";
+    co_await ex.respond(status, "application/json",
+                        core::render_error(status >= 500 ? Errc::UpstreamUnavailable
+                                                         : Errc::BadRequest,
+                                           msg),
+                        parser->passthrough_headers());
+  } else {
+    if (content_type.empty()) {
+      content_type = "application/json";
+    }
+    co_await ex.respond(status, content_type, pending, parser->passthrough_headers());
+  }
+  if (status >= 400) {
+    ex.log.error_type = "upstream_error";
+  }
+  call.status = status;
+}
+
+void Proxy::record_usage(http::Exchange& ex, const Call& call) {
+  store::UsageRecord r;
+  r.request_id = std::string(ex.request_id());
+  r.key_id = call.key->id;
+  r.model = call.req.model;
+  r.upstream_model = call.route->upstream_model;
+  r.provider = call.route->provider->name;
+  r.endpoint = std::string(endpoint_name(call.endpoint));
+  r.status = static_cast<int>(call.status != 0 ? call.status : ex.status());
+  r.prompt_tokens = call.usage.prompt_tokens;
+  r.completion_tokens = call.usage.completion_tokens;
+  r.cached_tokens = call.usage.cached_tokens;
+  r.reasoning_tokens = call.usage.reasoning_tokens;
+  r.usage_reported = call.usage.present;
+  r.upstream_us = call.upstream_us;
+  r.overhead_us = std::max<std::int64_t>(0, micros_since(ex.started_at()) - call.upstream_us);
+  r.stream = call.req.stream;
+  r.created_at_us = core::unix_micros();
+  deps_.usage.submit(std::move(r));
+}
+
+}  // namespace llmgw::proxy

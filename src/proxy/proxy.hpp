@@ -1,0 +1,57 @@
+#pragma once
+/// The request path: route → authenticate → resolve model → forward (or answer locally) →
+/// stream back → usage event. See docs/life-of-a-request.md.
+
+#include "auth/key_cache.hpp"
+#include "catalog/catalog.hpp"
+#include "events/usage_writer.hpp"
+#include "http/server.hpp"
+#include "http/upstream.hpp"
+#include "store/store.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <memory>
+
+namespace llmgw::proxy {
+
+struct ProxyDeps {
+  store::Store& store;
+  catalog::Catalog& catalog;
+  auth::KeyInvalidations& key_invalidations;
+  events::UsageWriter& usage;
+  boost::asio::thread_pool& blocking;
+  boost::asio::ssl::context& tls;
+  http::ProxySettings forward_proxy;
+  std::size_t key_cache_per_worker = 10'000;
+  std::size_t max_upstream_response_bytes = 64u << 20;
+};
+
+class Proxy final : public http::Handler {
+ public:
+  explicit Proxy(ProxyDeps deps) : deps_(std::move(deps)) {}
+
+  std::unique_ptr<http::WorkerLocal> make_worker_local(http::Worker& w) override;
+  boost::asio::awaitable<void> handle(http::Exchange& ex) override;
+
+  /// /readyz answers 200 once this is set (after the first catalog load).
+  void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
+
+  struct Local;
+  struct Call;
+
+ private:
+  boost::asio::awaitable<void> handle_models(http::Exchange& ex, Local& local);
+  boost::asio::awaitable<void> handle_inference(http::Exchange& ex, Local& local, int endpoint);
+  boost::asio::awaitable<std::shared_ptr<const auth::KeyInfo>> authenticate(http::Exchange& ex,
+                                                                            Local& local);
+  boost::asio::awaitable<void> forward(http::Exchange& ex, Local& local, Call& call);
+  boost::asio::awaitable<void> answer_echo(http::Exchange& ex, Call& call);
+  void record_usage(http::Exchange& ex, const Call& call);
+
+  ProxyDeps deps_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace llmgw::proxy

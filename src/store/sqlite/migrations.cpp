@@ -1,0 +1,205 @@
+#include "store/sqlite/migrations.hpp"
+
+#include <array>
+
+namespace llmgw::store::sqlite {
+namespace {
+
+// Conventions of the schema:
+// - STRICT tables, so a wrong type is an error instead of a silent conversion.
+// - Times are INTEGER unix seconds (`*_at`), or unix microseconds where the name says `_us`.
+// - Money is TEXT holding an exact non-negative decimal ("25.00", "0.0000025"): binary
+//   floating point cannot represent prices such as $0.15 per million tokens exactly.
+// - Rows of keys, providers, models and aliases carry `version`, the value of
+//   config_version.version written by the transaction that last changed them, so a reader
+//   can ask "what changed since version N".
+// - `source` tells rows written from the YAML file ('config'), which start-up rewrites, from
+//   rows written through the admin API ('admin'), which start-up leaves alone.
+// - Enumerations are CHECK constraints. SQLite cannot alter a CHECK in place, so the lists
+//   already include values the design names but the code does not use yet.
+constexpr std::string_view kInitialSchema = R"sql(
+CREATE TABLE config_version (
+  id      INTEGER PRIMARY KEY CHECK (id = 1),
+  version INTEGER NOT NULL DEFAULT 0 CHECK (version >= 0)
+) STRICT;
+INSERT INTO config_version (id, version) VALUES (1, 0);
+
+CREATE TABLE api_keys (
+  id             TEXT PRIMARY KEY NOT NULL,
+  key_hash       TEXT NOT NULL UNIQUE,
+  prefix         TEXT NOT NULL,
+  name           TEXT NOT NULL DEFAULT '',
+  enabled        INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  expires_at     INTEGER,
+  rpm_limit      INTEGER CHECK (rpm_limit IS NULL OR rpm_limit >= 0),
+  tpm_limit      INTEGER CHECK (tpm_limit IS NULL OR tpm_limit >= 0),
+  budget_usd     TEXT CHECK (budget_usd IS NULL OR (budget_usd GLOB '[0-9]*'
+                   AND budget_usd NOT GLOB '*[^0-9.]*' AND budget_usd NOT GLOB '*.*.*'
+                   AND budget_usd NOT GLOB '*.')),
+  budget_period  TEXT NOT NULL DEFAULT 'monthly'
+                   CHECK (budget_period IN ('daily', 'weekly', 'monthly', 'total')),
+  allowed_models TEXT NOT NULL DEFAULT '[]'
+                   CHECK (json_valid(allowed_models) AND json_type(allowed_models) = 'array'),
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  version        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX api_keys_by_version ON api_keys (version);
+
+-- Free-form tags on a key (team, owner, ...).
+CREATE TABLE key_metadata (
+  key_id TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+  name   TEXT NOT NULL,
+  value  TEXT NOT NULL,
+  PRIMARY KEY (key_id, name)
+) STRICT, WITHOUT ROWID;
+
+-- `credentials` holds the upstream API key. Until encryption at rest lands it is plain text
+-- and credentials_encrypted = 0; afterwards it holds the AES-256-GCM envelope and the flag
+-- is 1, so both kinds of row can coexist while a database is being upgraded.
+CREATE TABLE providers (
+  id                    TEXT PRIMARY KEY NOT NULL,
+  name                  TEXT NOT NULL UNIQUE,
+  type                  TEXT NOT NULL CHECK (type IN ('openai', 'openai_compatible', 'echo',
+                          'azure', 'anthropic', 'vertex', 'bedrock')),
+  base_url              TEXT NOT NULL DEFAULT '',
+  credentials           TEXT NOT NULL DEFAULT '',
+  credentials_encrypted INTEGER NOT NULL DEFAULT 0 CHECK (credentials_encrypted IN (0, 1)),
+  connect_timeout_ms    INTEGER NOT NULL CHECK (connect_timeout_ms > 0),
+  first_byte_timeout_ms INTEGER NOT NULL CHECK (first_byte_timeout_ms > 0),
+  idle_timeout_ms       INTEGER NOT NULL CHECK (idle_timeout_ms > 0),
+  enabled               INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  source                TEXT NOT NULL CHECK (source IN ('config', 'admin')),
+  created_at            INTEGER NOT NULL,
+  updated_at            INTEGER NOT NULL,
+  version               INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE models (
+  id                TEXT PRIMARY KEY NOT NULL,
+  name              TEXT NOT NULL UNIQUE,
+  provider_id       TEXT NOT NULL REFERENCES providers (id),
+  upstream_model    TEXT NOT NULL,
+  capabilities      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(capabilities)),
+  context_window    INTEGER CHECK (context_window IS NULL OR context_window > 0),
+  max_output_tokens INTEGER CHECK (max_output_tokens IS NULL OR max_output_tokens > 0),
+  enabled           INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  source            TEXT NOT NULL CHECK (source IN ('config', 'admin')),
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  version           INTEGER NOT NULL
+) STRICT;
+-- Without it, deleting a provider scans every model to check the foreign key.
+CREATE INDEX models_by_provider ON models (provider_id);
+
+-- One price per (model, direction, modality, unit, tier). A row with source 'override'
+-- (set by an operator) wins over the 'catalog' row (imported from the LiteLLM price list)
+-- for the same component. `tier` is open-ended: 'default', 'priority', 'flex', 'batch',
+-- 'above_128k', 'above_200k', ...
+CREATE TABLE pricing_components (
+  id         TEXT PRIMARY KEY NOT NULL,
+  model_id   TEXT NOT NULL REFERENCES models (id) ON DELETE CASCADE,
+  direction  TEXT NOT NULL CHECK (direction IN ('input', 'output', 'cache_read', 'cache_write',
+               'reasoning', 'tool')),
+  modality   TEXT NOT NULL DEFAULT 'text' CHECK (modality IN ('text', 'image', 'audio',
+               'video')),
+  unit       TEXT NOT NULL DEFAULT 'token' CHECK (unit IN ('token', '1k_tokens', '1m_tokens',
+               'char', '1k_chars', 'image', 'pixel', 'second', 'minute', 'hour', 'request',
+               'query')),
+  tier       TEXT NOT NULL DEFAULT 'default',
+  price      TEXT NOT NULL CHECK (price GLOB '[0-9]*' AND price NOT GLOB '*[^0-9.]*'
+               AND price NOT GLOB '*.*.*' AND price NOT GLOB '*.'),
+  source     TEXT NOT NULL CHECK (source IN ('catalog', 'override')),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  version    INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (model_id, direction, modality, unit, tier, source)
+) STRICT;
+
+CREATE TABLE model_aliases (
+  alias      TEXT PRIMARY KEY NOT NULL,
+  model_id   TEXT NOT NULL REFERENCES models (id),
+  source     TEXT NOT NULL CHECK (source IN ('config', 'admin')),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  version    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX model_aliases_by_model ON model_aliases (model_id);
+
+-- One row per proxied request. No foreign key to api_keys: usage outlives a deleted key,
+-- and a batch must never fail because of one row. request_id is unique so that replaying a
+-- spool after a crash cannot count a request twice. cost_usd is filled once pricing exists.
+CREATE TABLE usage_records (
+  id                INTEGER PRIMARY KEY,
+  request_id        TEXT NOT NULL UNIQUE,
+  key_id            TEXT NOT NULL,
+  model             TEXT NOT NULL,
+  upstream_model    TEXT NOT NULL,
+  provider          TEXT NOT NULL,
+  endpoint          TEXT NOT NULL,
+  status            INTEGER NOT NULL,
+  prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+  completion_tokens INTEGER NOT NULL DEFAULT 0,
+  cached_tokens     INTEGER NOT NULL DEFAULT 0,
+  reasoning_tokens  INTEGER NOT NULL DEFAULT 0,
+  overhead_us       INTEGER NOT NULL DEFAULT 0,
+  upstream_us       INTEGER NOT NULL DEFAULT 0,
+  stream            INTEGER NOT NULL DEFAULT 0 CHECK (stream IN (0, 1)),
+  usage_reported    INTEGER NOT NULL DEFAULT 0 CHECK (usage_reported IN (0, 1)),
+  cost_usd          TEXT CHECK (cost_usd IS NULL OR (cost_usd GLOB '[0-9]*'
+                      AND cost_usd NOT GLOB '*[^0-9.]*' AND cost_usd NOT GLOB '*.*.*'
+                      AND cost_usd NOT GLOB '*.')),
+  created_at_us     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX usage_records_by_key_time ON usage_records (key_id, created_at_us);
+CREATE INDEX usage_records_by_time ON usage_records (created_at_us);
+
+-- Settled spend per key, budget period ("2026-01" for a monthly budget) and model
+-- ('' for the key's total).
+CREATE TABLE monthly_spend (
+  key_id     TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+  period     TEXT NOT NULL,
+  model      TEXT NOT NULL DEFAULT '',
+  spend      TEXT NOT NULL DEFAULT '0' CHECK (spend GLOB '[0-9]*'
+               AND spend NOT GLOB '*[^0-9.]*' AND spend NOT GLOB '*.*.*'
+               AND spend NOT GLOB '*.'),
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (key_id, period, model)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE admin_users (
+  id            TEXT PRIMARY KEY NOT NULL,
+  email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT NOT NULL,
+  role          TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'viewer')),
+  enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE admin_tokens (
+  id           TEXT PRIMARY KEY NOT NULL,
+  service_name TEXT NOT NULL UNIQUE,
+  token_hash   TEXT NOT NULL,
+  role         TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'viewer')),
+  enabled      INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::array kMigrations{
+    Migration{1, "initial_schema", kInitialSchema},
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() noexcept {
+  return kMigrations;
+}
+
+int latest_migration_version() noexcept {
+  return kMigrations.back().version;
+}
+
+}  // namespace llmgw::store::sqlite
