@@ -4,7 +4,7 @@ target_compile_options(llmgw_warnings INTERFACE -Wall -Wextra -Wpedantic)
 # Boost.Asio/Beast and Boost.JSON headers are used everywhere: keep them out of the
 # deprecated-API paths and compile the Boost.JSON/Beast "separate compilation" bits once.
 target_compile_definitions(llmgw_warnings INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW BOOST_ASIO_DISABLE_CONCEPTS)
+  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_CONCEPTS)
 if(LLMGW_SANITIZE)
   target_compile_options(llmgw_warnings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
     -fno-sanitize-recover=undefined)
