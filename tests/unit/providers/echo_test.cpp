@@ -1,0 +1,59 @@
+#include "providers/echo.hpp"
+
+#include "core/json.hpp"
+
+#include <gtest/gtest.h>
+
+namespace llmgw::providers::echo {
+namespace {
+
+TEST(Echo, RepeatsTheLastUserMessageWithWordCounts) {
+  const auto r = chat_reply(
+      R"({"model":"m","messages":[{"role":"system","content":"be brief"},)"
+      R"({"role":"user","content":"first"},{"role":"user","content":[{"type":"text","text":"two words"}]}]})");
+  EXPECT_EQ(r.content, "two words");
+  EXPECT_EQ(r.usage.prompt_tokens, 2 + 1 + 2);
+  EXPECT_EQ(r.usage.completion_tokens, 2);
+}
+
+TEST(Echo, StreamEventsAreValidJsonAndEndWithDone) {
+  const auto r = chat_reply(R"({"messages":[{"role":"user","content":"a b c"}]})");
+  const auto events = chat_completion_events(r, "echo-1", "id1", 1700000000, true);
+  ASSERT_GE(events.size(), 5u);
+  EXPECT_EQ(events.back(), "data: [DONE]\n\n");
+  std::string content;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    const auto& e = events[i];
+    ASSERT_EQ(e.substr(0, 6), "data: ");
+    ASSERT_EQ(e.substr(e.size() - 2), "\n\n");
+    EXPECT_TRUE(core::validate_json(e.substr(6, e.size() - 8))) << e;
+  }
+  EXPECT_NE(events[events.size() - 2].find(R"("choices":[],"usage":{"prompt_tokens":3)"),
+            std::string::npos);
+}
+
+TEST(Echo, ChatJsonIsDeterministicAndValid) {
+  const auto r = chat_reply(R"({"messages":[{"role":"user","content":"x \"quoted\""}]})");
+  const auto a = chat_completion_json(r, "m", "id", 1);
+  EXPECT_EQ(a, chat_completion_json(r, "m", "id", 1));
+  EXPECT_TRUE(core::validate_json(a));
+  Usage u;
+  ASSERT_TRUE(usage_from_response(a, u));
+  EXPECT_EQ(u.completion_tokens, 2);
+}
+
+TEST(Echo, EmbeddingsAreUnitVectorsPerInput) {
+  std::string err;
+  const auto out = embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err);
+  ASSERT_TRUE(err.empty()) << err;
+  EXPECT_TRUE(core::validate_json(out));
+  EXPECT_EQ(out, embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err));
+  Usage u;
+  ASSERT_TRUE(usage_from_response(out, u));
+  EXPECT_EQ(u.prompt_tokens, 3);
+  EXPECT_TRUE(embeddings_json(R"({"input":[]})", "e", err).empty());
+  EXPECT_FALSE(err.empty());
+}
+
+}  // namespace
+}  // namespace llmgw::providers::echo
