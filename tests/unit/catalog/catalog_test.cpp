@@ -1,0 +1,68 @@
+#include "catalog/catalog.hpp"
+
+#include <gtest/gtest.h>
+
+namespace llmgw::catalog {
+namespace {
+
+store::CatalogData sample() {
+  store::CatalogData d;
+  d.version = 7;
+  store::ProviderRecord p;
+  p.config.name = "openai-main";
+  p.config.type = core::ProviderType::OpenAI;
+  p.config.base_url = "https://api.openai.com/v1";
+  p.config.api_key = "sk-upstream";
+  d.providers.push_back(p);
+  store::ProviderRecord off = p;
+  off.config.name = "off";
+  off.enabled = false;
+  d.providers.push_back(off);
+  store::ModelRecord m;
+  m.config = {"gpt-4o-mini", "openai-main", "gpt-4o-mini-2024-07-18"};
+  d.models.push_back(m);
+  store::ModelRecord dangling;
+  dangling.config = {"orphan", "off", "orphan"};
+  d.models.push_back(dangling);
+  d.aliases.push_back({{"fast", "gpt-4o-mini"}, "config"});
+  d.aliases.push_back({{"ghost", "orphan"}, "config"});
+  return d;
+}
+
+TEST(Snapshot, ResolvesModelsAndAliasesToTheUpstream) {
+  const auto s = Snapshot::build(sample());
+  EXPECT_EQ(s->version(), 7);
+  const Route* r = s->find("fast");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->is_alias);
+  EXPECT_EQ(r->model, "gpt-4o-mini");
+  EXPECT_EQ(r->upstream_model, "gpt-4o-mini-2024-07-18");
+  EXPECT_EQ(r->provider->origin.host, "api.openai.com");
+  EXPECT_EQ(r->provider->origin.port, 443);
+  EXPECT_TRUE(r->provider->origin.tls);
+  EXPECT_EQ(r->provider->origin.base_path, "/v1");
+  EXPECT_NE(r->provider->static_headers.find("Authorization: Bearer sk-upstream\r\n"),
+            std::string::npos);
+  EXPECT_NE(r->provider->static_headers.find("Host: api.openai.com\r\n"), std::string::npos);
+}
+
+TEST(Snapshot, LeavesOutDisabledProvidersAndWhatDependsOnThem) {
+  const auto s = Snapshot::build(sample());
+  EXPECT_EQ(s->find("orphan"), nullptr);
+  EXPECT_EQ(s->find("ghost"), nullptr);
+  ASSERT_EQ(s->listing().size(), 2u);
+  EXPECT_EQ(s->listing()[0]->name, "gpt-4o-mini");  // models before aliases
+  EXPECT_EQ(s->listing()[1]->name, "fast");
+}
+
+TEST(Catalog, PublishReplacesTheSnapshotReadersHold) {
+  Catalog c;
+  EXPECT_EQ(c.current()->find("fast"), nullptr);
+  const auto before = c.current();
+  c.publish(Snapshot::build(sample()));
+  EXPECT_NE(c.current()->find("fast"), nullptr);
+  EXPECT_EQ(before->find("fast"), nullptr);  // an in-flight request keeps its snapshot
+}
+
+}  // namespace
+}  // namespace llmgw::catalog
