@@ -11,10 +11,13 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <pthread.h>
+#include <sys/resource.h>
 
 namespace llmgw::app {
 
@@ -34,12 +37,22 @@ sigset_t block_shutdown_signals() {
   return set;
 }
 
+/// A gateway holds two sockets per proxied call: lift the soft descriptor limit to the hard one.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 }  // namespace
 
 int run_serve(const ServeOptions& opts) {
   const core::Settings& s = opts.settings;
   const sigset_t signals = block_shutdown_signals();
   core::init_logging(s.log_level);
+  raise_fd_limit();
   int status = 0;
   try {
     std::filesystem::create_directories(s.data_dir);
@@ -107,7 +120,21 @@ int run_serve(const ServeOptions& opts) {
         .emit();
     handler.set_ready(false);
     server.shutdown();
+    // A second signal while draining: stop waiting for in-flight requests.
+    std::atomic<bool> drained{false};
+    std::thread second_signal([&] {
+      const timespec tick{0, 100'000'000};
+      while (!drained.load()) {
+        if (sigtimedwait(&signals, nullptr, &tick) > 0) {
+          core::LogLine(core::LogLevel::Warn, "second signal: closing all connections now").emit();
+          server.close_all_now();
+          return;
+        }
+      }
+    });
     server.join();
+    drained.store(true);
+    second_signal.join();
     reloader.stop();
     blocking.join();
     usage.stop();

@@ -141,7 +141,9 @@ std::string expand_env(const std::string& text, const std::string& where) {
     if (expr.empty()) {
       throw ConfigError(where + ": empty variable name in '${}'");
     }
-    if (const char* v = env(expr.c_str())) {
+    // As in the shell: a variable set to "" expands to ""; `:-` also replaces the empty value.
+    const char* v = std::getenv(expr.c_str());
+    if (v != nullptr && (*v != '\0' || !has_fallback)) {
       out += v;
     } else if (has_fallback) {
       out += fallback;

@@ -54,7 +54,7 @@ void init_logging(std::string_view level) {
     return;
   }
   // Bounded queue; when full the oldest lines are dropped rather than blocking an I/O thread.
-  constexpr std::size_t kQueueLines = 65536;
+  constexpr std::size_t kQueueLines = 8192;
   spdlog::init_thread_pool(kQueueLines, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   g_logger = std::make_shared<spdlog::async_logger>("llmgw", sink, spdlog::thread_pool(),

@@ -78,7 +78,6 @@ class Connection final : public Deadline {
   asio::awaitable<void> run();
 
   void on_deadline() override {
-    timed_out_ = true;
     error_code ignored;
     sock_.close(ignored);
   }
@@ -108,10 +107,10 @@ class Connection final : public Deadline {
   tcp::socket sock_;
   boost::beast::flat_buffer buffer_;
   RequestData data_;
-  std::string request_id_;
+  std::string gateway_id_;
+  bool client_id_used_ = false;
   std::string head_;
   bool idle_ = true;
-  bool timed_out_ = false;
   bool keep_alive_ = true;
   bool close_after_ = false;
 };
@@ -124,7 +123,14 @@ std::string_view Exchange::path() const noexcept {
   std::string_view t = conn_.data_.target;
   return t.substr(0, t.find('?'));
 }
-std::string_view Exchange::request_id() const noexcept { return conn_.request_id_; }
+std::string_view Exchange::request_id() const noexcept {
+  return conn_.client_id_used_ ? std::string_view(conn_.data_.request_id)
+                               : std::string_view(conn_.gateway_id_);
+}
+std::string_view Exchange::gateway_request_id() const noexcept { return conn_.gateway_id_; }
+std::string_view Exchange::client_request_id() const noexcept {
+  return conn_.client_id_used_ ? std::string_view(conn_.data_.request_id) : std::string_view{};
+}
 Worker& Exchange::worker() noexcept { return conn_.worker_; }
 tcp::socket& Exchange::client_socket() noexcept { return conn_.sock_; }
 void Exchange::abort_connection() noexcept { conn_.close_after_ = true; }
@@ -154,7 +160,7 @@ void Exchange::head(unsigned status, std::string_view content_type, std::string_
     h += "\r\n";
   }
   h += "x-request-id: ";
-  h += conn_.request_id_;
+  h += request_id();
   h += "\r\n";
   h += extra;
   if (!conn_.keep_alive_ || conn_.worker_.draining()) {
@@ -168,6 +174,9 @@ asio::awaitable<error_code> Exchange::respond(unsigned status, std::string_view 
                                               std::string_view body,
                                               std::string_view extra_headers) {
   head(status, content_type, extra_headers, body.size(), false);
+  if (conn_.data_.method == boost::beast::http::verb::head) {
+    body = {};  // HEAD: the headers of the GET answer, no body
+  }
   const std::array<asio::const_buffer, 2> bufs{asio::buffer(conn_.head_), asio::buffer(body)};
   conn_.arm_after(conn_.worker_.options().idle_timeout);
   auto [ec, n] = co_await asio::async_write(conn_.sock_, bufs, use_tuple);
@@ -242,6 +251,7 @@ asio::awaitable<Connection::ReadResult> Connection::read_request(RequestParser& 
   idle_ = buffer_.size() == 0;
   arm_after(idle_ ? opts.idle_timeout : opts.header_timeout);
   bool sent_continue = false;
+  bool body_phase = false;
   while (true) {
     if (buffer_.size() > 0) {
       error_code ec;
@@ -273,7 +283,8 @@ asio::awaitable<Connection::ReadResult> Connection::read_request(RequestParser& 
             co_return ReadResult::Closed;
           }
         }
-        if (!parser.is_done() && used > 0) {
+        if (!body_phase) {
+          body_phase = true;  // the body gets one total deadline, not one per pause
           arm_after(opts.body_timeout);
         }
       }
@@ -296,8 +307,9 @@ asio::awaitable<Connection::ReadResult> Connection::read_request(RequestParser& 
 
 asio::awaitable<void> Connection::reject_and_close(core::Errc e) {
   keep_alive_ = false;
-  request_id_.clear();
-  core::append_request_id(request_id_);
+  gateway_id_.clear();
+  core::append_request_id(gateway_id_);
+  client_id_used_ = false;
   Exchange ex(*this);
   std::string_view msg = "The request could not be parsed as HTTP/1.1.";
   if (e == core::Errc::PayloadTooLarge) {
@@ -334,12 +346,15 @@ void Connection::write_access_log(const Exchange& ex) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
                                                                         ex.started_at());
   core::LogLine line(core::LogLevel::Info, "request");
-  line.field("request_id", request_id_)
+  line.field("request_id", ex.gateway_request_id())
       .field("method", std::string_view(boost::beast::http::to_string(data_.method)))
       .field("path", ex.path())
       .field("status", ex.status())
       .field("duration_us", static_cast<std::int64_t>(us.count()))
       .field("bytes_sent", static_cast<std::uint64_t>(ex.bytes_sent()));
+  if (client_id_used_) {
+    line.field("client_request_id", ex.client_request_id());
+  }
   if (!ex.log.key_id.empty()) {
     line.field("key_id", ex.log.key_id);
   }
@@ -381,12 +396,9 @@ asio::awaitable<void> Connection::run() {
     }
     idle_ = false;
     keep_alive_ = parser.keep_alive();
-    request_id_.clear();
-    if (data_.has_request_id && acceptable_request_id(data_.request_id)) {
-      request_id_ = data_.request_id;
-    } else {
-      core::append_request_id(request_id_);
-    }
+    gateway_id_.clear();
+    core::append_request_id(gateway_id_);
+    client_id_used_ = data_.has_request_id && acceptable_request_id(data_.request_id);
     Exchange ex(*this);
     bool failed = false;
     try {
@@ -394,7 +406,7 @@ asio::awaitable<void> Connection::run() {
     } catch (const std::exception& e) {
       // The data plane does not throw; this is the last line of defence (e.g. bad_alloc).
       core::LogLine(core::LogLevel::Error, "handler failed")
-          .field("request_id", request_id_)
+          .field("request_id", gateway_id_)
           .field("error", e.what())
           .emit();
       failed = true;
@@ -528,6 +540,19 @@ void Server::start() {
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, opts_, handler_));
   }
+  if (opts_.port != 0) {
+    // SO_REUSEPORT would let a second gateway on this port start silently and share the
+    // traffic: a probe bound without it fails if anyone listens there already.
+    tcp::acceptor probe(workers_[0]->ioc_);
+    probe.open(addr.is_v6() ? tcp::v6() : tcp::v4());
+    probe.set_option(tcp::acceptor::reuse_address(true));
+    error_code ec;
+    probe.bind(tcp::endpoint(addr, opts_.port), ec);
+    if (ec) {
+      throw std::system_error(ec, "cannot listen on " + opts_.host + ":" +
+                                      std::to_string(opts_.port));
+    }
+  }
   // Port 0: the first acceptor picks a free port and the others share it.
   workers_[0]->bind(tcp::endpoint(addr, opts_.port));
   port_ = workers_[0]->acceptor_.local_endpoint().port();
@@ -547,6 +572,17 @@ void Server::shutdown() {
   for (auto& w : workers_) {
     Worker* wp = w.get();
     asio::post(wp->ioc_, [wp, hard_deadline] { wp->begin_drain(hard_deadline); });
+  }
+}
+
+void Server::close_all_now() {
+  for (auto& w : workers_) {
+    Worker* wp = w.get();
+    asio::post(wp->ioc_, [wp] {
+      for (Connection* c : std::vector<Connection*>(wp->conns_.begin(), wp->conns_.end())) {
+        c->force_close();
+      }
+    });
   }
 }
 

@@ -60,7 +60,12 @@ class Exchange {
 
   [[nodiscard]] const RequestData& request() const noexcept;
   [[nodiscard]] std::string_view path() const noexcept;  ///< target without query
+  /// The id returned in x-request-id: the client's, if it sent a usable one, else ours.
   [[nodiscard]] std::string_view request_id() const noexcept;
+  /// The gateway's own id for this request (32 hex digits), unique even when clients reuse ids.
+  [[nodiscard]] std::string_view gateway_request_id() const noexcept;
+  /// The client's x-request-id if it was used, else empty.
+  [[nodiscard]] std::string_view client_request_id() const noexcept;
   [[nodiscard]] Worker& worker() noexcept;
   [[nodiscard]] tcp::socket& client_socket() noexcept;
   [[nodiscard]] Clock::time_point started_at() const noexcept { return started_; }
@@ -159,6 +164,8 @@ class Server {
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   /// Stops accepting; in-flight requests get `shutdown_grace` to finish. Thread-safe.
   void shutdown();
+  /// Closes every connection at once (a second signal during shutdown). Thread-safe.
+  void close_all_now();
   /// Waits for every worker thread to end.
   void join();
   [[nodiscard]] std::size_t worker_count() const noexcept { return workers_.size(); }

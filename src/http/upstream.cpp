@@ -73,7 +73,13 @@ std::optional<Origin> parse_proxy(const char* value, std::string& auth) {
     }
     auth = "Basic " + enc;
   }
-  std::string plain = std::string(u->scheme()) + "://" + std::string(u->encoded_host_and_port());
+  if (u->scheme() != "http") {
+    // The tunnel to the proxy itself is plain TCP; a TLS proxy is not supported.
+    throw std::runtime_error("proxy URL '" + std::string(u->scheme()) + "://" +
+                             std::string(u->encoded_host_and_port()) +
+                             "': only http:// proxies are supported");
+  }
+  std::string plain = "http://" + std::string(u->encoded_host_and_port());
   return Origin::parse(plain);
 }
 
@@ -123,7 +129,11 @@ ProxySettings ProxySettings::from_environment() {
       } else if (item.size() > 1 && item[0] == '*' && item[1] == '.') {
         item.erase(0, 2);
       }
-      if (item != "*" && item.front() != '[') {
+      if (item.front() == '[') {
+        // "[::1]" or "[::1]:8080": the address between the brackets.
+        const auto close = item.find(']');
+        item = close == std::string::npos ? item.substr(1) : item.substr(1, close - 1);
+      } else if (item != "*") {
         // "host:port" entries: keep the host (ports are not distinguished).
         if (const auto colon = item.rfind(':');
             colon != std::string::npos && item.find(':') == colon) {
@@ -177,7 +187,7 @@ void UpstreamConnection::close() noexcept {
 
 UpstreamPool::UpstreamPool(asio::io_context& ioc, asio::ssl::context& tls,
                            const ProxySettings& proxy, UpstreamPoolOptions opts)
-    : ioc_(ioc), tls_(tls), proxy_(proxy), opts_(opts), resolver_(ioc) {}
+    : ioc_(ioc), tls_(tls), proxy_(proxy), opts_(opts) {}
 
 std::unique_ptr<UpstreamConnection> UpstreamPool::take_idle(const Origin& origin) {
   auto it = idle_.find(origin.key);
@@ -259,11 +269,11 @@ asio::awaitable<core::Result<std::unique_ptr<UpstreamConnection>>> UpstreamPool:
   sock.set_option(tcp::no_delay(true), ignored);
 
   if (proxy != nullptr) {
-    std::string req = "CONNECT " + origin.host_header + (origin.host_header.find(':') ==
-                                                                     std::string::npos
-                                                                 ? ":" + std::to_string(origin.port)
-                                                                 : "") +
-                      " HTTP/1.1\r\nHost: " + origin.host_header + "\r\n";
+    // Authority form with an explicit port, IPv6 literals in brackets (RFC 9110 9.3.6).
+    const bool v6 = origin.host.find(':') != std::string::npos;
+    const std::string authority = (v6 ? "[" + origin.host + "]" : origin.host) + ":" +
+                                  std::to_string(origin.port);
+    std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
     if (!proxy_auth.empty()) {
       req += "Proxy-Authorization: " + proxy_auth + "\r\n";
     }

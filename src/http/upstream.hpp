@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -40,6 +41,7 @@ struct ProxySettings {
   std::string http_proxy_auth;
   std::vector<std::string> no_proxy;  ///< lower-case host suffixes; "*" matches all
 
+  /// Throws std::runtime_error for a proxy URL it cannot use (e.g. https://).
   static ProxySettings from_environment();
   /// The proxy to tunnel through for `origin`, or nullptr.
   [[nodiscard]] const Origin* proxy_for(const Origin& origin, std::string* auth) const;
@@ -60,6 +62,10 @@ class UpstreamConnection {
 
   bool reused = false;            ///< served an earlier request
   Clock::time_point idle_since{};
+  /// Buffers of the call using the connection, kept with it so a pooled connection brings
+  /// its memory along instead of each call allocating anew.
+  boost::beast::flat_buffer read_buffer;
+  std::string body;  ///< response body bytes parsed but not yet handled
 
  private:
   tcp::socket plain_;
@@ -93,7 +99,6 @@ class UpstreamPool {
   asio::ssl::context& tls_;
   const ProxySettings& proxy_;
   UpstreamPoolOptions opts_;
-  tcp::resolver resolver_;
   std::unordered_map<std::string, std::deque<std::unique_ptr<UpstreamConnection>>> idle_;
 };
 

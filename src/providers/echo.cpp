@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace llmgw::providers::echo {
 
@@ -52,10 +53,16 @@ std::string content_text(const boost::json::value& content) {
   return out;
 }
 
+std::string completion_id(std::string_view request_id) {
+  std::string id;
+  core::append_json_string(id, "chatcmpl-" + std::string(request_id));
+  return id;
+}
+
 std::string chunk_prefix(std::string_view model, std::string_view id, std::int64_t created) {
-  std::string p = R"({"id":"chatcmpl-)";
-  p += id;
-  p += R"(","object":"chat.completion.chunk","created":)";
+  std::string p = R"({"id":)";
+  p += completion_id(id);
+  p += R"(,"object":"chat.completion.chunk","created":)";
   p += std::to_string(created);
   p += R"(,"model":)";
   core::append_json_string(p, model);
@@ -106,9 +113,9 @@ ChatReply chat_reply(std::string_view body) {
 
 std::string chat_completion_json(const ChatReply& r, std::string_view model,
                                  std::string_view request_id, std::int64_t created) {
-  std::string s = R"({"id":"chatcmpl-)";
-  s += request_id;
-  s += R"(","object":"chat.completion","created":)";
+  std::string s = R"({"id":)";
+  s += completion_id(request_id);
+  s += R"(,"object":"chat.completion","created":)";
   s += std::to_string(created);
   s += R"(,"model":)";
   core::append_json_string(s, model);
@@ -160,7 +167,8 @@ std::vector<std::string> chat_completion_events(const ChatReply& r, std::string_
   return events;
 }
 
-std::string embeddings_json(std::string_view body, std::string_view model, std::string& error) {
+std::string embeddings_json(std::string_view body, std::string_view model, std::string& error,
+                            std::string& param) {
   boost::system::error_code ec;
   const auto v = boost::json::parse(body, ec);
   if (ec || !v.is_object()) {
@@ -172,9 +180,19 @@ std::string embeddings_json(std::string_view body, std::string_view model, std::
   if (const auto* d = o.if_contains("dimensions"); d != nullptr && !d->is_null()) {
     if (!d->is_int64() || d->get_int64() < 1 || d->get_int64() > static_cast<std::int64_t>(kMaxDimensions)) {
       error = "Invalid 'dimensions': expected an integer between 1 and 4096.";
+      param = "dimensions";
       return {};
     }
     dims = static_cast<std::size_t>(d->get_int64());
+  }
+  bool base64 = false;
+  if (const auto* f = o.if_contains("encoding_format"); f != nullptr && !f->is_null()) {
+    if (!f->is_string() || (f->get_string() != "float" && f->get_string() != "base64")) {
+      error = "Invalid 'encoding_format': expected 'float' or 'base64'.";
+      param = "encoding_format";
+      return {};
+    }
+    base64 = f->get_string() == "base64";
   }
   std::vector<std::string> inputs;
   const auto* in = o.if_contains("input");
@@ -191,11 +209,13 @@ std::string embeddings_json(std::string_view body, std::string_view model, std::
         inputs.push_back(std::to_string(item.get_int64()));
       } else {
         error = "Invalid 'input': expected a string, an array of strings or of token arrays.";
+        param = "input";
         return {};
       }
     }
   } else {
     error = "Invalid 'input': expected a non-empty string or array (at most 2048 items).";
+    param = "input";
     return {};
   }
   std::string s = R"({"object":"list","data":[)";
@@ -219,13 +239,34 @@ std::string embeddings_json(std::string_view body, std::string_view model, std::
     }
     norm = std::sqrt(norm > 0 ? norm : 1);
     s += i == 0 ? "" : ",";
-    s += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":[)";
-    for (std::size_t j = 0; j < dims; ++j) {
-      char num[32];
-      std::snprintf(num, sizeof num, "%s%.8f", j == 0 ? "" : ",", vec[j] / norm);
-      s += num;
+    s += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":)";
+    if (base64) {
+      // OpenAI's base64 form: little-endian float32 values, standard base64 with padding.
+      std::string raw(dims * sizeof(float), '\0');
+      for (std::size_t j = 0; j < dims; ++j) {
+        const float f = static_cast<float>(vec[j] / norm);
+        std::uint32_t bits;
+        std::memcpy(&bits, &f, sizeof bits);
+        for (int b = 0; b < 4; ++b) {
+          raw[j * 4 + b] = static_cast<char>((bits >> (8 * b)) & 0xFF);
+        }
+      }
+      std::string enc(4 * ((raw.size() + 2) / 3) + 1, '\0');
+      const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(enc.data()),
+                                    reinterpret_cast<const unsigned char*>(raw.data()),
+                                    static_cast<int>(raw.size()));
+      enc.resize(static_cast<std::size_t>(n));
+      core::append_json_string(s, enc);
+      s += "}";
+    } else {
+      s += "[";
+      for (std::size_t j = 0; j < dims; ++j) {
+        char num[32];
+        std::snprintf(num, sizeof num, "%s%.8f", j == 0 ? "" : ",", vec[j] / norm);
+        s += num;
+      }
+      s += "]}";
     }
-    s += "]}";
   }
   s += R"(],"model":)";
   core::append_json_string(s, model);

@@ -28,8 +28,10 @@ std::vector<std::string> chat_completion_events(const ChatReply& r, std::string_
                                                 std::string_view request_id,
                                                 std::int64_t created, bool include_usage);
 
-/// An embeddings `list` body: one deterministic unit vector per input, or an error message
-/// in `error` (and an empty return) if the input is not usable.
-std::string embeddings_json(std::string_view body, std::string_view model, std::string& error);
+/// An embeddings `list` body: one deterministic unit vector per input (floats, or base64 of
+/// little-endian float32 with `encoding_format: base64`), or an empty return with `error`
+/// and the offending `param` set.
+std::string embeddings_json(std::string_view body, std::string_view model, std::string& error,
+                            std::string& param);
 
 }  // namespace llmgw::providers::echo

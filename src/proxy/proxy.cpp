@@ -28,6 +28,9 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kUpstreamReadChunk = 16 * 1024;
+constexpr std::uint32_t kMaxUpstreamHeaderBytes = 64 * 1024;
+/// A pooled connection keeps its buffers; beyond this they are given back to the allocator.
+constexpr std::size_t kKeepBufferBytes = 64 * 1024;
 constexpr int kEndpointChat = static_cast<int>(Endpoint::ChatCompletions);
 constexpr int kEndpointEmbeddings = static_cast<int>(Endpoint::Embeddings);
 
@@ -65,7 +68,18 @@ struct ClientWatch {
 /// request), the upstream call is cancelled.
 asio::awaitable<void> watch_client(http::tcp::socket* sock, std::shared_ptr<ClientWatch> w) {
   auto [ec] = co_await sock->async_wait(http::tcp::socket::wait_read, use_tuple);
-  if (w->done || ec) {
+  if (w->done) {
+    co_return;  // the call ended; `sock` may be gone
+  }
+  if (ec) {
+    // Aborted because the server closed the client socket (shutdown's hard deadline, or a
+    // client deadline): the call must not outlive it.
+    if (!sock->is_open()) {
+      w->client_gone = true;
+      if (w->upstream != nullptr) {
+        w->upstream->close();
+      }
+    }
     co_return;
   }
   char byte;
@@ -106,8 +120,6 @@ struct Proxy::Local final : http::WorkerLocal {
   http::Worker& worker;
   auth::KeyCache keys;
   http::UpstreamPool pool;
-  std::string head;        ///< upstream request head, reused
-  std::string body;        ///< rewritten upstream body, reused
 };
 
 /// Everything one inference call carries through the path.
@@ -121,6 +133,21 @@ struct Proxy::Call {
   std::int64_t upstream_us = 0;
   unsigned status = 0;
 };
+
+namespace {
+void release(Proxy::Local& local, const catalog::Provider& provider,
+             std::unique_ptr<http::UpstreamConnection> conn) {
+  conn->body.clear();
+  if (conn->body.capacity() > kKeepBufferBytes) {
+    conn->body.shrink_to_fit();
+  }
+  if (conn->read_buffer.capacity() > kKeepBufferBytes) {
+    conn->read_buffer.clear();
+    conn->read_buffer.shrink_to_fit();
+  }
+  local.pool.release(provider.origin, std::move(conn));
+}
+}  // namespace
 
 std::unique_ptr<http::WorkerLocal> Proxy::make_worker_local(http::Worker& w) {
   return std::make_unique<Local>(w, deps_);
@@ -285,9 +312,11 @@ asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
   const std::int64_t created = core::unix_seconds();
   if (call.endpoint == kEndpointEmbeddings) {
     std::string error;
-    const std::string out = providers::echo::embeddings_json(body, route.upstream_model, error);
+    std::string param;
+    const std::string out =
+        providers::echo::embeddings_json(body, route.upstream_model, error, param);
     if (out.empty()) {
-      co_await ex.respond_error(Errc::BadRequest, error, "input");
+      co_await ex.respond_error(Errc::BadRequest, error, param);
       call.status = ex.status();
       co_return;
     }
@@ -302,14 +331,15 @@ asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
   if (!call.req.stream) {
     co_await ex.respond(200, "application/json",
                         providers::echo::chat_completion_json(reply, route.upstream_model,
-                                                              ex.request_id(), created));
+                                                              ex.gateway_request_id(), created));
     co_return;
   }
   if (co_await ex.start_stream(200, "text/event-stream", "Cache-Control: no-cache\r\n")) {
     co_return;
   }
   for (const auto& ev : providers::echo::chat_completion_events(
-           reply, route.upstream_model, ex.request_id(), created, call.req.client_wants_usage)) {
+           reply, route.upstream_model, ex.gateway_request_id(), created,
+           call.req.client_wants_usage)) {
     if (co_await ex.write_stream(ev)) {
       co_return;
     }
@@ -323,13 +353,15 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   const std::string_view client_body = ex.request().body;
   const bool stream = call.endpoint == kEndpointChat && call.req.stream;
   const bool request_usage = stream && !call.req.client_wants_usage;
+  // Per call, not per worker: other calls on this thread run while this one waits.
+  std::string rewritten_body;
   const bool rewritten = providers::rewrite_request(client_body, call.req,
                                                     call.route->upstream_model, request_usage,
-                                                    local.body);
-  const std::string_view up_body = rewritten ? std::string_view(local.body) : client_body;
+                                                    rewritten_body);
+  const std::string_view up_body = rewritten ? std::string_view(rewritten_body) : client_body;
 
-  std::string& head = local.head;
-  head.clear();
+  std::string head;
+  head.reserve(256 + provider.static_headers.size());
   head += "POST ";
   head += provider.origin.base_path;
   head += endpoint_path(call.endpoint);
@@ -339,9 +371,6 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   head += "Content-Length: ";
   head += std::to_string(up_body.size());
   head += "\r\n\r\n";
-  // The head buffer is per worker: copy it into the call, as another request on this thread
-  // may build its own while this one waits.
-  const std::string request_head = head;
 
   auto watch = std::make_shared<ClientWatch>();
   asio::co_spawn(ex.worker().io_context(), watch_client(&ex.client_socket(), watch),
@@ -372,8 +401,6 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
 
   std::unique_ptr<http::UpstreamConnection> conn;
   UpstreamDeadline deadline(ex.worker().ticker());
-  boost::beast::flat_buffer buf;
-  std::string pending;  // body bytes parsed but not yet handled
   std::optional<http::ResponseParser> parser;
   boost::system::error_code ec;
 
@@ -393,8 +420,10 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     }
     watch->upstream = conn.get();
     deadline.watch(conn.get());
+    auto& buf = conn->read_buffer;
+    auto& pending = conn->body;
     deadline.arm_after(provider.first_byte_timeout);
-    const std::array<asio::const_buffer, 2> out{asio::buffer(request_head),
+    const std::array<asio::const_buffer, 2> out{asio::buffer(head),
                                                 asio::buffer(up_body)};
     auto [wec, wn] = co_await conn->write(out);
     ec = wec;
@@ -402,6 +431,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     pending.clear();
     parser.emplace(&pending);
     parser->eager(true);
+    parser->header_limit(kMaxUpstreamHeaderBytes);
     parser->body_limit(stream ? boost::optional<std::uint64_t>()
                               : boost::optional<std::uint64_t>(deps_.max_upstream_response_bytes));
     std::size_t received = 0;
@@ -426,6 +456,8 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     }
     break;
   }
+  auto& buf = conn->read_buffer;
+  auto& pending = conn->body;
   if (ec) {
     conn->close();
     if (deadline.fired) {
@@ -478,7 +510,6 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   const unsigned status = parser->status();
   const bool is_sse = parser->content_type().starts_with("text/event-stream");
   if (stream && status == 200 && is_sse) {
-    ex.log.upstream_us = micros_since(upstream_start);  // first byte
     std::string extra = "Cache-Control: no-cache\r\n";
     extra += parser->passthrough_headers();
     if (co_await ex.start_stream(200, "text/event-stream", extra)) {
@@ -493,6 +524,8 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     while (true) {
       out.clear();
       filter.feed(pending, out);
+      // A slow client must not count against the provider's idle deadline.
+      deadline.disarm();
       if (!out.empty() && (co_await ex.write_stream(out))) {
         client_ok = false;  // client went away: stop reading, cancel upstream
         break;
@@ -505,7 +538,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     call.upstream_us = micros_since(upstream_start);
     ex.log.upstream_us = call.upstream_us;
     call.usage = filter.usage();
-    if (!client_ok) {
+    if (!client_ok || watch->client_gone) {
       conn->close();
       call.status = 499;
       co_return;
@@ -531,13 +564,17 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     }
     co_await ex.finish_stream();
     if (parser->is_done() && !ec && parser->keep_alive()) {
-      local.pool.release(provider.origin, std::move(conn));
+      release(local, provider, std::move(conn));
     }
     co_return;
   }
 
   // A whole response: read it all, then answer in one write.
   while (co_await read_more()) {
+    if (pending.size() > deps_.max_upstream_response_bytes) {
+      ec = bhttp::error::body_limit;  // a stream request answered without SSE has no parser limit
+      break;
+    }
   }
   deadline.disarm();
   call.upstream_us = micros_since(upstream_start);
@@ -556,16 +593,21 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     }
     co_return;
   }
-  if (parser->keep_alive()) {
-    local.pool.release(provider.origin, std::move(conn));
-  } else {
-    conn->close();
-  }
   if (status >= 200 && status < 300) {
     providers::usage_from_response(pending, call.usage);
   }
   std::string_view content_type = parser->content_type();
-  if (status >= 400 && !core::validate_json(pending)) {
+  if (status == 401 || status == 403) {
+    // The provider refused the gateway's credential, not the client's key: passing that on
+    // would blame the client (and OpenAI's message quotes part of the credential).
+    core::LogLine(core::LogLevel::Warn, "provider refused the gateway's credential")
+        .field("provider", provider.name)
+        .field("status", status)
+        .emit();
+    co_await ex.respond_error(Errc::UpstreamUnavailable,
+                              "The provider refused the gateway's credentials for `" +
+                                  provider.name + "`; the operator must fix the provider key.");
+  } else if (status >= 400 && !core::validate_json(pending)) {
     // Not the provider's JSON error (a proxy's HTML page, say): give the client OpenAI's shape.
     std::string msg = "The provider answered HTTP " + std::to_string(status) + ".";
     co_await ex.respond(status, "application/json",
@@ -583,11 +625,18 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     ex.log.error_type = "upstream_error";
   }
   call.status = status;
+  // Only now: `pending` lives in the connection, which the pool may hand to the next call.
+  if (parser->keep_alive()) {
+    release(local, provider, std::move(conn));
+  } else {
+    conn->close();
+  }
 }
 
 void Proxy::record_usage(http::Exchange& ex, const Call& call) {
   store::UsageRecord r;
-  r.request_id = std::string(ex.request_id());
+  r.request_id = std::string(ex.gateway_request_id());
+  r.client_request_id = std::string(ex.client_request_id());
   r.key_id = call.key->id;
   r.model = call.req.model;
   r.upstream_model = call.route->upstream_model;

@@ -62,7 +62,8 @@ struct CatalogData {
 
 /// One row per proxied request.
 struct UsageRecord {
-  std::string request_id;
+  std::string request_id;         ///< the gateway's own id (unique)
+  std::string client_request_id;  ///< x-request-id the client sent, or empty
   std::string key_id;
   std::string model;      ///< the name the client asked for (model or alias)
   std::string upstream_model;

@@ -127,11 +127,13 @@ CREATE TABLE model_aliases (
 CREATE INDEX model_aliases_by_model ON model_aliases (model_id);
 
 -- One row per proxied request. No foreign key to api_keys: usage outlives a deleted key,
--- and a batch must never fail because of one row. request_id is unique so that replaying a
--- spool after a crash cannot count a request twice. cost_usd is filled once pricing exists.
+-- and a batch must never fail because of one row. request_id is the gateway's own id, unique
+-- so that replaying a spool after a crash cannot count a request twice; client_request_id is
+-- the x-request-id a client sent (not unique). cost_usd is filled once pricing exists.
 CREATE TABLE usage_records (
   id                INTEGER PRIMARY KEY,
   request_id        TEXT NOT NULL UNIQUE,
+  client_request_id TEXT,
   key_id            TEXT NOT NULL,
   model             TEXT NOT NULL,
   upstream_model    TEXT NOT NULL,

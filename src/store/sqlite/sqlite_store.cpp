@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+#include "core/log.hpp"
+
 #include <sqlite3.h>
 
 #include <boost/json/parse.hpp>
@@ -389,15 +391,6 @@ struct AliasRow {
   std::string model_id;
 };
 
-core::ProviderType parse_type(const std::string& text, const std::string& provider) {
-  core::ProviderType type{};
-  if (!core::parse_provider_type(text, type)) {
-    throw std::runtime_error("provider '" + provider + "' has type '" + text +
-                             "', which this build does not support");
-  }
-  return type;
-}
-
 constexpr std::string_view kProviderColumns =
     "SELECT id, name, type, base_url, credentials, credentials_encrypted, connect_timeout_ms,"
     " first_byte_timeout_ms, idle_timeout_ms, enabled, source FROM providers ORDER BY name";
@@ -406,19 +399,29 @@ ProviderRecord read_provider(const Query& q) {
   ProviderRecord p;
   p.id = q.text(0);
   p.config.name = q.text(1);
-  p.config.type = parse_type(q.text(2), p.config.name);
   p.config.base_url = q.text(3);
-  if (q.boolean(5)) {
-    // Written by a build that encrypts credentials at rest; this one holds no key for them.
-    throw std::runtime_error("provider '" + p.config.name +
-                             "' has encrypted credentials, which this build cannot read");
-  }
-  p.config.api_key = q.text(4);
   p.config.connect_timeout = std::chrono::milliseconds(q.integer(6));
   p.config.first_byte_timeout = std::chrono::milliseconds(q.integer(7));
   p.config.idle_timeout = std::chrono::milliseconds(q.integer(8));
   p.enabled = q.boolean(9);
   p.source = q.text(10);
+  // A row this build cannot use (a provider type from a newer build, or credentials it holds
+  // no key for) is read as disabled: one bad row must not stop the whole catalog loading.
+  const std::string type = q.text(2);
+  if (!core::parse_provider_type(type, p.config.type)) {
+    core::LogLine(core::LogLevel::Warn, "provider disabled: type not supported by this build")
+        .field("provider", p.config.name)
+        .field("type", type)
+        .emit();
+    p.enabled = false;
+  } else if (q.boolean(5)) {
+    core::LogLine(core::LogLevel::Warn, "provider disabled: encrypted credentials unreadable")
+        .field("provider", p.config.name)
+        .emit();
+    p.enabled = false;
+  } else {
+    p.config.api_key = q.text(4);
+  }
   return p;
 }
 
@@ -636,7 +639,7 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
 constexpr std::string_view kUsageColumns =
     "request_id, key_id, model, upstream_model, provider, endpoint, status, prompt_tokens,"
     " completion_tokens, cached_tokens, reasoning_tokens, overhead_us, upstream_us, stream,"
-    " usage_reported, created_at_us";
+    " usage_reported, created_at_us, client_request_id";
 
 UsageRecord read_usage(const Query& q) {
   UsageRecord r;
@@ -656,6 +659,7 @@ UsageRecord read_usage(const Query& q) {
   r.stream = q.boolean(13);
   r.usage_reported = q.boolean(14);
   r.created_at_us = q.integer(15);
+  r.client_request_id = q.text(16);
   return r;
 }
 
@@ -883,7 +887,7 @@ void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
   }
   static const std::string kSql = "INSERT INTO usage_records (" + std::string(kUsageColumns) +
                                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                                  " ?12, ?13, ?14, ?15, ?16)"
+                                  " ?12, ?13, ?14, ?15, ?16, NULLIF(?17, ''))"
                                   " ON CONFLICT (request_id) DO NOTHING";
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
@@ -892,7 +896,7 @@ void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
     Query q = c.query(kSql);
     q.bind(r.request_id, r.key_id, r.model, r.upstream_model, r.provider, r.endpoint, r.status,
            r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.reasoning_tokens, r.overhead_us,
-           r.upstream_us, r.stream, r.usage_reported, r.created_at_us)
+           r.upstream_us, r.stream, r.usage_reported, r.created_at_us, r.client_request_id)
         .run();
   }
   tx.commit();

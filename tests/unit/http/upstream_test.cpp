@@ -31,7 +31,7 @@ TEST(Origin, ParsesSchemesPortsAndPaths) {
 
 TEST(ProxySettings, UsesProxyUnlessNoProxyMatches) {
   ::setenv("HTTPS_PROXY", "http://user:pass@proxy.local:3128", 1);
-  ::setenv("NO_PROXY", "localhost, .internal.example,10.0.0.1:443", 1);
+  ::setenv("NO_PROXY", "localhost, .internal.example,10.0.0.1:443,[::1]:8080", 1);
   ::unsetenv("https_proxy");
   ::unsetenv("no_proxy");
   const auto p = ProxySettings::from_environment();
@@ -47,7 +47,10 @@ TEST(ProxySettings, UsesProxyUnlessNoProxyMatches) {
   EXPECT_EQ(via("https://internal.example/v1"), nullptr);
   EXPECT_EQ(via("https://10.0.0.1/v1"), nullptr);
   EXPECT_NE(via("https://notinternal.example/v1"), nullptr);
+  EXPECT_EQ(via("https://[::1]:9000/v1"), nullptr);
   EXPECT_EQ(via("http://api.openai.com/v1"), nullptr);  // no HTTP_PROXY set
+  ::setenv("HTTPS_PROXY", "https://proxy.local:3128", 1);
+  EXPECT_THROW(ProxySettings::from_environment(), std::runtime_error);
   ::unsetenv("HTTPS_PROXY");
   ::unsetenv("NO_PROXY");
 }

@@ -43,16 +43,33 @@ TEST(Echo, ChatJsonIsDeterministicAndValid) {
 }
 
 TEST(Echo, EmbeddingsAreUnitVectorsPerInput) {
-  std::string err;
-  const auto out = embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err);
+  std::string err, param;
+  const auto out =
+      embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err, param);
   ASSERT_TRUE(err.empty()) << err;
   EXPECT_TRUE(core::validate_json(out));
-  EXPECT_EQ(out, embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err));
+  EXPECT_EQ(out, embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err,
+                                 param));
   Usage u;
   ASSERT_TRUE(usage_from_response(out, u));
   EXPECT_EQ(u.prompt_tokens, 3);
-  EXPECT_TRUE(embeddings_json(R"({"input":[]})", "e", err).empty());
+  EXPECT_TRUE(embeddings_json(R"({"input":[]})", "e", err, param).empty());
   EXPECT_FALSE(err.empty());
+  EXPECT_EQ(param, "input");
+  EXPECT_TRUE(embeddings_json(R"({"input":"a","dimensions":0})", "e", err, param).empty());
+  EXPECT_EQ(param, "dimensions");
+}
+
+TEST(Echo, Base64EmbeddingsAreLittleEndianFloat32) {
+  std::string err, param;
+  const auto out = embeddings_json(R"({"input":"a","dimensions":2,"encoding_format":"base64"})",
+                                   "e", err, param);
+  ASSERT_TRUE(err.empty()) << err;
+  // 2 floats = 8 bytes = 12 base64 characters with one '=' of padding.
+  const auto start = out.find(R"("embedding":")") + 13;
+  const auto end = out.find('"', start);
+  EXPECT_EQ(end - start, 12u);
+  EXPECT_EQ(out[end - 1], '=');
 }
 
 }  // namespace
