@@ -1,6 +1,8 @@
 # Shared per-target settings: warnings and sanitizers (never global flags).
 add_library(llmgw_warnings INTERFACE)
-target_compile_options(llmgw_warnings INTERFACE -Wall -Wextra -Wpedantic)
+target_compile_options(llmgw_warnings INTERFACE -Wall -Wextra -Wpedantic
+  # GCC 12 misreads Asio's recycling allocator for coroutine frames at -O2 (a false positive).
+  -Wno-mismatched-new-delete)
 # Boost.Asio/Beast and Boost.JSON headers are used everywhere: keep them out of the
 # deprecated-API paths and compile the Boost.JSON/Beast "separate compilation" bits once.
 target_compile_definitions(llmgw_warnings INTERFACE

@@ -8,7 +8,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev ca-certificates libsqlite3-dev zlib1g-dev
-  libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
+  libcli11-dev libyaml-cpp-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -2,23 +2,153 @@
 
 #include "core/ids.hpp"
 #include "core/json.hpp"
+#include "core/thread.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 namespace llmgw::core {
 
 namespace {
 
+/// Lines are gathered in one buffer per producing thread and written by a background thread a
+/// few times a second in large writes. A producer takes only its own (uncontended) mutex: no
+/// wake-up, no syscall and no allocation beyond its buffer's growth per line — spdlog's
+/// asynchronous logger signals a condition variable and writes (flushes) once per line, which
+/// cost more than the rest of a proxied request.
+class LineSink {
+ public:
+  static constexpr std::size_t kMaxBufferedBytes = 8u << 20;  ///< per thread; beyond: dropped
+  static constexpr std::chrono::milliseconds kFlushInterval{100};
+
+  void start() {
+    std::lock_guard lock(mutex_);
+    if (running_) {
+      return;
+    }
+    running_ = true;
+    stopping_ = false;
+    writer_ = std::thread([this] {
+      name_this_thread("llmgw-log");
+      run();
+    });
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!running_) {
+        return;
+      }
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    writer_.join();
+    std::lock_guard lock(mutex_);
+    running_ = false;
+  }
+
+  bool running() const noexcept { return running_.load(std::memory_order_acquire); }
+
+  void append(std::string_view line, bool urgent) {
+    Buffer& b = local_buffer();
+    {
+      std::lock_guard lock(b.mutex);
+      if (b.data.size() + line.size() + 1 > kMaxBufferedBytes) {
+        ++b.dropped;
+        return;
+      }
+      b.data.append(line);
+      b.data.push_back('\n');
+    }
+    if (urgent) {
+      cv_.notify_one();
+    }
+  }
+
+ private:
+  struct Buffer {
+    std::mutex mutex;
+    std::string data;
+    std::uint64_t dropped = 0;
+  };
+
+  Buffer& local_buffer() {
+    thread_local std::shared_ptr<Buffer> mine;
+    if (!mine) {
+      mine = std::make_shared<Buffer>();
+      mine->data.reserve(64 * 1024);
+      std::lock_guard lock(mutex_);
+      buffers_.push_back(mine);  // kept after the thread ends: its last lines still get out
+    }
+    return *mine;
+  }
+
+  void run() {
+    std::string out;
+    std::unique_lock lock(mutex_);
+    while (true) {
+      cv_.wait_for(lock, kFlushInterval);
+      const bool last = stopping_;
+      const auto buffers = buffers_;
+      lock.unlock();
+      std::uint64_t dropped = 0;
+      for (const auto& b : buffers) {
+        std::lock_guard bl(b->mutex);
+        out.append(b->data);
+        b->data.clear();
+        dropped += b->dropped;
+        b->dropped = 0;
+      }
+      if (dropped > 0) {
+        out += R"({"level":"warn","msg":"log lines dropped: writer fell behind","dropped":)" +
+               std::to_string(dropped) + "}\n";
+      }
+      write_all(out);
+      out.clear();
+      lock.lock();
+      if (last) {
+        return;
+      }
+    }
+  }
+
+  static void write_all(std::string_view s) {
+    while (!s.empty()) {
+      const ssize_t n = ::write(STDERR_FILENO, s.data(), s.size());
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return;  // stderr closed: nothing sensible left to do with log lines
+      }
+      s.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<Buffer>> buffers_;
+  std::atomic<bool> running_{false};
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+LineSink& sink() {
+  static LineSink s;
+  return s;
+}
+
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::Info)};
-std::shared_ptr<spdlog::logger> g_logger;
-std::mutex g_init_mutex;
 
 std::string_view level_name(LogLevel l) {
   switch (l) {
@@ -30,17 +160,28 @@ std::string_view level_name(LogLevel l) {
   return "info";
 }
 
-spdlog::logger& logger() {
-  if (!g_logger) {
-    init_logging("info");
+/// "2026-01-02T03:04:05.678Z"; the seconds part is formatted once per second per thread.
+void append_timestamp(std::string& out) {
+  thread_local std::int64_t last_second = -1;
+  thread_local std::string second_text;
+  const auto us = unix_micros();
+  const std::int64_t sec = us / 1'000'000;
+  if (sec != last_second) {
+    last_second = sec;
+    second_text = format_utc(sec);
+    second_text.pop_back();  // drop 'Z'
   }
-  return *g_logger;
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>((us / 1000) % 1000));
+  out.push_back('"');
+  out += second_text;
+  out += ms;
+  out.push_back('"');
 }
 
 }  // namespace
 
 void init_logging(std::string_view level) {
-  std::lock_guard lock(g_init_mutex);
   LogLevel l = LogLevel::Info;
   if (level == "debug" || level == "trace") {
     l = LogLevel::Debug;
@@ -50,32 +191,10 @@ void init_logging(std::string_view level) {
     l = LogLevel::Error;
   }
   g_min_level.store(static_cast<int>(l), std::memory_order_relaxed);
-  if (g_logger) {
-    return;
-  }
-  // Bounded queue; when full the oldest lines are dropped rather than blocking an I/O thread.
-  constexpr std::size_t kQueueLines = 8192;
-  spdlog::init_thread_pool(kQueueLines, 1);
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  g_logger = std::make_shared<spdlog::async_logger>("llmgw", sink, spdlog::thread_pool(),
-                                                    spdlog::async_overflow_policy::overrun_oldest);
-  g_logger->set_pattern("%v");
-  g_logger->set_level(spdlog::level::trace);
-  // Access lines are many: let stdio batch them into few writes, flushed once a second.
-  static char stderr_buffer[1 << 16];
-  std::setvbuf(stderr, stderr_buffer, _IOFBF, sizeof stderr_buffer);
-  g_logger->flush_on(spdlog::level::warn);
-  spdlog::flush_every(std::chrono::seconds(1));
+  sink().start();
 }
 
-void shutdown_logging() {
-  std::lock_guard lock(g_init_mutex);
-  if (g_logger) {
-    g_logger->flush();
-  }
-  spdlog::shutdown();
-  g_logger.reset();
-}
+void shutdown_logging() { sink().stop(); }
 
 bool log_enabled(LogLevel level) noexcept {
   return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
@@ -84,14 +203,7 @@ bool log_enabled(LogLevel level) noexcept {
 LogLine::LogLine(LogLevel level, std::string_view msg) : level_(level) {
   line_.reserve(256);
   line_ += R"({"ts":)";
-  const auto us = unix_micros();
-  std::string ts = format_utc(us / 1'000'000);
-  // RFC 3339 with milliseconds.
-  char ms[8];
-  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>((us / 1000) % 1000));
-  ts.pop_back();
-  ts += ms;
-  append_json_string(line_, ts);
+  append_timestamp(line_);
   line_ += R"(,"level":")";
   line_ += level_name(level);
   line_ += R"(","msg":)";
@@ -126,10 +238,12 @@ void LogLine::emit() {
     return;
   }
   line_.push_back('}');
-  if (level_ >= LogLevel::Warn) {
-    logger().warn(line_);
+  if (sink().running()) {
+    sink().append(line_, level_ >= LogLevel::Warn);
   } else {
-    logger().info(line_);
+    // Before start-up finished (or in a CLI command): write at once.
+    line_.push_back('\n');
+    std::fwrite(line_.data(), 1, line_.size(), stderr);
   }
 }
 

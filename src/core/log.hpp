@@ -1,6 +1,7 @@
 #pragma once
-/// Structured logging: one JSON object per line on stderr through spdlog's asynchronous
-/// logger, so an I/O thread only formats into memory and never blocks on the terminal or pipe.
+/// Structured logging: one JSON object per line on stderr. Lines are buffered per thread and
+/// written by a background thread in large writes, so an I/O thread only formats into memory
+/// and never blocks on the terminal or a pipe.
 
 #include <cstdint>
 #include <string>
@@ -10,9 +11,9 @@ namespace llmgw::core {
 
 enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
 
-/// Sets up the asynchronous stderr logger. Call once at start-up; safe to call again.
+/// Starts the background writer. Before it (and in CLI commands) lines are written at once.
 void init_logging(std::string_view level);
-/// Flushes and stops the background logger thread (at exit).
+/// Writes what is buffered and stops the background writer (at exit).
 void shutdown_logging();
 bool log_enabled(LogLevel level) noexcept;
 

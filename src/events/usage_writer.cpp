@@ -1,6 +1,7 @@
 #include "events/usage_writer.hpp"
 
 #include "core/log.hpp"
+#include "core/thread.hpp"
 
 #include <algorithm>
 
@@ -16,7 +17,12 @@ UsageWriter::UsageWriter(store::Store& store, UsageWriterOptions opts)
 
 UsageWriter::~UsageWriter() { stop(); }
 
-void UsageWriter::start() { thread_ = std::thread([this] { run(); }); }
+void UsageWriter::start() {
+  thread_ = std::thread([this] {
+    core::name_this_thread("llmgw-usage");
+    run();
+  });
+}
 
 bool UsageWriter::submit(store::UsageRecord&& r) {
   {

@@ -2,6 +2,7 @@
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/thread.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -462,6 +463,7 @@ void Worker::start() {
   ticker_.start();
   asio::co_spawn(ioc_, accept_loop(), asio::detached);
   thread_ = std::thread([this] {
+    core::name_this_thread("llmgw-io-" + std::to_string(index_));
     try {
       ioc_.run();
     } catch (const std::exception& e) {

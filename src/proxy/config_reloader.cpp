@@ -1,6 +1,7 @@
 #include "proxy/config_reloader.hpp"
 
 #include "core/log.hpp"
+#include "core/thread.hpp"
 
 namespace llmgw::proxy {
 
@@ -14,7 +15,10 @@ void ConfigReloader::start() {
   const auto data = store_.load_catalog();
   catalog_.publish(catalog::Snapshot::build(data));
   seen_version_ = data.version;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    core::name_this_thread("llmgw-reload");
+    run();
+  });
 }
 
 void ConfigReloader::stop() {

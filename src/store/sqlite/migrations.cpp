@@ -127,12 +127,13 @@ CREATE TABLE model_aliases (
 CREATE INDEX model_aliases_by_model ON model_aliases (model_id);
 
 -- One row per proxied request. No foreign key to api_keys: usage outlives a deleted key,
--- and a batch must never fail because of one row. request_id is the gateway's own id, unique
--- so that replaying a spool after a crash cannot count a request twice; client_request_id is
--- the x-request-id a client sent (not unique). cost_usd is filled once pricing exists.
+-- and a batch must never fail because of one row. request_id is the gateway's own random id;
+-- it has no index: a unique index on random keys costs a random B-tree page per insert, the
+-- largest part of writing a row (replay idempotence belongs to the spool, by sequence).
+-- client_request_id is the x-request-id a client sent. cost_usd is filled once pricing exists.
 CREATE TABLE usage_records (
   id                INTEGER PRIMARY KEY,
-  request_id        TEXT NOT NULL UNIQUE,
+  request_id        TEXT NOT NULL,
   client_request_id TEXT,
   key_id            TEXT NOT NULL,
   model             TEXT NOT NULL,

@@ -887,8 +887,7 @@ void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
   }
   static const std::string kSql = "INSERT INTO usage_records (" + std::string(kUsageColumns) +
                                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                                  " ?12, ?13, ?14, ?15, ?16, NULLIF(?17, ''))"
-                                  " ON CONFLICT (request_id) DO NOTHING";
+                                  " ?12, ?13, ?14, ?15, ?16, NULLIF(?17, ''))";
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   Transaction tx(c, Transaction::Kind::Write);

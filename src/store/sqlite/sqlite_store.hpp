@@ -40,7 +40,6 @@ class SqliteStore final : public Store {
   void apply_config(const core::GatewayConfig& cfg) override;
   CatalogData load_catalog() override;
 
-  /// Rows whose request_id is already stored are skipped, so replaying a batch is harmless.
   void insert_usage(std::span<const UsageRecord> batch) override;
   std::int64_t count_usage() override;
   std::vector<UsageRecord> recent_usage(std::size_t limit) override;

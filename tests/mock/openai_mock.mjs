@@ -1,0 +1,861 @@
+// A mock OpenAI upstream that follows OpenAI's documented wire format (the OpenAPI spec in
+// shared/data/openai-openapi/openapi.yaml: CreateChatCompletionResponse,
+// CreateChatCompletionStreamResponse, CreateEmbeddingResponse, ErrorResponse).
+//
+// Importable:   import { OpenAIMock } from './openai_mock.mjs';
+//               const mock = new OpenAIMock(); await mock.start(); mock.baseUrl; await mock.stop();
+// Runnable:     node tests/mock/openai_mock.mjs --port N [--host 127.0.0.1] [--api-key KEY]
+//                                                [--models a,b,c] [--any-model]
+//
+// Tests drive it with directives written in the last user message (chat) or the input
+// (embeddings), e.g. "[mock:status=429]". See README.md beside this file for the list.
+// Every request is recorded (method, path, headers, raw body, early close) and exposed at
+// GET /__mock/requests, cleared by DELETE /__mock/requests.
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+
+export const DEFAULT_API_KEY = 'sk-mock-upstream-0123456789abcdef';
+export const DEFAULT_MODELS = Object.freeze([
+  'gpt-4o-mini',
+  'gpt-4o-mini-2024-07-18',
+  'gpt-4o',
+  'gpt-4o-2024-08-06',
+  'gpt-4.1-mini',
+  'o3-mini',
+  'text-embedding-3-small',
+  'text-embedding-3-large',
+  'text-embedding-ada-002',
+]);
+export const SYSTEM_FINGERPRINT = 'fp_7e1a9c4b2d';
+/** The default reply, split the way OpenAI's tokenizer streams it (9 completion tokens). */
+export const DEFAULT_REPLY_PIECES = Object.freeze(['Hello', '!', ' How', ' can', ' I', ' help', ' you', ' today', '?']);
+export const DEFAULT_REPLY = DEFAULT_REPLY_PIECES.join('');
+const MAX_BODY_BYTES = 64 << 20;
+const MAX_WAIT_MS = 10_000;
+const ADMIN_PREFIX = '/__mock/';
+
+// ---------------------------------------------------------------------------------------------
+// Directives
+
+const DIRECTIVE_RE = /\[mock:([a-z_]+)(?:=([^\]]*))?\]/g;
+const INT_DIRECTIVES = new Set([
+  'status', 'delay_ms', 'chunk_delay_ms', 'drop_after_chunks', 'chunks', 'prompt_tokens',
+  'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'created', 'split_bytes', 'piece_bytes',
+]);
+const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop', 'coalesce', 'html_error']);
+const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id']);
+
+/** Parses every `[mock:name=value]` / `[mock:flag]` token of `text`. Unknown names throw. */
+export function parseDirectives(text) {
+  const out = {};
+  if (typeof text !== 'string') return out;
+  for (const m of text.matchAll(DIRECTIVE_RE)) {
+    const [, name, value] = m;
+    if (INT_DIRECTIVES.has(name)) {
+      const n = Number(value);
+      if (value === undefined || !Number.isInteger(n) || n < 0) {
+        throw new Error(`mock directive ${name} needs a non-negative integer, got ${value}`);
+      }
+      out[name] = n;
+    } else if (FLAG_DIRECTIVES.has(name)) {
+      out[name] = true;
+    } else if (STRING_DIRECTIVES.has(name)) {
+      out[name] = value ?? '';
+    } else {
+      throw new Error(`unknown mock directive ${name}`);
+    }
+  }
+  return out;
+}
+
+function contentText(content) {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .filter((p) => p && typeof p === 'object' && typeof p.text === 'string')
+      .map((p) => p.text)
+      .join('\n');
+  }
+  return '';
+}
+
+function lastUserText(messages) {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m && typeof m === 'object' && m.role === 'user') return contentText(m.content);
+  }
+  return '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic helpers
+
+function sha256(data) {
+  return crypto.createHash('sha256').update(data).digest();
+}
+
+const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+function base62(bytes, length) {
+  let s = '';
+  for (let i = 0; s.length < length; i++) s += B62[bytes[i % bytes.length] % 62];
+  return s;
+}
+
+/** Approximate token count: one token per 4 characters, at least one for a non-empty text. */
+export function approxTokens(text) {
+  return text.length === 0 ? 0 : Math.ceil(text.length / 4);
+}
+
+/** Prompt tokens the mock reports for `messages` when no directive overrides them. */
+export function promptTokensFor(messages) {
+  let n = 3;
+  for (const m of messages) n += 4 + approxTokens(contentText(m?.content));
+  return n;
+}
+
+/** The content pieces (one per completion token) of a reply. */
+export function replyPieces(d) {
+  if (d.chunks !== undefined) {
+    const size = d.piece_bytes ?? 0;
+    return Array.from({ length: d.chunks }, (_, i) => (i === 0 ? `tok${i}` : ` tok${i}`).padEnd(size, 'x'));
+  }
+  if (d.reply === undefined) return [...DEFAULT_REPLY_PIECES];
+  const text = d.reply;
+  return text.match(/\s*\S+/g) ?? (text.length ? [text] : []);
+}
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A unit-length float32 vector derived from (model, input). */
+export function embeddingVector(model, input, dims) {
+  const rnd = mulberry32(sha256(`${model}\0${JSON.stringify(input)}`).readUInt32LE(0));
+  const v = new Float32Array(dims);
+  let norm = 0;
+  for (let i = 0; i < dims; i++) {
+    v[i] = rnd() * 2 - 1;
+    norm += v[i] * v[i];
+  }
+  norm = Math.sqrt(norm) || 1;
+  for (let i = 0; i < dims; i++) v[i] = v[i] / norm;
+  return v;
+}
+
+function defaultDims(model) {
+  if (model.includes('3-large')) return 3072;
+  return 1536;
+}
+
+function obfuscation(id, index) {
+  const h = sha256(`${id}#${index}`);
+  return base62(h, 1 + (h[0] % 12));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAI-shaped errors
+
+export function errorBody(message, type, param = null, code = null) {
+  return { error: { message, type, param, code } };
+}
+
+function maskKey(key) {
+  if (key.length <= 8) return '*'.repeat(key.length);
+  return `${key.slice(0, 3)}${'*'.repeat(Math.max(0, key.length - 7))}${key.slice(-4)}`;
+}
+
+/** The error OpenAI answers with for a status forced by `[mock:status=N]`. */
+export function statusError(status, model) {
+  switch (status) {
+    case 400:
+      return errorBody('Invalid request (forced by mock).', 'invalid_request_error', null, null);
+    case 401:
+      return errorBody(
+        'Incorrect API key provided: sk-mock***cdef. You can find your API key at https://platform.openai.com/account/api-keys.',
+        'invalid_request_error', null, 'invalid_api_key');
+    case 403:
+      return errorBody('You are not allowed to sample from this model', 'invalid_request_error',
+        null, 'unsupported_country_region_territory');
+    case 404:
+      return errorBody(`The model \`${model}\` does not exist or you do not have access to it.`,
+        'invalid_request_error', null, 'model_not_found');
+    case 409:
+      return errorBody('The server is busy processing a conflicting request.', 'invalid_request_error', null, null);
+    case 422:
+      return errorBody('Unprocessable entity (forced by mock).', 'invalid_request_error', null, null);
+    case 429:
+      return errorBody(
+        `Rate limit reached for ${model} in organization org-mock on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+        'requests', null, 'rate_limit_exceeded');
+    case 500:
+      return errorBody('The server had an error while processing your request. Sorry about that!',
+        'server_error', null, null);
+    case 502:
+      return errorBody('Bad gateway.', 'server_error', null, null);
+    case 503:
+      return errorBody('The engine is currently overloaded, please try again later.',
+        'server_error', null, null);
+    case 504:
+      return errorBody('Gateway timeout.', 'server_error', null, null);
+    default:
+      return errorBody(`Mock error with status ${status}.`,
+        status >= 500 ? 'server_error' : 'invalid_request_error', null, null);
+  }
+}
+
+class HttpError extends Error {
+  constructor(status, body) {
+    super(body.error.message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+const invalid = (message, param = null, code = null) =>
+  new HttpError(400, errorBody(message, 'invalid_request_error', param, code));
+
+function typeName(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a decimal';
+  if (typeof v === 'boolean') return 'a boolean';
+  if (typeof v === 'string') return 'a string';
+  return 'an object';
+}
+
+const invalidType = (param, expected, value) =>
+  invalid(`Invalid type for '${param}': expected ${expected}, but got ${typeName(value)} instead.`,
+    param, 'invalid_type');
+
+// ---------------------------------------------------------------------------------------------
+// Response bodies
+
+function usageObject(d, promptTokens, completionTokens) {
+  const prompt = d.prompt_tokens ?? promptTokens;
+  const completion = d.completion_tokens ?? completionTokens;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: d.cached_tokens ?? 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: d.reasoning_tokens ?? 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+/** Everything needed to answer one chat request, computed once. */
+function chatPlan(body, d, nowSeconds) {
+  const messages = body.messages;
+  const n = body.n ?? 1;
+  const id = d.id !== undefined ? d.id :
+    `chatcmpl-${base62(sha256(JSON.stringify([body.model, messages, n])), 29)}`;
+  const pieces = replyPieces(d);
+  return {
+    id,
+    created: d.created ?? nowSeconds,
+    model: body.model,
+    n,
+    pieces,
+    finishReason: d.finish_reason ?? 'stop',
+    usage: usageObject(d, promptTokensFor(messages), pieces.length * n),
+  };
+}
+
+export function chatCompletionBody(plan, d) {
+  const out = {
+    id: plan.id,
+    object: 'chat.completion',
+    created: plan.created,
+    model: plan.model,
+    choices: Array.from({ length: plan.n }, (_, index) => ({
+      index,
+      message: { role: 'assistant', content: plan.pieces.join(''), refusal: null, annotations: [] },
+      logprobs: null,
+      finish_reason: plan.finishReason,
+    })),
+  };
+  if (!d.no_usage) out.usage = plan.usage;
+  out.service_tier = 'default';
+  out.system_fingerprint = SYSTEM_FINGERPRINT;
+  return out;
+}
+
+/**
+ * The SSE events (JSON texts, without `data: `) OpenAI sends for this plan, in order, before
+ * `[DONE]`. `includeUsage`: stream_options.include_usage; `includeObfuscation`: OpenAI's
+ * default unless stream_options.include_obfuscation is false.
+ */
+export function chatChunkTexts(plan, d, includeUsage, includeObfuscation) {
+  const texts = [];
+  const emit = (choices, usage, last) => {
+    const chunk = {
+      id: plan.id,
+      object: 'chat.completion.chunk',
+      created: plan.created,
+      model: plan.model,
+      service_tier: 'default',
+      system_fingerprint: SYSTEM_FINGERPRINT,
+      choices,
+    };
+    if (usage !== undefined) chunk.usage = usage;
+    if (includeObfuscation) chunk.obfuscation = obfuscation(plan.id, texts.length);
+    texts.push(JSON.stringify(chunk));
+    return last;
+  };
+  const perChunkUsage = includeUsage && !d.no_usage && !d.usage_in_last_choice_chunk ? null : undefined;
+  for (let c = 0; c < plan.n; c++) {
+    emit([{ index: c, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null,
+      finish_reason: null }], perChunkUsage);
+  }
+  for (const piece of plan.pieces) {
+    for (let c = 0; c < plan.n; c++) {
+      emit([{ index: c, delta: { content: piece }, logprobs: null, finish_reason: null }],
+        perChunkUsage);
+    }
+  }
+  for (let c = 0; c < plan.n; c++) {
+    const lastChoice = c === plan.n - 1;
+    const usage = d.usage_in_last_choice_chunk && lastChoice && !d.no_usage ? plan.usage : perChunkUsage;
+    emit([{ index: c, delta: {}, logprobs: null, finish_reason: plan.finishReason }], usage);
+  }
+  if (includeUsage && !d.no_usage && !d.usage_in_last_choice_chunk) emit([], plan.usage);
+  return texts;
+}
+
+/**
+ * The SSE event texts the mock sends for chat request `body` (as the upstream receives it).
+ * Deterministic when the message carries `[mock:created=N]` (or `[mock:id=…]` too).
+ */
+export function expectedChatStreamTexts(body) {
+  const d = parseDirectives(lastUserText(body.messages));
+  const plan = chatPlan(body, d, Math.floor(Date.now() / 1000));
+  const so = body.stream_options ?? {};
+  return chatChunkTexts(plan, d, so.include_usage === true, so.include_obfuscation !== false);
+}
+
+/** The exact bytes of the SSE stream OpenAI would send. */
+export function sseBytes(texts) {
+  return texts.map((t) => `data: ${t}\n\n`).join('') + 'data: [DONE]\n\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request validation (the subset of OpenAI's checks that matter to a gateway)
+
+function validateChat(body) {
+  if (body.model === undefined) {
+    throw invalid('you must provide a model parameter');
+  }
+  if (typeof body.model !== 'string') throw invalidType('model', 'a string', body.model);
+  if (body.messages === undefined) {
+    throw invalid("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+  }
+  if (!Array.isArray(body.messages)) throw invalidType('messages', 'an array of objects', body.messages);
+  if (body.messages.length === 0) {
+    throw invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      'messages', 'empty_array');
+  }
+  body.messages.forEach((m, i) => {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      throw invalidType(`messages[${i}]`, 'an object', m);
+    }
+    if (typeof m.role !== 'string') {
+      throw invalid(`Missing required parameter: 'messages[${i}].role'.`, `messages[${i}].role`,
+        'missing_required_parameter');
+    }
+  });
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+    throw invalidType('stream', 'a boolean', body.stream);
+  }
+  if (body.n !== undefined && body.n !== null && (!Number.isInteger(body.n) || body.n < 1 || body.n > 128)) {
+    throw invalid(`Invalid 'n': must be an integer between 1 and 128.`, 'n', 'invalid_value');
+  }
+  if (body.stream_options !== undefined && body.stream_options !== null) {
+    if (body.stream !== true) {
+      throw invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        'stream_options', null);
+    }
+    if (typeof body.stream_options !== 'object' || Array.isArray(body.stream_options)) {
+      throw invalidType('stream_options', 'an object', body.stream_options);
+    }
+    const iu = body.stream_options.include_usage;
+    if (iu !== undefined && typeof iu !== 'boolean') {
+      throw invalidType('stream_options.include_usage', 'a boolean', iu);
+    }
+  }
+}
+
+function embeddingInputs(input) {
+  // string | string[] | int[] | int[][]
+  if (typeof input === 'string') return [input];
+  if (Array.isArray(input) && input.length > 0) {
+    if (input.every((x) => typeof x === 'string')) return input;
+    if (input.every((x) => Number.isInteger(x))) return [input];
+    if (input.every((x) => Array.isArray(x) && x.length > 0 && x.every(Number.isInteger))) return input;
+  }
+  return null;
+}
+
+function validateEmbeddings(body) {
+  if (body.model === undefined) throw invalid('you must provide a model parameter');
+  if (typeof body.model !== 'string') throw invalidType('model', 'a string', body.model);
+  if (body.input === undefined) {
+    throw invalid("Missing required parameter: 'input'.", 'input', 'missing_required_parameter');
+  }
+  const inputs = embeddingInputs(body.input);
+  if (!inputs || inputs.some((x) => x === '')) {
+    throw invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.");
+  }
+  const ef = body.encoding_format;
+  if (ef !== undefined && ef !== 'float' && ef !== 'base64') {
+    throw invalid(`Invalid value for 'encoding_format': expected one of 'float' or 'base64', but got '${ef}' instead.`,
+      'encoding_format', 'invalid_value');
+  }
+  if (body.dimensions !== undefined && (!Number.isInteger(body.dimensions) || body.dimensions < 1)) {
+    throw invalid("Invalid 'dimensions': must be a positive integer.", 'dimensions', 'invalid_value');
+  }
+  return inputs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+// Unref'd: a pending delay must not keep a test process alive after stop().
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+export class OpenAIMock {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.apiKey]  the provider key the gateway must send as Bearer token
+   * @param {string[]} [options.models] known model ids (others answer 404 model_not_found)
+   * @param {boolean} [options.anyModel] accept every model id
+   * @param {string} [options.host]
+   */
+  constructor(options = {}) {
+    this.apiKey = options.apiKey ?? DEFAULT_API_KEY;
+    this.models = [...(options.models ?? DEFAULT_MODELS)];
+    this.anyModel = options.anyModel ?? false;
+    this.host = options.host ?? '127.0.0.1';
+    this.requests = [];
+    this.seq = 0;
+    this.waiters = new Set();
+    this.server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 },
+      (req, res) => this.#handle(req, res));
+    this.sockets = new Set();
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  /** Listens (port 0: a free port) and resolves with the port. */
+  async start(port = 0) {
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, this.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.port;
+  }
+
+  get port() {
+    return this.server.address().port;
+  }
+
+  get url() {
+    return `http://${this.host}:${this.port}`;
+  }
+
+  /** The `base_url` a client or gateway configures (…/v1). */
+  get baseUrl() {
+    return `${this.url}/v1`;
+  }
+
+  async stop() {
+    for (const w of this.waiters) w.reject(new Error('mock stopped'));
+    this.waiters.clear();
+    await new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+
+  clearRequests() {
+    this.requests = [];
+  }
+
+  /** The recorded requests as plain JSON-able objects. */
+  recorded() {
+    return this.requests.map((r) => ({ ...r.public }));
+  }
+
+  /** Resolves once `predicate(recorded())` is true; rejects after `timeoutMs`. */
+  waitFor(predicate, timeoutMs = 5_000, what = 'condition') {
+    if (predicate(this.recorded())) return Promise.resolve(this.recorded());
+    return new Promise((resolve, reject) => {
+      const w = {
+        check: () => {
+          if (predicate(this.recorded())) {
+            clearTimeout(w.timer);
+            this.waiters.delete(w);
+            resolve(this.recorded());
+          }
+        },
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(w);
+          reject(new Error(`mock: timed out after ${timeoutMs} ms waiting for ${what}; ` +
+            `recorded: ${JSON.stringify(this.recorded().map((r) => ({ path: r.path,
+              completed: r.completed, closed_early: r.closed_early })))}`));
+        }, timeoutMs),
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  waitForRequests(count, timeoutMs = 5_000) {
+    return this.waitFor((rs) => rs.length >= count, timeoutMs, `${count} request(s)`);
+  }
+
+  #notify() {
+    for (const w of [...this.waiters]) w.check();
+  }
+
+  async #handle(req, res) {
+    const url = new URL(req.url, 'http://mock');
+    if (url.pathname.startsWith(ADMIN_PREFIX)) {
+      await this.#admin(req, res, url);
+      return;
+    }
+    const record = {
+      seq: ++this.seq,
+      method: req.method,
+      path: req.url,
+      http_version: req.httpVersion,
+      headers: { ...req.headers },
+      raw_headers: [...req.rawHeaders],
+      body_base64: '',
+      body_text: '',
+      received_at_ms: Date.now(),
+      status: null,
+      response_request_id: null,
+      events_sent: 0,
+      completed: false,
+      closed_early: false,
+      closed_at_ms: null,
+    };
+    const entry = { public: record, body: Buffer.alloc(0) };
+    this.requests.push(entry);
+    res.on('close', () => {
+      record.closed_at_ms = Date.now();
+      if (!res.writableFinished) record.closed_early = true;
+      this.#notify();
+    });
+    res.on('finish', () => {
+      record.completed = true;
+      this.#notify();
+    });
+
+    let body;
+    try {
+      body = await readBody(req);
+    } catch {
+      record.closed_early = true;
+      this.#notify();
+      return;
+    }
+    entry.body = body;
+    record.body_base64 = body.toString('base64');
+    record.body_text = body.toString('utf8');
+    this.#notify();
+
+    try {
+      await this.#route(req, res, url, body, record);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        await this.#sendJson(res, record, err.status, err.body);
+      } else if (!res.headersSent) {
+        await this.#sendJson(res, record, 500, errorBody(`mock failure: ${err.message}`, 'server_error'));
+      } else {
+        res.destroy();
+      }
+    }
+  }
+
+  async #admin(req, res, url) {
+    if (url.pathname === '/__mock/requests' && req.method === 'GET') {
+      const min = Number(url.searchParams.get('min') ?? 0);
+      const timeout = Math.min(Number(url.searchParams.get('timeout_ms') ?? 0), MAX_WAIT_MS);
+      if (min > 0) {
+        try {
+          await this.waitForRequests(min, timeout);
+        } catch {
+          // answer with what there is; the caller checks the count
+        }
+      }
+      const text = JSON.stringify(this.recorded());
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    } else if (url.pathname === '/__mock/requests' && req.method === 'DELETE') {
+      this.clearRequests();
+      res.writeHead(204);
+      res.end();
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(errorBody(`no mock admin route ${req.method} ${url.pathname}`, 'invalid_request_error')));
+    }
+  }
+
+  #headers(record, extra = {}) {
+    record.response_request_id = `req_${crypto.randomBytes(16).toString('hex')}`;
+    return {
+      'openai-organization': 'org-mock',
+      'openai-processing-ms': '7',
+      'openai-version': '2020-10-01',
+      'x-request-id': record.response_request_id,
+      'x-ratelimit-limit-requests': '10000',
+      'x-ratelimit-remaining-requests': '9999',
+      'x-ratelimit-reset-requests': '6ms',
+      ...extra,
+    };
+  }
+
+  async #sendJson(res, record, status, obj, pretty = true) {
+    if (res.destroyed) return;
+    const text = pretty ? JSON.stringify(obj, null, 2) + '\n' : JSON.stringify(obj);
+    record.status = status;
+    res.writeHead(status, this.#headers(record, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(text)),
+    }));
+    await new Promise((resolve) => res.end(text, resolve));
+  }
+
+  #checkAuth(req) {
+    const auth = req.headers.authorization;
+    if (auth === undefined) {
+      throw new HttpError(401, errorBody(
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
+        'invalid_request_error', null, null));
+    }
+    const m = /^Bearer (.+)$/.exec(auth);
+    if (!m || m[1] !== this.apiKey) {
+      const shown = m ? maskKey(m[1]) : '';
+      throw new HttpError(401, errorBody(
+        `Incorrect API key provided: ${shown}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+        'invalid_request_error', null, 'invalid_api_key'));
+    }
+  }
+
+  #checkModel(model) {
+    if (!this.anyModel && !this.models.includes(model)) {
+      throw new HttpError(404, errorBody(`The model \`${model}\` does not exist or you do not have access to it.`,
+        'invalid_request_error', null, 'model_not_found'));
+    }
+  }
+
+  async #route(req, res, url, raw, record) {
+    const route = `${req.method} ${url.pathname}`;
+    const known = ['POST /v1/chat/completions', 'POST /v1/embeddings', 'GET /v1/models'];
+    if (!known.includes(route)) {
+      throw new HttpError(404, errorBody(`Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error'));
+    }
+    this.#checkAuth(req);
+    if (route === 'GET /v1/models') {
+      await this.#sendJson(res, record, 200, {
+        object: 'list',
+        data: this.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'system' })),
+      });
+      return;
+    }
+    let body;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)");
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw invalid(`Invalid type for 'body': expected an object, but got ${typeName(body)} instead.`);
+    }
+    if (route === 'POST /v1/chat/completions') {
+      await this.#chat(req, res, body, record);
+    } else {
+      await this.#embeddings(req, res, body, record);
+    }
+  }
+
+  async #preamble(res, d, model) {
+    if (d.delay_ms) await sleep(d.delay_ms);
+    if (res.destroyed) return false;
+    if (d.drop) {
+      res.socket?.destroy();
+      return false;
+    }
+    if (d.status !== undefined && d.status !== 200) {
+      if (d.html_error) {
+        // What a fronting proxy (e.g. a CDN) answers: an HTML page, not OpenAI's JSON.
+        const html = `<html>\r\n<head><title>${d.status} Bad Gateway</title></head>\r\n<body>\r\n<center><h1>${d.status} Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n`;
+        res.writeHead(d.status, { 'content-type': 'text/html', 'content-length': String(Buffer.byteLength(html)) });
+        await new Promise((resolve) => res.end(html, resolve));
+        return false;
+      }
+      throw new HttpError(d.status, statusError(d.status, model));
+    }
+    return true;
+  }
+
+  async #chat(req, res, body, record) {
+    validateChat(body);
+    let d;
+    try {
+      d = parseDirectives(lastUserText(body.messages));
+    } catch (e) {
+      throw invalid(e.message);
+    }
+    this.#checkModel(body.model);
+    if (!(await this.#preamble(res, d, body.model))) return;
+    const plan = chatPlan(body, d, Math.floor(Date.now() / 1000));
+    if (body.stream !== true) {
+      await this.#sendJson(res, record, 200, chatCompletionBody(plan, d));
+      return;
+    }
+    const so = body.stream_options ?? {};
+    const texts = chatChunkTexts(plan, d, so.include_usage === true, so.include_obfuscation !== false);
+    record.status = 200;
+    res.writeHead(200, this.#headers(record, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+    }));
+    res.flushHeaders();
+    let events = [...texts.map((t) => `data: ${t}\n\n`), 'data: [DONE]\n\n'];
+    if (d.coalesce) {
+      events = [events.join('')]; // the whole stream in one write
+    } else if (d.split_bytes) {
+      const all = Buffer.from(events.join(''));
+      events = [];
+      for (let i = 0; i < all.length; i += d.split_bytes) events.push(all.subarray(i, i + d.split_bytes));
+    }
+    const pace = d.chunk_delay_ms ?? (d.split_bytes ? 1 : 0);
+    for (let i = 0; i < events.length; i++) {
+      if (d.drop_after_chunks !== undefined && i >= d.drop_after_chunks) {
+        res.socket?.destroy();
+        return;
+      }
+      if (i > 0 && pace) await sleep(pace);
+      if (res.destroyed) return;
+      const ok = await new Promise((resolve) => res.write(events[i], (err) => resolve(!err)));
+      if (!ok) return;
+      record.events_sent = i + 1;
+    }
+    await new Promise((resolve) => res.end(resolve));
+  }
+
+  async #embeddings(req, res, body, record) {
+    const inputs = validateEmbeddings(body);
+    let d = {};
+    try {
+      for (const x of inputs) if (typeof x === 'string') Object.assign(d, parseDirectives(x));
+    } catch (e) {
+      throw invalid(e.message);
+    }
+    this.#checkModel(body.model);
+    if (!(await this.#preamble(res, d, body.model))) return;
+    const dims = body.dimensions ?? defaultDims(body.model);
+    const base64 = body.encoding_format === 'base64';
+    const data = inputs.map((input, index) => {
+      const v = embeddingVector(body.model, input, dims);
+      return {
+        object: 'embedding',
+        index,
+        embedding: base64 ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') : Array.from(v),
+      };
+    });
+    const promptTokens = d.prompt_tokens ??
+      inputs.reduce((s, x) => s + (typeof x === 'string' ? approxTokens(x) : x.length), 0);
+    const out = { object: 'list', data, model: body.model };
+    if (!d.no_usage) out.usage = { prompt_tokens: promptTokens, total_tokens: promptTokens };
+    await this.#sendJson(res, record, 200, out);
+  }
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        reject(new Error('body too large'));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('aborted')));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+function parseArgs(argv) {
+  const opts = { port: 0, host: '127.0.0.1' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--port') opts.port = Number(next());
+    else if (a === '--host') opts.host = next();
+    else if (a === '--api-key') opts.apiKey = next();
+    else if (a === '--models') opts.models = next().split(',').filter(Boolean);
+    else if (a === '--any-model') opts.anyModel = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: node openai_mock.mjs --port N [--host H] [--api-key K] [--models a,b] [--any-model]\n');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error('bad --port');
+  return opts;
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`openai_mock: ${e.message}\n`);
+    process.exit(2);
+  }
+  const mock = new OpenAIMock(opts);
+  await mock.start(opts.port);
+  process.stdout.write(JSON.stringify({ event: 'listening', host: mock.host, port: mock.port,
+    base_url: mock.baseUrl, api_key: mock.apiKey }) + '\n');
+  const shutdown = () => mock.stop().then(() => process.exit(0));
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => {
+    process.stderr.write(`openai_mock: ${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+}
