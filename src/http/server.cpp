@@ -199,32 +199,39 @@ asio::awaitable<error_code> Exchange::respond_error(core::Errc e, std::string_vi
 
 asio::awaitable<error_code> Exchange::start_stream(unsigned status, std::string_view content_type,
                                                    std::string_view extra_headers) {
+  // The head waits for the first chunk: both go out in one write.
   head(status, content_type, extra_headers, 0, true);
-  conn_.arm_after(conn_.worker_.options().idle_timeout);
-  auto [ec, n] = co_await asio::async_write(conn_.sock_, asio::buffer(conn_.head_), use_tuple);
-  conn_.disarm();
-  bytes_sent_ += n;
-  if (ec) {
-    conn_.close_after_ = true;
-  }
-  co_return ec;
+  head_pending_ = true;
+  co_return error_code{};
 }
 
-asio::awaitable<error_code> Exchange::write_stream(std::string_view data) {
-  if (data.empty()) {
+asio::awaitable<error_code> Exchange::write_stream(std::string_view data, bool last) {
+  if (data.empty() && !last && !head_pending_) {
     co_return error_code{};
   }
   char size_line[24];
   auto r = std::to_chars(size_line, size_line + 16, data.size(), 16);
   *r.ptr++ = '\r';
   *r.ptr++ = '\n';
-  const std::array<asio::const_buffer, 3> bufs{
-      asio::buffer(size_line, static_cast<std::size_t>(r.ptr - size_line)), asio::buffer(data),
-      asio::buffer("\r\n", 2)};
+  std::array<asio::const_buffer, 5> bufs;
+  std::size_t n = 0;
+  if (head_pending_) {
+    bufs[n++] = asio::buffer(conn_.head_);
+  }
+  if (!data.empty()) {
+    bufs[n++] = asio::buffer(size_line, static_cast<std::size_t>(r.ptr - size_line));
+    bufs[n++] = asio::buffer(data);
+    bufs[n++] = asio::buffer("\r\n", 2);
+  }
+  if (last) {
+    bufs[n++] = asio::buffer("0\r\n\r\n", 5);
+  }
+  head_pending_ = false;
   conn_.arm_after(conn_.worker_.options().idle_timeout);
-  auto [ec, n] = co_await asio::async_write(conn_.sock_, bufs, use_tuple);
+  auto [ec, sent] = co_await asio::async_write(
+      conn_.sock_, std::span<const asio::const_buffer>(bufs.data(), n), use_tuple);
   conn_.disarm();
-  bytes_sent_ += n;
+  bytes_sent_ += sent;
   if (ec) {
     conn_.close_after_ = true;
   }
@@ -232,14 +239,7 @@ asio::awaitable<error_code> Exchange::write_stream(std::string_view data) {
 }
 
 asio::awaitable<error_code> Exchange::finish_stream() {
-  conn_.arm_after(conn_.worker_.options().idle_timeout);
-  auto [ec, n] = co_await asio::async_write(conn_.sock_, asio::buffer("0\r\n\r\n", 5), use_tuple);
-  conn_.disarm();
-  bytes_sent_ += n;
-  if (ec) {
-    conn_.close_after_ = true;
-  }
-  co_return ec;
+  co_return co_await write_stream({}, true);
 }
 
 // ---------------------------------------------------------------------------------------------

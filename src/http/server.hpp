@@ -79,10 +79,12 @@ class Exchange {
   asio::awaitable<error_code> respond_error(core::Errc e, std::string_view message,
                                             std::string_view param = {},
                                             std::string_view extra_headers = {});
-  /// A chunked response: start, any number of writes, finish.
+  /// A chunked response: start, any number of writes, finish. The head is sent with the first
+  /// write, and `last` sends the terminating chunk with the data: a stream that arrives at
+  /// once leaves in one write.
   asio::awaitable<error_code> start_stream(unsigned status, std::string_view content_type,
                                            std::string_view extra_headers = {});
-  asio::awaitable<error_code> write_stream(std::string_view data);
+  asio::awaitable<error_code> write_stream(std::string_view data, bool last = false);
   asio::awaitable<error_code> finish_stream();
   /// After a failed stream the connection cannot be reused.
   void abort_connection() noexcept;
@@ -98,6 +100,7 @@ class Exchange {
   Clock::time_point started_ = Clock::now();
   unsigned status_ = 0;
   std::size_t bytes_sent_ = 0;
+  bool head_pending_ = false;
 };
 
 /// Per-worker state a handler keeps (caches, upstream pools); lives on the worker thread.

@@ -259,23 +259,18 @@ void SseFilter::finish(std::string& in, std::string& out) {
 
 void SseFilter::event(std::string_view ev, std::string& out) {
   ++events_;
-  // Fast path: most events carry no usage at all.
-  if (ev.find("\"usage\"") == std::string_view::npos) {
-    if (!saw_done_ && ev.find("[DONE]") != std::string_view::npos) {
-      saw_done_ = true;
-    }
+  // Only single-line "data:" events are inspected (OpenAI sends no other kind); anything else
+  // passes untouched. Each test below is a bounded look at the line, cheapest first: a
+  // search for `"usage"` over every event cost more than the rest of the filter.
+  const bool data_line = ev.starts_with("data:");
+  const std::size_t line_end = data_line ? ev.find('\n') : std::string_view::npos;
+  const bool more_lines =
+      line_end != std::string_view::npos && ev.substr(line_end + 1).starts_with("data:");
+  if (line_end == std::string_view::npos || more_lines) {
     out += ev;
     return;
   }
-  // Only single-line "data:" events are inspected; anything else passes untouched.
-  const std::size_t data = ev.find("data:");
-  const std::size_t line_end = ev.find('\n', data);
-  if (data == std::string_view::npos || line_end == std::string_view::npos ||
-      ev.find("data:", line_end) != std::string_view::npos) {
-    out += ev;
-    return;
-  }
-  std::size_t json_begin = data + 5;
+  std::size_t json_begin = 5;
   if (json_begin < ev.size() && ev[json_begin] == ' ') {
     ++json_begin;
   }
@@ -284,6 +279,27 @@ void SseFilter::event(std::string_view ev, std::string& out) {
     --json_end;
   }
   const std::string_view json = ev.substr(json_begin, json_end - json_begin);
+  if (json == "[DONE]") {
+    saw_done_ = true;
+    out += ev;
+    return;
+  }
+  // OpenAI's own layout: `"usage":null` is the object's last member. Recognised in O(1).
+  static constexpr std::string_view kNullUsageTail = R"(,"usage":null})";
+  if (json.ends_with(kNullUsageTail)) {
+    if (!hide_usage_) {
+      out += ev;
+      return;
+    }
+    out.append(ev.substr(0, json_begin + json.size() - kNullUsageTail.size()));
+    out.push_back('}');
+    out.append(ev.substr(json_end));
+    return;
+  }
+  if (json.find("\"usage\"") == std::string_view::npos) {
+    out += ev;
+    return;
+  }
   static constexpr std::array<std::string_view, 2> kNames{"usage", "choices"};
   std::array<JsonField, 2> f;
   if (!core::locate_fields(json, kNames, f) || !f[0].present()) {

@@ -14,8 +14,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include <sys/socket.h>
-
 #include <charconv>
 
 namespace llmgw::proxy {
@@ -64,14 +62,16 @@ struct ClientWatch {
   http::UpstreamConnection* upstream = nullptr;
 };
 
-/// Waits until the client socket is readable; if that is the client closing (not a pipelined
-/// request), the upstream call is cancelled.
+/// Waits until the client socket is readable, peeking so that a pipelined request stays in
+/// the socket. End of stream means the client left: the upstream call is cancelled.
 asio::awaitable<void> watch_client(http::tcp::socket* sock, std::shared_ptr<ClientWatch> w) {
-  auto [ec] = co_await sock->async_wait(http::tcp::socket::wait_read, use_tuple);
+  char byte;
+  auto [ec, n] = co_await sock->async_receive(asio::buffer(&byte, 1),
+                                              http::tcp::socket::message_peek, use_tuple);
   if (w->done) {
     co_return;  // the call ended; `sock` may be gone
   }
-  if (ec) {
+  if (ec && ec != asio::error::eof) {
     // Aborted because the server closed the client socket (shutdown's hard deadline, or a
     // client deadline): the call must not outlive it.
     if (!sock->is_open()) {
@@ -82,15 +82,54 @@ asio::awaitable<void> watch_client(http::tcp::socket* sock, std::shared_ptr<Clie
     }
     co_return;
   }
-  char byte;
-  const ssize_t n = ::recv(sock->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+  if (ec == asio::error::eof || n == 0) {
     w->client_gone = true;
     if (w->upstream != nullptr) {
       w->upstream->close();
     }
   }
+  // Otherwise a pipelined request is waiting: the client is there; stop watching.
 }
+
+/// Starts the client watcher only for calls that are not over quickly: a fast call costs no
+/// extra coroutine or syscall, a slow one learns within a tick or two that its client left.
+class LazyClientWatch final : public http::Deadline {
+ public:
+  static constexpr std::chrono::milliseconds kDelay{50};
+
+  explicit LazyClientWatch(http::Exchange& ex) : ex_(ex), ticker_(ex.worker().ticker()) {
+    ticker_.add(*this);
+    arm_after(kDelay);
+  }
+  ~LazyClientWatch() override {
+    ticker_.remove(*this);
+    if (state_) {
+      state_->done = true;
+      state_->upstream = nullptr;
+      boost::system::error_code ignored;
+      ex_.client_socket().cancel(ignored);
+    }
+  }
+  void set_upstream(http::UpstreamConnection* c) noexcept {
+    upstream_ = c;
+    if (state_) {
+      state_->upstream = c;
+    }
+  }
+  [[nodiscard]] bool client_gone() const noexcept { return state_ && state_->client_gone; }
+  void on_deadline() override {
+    state_ = std::make_shared<ClientWatch>();
+    state_->upstream = upstream_;
+    asio::co_spawn(ex_.worker().io_context(), watch_client(&ex_.client_socket(), state_),
+                   asio::detached);
+  }
+
+ private:
+  http::Exchange& ex_;
+  http::DeadlineTicker& ticker_;
+  http::UpstreamConnection* upstream_ = nullptr;
+  std::shared_ptr<ClientWatch> state_;
+};
 
 std::string_view endpoint_name(int endpoint) {
   return endpoint == kEndpointChat ? "chat.completions" : "embeddings";
@@ -334,17 +373,14 @@ asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
                                                               ex.gateway_request_id(), created));
     co_return;
   }
-  if (co_await ex.start_stream(200, "text/event-stream", "Cache-Control: no-cache\r\n")) {
-    co_return;
-  }
+  std::string events;
   for (const auto& ev : providers::echo::chat_completion_events(
            reply, route.upstream_model, ex.gateway_request_id(), created,
            call.req.client_wants_usage)) {
-    if (co_await ex.write_stream(ev)) {
-      co_return;
-    }
+    events += ev;
   }
-  co_await ex.finish_stream();
+  co_await ex.start_stream(200, "text/event-stream", "Cache-Control: no-cache\r\n");
+  co_await ex.write_stream(events, /*last=*/true);
 }
 
 asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& call) {
@@ -372,25 +408,13 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   head += std::to_string(up_body.size());
   head += "\r\n\r\n";
 
-  auto watch = std::make_shared<ClientWatch>();
-  asio::co_spawn(ex.worker().io_context(), watch_client(&ex.client_socket(), watch),
-                 asio::detached);
-  struct StopWatch {
-    ClientWatch& w;
-    http::tcp::socket& s;
-    ~StopWatch() {
-      w.done = true;
-      w.upstream = nullptr;
-      boost::system::error_code ignored;
-      s.cancel(ignored);
-    }
-  } stop_watch{*watch, ex.client_socket()};
+  LazyClientWatch watch(ex);
 
   const auto upstream_start = http::Clock::now();
   auto finish_error = [&](Errc e, std::string_view msg) -> asio::awaitable<void> {
     call.upstream_us = micros_since(upstream_start);
     ex.log.upstream_us = call.upstream_us;
-    if (watch->client_gone) {
+    if (watch.client_gone()) {
       call.status = 499;  // client closed request (nginx's convention); nothing to send
       ex.abort_connection();
       co_return;
@@ -418,7 +442,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       }
       conn = std::move(*c);
     }
-    watch->upstream = conn.get();
+    watch.set_upstream(conn.get());
     deadline.watch(conn.get());
     auto& buf = conn->read_buffer;
     auto& pending = conn->body;
@@ -450,7 +474,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       }
     }
     // A pooled connection the provider had already closed: retry once on a new one.
-    if (ec && conn->reused && received == 0 && !deadline.fired && !watch->client_gone) {
+    if (ec && conn->reused && received == 0 && !deadline.fired && !watch.client_gone()) {
       conn->close();
       continue;
     }
@@ -512,40 +536,43 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   if (stream && status == 200 && is_sse) {
     std::string extra = "Cache-Control: no-cache\r\n";
     extra += parser->passthrough_headers();
-    if (co_await ex.start_stream(200, "text/event-stream", extra)) {
-      conn->close();
-      call.status = 499;
-      co_return;
-    }
+    co_await ex.start_stream(200, "text/event-stream", extra);  // sent with the first chunk
     call.status = 200;
     providers::SseFilter filter(request_usage);
     std::string out;
     bool client_ok = true;
     while (true) {
-      out.clear();
       filter.feed(pending, out);
+      if (parser->is_done()) {
+        break;  // the rest leaves with the terminating chunk, in one write
+      }
       // A slow client must not count against the provider's idle deadline.
       deadline.disarm();
-      if (!out.empty() && (co_await ex.write_stream(out))) {
-        client_ok = false;  // client went away: stop reading, cancel upstream
-        break;
+      if (!out.empty()) {
+        if (co_await ex.write_stream(out)) {
+          client_ok = false;  // client went away: stop reading, cancel upstream
+          break;
+        }
+        out.clear();
       }
-      if (parser->is_done() || !(co_await read_more())) {
+      if (!(co_await read_more())) {
         break;
       }
     }
     deadline.disarm();
     call.upstream_us = micros_since(upstream_start);
     ex.log.upstream_us = call.upstream_us;
-    call.usage = filter.usage();
-    if (!client_ok || watch->client_gone) {
+    if (!client_ok || watch.client_gone()) {
+      call.usage = filter.usage();  // what the provider reported so far is still billed
       conn->close();
       call.status = 499;
+      ex.abort_connection();
       co_return;
     }
-    out.clear();
     filter.finish(pending, out);
-    if (!parser->is_done() || ec) {
+    call.usage = filter.usage();
+    const bool complete = parser->is_done() && !ec;
+    if (!complete) {
       // The provider's stream broke off: tell the client in the stream itself.
       conn->close();
       const bool timeout = deadline.fired;
@@ -559,12 +586,16 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       call.status = timeout ? 504 : 502;
       ex.log.error_type = timeout ? "timeout_error" : "upstream_error";
     }
-    if (!out.empty() && (co_await ex.write_stream(out))) {
+    if (co_await ex.write_stream(out, /*last=*/true)) {
+      if (complete) {
+        conn->close();
+      }
       co_return;
     }
-    co_await ex.finish_stream();
-    if (parser->is_done() && !ec && parser->keep_alive()) {
+    if (complete && parser->keep_alive()) {
       release(local, provider, std::move(conn));
+    } else if (complete) {
+      conn->close();
     }
     co_return;
   }
