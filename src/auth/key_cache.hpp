@@ -44,7 +44,7 @@ class KeyInvalidations {
  public:
   static constexpr std::size_t kMaxLog = 4096;
 
-  /// The generation workers compare against; a relaxed load per request.
+  /// The generation workers compare against; one acquire load per request.
   [[nodiscard]] std::uint64_t generation() const noexcept {
     return generation_.load(std::memory_order_acquire);
   }

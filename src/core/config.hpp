@@ -33,7 +33,9 @@ struct Settings {
   std::chrono::milliseconds shutdown_grace{30'000};   ///< LLMGW_SHUTDOWN_GRACE_MS
   std::chrono::milliseconds reload_interval{200};     ///< LLMGW_RELOAD_INTERVAL_MS
   std::size_t api_key_cache_size = 100'000;      ///< CACHE_API_KEY_SIZE (entries, all threads)
-  std::size_t model_cache_size = 10'000;         ///< CACHE_MODEL_SIZE (max models in a snapshot)
+  /// CACHE_MODEL_SIZE: read and checked for compatibility with the seed's settings; it has no
+  /// effect, since the catalog snapshot holds every model, alias and provider in memory.
+  std::size_t model_cache_size = 10'000;
   std::size_t usage_batch_size = 1'000;          ///< LLMGW_USAGE_BATCH
   std::chrono::milliseconds usage_flush_interval{200};  ///< LLMGW_USAGE_FLUSH_MS
   std::size_t usage_queue_limit = 1'000'000;     ///< LLMGW_USAGE_QUEUE_LIMIT

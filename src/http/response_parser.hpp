@@ -18,7 +18,8 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
   [[nodiscard]] unsigned status() const noexcept { return status_; }
   [[nodiscard]] const std::string& content_type() const noexcept { return content_type_; }
   [[nodiscard]] const std::string& retry_after() const noexcept { return retry_after_; }
-  /// OpenAI's x-ratelimit-* and request-id headers, preformatted ("Name: value\r\n").
+  /// Headers passed on to the client, preformatted ("Name: value\r\n"): the provider's
+  /// x-ratelimit-*, openai-processing-ms and Retry-After.
   [[nodiscard]] const std::string& passthrough_headers() const noexcept { return passthrough_; }
   void set_body(std::string* body) noexcept { body_ = body; }
 

@@ -22,6 +22,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const KEY_RE = /^sk-llmgw-[A-Za-z0-9_-]{43}$/;
 export const KEY_ID_RE = /\bkey_[0-9a-f]{16}\b/;
 
+const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|ThreadSanitizer|UndefinedBehaviorSanitizer|runtime error:/;
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 15_000;
@@ -190,6 +191,7 @@ export class Gateway {
     this.env = env;
     this.keys = {};
     this.stderr = '';
+    this.allStderr = ''; // every run of this gateway, for the sanitizer check
     this.stdout = '';
     this.child = null;
     this.port = null;
@@ -294,7 +296,10 @@ export class Gateway {
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (d) => { this.stdout += d; });
-    child.stderr.on('data', (d) => { this.stderr += d; });
+    child.stderr.on('data', (d) => {
+      this.stderr += d;
+      this.allStderr += d;
+    });
     this.exitPromise = new Promise((resolve) => {
       child.on('error', (err) => {
         this.stderr += `\n[harness] spawn error: ${err.message}\n`;
@@ -415,10 +420,18 @@ export class Gateway {
     return (await this.usageRows()).filter((r) => r.rid === rid || r.request_id === rid);
   }
 
+  /**
+   * Kills what is left, removes the data dir, and fails if a sanitizer (dev/tsan builds)
+   * reported anything on stderr during any run of this gateway.
+   */
   async cleanup() {
     await this.kill();
     if (!process.env.LLMGW_KEEP_TMP) {
       await fsp.rm(this.dataDir, { recursive: true, force: true });
+    }
+    const m = SANITIZER_RE.exec(this.allStderr);
+    if (m) {
+      throw new Error(`sanitizer report on llmgw's stderr:\n${this.allStderr.slice(Math.max(0, m.index - 200), m.index + 4000)}`);
     }
   }
 }

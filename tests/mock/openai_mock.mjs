@@ -44,7 +44,8 @@ const INT_DIRECTIVES = new Set([
   'status', 'delay_ms', 'chunk_delay_ms', 'drop_after_chunks', 'chunks', 'prompt_tokens',
   'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'created', 'split_bytes', 'piece_bytes',
 ]);
-const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop', 'coalesce', 'html_error']);
+const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop', 'coalesce', 'html_error',
+  'chunked_json', 'connection_close']);
 const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id']);
 
 /** Parses every `[mock:name=value]` / `[mock:flag]` token of `text`. Unknown names throw. */
@@ -442,6 +443,7 @@ export class OpenAIMock {
    * @param {string[]} [options.models] known model ids (others answer 404 model_not_found)
    * @param {boolean} [options.anyModel] accept every model id
    * @param {string} [options.host]
+   * @param {number} [options.keepAliveTimeoutMs] idle keep-alive connections are closed after it
    */
   constructor(options = {}) {
     this.apiKey = options.apiKey ?? DEFAULT_API_KEY;
@@ -451,10 +453,12 @@ export class OpenAIMock {
     this.requests = [];
     this.seq = 0;
     this.waiters = new Set();
-    this.server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 },
+    this.server = http.createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000, requestTimeout: 0 },
       (req, res) => this.#handle(req, res));
     this.sockets = new Set();
+    this.connectionSeq = 0;
     this.server.on('connection', (s) => {
+      s.mockConnectionId = ++this.connectionSeq;
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
@@ -527,6 +531,11 @@ export class OpenAIMock {
     });
   }
 
+  /** How many distinct client connections the recorded requests came on. */
+  connectionsSeen() {
+    return new Set(this.requests.map((r) => r.public.connection_id)).size;
+  }
+
   waitForRequests(count, timeoutMs = 5_000) {
     return this.waitFor((rs) => rs.length >= count, timeoutMs, `${count} request(s)`);
   }
@@ -546,6 +555,7 @@ export class OpenAIMock {
       method: req.method,
       path: req.url,
       http_version: req.httpVersion,
+      connection_id: req.socket.mockConnectionId,
       headers: { ...req.headers },
       raw_headers: [...req.rawHeaders],
       body_base64: '',
@@ -634,15 +644,28 @@ export class OpenAIMock {
     };
   }
 
-  async #sendJson(res, record, status, obj, pretty = true) {
+  async #sendJson(res, record, status, obj, d = {}) {
     if (res.destroyed) return;
-    const text = pretty ? JSON.stringify(obj, null, 2) + '\n' : JSON.stringify(obj);
+    const text = JSON.stringify(obj, null, 2) + '\n';
     record.status = status;
-    res.writeHead(status, this.#headers(record, {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(text)),
-    }));
-    await new Promise((resolve) => res.end(text, resolve));
+    const extra = { 'content-type': 'application/json' };
+    if (d.connection_close) extra.connection = 'close';
+    if (!d.chunked_json) {
+      extra['content-length'] = String(Buffer.byteLength(text));
+      res.writeHead(status, this.#headers(record, extra));
+      await new Promise((resolve) => res.end(text, resolve));
+      return;
+    }
+    // Transfer-Encoding: chunked, the body in three pieces.
+    res.writeHead(status, this.#headers(record, extra));
+    const buf = Buffer.from(text);
+    const cut = [0, Math.floor(buf.length / 3), Math.floor((2 * buf.length) / 3), buf.length];
+    for (let i = 0; i < 3; i++) {
+      if (res.destroyed) return;
+      await new Promise((resolve) => res.write(buf.subarray(cut[i], cut[i + 1]), resolve));
+      await sleep(2);
+    }
+    await new Promise((resolve) => res.end(resolve));
   }
 
   #checkAuth(req) {
@@ -730,7 +753,7 @@ export class OpenAIMock {
     if (!(await this.#preamble(res, d, body.model))) return;
     const plan = chatPlan(body, d, Math.floor(Date.now() / 1000));
     if (body.stream !== true) {
-      await this.#sendJson(res, record, 200, chatCompletionBody(plan, d));
+      await this.#sendJson(res, record, 200, chatCompletionBody(plan, d), d);
       return;
     }
     const so = body.stream_options ?? {};
@@ -739,6 +762,7 @@ export class OpenAIMock {
     res.writeHead(200, this.#headers(record, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
+      ...(d.connection_close ? { connection: 'close' } : {}),
     }));
     res.flushHeaders();
     let events = [...texts.map((t) => `data: ${t}\n\n`), 'data: [DONE]\n\n'];
@@ -788,7 +812,7 @@ export class OpenAIMock {
       inputs.reduce((s, x) => s + (typeof x === 'string' ? approxTokens(x) : x.length), 0);
     const out = { object: 'list', data, model: body.model };
     if (!d.no_usage) out.usage = { prompt_tokens: promptTokens, total_tokens: promptTokens };
-    await this.#sendJson(res, record, 200, out);
+    await this.#sendJson(res, record, 200, out, d);
   }
 }
 

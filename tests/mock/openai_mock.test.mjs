@@ -225,3 +225,26 @@ test('runnable as a program: node openai_mock.mjs --port 0', T, async () => {
     await within(new Promise((r) => child.on('close', r)), 3_000);
   }
 });
+
+test('framing directives: split_bytes, coalesce, chunked_json, connection_close, html_error, piece_bytes', T, async () => {
+  const base = msg('f [mock:created=1700000000] [mock:chunks=3]', { stream: true });
+  const plain = await stream(mock.port, { body: base, headers: auth });
+  for (const extra of ['[mock:split_bytes=5]', '[mock:coalesce]']) {
+    const body = msg(`f [mock:created=1700000000] [mock:chunks=3] ${extra}`, { stream: true });
+    const r = await stream(mock.port, { body, headers: auth });
+    assert.ok(r.complete);
+    assert.equal(r.raw, sseBytes(expectedChatStreamTexts(body)), extra);
+    assert.equal(sseData(r.raw).length, sseData(plain.raw).length, extra);
+  }
+  const chunked = await post('/v1/chat/completions', msg('c [mock:chunked_json]'));
+  assert.equal(chunked.headers['transfer-encoding'], 'chunked');
+  assert.equal(chunked.headers['content-length'], undefined);
+  assert.equal(chunked.json.object, 'chat.completion');
+  const closing = await post('/v1/chat/completions', msg('c [mock:connection_close]'));
+  assert.equal(closing.headers.connection, 'close');
+  const html = await post('/v1/chat/completions', msg('[mock:status=502] [mock:html_error]'));
+  assert.equal(html.status, 502);
+  assert.match(html.headers['content-type'], /text\/html/);
+  const big = await post('/v1/chat/completions', msg('[mock:chunks=2] [mock:piece_bytes=10]'));
+  assert.equal(big.json.choices[0].message.content, 'tok0xxxxxx tok1xxxxx');
+});
