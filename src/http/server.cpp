@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "http/fast_write.hpp"
+
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "core/thread.hpp"
@@ -180,7 +182,7 @@ asio::awaitable<error_code> Exchange::respond(unsigned status, std::string_view 
   }
   const std::array<asio::const_buffer, 2> bufs{asio::buffer(conn_.head_), asio::buffer(body)};
   conn_.arm_after(conn_.worker_.options().idle_timeout);
-  auto [ec, n] = co_await asio::async_write(conn_.sock_, bufs, use_tuple);
+  auto [ec, n] = co_await write_all(conn_.sock_, bufs);
   conn_.disarm();
   bytes_sent_ += n;
   if (ec) {
@@ -228,8 +230,8 @@ asio::awaitable<error_code> Exchange::write_stream(std::string_view data, bool l
   }
   head_pending_ = false;
   conn_.arm_after(conn_.worker_.options().idle_timeout);
-  auto [ec, sent] = co_await asio::async_write(
-      conn_.sock_, std::span<const asio::const_buffer>(bufs.data(), n), use_tuple);
+  auto [ec, sent] =
+      co_await write_all(conn_.sock_, std::span<const asio::const_buffer>(bufs.data(), n));
   conn_.disarm();
   bytes_sent_ += sent;
   if (ec) {
@@ -377,6 +379,7 @@ void Connection::write_access_log(const Exchange& ex) {
 asio::awaitable<void> Connection::run() {
   error_code ec;
   sock_.set_option(tcp::no_delay(true), ec);
+  sock_.non_blocking(true, ec);  // for write_all's direct attempt
   buffer_.reserve(kReadChunk);
   buffer_.max_size(worker_.options().max_header_bytes + worker_.options().max_body_bytes +
                     kReadChunk);

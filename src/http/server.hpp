@@ -145,7 +145,9 @@ class Worker {
   unsigned index_;
   const ServerOptions& opts_;
   Handler& handler_;
-  asio::io_context ioc_{1};
+  /// One thread runs it. Socket I/O is only ever started on that thread, so the reactor's
+  /// per-descriptor locks are not needed; posting from other threads stays safe.
+  asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor_{ioc_};
   DeadlineTicker ticker_{ioc_};
   std::unique_ptr<WorkerLocal> local_;

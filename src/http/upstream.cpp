@@ -1,5 +1,7 @@
 #include "http/upstream.hpp"
 
+#include "http/fast_write.hpp"
+
 #include "core/ids.hpp"
 #include "core/log.hpp"
 
@@ -177,7 +179,7 @@ asio::awaitable<std::tuple<error_code, std::size_t>> UpstreamConnection::write(
   if (tls_) {
     co_return co_await asio::async_write(*tls_, bufs, use_tuple);
   }
-  co_return co_await asio::async_write(plain_, bufs, use_tuple);
+  co_return co_await write_all(plain_, bufs);
 }
 
 void UpstreamConnection::close() noexcept {
@@ -302,6 +304,7 @@ asio::awaitable<core::Result<std::unique_ptr<UpstreamConnection>>> UpstreamPool:
   }
 
   if (!origin.tls) {
+    sock.non_blocking(true, ignored);  // for write_all's direct attempt
     co_return std::make_unique<UpstreamConnection>(std::move(sock));
   }
   auto tls = std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(sock), tls_);

@@ -13,6 +13,7 @@
 // GET /__mock/requests, cleared by DELETE /__mock/requests.
 
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
@@ -444,6 +445,8 @@ export class OpenAIMock {
    * @param {boolean} [options.anyModel] accept every model id
    * @param {string} [options.host]
    * @param {number} [options.keepAliveTimeoutMs] idle keep-alive connections are closed after it
+   * @param {{key: string|Buffer, cert: string|Buffer}} [options.tls] PEM key and certificate
+   *   (chain): listen with TLS (node:https) instead of plain HTTP; `url` is then https://
    */
   constructor(options = {}) {
     this.apiKey = options.apiKey ?? DEFAULT_API_KEY;
@@ -453,15 +456,36 @@ export class OpenAIMock {
     this.requests = [];
     this.seq = 0;
     this.waiters = new Set();
-    this.server = http.createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000, requestTimeout: 0 },
-      (req, res) => this.#handle(req, res));
+    this.tls = Boolean(options.tls);
+    // TLS only: the SNI server name of every completed handshake (false: none sent), and the
+    // errors of failed handshakes (e.g. the client rejecting the certificate).
+    this.tlsServernames = [];
+    this.tlsErrors = [];
+    const serverOptions = { keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000, requestTimeout: 0 };
+    const handler = (req, res) => this.#handle(req, res);
+    this.server = this.tls
+      ? https.createServer({ ...serverOptions, key: options.tls.key, cert: options.tls.cert }, handler)
+      : http.createServer(serverOptions, handler);
+    this.server.keepAliveTimeout = serverOptions.keepAliveTimeout;
     this.sockets = new Set();
     this.connectionSeq = 0;
     this.server.on('connection', (s) => {
-      s.mockConnectionId = ++this.connectionSeq;
+      // With TLS, requests arrive on the TLS socket: it is numbered in 'secureConnection'.
+      if (!this.tls) s.mockConnectionId = ++this.connectionSeq;
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
+    if (this.tls) {
+      this.server.on('secureConnection', (s) => {
+        s.mockConnectionId = ++this.connectionSeq;
+        this.tlsServernames.push(s.servername ?? false);
+        this.#notify();
+      });
+      this.server.on('tlsClientError', (err) => {
+        this.tlsErrors.push(err.code ?? err.message);
+        this.#notify();
+      });
+    }
   }
 
   /** Listens (port 0: a free port) and resolves with the port. */
@@ -481,7 +505,7 @@ export class OpenAIMock {
   }
 
   get url() {
-    return `http://${this.host}:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://${this.host}:${this.port}`;
   }
 
   /** The `base_url` a client or gateway configures (…/v1). */
@@ -500,6 +524,8 @@ export class OpenAIMock {
 
   clearRequests() {
     this.requests = [];
+    this.tlsServernames = [];
+    this.tlsErrors = [];
   }
 
   /** The recorded requests as plain JSON-able objects. */
@@ -568,6 +594,7 @@ export class OpenAIMock {
       closed_early: false,
       closed_at_ms: null,
     };
+    if (this.tls) record.tls_servername = req.socket.servername ?? false; // SNI (false: none)
     const entry = { public: record, body: Buffer.alloc(0) };
     this.requests.push(entry);
     res.on('close', () => {
