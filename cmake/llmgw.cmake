@@ -6,7 +6,10 @@ target_compile_options(llmgw_warnings INTERFACE -Wall -Wextra -Wpedantic
 # Boost.Asio/Beast and Boost.JSON headers are used everywhere: keep them out of the
 # deprecated-API paths and compile the Boost.JSON/Beast "separate compilation" bits once.
 target_compile_definitions(llmgw_warnings INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_CONCEPTS)
+  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_CONCEPTS
+  # A request awaits several nested coroutines and ops: with Asio's default of 2 cached
+  # blocks per thread most frames went back to malloc. Same value in every target (ODR).
+  BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16)
 if(LLMGW_SANITIZE)
   target_compile_options(llmgw_warnings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
     -fno-sanitize-recover=undefined)

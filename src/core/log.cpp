@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -171,12 +172,13 @@ void append_timestamp(std::string& out) {
     second_text = format_utc(sec);
     second_text.pop_back();  // drop 'Z'
   }
-  char ms[8];
-  std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>((us / 1000) % 1000));
+  const int ms = static_cast<int>((us / 1000) % 1000);
+  const char frac[] = {'.', static_cast<char>('0' + ms / 100),
+                       static_cast<char>('0' + ms / 10 % 10), static_cast<char>('0' + ms % 10),
+                       'Z', '"'};
   out.push_back('"');
   out += second_text;
-  out += ms;
-  out.push_back('"');
+  out.append(frac, sizeof frac);
 }
 
 }  // namespace
@@ -200,7 +202,15 @@ bool log_enabled(LogLevel level) noexcept {
   return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
 }
 
+namespace {
+/// One spare buffer per thread: a line's string is taken from it and given back after
+/// `emit`, so a log line costs no allocation once the thread has logged.
+thread_local std::string t_spare_line;
+}  // namespace
+
 LogLine::LogLine(LogLevel level, std::string_view msg) : level_(level) {
+  line_.swap(t_spare_line);
+  line_.clear();
   line_.reserve(256);
   line_ += R"({"ts":)";
   append_timestamp(line_);
@@ -211,25 +221,42 @@ LogLine::LogLine(LogLevel level, std::string_view msg) : level_(level) {
 }
 
 LogLine& LogLine::field(std::string_view key, std::string_view value) {
-  line_.push_back(',');
-  append_json_string(line_, key);
-  line_.push_back(':');
+  line_ += ",\"";
+  line_ += key;
+  line_ += "\":";
   append_json_string(line_, value);
   return *this;
 }
 
+LogLine& LogLine::field_plain(std::string_view key, std::string_view value) {
+  line_ += ",\"";
+  line_ += key;
+  line_ += "\":\"";
+  line_ += value;
+  line_ += '"';
+  return *this;
+}
+
+LogLine::~LogLine() {
+  if (line_.capacity() <= 4096) {
+    t_spare_line.swap(line_);
+  }
+}
+
 LogLine& LogLine::field(std::string_view key, std::int64_t value) {
-  line_.push_back(',');
-  append_json_string(line_, key);
-  line_.push_back(':');
-  line_ += std::to_string(value);
+  line_ += ",\"";
+  line_ += key;
+  line_ += "\":";
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, value);
+  line_.append(buf, r.ptr);
   return *this;
 }
 
 LogLine& LogLine::field(std::string_view key, bool value) {
-  line_.push_back(',');
-  append_json_string(line_, key);
-  line_ += value ? ":true" : ":false";
+  line_ += ",\"";
+  line_ += key;
+  line_ += value ? "\":true" : "\":false";
   return *this;
 }
 

@@ -21,6 +21,9 @@ bool log_enabled(LogLevel level) noexcept;
 class LogLine {
  public:
   LogLine(LogLevel level, std::string_view msg);
+  ~LogLine();
+  LogLine(const LogLine&) = delete;
+  LogLine& operator=(const LogLine&) = delete;
   LogLine& field(std::string_view key, std::string_view value);
   LogLine& field(std::string_view key, const char* value) {
     return field(key, std::string_view(value));
@@ -37,6 +40,9 @@ class LogLine {
     return field(key, static_cast<std::int64_t>(value));
   }
   LogLine& field(std::string_view key, bool value);
+  /// For values the caller knows need no escaping (hex ids, method names, our own tokens):
+  /// no quote, backslash or control character. Keys are always plain identifiers.
+  LogLine& field_plain(std::string_view key, std::string_view value);
   void emit();
 
  private:

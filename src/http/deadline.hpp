@@ -6,10 +6,19 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <ctime>
 
 namespace llmgw::http {
 
 using Clock = std::chrono::steady_clock;
+
+/// The monotonic clock at jiffy resolution (a few ms): cheaper to read than `Clock::now()`
+/// and on the same time base. Deadlines are checked once a tick, so finer time buys nothing.
+inline Clock::time_point coarse_now() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
 
 /// Something with a deadline. Linked into its worker's ticker while it lives.
 class Deadline {
@@ -20,7 +29,7 @@ class Deadline {
   virtual ~Deadline() = default;
 
   void arm(Clock::time_point when) noexcept { when_ = when; }
-  void arm_after(Clock::duration d) noexcept { when_ = Clock::now() + d; }
+  void arm_after(Clock::duration d) noexcept { when_ = coarse_now() + d; }
   void disarm() noexcept { when_ = Clock::time_point::max(); }
   [[nodiscard]] bool armed() const noexcept { return when_ != Clock::time_point::max(); }
   [[nodiscard]] Clock::time_point when() const noexcept { return when_; }

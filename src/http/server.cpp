@@ -349,8 +349,8 @@ void Connection::write_access_log(const Exchange& ex) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
                                                                         ex.started_at());
   core::LogLine line(core::LogLevel::Info, "request");
-  line.field("request_id", ex.gateway_request_id())
-      .field("method", std::string_view(boost::beast::http::to_string(data_.method)))
+  line.field_plain("request_id", ex.gateway_request_id())
+      .field_plain("method", std::string_view(boost::beast::http::to_string(data_.method)))
       .field("path", ex.path())
       .field("status", ex.status())
       .field("duration_us", static_cast<std::int64_t>(us.count()))
@@ -359,7 +359,7 @@ void Connection::write_access_log(const Exchange& ex) {
     line.field("client_request_id", ex.client_request_id());
   }
   if (!ex.log.key_id.empty()) {
-    line.field("key_id", ex.log.key_id);
+    line.field_plain("key_id", ex.log.key_id);  // "key_" + hex, made by the gateway
   }
   if (!ex.log.model.empty()) {
     line.field("model", ex.log.model);
@@ -371,7 +371,7 @@ void Connection::write_access_log(const Exchange& ex) {
     line.field("stream", true);
   }
   if (!ex.log.error_type.empty()) {
-    line.field("error_type", ex.log.error_type);
+    line.field_plain("error_type", ex.log.error_type);
   }
   line.emit();
 }

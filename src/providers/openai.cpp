@@ -1,8 +1,12 @@
 #include "providers/openai.hpp"
 
+#include <boost/json/basic_parser_impl.hpp>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace llmgw::providers {
 
@@ -11,60 +15,97 @@ using core::JsonKind;
 
 namespace {
 
-std::int64_t to_int(std::string_view v) {
-  std::int64_t n = 0;
-  const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  return (ec == std::errc{} && n >= 0) ? n : 0;
-}
-
-std::int64_t nested_int(std::string_view object, std::string_view key) {
-  const std::array<std::string_view, 1> names{key};
-  std::array<JsonField, 1> f;
-  if (!core::locate_fields(object, names, f) || f[0].kind() != JsonKind::Number) {
-    return 0;
+/// The integer after `"key":` inside `obj`, or -1. A key is matched with its quotes, so
+/// "prompt_tokens" never matches "prompt_tokens_details"; in JSON text a raw quote cannot
+/// occur inside a string, so the match is a key.
+std::int64_t find_int(std::string_view obj, std::string_view quoted_key) {
+  const std::size_t k = obj.find(quoted_key);
+  if (k == std::string_view::npos) {
+    return -1;
   }
-  return to_int(f[0].value);
+  std::size_t i = k + quoted_key.size();
+  while (i < obj.size() && (obj[i] == ' ' || obj[i] == ':' || obj[i] == '\n' || obj[i] == '\t' ||
+                            obj[i] == '\r')) {
+    ++i;
+  }
+  std::int64_t n = 0;
+  const auto [p, ec] = std::from_chars(obj.data() + i, obj.data() + obj.size(), n);
+  return (ec == std::errc{} && p != obj.data() + i && n >= 0) ? n : -1;
 }
 
 }  // namespace
 
 bool parse_openai_usage(std::string_view obj, Usage& out) {
-  static constexpr std::array<std::string_view, 6> kNames{
-      "prompt_tokens",         "completion_tokens",         "prompt_tokens_details",
-      "completion_tokens_details", "input_tokens", "output_tokens"};
-  std::array<JsonField, kNames.size()> f;
-  if (!core::locate_fields(obj, kNames, f)) {
+  if (obj.empty() || obj.front() != '{') {
     return false;
   }
   Usage u;
-  if (f[0].kind() == JsonKind::Number) {
-    u.prompt_tokens = to_int(f[0].value);
-    u.present = true;
-  } else if (f[4].kind() == JsonKind::Number) {  // Responses-API style names
-    u.prompt_tokens = to_int(f[4].value);
-    u.present = true;
+  std::int64_t prompt = find_int(obj, R"("prompt_tokens")");
+  if (prompt < 0) {
+    prompt = find_int(obj, R"("input_tokens")");  // Responses-API style names
   }
-  if (f[1].kind() == JsonKind::Number) {
-    u.completion_tokens = to_int(f[1].value);
-    u.present = true;
-  } else if (f[5].kind() == JsonKind::Number) {
-    u.completion_tokens = to_int(f[5].value);
-    u.present = true;
+  std::int64_t completion = find_int(obj, R"("completion_tokens")");
+  if (completion < 0) {
+    completion = find_int(obj, R"("output_tokens")");
   }
-  if (f[2].kind() == JsonKind::Object) {
-    u.cached_tokens = nested_int(f[2].value, "cached_tokens");
-  }
-  if (f[3].kind() == JsonKind::Object) {
-    u.reasoning_tokens = nested_int(f[3].value, "reasoning_tokens");
-  }
-  if (!u.present) {
+  if (prompt < 0 && completion < 0) {
     return false;
   }
+  u.present = true;
+  u.prompt_tokens = std::max<std::int64_t>(prompt, 0);
+  u.completion_tokens = std::max<std::int64_t>(completion, 0);
+  u.cached_tokens = std::max<std::int64_t>(find_int(obj, R"("cached_tokens")"), 0);
+  u.reasoning_tokens = std::max<std::int64_t>(find_int(obj, R"("reasoning_tokens")"), 0);
   out = u;
   return true;
 }
 
+/// Offset of the last `"usage"` in `text` (npos if none), jumping between quotes with memrchr:
+/// std::string_view::rfind compares at every position.
+std::size_t rfind_usage_key(std::string_view text) {
+  static constexpr std::string_view kKey = R"("usage")";
+  std::size_t end = text.size();
+  while (end >= kKey.size()) {
+    const void* q = ::memrchr(text.data(), '"', end);
+    if (q == nullptr) {
+      return std::string_view::npos;
+    }
+    const auto close = static_cast<std::size_t>(static_cast<const char*>(q) - text.data());
+    if (close + 1 >= kKey.size() && text.substr(close + 1 - kKey.size(), kKey.size()) == kKey) {
+      return close + 1 - kKey.size();
+    }
+    end = close;
+  }
+  return std::string_view::npos;
+}
+
 bool usage_from_response(std::string_view body, Usage& out) {
+  // Fast path: the last `"usage"` key, followed by an object.
+  const std::size_t k = rfind_usage_key(body);
+  if (k != std::string_view::npos) {
+    std::size_t i = k + 7;
+    while (i < body.size() && (body[i] == ' ' || body[i] == ':' || body[i] == '\n' ||
+                               body[i] == '\t' || body[i] == '\r')) {
+      ++i;
+    }
+    if (i < body.size() && body[i] == '{') {
+      // The object's end: usage holds only numbers and objects of numbers, no strings.
+      std::size_t depth = 0;
+      std::size_t j = i;
+      for (; j < body.size(); ++j) {
+        if (body[j] == '{') {
+          ++depth;
+        } else if (body[j] == '}' && --depth == 0) {
+          break;
+        }
+      }
+      if (j < body.size()) {
+        return parse_openai_usage(body.substr(i, j + 1 - i), out);
+      }
+    } else if (i < body.size() && body[i] == 'n') {
+      return false;  // "usage": null
+    }
+  }
   static constexpr std::array<std::string_view, 1> kNames{"usage"};
   std::array<JsonField, 1> f;
   if (!core::locate_fields(body, kNames, f) || f[0].kind() != JsonKind::Object) {
@@ -73,79 +114,231 @@ bool usage_from_response(std::string_view body, Usage& out) {
   return parse_openai_usage(f[0].value, out);
 }
 
+namespace {
+
+/// Records, for the top-level members the gateway reads, their JSON kind and value.
+/// Boost.JSON's parser validates (strict, UTF-8) while this handler watches.
+class RequestFieldsHandler {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  enum class Field : std::uint8_t { Other, Model, Stream, StreamOptions, Messages, Input };
+
+  JsonKind top = JsonKind::Missing;
+  JsonKind model = JsonKind::Missing;
+  JsonKind stream = JsonKind::Missing;
+  JsonKind stream_options = JsonKind::Missing;
+  JsonKind include_usage = JsonKind::Missing;
+  JsonKind messages = JsonKind::Missing;
+  JsonKind input = JsonKind::Missing;
+  std::string model_value;
+  bool stream_value = false;
+  bool include_usage_value = false;
+  std::size_t messages_count = 0;
+
+  using ec_t = boost::system::error_code;
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_object_begin(ec_t&) {
+    if (depth_ == 0) {
+      top = JsonKind::Object;
+    } else {
+      value(JsonKind::Object);
+      if (depth_ == 1) {
+        in_stream_options_ = field_ == Field::StreamOptions;
+      }
+    }
+    ++depth_;
+    return true;
+  }
+  bool on_object_end(std::size_t, ec_t&) {
+    --depth_;
+    if (depth_ == 1) {
+      in_stream_options_ = false;
+      field_ = Field::Other;
+    }
+    return true;
+  }
+  bool on_array_begin(ec_t&) {
+    if (depth_ == 0) {
+      top = JsonKind::Array;
+    } else {
+      value(JsonKind::Array);
+    }
+    ++depth_;
+    return true;
+  }
+  bool on_array_end(std::size_t n, ec_t&) {
+    --depth_;
+    if (depth_ == 1) {
+      if (field_ == Field::Messages) {
+        messages_count = n;
+      }
+      field_ = Field::Other;
+    }
+    return true;
+  }
+  bool on_key_part(std::string_view part, std::size_t, ec_t&) {
+    key_.append(part);
+    return true;
+  }
+  bool on_key(std::string_view part, std::size_t, ec_t&) {
+    std::string_view key = part;
+    if (!key_.empty()) {
+      key_.append(part);
+      key = key_;
+    }
+    if (depth_ == 1) {
+      field_ = key == "model"            ? Field::Model
+               : key == "stream"         ? Field::Stream
+               : key == "stream_options" ? Field::StreamOptions
+               : key == "messages"       ? Field::Messages
+               : key == "input"          ? Field::Input
+                                         : Field::Other;
+    } else if (depth_ == 2 && in_stream_options_) {
+      include_usage_key_ = key == "include_usage";
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_string_part(std::string_view part, std::size_t, ec_t&) {
+    if (depth_ == 1 && field_ == Field::Model) {
+      string_.append(part);
+    }
+    return true;
+  }
+  bool on_string(std::string_view part, std::size_t, ec_t&) {
+    if (depth_ == 1 && field_ == Field::Model) {
+      string_.append(part);
+      model_value = std::move(string_);
+      string_.clear();
+    }
+    value(JsonKind::String);
+    return true;
+  }
+  bool on_number_part(std::string_view, ec_t&) { return true; }
+  bool on_int64(std::int64_t, std::string_view, ec_t&) { return scalar(JsonKind::Number); }
+  bool on_uint64(std::uint64_t, std::string_view, ec_t&) { return scalar(JsonKind::Number); }
+  bool on_double(double, std::string_view, ec_t&) { return scalar(JsonKind::Number); }
+  bool on_bool(bool b, ec_t&) {
+    if (depth_ == 1 && field_ == Field::Stream) {
+      stream_value = b;
+    } else if (depth_ == 2 && in_stream_options_ && include_usage_key_) {
+      include_usage_value = b;
+    }
+    return scalar(JsonKind::Bool);
+  }
+  bool on_null(ec_t&) { return scalar(JsonKind::Null); }
+  bool on_comment_part(std::string_view, ec_t&) { return true; }
+  bool on_comment(std::string_view, ec_t&) { return true; }
+
+ private:
+  /// A value starts (or is) at the current depth: note its kind for the field it belongs to.
+  void value(JsonKind k) {
+    if (depth_ == 1) {
+      switch (field_) {
+        case Field::Model: model = k; break;
+        case Field::Stream: stream = k; break;
+        case Field::StreamOptions: stream_options = k; break;
+        case Field::Messages: messages = k; break;
+        case Field::Input: input = k; break;
+        case Field::Other: break;
+      }
+    } else if (depth_ == 2 && in_stream_options_ && include_usage_key_) {
+      include_usage = k;
+      include_usage_key_ = false;
+    }
+  }
+  bool scalar(JsonKind k) {
+    value(k);
+    if (depth_ == 1) {
+      field_ = Field::Other;
+    }
+    return true;
+  }
+
+  std::size_t depth_ = 0;
+  Field field_ = Field::Other;
+  bool in_stream_options_ = false;
+  bool include_usage_key_ = false;
+  std::string key_;
+  std::string string_;
+};
+
+}  // namespace
+
 std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view body,
                                             InspectedRequest& out) {
-  std::string why;
   if (body.empty()) {
     return RequestError{"The request body is empty; expected a JSON object.", ""};
   }
-  if (!core::validate_json(body, &why)) {
-    return RequestError{"The request body is not valid JSON: " + why + ".", ""};
+  boost::json::parse_options opt;
+  opt.max_depth = 64;
+  boost::json::basic_parser<RequestFieldsHandler> parser(opt);
+  boost::system::error_code ec;
+  const std::size_t n = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && n != body.size()) {
+    ec = boost::json::error::extra_data;
   }
-  static constexpr std::array<std::string_view, 5> kNames{"model", "stream", "stream_options",
-                                                          "messages", "input"};
-  std::array<JsonField, kNames.size()> f;
-  if (!core::locate_fields(body, kNames, f, &out.object_end)) {
+  if (ec) {
+    return RequestError{"The request body is not valid JSON: " + ec.message() + ".", ""};
+  }
+  const RequestFieldsHandler& h = parser.handler();
+  if (h.top != JsonKind::Object) {
     return RequestError{"The request body must be a JSON object.", ""};
   }
-  out.model_field = f[0];
-  out.stream_options_field = f[2];
-  if (!f[0].present()) {
+  if (h.model == JsonKind::Missing || h.model == JsonKind::Null) {
     return RequestError{"You must provide a model parameter.", "model"};
   }
-  if (f[0].kind() != JsonKind::String) {
+  if (h.model != JsonKind::String) {
     return RequestError{"Invalid type for 'model': expected a string.", "model"};
   }
-  auto model = core::json_string_value(f[0].value);
-  if (!model || model->empty()) {
+  if (h.model_value.empty()) {
     return RequestError{"You must provide a model parameter.", "model"};
   }
-  out.model = std::move(*model);
+  out.model = h.model_value;
 
   if (endpoint == Endpoint::Embeddings) {
-    if (!f[4].present()) {
+    if (h.input == JsonKind::Missing) {
       return RequestError{"Missing required parameter: 'input'.", "input"};
     }
-    const auto k = f[4].kind();
-    if (k != JsonKind::String && k != JsonKind::Array) {
+    if (h.input != JsonKind::String && h.input != JsonKind::Array) {
       return RequestError{"Invalid type for 'input': expected a string or an array.", "input"};
     }
     return std::nullopt;
   }
 
-  if (!f[3].present()) {
+  if (h.messages == JsonKind::Missing) {
     return RequestError{"Missing required parameter: 'messages'.", "messages"};
   }
-  if (f[3].kind() != JsonKind::Array) {
+  if (h.messages != JsonKind::Array) {
     return RequestError{"Invalid type for 'messages': expected an array of message objects.",
                         "messages"};
   }
-  if (f[3].value.find_first_not_of(" \t\r\n", 1) == f[3].value.size() - 1) {
+  if (h.messages_count == 0) {
     return RequestError{"Invalid 'messages': empty array. Expected an array with minimum length 1.",
                         "messages"};
   }
-  if (f[1].present() && f[1].kind() != JsonKind::Null) {
-    auto b = core::json_bool_value(f[1].value);
-    if (!b) {
+  if (h.stream != JsonKind::Missing && h.stream != JsonKind::Null) {
+    if (h.stream != JsonKind::Bool) {
       return RequestError{"Invalid type for 'stream': expected a boolean.", "stream"};
     }
-    out.stream = *b;
+    out.stream = h.stream_value;
   }
-  if (f[2].present() && f[2].kind() != JsonKind::Null) {
-    if (f[2].kind() != JsonKind::Object) {
+  if (h.stream_options != JsonKind::Missing && h.stream_options != JsonKind::Null) {
+    if (h.stream_options != JsonKind::Object) {
       return RequestError{"Invalid type for 'stream_options': expected an object.",
                           "stream_options"};
     }
-    static constexpr std::array<std::string_view, 1> kUsage{"include_usage"};
-    std::array<JsonField, 1> u;
-    core::locate_fields(f[2].value, kUsage, u);
-    if (u[0].present()) {
-      auto b = core::json_bool_value(u[0].value);
-      if (!b) {
+    if (h.include_usage != JsonKind::Missing) {
+      if (h.include_usage != JsonKind::Bool) {
         return RequestError{"Invalid type for 'stream_options.include_usage': expected a boolean.",
                             "stream_options.include_usage"};
       }
-      out.client_wants_usage = *b;
+      out.client_wants_usage = h.include_usage_value;
     }
   }
   return std::nullopt;
@@ -157,6 +350,12 @@ bool rewrite_request(std::string_view body, const InspectedRequest& req,
   if (!rename && !request_usage) {
     return false;
   }
+  // Only now are the byte spans needed: one structural scan of the (validated) body.
+  static constexpr std::array<std::string_view, 2> kNames{"model", "stream_options"};
+  std::array<JsonField, 2> fields;
+  std::size_t object_end = 0;
+  core::locate_fields(body, kNames, fields, &object_end);
+  const JsonField& model_field = fields[0];
   // Edits are applied from the end of the body backwards so earlier offsets stay valid.
   struct Edit {
     std::size_t begin, end;
@@ -165,7 +364,7 @@ bool rewrite_request(std::string_view body, const InspectedRequest& req,
   std::array<Edit, 2> edits;
   std::size_t n = 0;
   if (request_usage) {
-    const JsonField& so = req.stream_options_field;
+    const JsonField& so = fields[1];
     if (so.present() && so.kind() == JsonKind::Object) {
       // Replace the object with a copy that has include_usage set to true.
       std::string obj(so.value);
@@ -185,8 +384,8 @@ bool rewrite_request(std::string_view body, const InspectedRequest& req,
       const std::size_t begin = so.value.data() - body.data();
       edits[n++] = {begin, begin + so.value.size(), "{\"include_usage\":true}"};
     } else {
-      const bool empty = body.find_first_not_of(" \t\r\n", body.find('{') + 1) == req.object_end;
-      edits[n++] = {req.object_end, req.object_end,
+      const bool empty = body.find_first_not_of(" \t\r\n", body.find('{') + 1) == object_end;
+      edits[n++] = {object_end, object_end,
                     empty ? "\"stream_options\":{\"include_usage\":true}"
                           : ",\"stream_options\":{\"include_usage\":true}"};
     }
@@ -194,8 +393,8 @@ bool rewrite_request(std::string_view body, const InspectedRequest& req,
   if (rename) {
     std::string lit;
     core::append_json_string(lit, upstream_model);
-    const std::size_t begin = req.model_field.value.data() - body.data();
-    edits[n++] = {begin, begin + req.model_field.value.size(), std::move(lit)};
+    const std::size_t begin = model_field.value.data() - body.data();
+    edits[n++] = {begin, begin + model_field.value.size(), std::move(lit)};
   }
   std::sort(edits.begin(), edits.begin() + n,
             [](const Edit& a, const Edit& b) { return a.begin < b.begin; });

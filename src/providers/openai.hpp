@@ -25,19 +25,17 @@ struct Usage {
 
 /// Parses an OpenAI `usage` object (`{"prompt_tokens":…}`); false if it is not one.
 bool parse_openai_usage(std::string_view usage_object, Usage& out);
-/// Reads the top-level `usage` of a JSON response body.
+/// Reads the top-level `usage` of a JSON response body. OpenAI puts it last, so it is looked
+/// for from the end; the full structural scan is the fallback.
 bool usage_from_response(std::string_view body, Usage& out);
 
 enum class Endpoint : std::uint8_t { ChatCompletions, Embeddings };
 
-/// What the gateway reads from a request body; spans point into the body.
+/// What the gateway reads from a request body.
 struct InspectedRequest {
   std::string model;
   bool stream = false;
   bool client_wants_usage = false;  ///< stream_options.include_usage == true
-  core::JsonField model_field;
-  core::JsonField stream_options_field;
-  std::size_t object_end = 0;
 };
 
 struct RequestError {
@@ -45,7 +43,8 @@ struct RequestError {
   std::string param;
 };
 
-/// Validates `body` for `endpoint` (strict JSON, UTF-8, required fields and their types).
+/// Validates `body` for `endpoint` (strict JSON, UTF-8, required fields and their types) and
+/// reads the fields above, in one SAX pass of Boost.JSON's parser: no DOM, no second scan.
 std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view body,
                                             InspectedRequest& out);
 

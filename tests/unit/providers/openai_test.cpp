@@ -56,6 +56,28 @@ TEST(InspectRequest, RejectsEachMalformedShapeWithParam) {
   }
 }
 
+TEST(InspectRequest, ReadsOnlyTopLevelMembersWhateverTheNesting) {
+  InspectedRequest r;
+  const std::string body =
+      R"({"messages":[{"role":"user","content":"x","model":"inner","stream":false}],)"
+      R"("stream_options":{"nested":{"include_usage":false},"include_usage":true},)"
+      R"("model":"mé","stream":true,"extra":{"model":"deep"}})";
+  ASSERT_FALSE(inspect(body, r).has_value());
+  EXPECT_EQ(r.model, "m\xc3\xa9");
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.client_wants_usage);
+}
+
+TEST(InspectRequest, LastDuplicateMemberWinsLikeTheRewrite) {
+  InspectedRequest r;
+  const std::string body = R"({"model":"a","messages":[{}],"model":"b"})";
+  ASSERT_FALSE(inspect(body, r).has_value());
+  EXPECT_EQ(r.model, "b");
+  std::string out;
+  ASSERT_TRUE(rewrite_request(body, r, "c", false, out));
+  EXPECT_EQ(out, R"({"model":"a","messages":[{}],"model":"c"})");
+}
+
 TEST(InspectRequest, EmbeddingsNeedInput) {
   InspectedRequest r;
   EXPECT_FALSE(inspect(R"({"model":"e","input":"hello"})", r, Endpoint::Embeddings));
@@ -121,6 +143,12 @@ TEST(Usage, ParsesOpenAiUsageWithDetails) {
   EXPECT_EQ(u, (Usage{312, 47, 128, 20, true}));
   EXPECT_FALSE(usage_from_response(R"({"usage":null})", u));
   EXPECT_FALSE(usage_from_response(R"({"id":"x"})", u));
+  // Usage-looking text inside a string is not usage.
+  EXPECT_FALSE(usage_from_response(
+      R"({"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":5}"}}]})", u));
+  ASSERT_TRUE(usage_from_response(
+      R"({"usage" : { "prompt_tokens" : 3 , "completion_tokens":4},"id":"z"})", u));
+  EXPECT_EQ(u, (Usage{3, 4, 0, 0, true}));
 }
 
 std::string run_filter(bool hide, const std::string& stream, Usage* usage = nullptr,
