@@ -24,6 +24,7 @@ struct KeyCreateOptions {
   std::optional<std::int64_t> rpm;
   std::optional<std::int64_t> tpm;
   std::string budget_usd;  ///< exact decimal; empty = none
+  std::string budget_period = "monthly";
 };
 int run_keys_create(const core::Settings& settings, const KeyCreateOptions& opts);
 int run_keys_list(const core::Settings& settings, bool json);
@@ -31,5 +32,12 @@ int run_keys_set_enabled(const core::Settings& settings, const std::string& id, 
 
 /// Checks a USD amount: digits with at most 12 decimals ("25", "0.50").
 bool valid_usd_amount(const std::string& s);
+
+/// `llmgw catalog import [FILE]`: FILE empty = the built-in catalog.
+int run_catalog_import(const core::Settings& settings, const std::string& file,
+                       const std::vector<std::string>& providers, bool verbose);
+/// `llmgw usage --key ID`: tokens and cost from the spend rows, by day or model.
+int run_usage(const core::Settings& settings, const std::string& key_id, const std::string& from,
+              const std::string& to, const std::string& by);
 
 }  // namespace llmgw::app

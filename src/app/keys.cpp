@@ -87,6 +87,10 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
     }
     rec.budget_usd = o.budget_usd;
   }
+  if (o.budget_period != "daily" && o.budget_period != "weekly" && o.budget_period != "monthly") {
+    return fail("--budget-period must be daily, weekly or monthly");
+  }
+  rec.budget_period = o.budget_period;
   try {
     auto st = open_store(settings);
     const auto key = auth::generate_api_key();
@@ -106,7 +110,8 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
       std::printf("tpm: %lld\n", static_cast<long long>(*rec.tpm_limit));
     }
     if (rec.budget_usd) {
-      std::printf("budget_usd: %s\n", rec.budget_usd->c_str());
+      std::printf("budget_usd: %s per %s period (UTC)\n", rec.budget_usd->c_str(),
+                  rec.budget_period.c_str());
     }
     std::printf("The key follows on the last line. It is shown only this once: store it now.\n");
     std::printf("%s\n", key.plaintext.c_str());
@@ -151,6 +156,8 @@ int run_keys_list(const core::Settings& settings, bool json) {
         } else {
           out += "null";
         }
+        out += ",\"budget_period\":";
+        core::append_json_string(out, k.budget_period);
         out += ",\"created_at\":";
         core::append_json_string(out, core::format_utc(k.created_at));
         out += "}";

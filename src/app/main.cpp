@@ -5,6 +5,22 @@
 
 #include <cstdio>
 
+namespace {
+std::vector<std::string> split_csv(const std::string& csv) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (!csv.empty() && start <= csv.size()) {
+    const auto comma = csv.find(',', start);
+    out.push_back(csv.substr(start, comma - start));
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   using llmgw::core::Settings;
   CLI::App cli{"llmgw: an OpenAI-compatible LLM gateway"};
@@ -49,6 +65,8 @@ int main(int argc, char** argv) {
   create_cmd->add_option("--rpm", create.rpm, "Requests per minute limit");
   create_cmd->add_option("--tpm", create.tpm, "Tokens per minute limit");
   create_cmd->add_option("--budget", create.budget_usd, "Budget in USD per period");
+  create_cmd->add_option("--budget-period", create.budget_period,
+                         "daily, weekly or monthly (UTC calendar; default monthly)");
   bool list_json = false;
   auto* list_cmd = keys_cmd->add_subcommand("list", "List keys");
   add_data_dir(list_cmd);
@@ -60,6 +78,28 @@ int main(int argc, char** argv) {
   auto* enable_cmd = keys_cmd->add_subcommand("enable", "Enable a disabled key");
   add_data_dir(enable_cmd);
   enable_cmd->add_option("id", key_id, "Key id (key_…)")->required();
+
+  auto* catalog_cmd = cli.add_subcommand("catalog", "Manage the price catalog");
+  catalog_cmd->require_subcommand(1);
+  auto* import_cmd =
+      catalog_cmd->add_subcommand("import", "Import prices in LiteLLM's format (idempotent)");
+  add_data_dir(import_cmd);
+  std::string catalog_file;
+  std::string providers_csv;
+  bool import_verbose = false;
+  import_cmd->add_option("file", catalog_file,
+                         "model_prices_and_context_window.json (default: the built-in copy)");
+  import_cmd->add_option("--providers", providers_csv,
+                         "Comma-separated litellm_provider values to import (default: all)");
+  import_cmd->add_flag("--verbose", import_verbose, "List every model added or changed");
+
+  auto* usage_cmd = cli.add_subcommand("usage", "Tokens and cost of a key");
+  add_data_dir(usage_cmd);
+  std::string usage_key, usage_from, usage_to, usage_by = "day";
+  usage_cmd->add_option("--key", usage_key, "Key id (key_…)")->required();
+  usage_cmd->add_option("--from", usage_from, "First day, YYYY-MM-DD (default: month start)");
+  usage_cmd->add_option("--to", usage_to, "Last day, YYYY-MM-DD (default: month end)");
+  usage_cmd->add_option("--by", usage_by, "Group by day or model (default day)");
 
   try {
     cli.parse(argc, argv);
@@ -75,16 +115,15 @@ int main(int argc, char** argv) {
     return llmgw::app::run_migrate(settings);
   }
   if (*create_cmd) {
-    std::size_t start = 0;
-    while (!models_csv.empty() && start <= models_csv.size()) {
-      const auto comma = models_csv.find(',', start);
-      create.models.push_back(models_csv.substr(start, comma - start));
-      if (comma == std::string::npos) {
-        break;
-      }
-      start = comma + 1;
-    }
+    create.models = split_csv(models_csv);
     return llmgw::app::run_keys_create(settings, create);
+  }
+  if (*import_cmd) {
+    return llmgw::app::run_catalog_import(settings, catalog_file, split_csv(providers_csv),
+                                          import_verbose);
+  }
+  if (*usage_cmd) {
+    return llmgw::app::run_usage(settings, usage_key, usage_from, usage_to, usage_by);
   }
   if (*list_cmd) {
     return llmgw::app::run_keys_list(settings, list_json);

@@ -1,4 +1,7 @@
 #include "app/commands.hpp"
+#include "app/default_catalog.hpp"
+#include "app/prices.hpp"
+#include "limits/spend_ledger.hpp"
 #include "auth/key_cache.hpp"
 #include "catalog/catalog.hpp"
 #include "core/log.hpp"
@@ -58,9 +61,17 @@ int run_serve(const ServeOptions& opts) {
     std::filesystem::create_directories(s.data_dir);
     store::SqliteStore store(s.database_path());
     const int schema = store.migrate();
+    if (store.count_price_models() == 0) {
+      const auto s = import_catalog(store, default_catalog_json(), {});
+      core::LogLine(core::LogLevel::Info, "default price catalog imported")
+          .field("models", static_cast<std::uint64_t>(s.result.added.size()))
+          .emit();
+    }
     if (!opts.config_file.empty()) {
       const auto cfg = core::load_config_file(opts.config_file);
+      const auto overrides = price_overrides(cfg, opts.config_file);
       store.apply_config(cfg);
+      store.replace_price_overrides(overrides);
       core::LogLine(core::LogLevel::Info, "configuration file applied")
           .field("file", opts.config_file)
           .field("providers", static_cast<std::uint64_t>(cfg.providers.size()))
@@ -80,6 +91,7 @@ int run_serve(const ServeOptions& opts) {
     usage.start();
 
     boost::asio::thread_pool blocking(kBlockingThreads);
+    limits::LocalSpendLedger ledger(s.budget_soft_threshold_percent);
     auto tls = http::make_client_tls_context();
     const unsigned threads = s.effective_threads();
     proxy::Proxy handler({.store = store,
@@ -89,6 +101,7 @@ int run_serve(const ServeOptions& opts) {
                           .blocking = blocking,
                           .tls = *tls,
                           .forward_proxy = http::ProxySettings::from_environment(),
+                          .ledger = ledger,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads)});
     http::Server server({.host = s.host,

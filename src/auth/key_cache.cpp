@@ -12,7 +12,10 @@ std::shared_ptr<const KeyInfo> KeyInfo::from_record(const store::ApiKeyRecord& r
   k->expires_at = r.expires_at;
   k->rpm_limit = r.rpm_limit;
   k->tpm_limit = r.tpm_limit;
-  k->budget_usd = r.budget_usd;
+  if (r.budget_usd) {
+    k->budget = core::Money::parse(*r.budget_usd);  // validated on the way in
+  }
+  k->budget_period = r.budget_period;
   k->allowed_models.insert(r.allowed_models.begin(), r.allowed_models.end());
   return k;
 }

@@ -6,6 +6,7 @@
 /// interval, by this process or another one sharing the database.
 
 #include "auth/api_key.hpp"
+#include "core/money.hpp"
 #include "store/store.hpp"
 
 #include <atomic>
@@ -29,7 +30,8 @@ struct KeyInfo {
   std::optional<std::int64_t> expires_at;  ///< unix seconds
   std::optional<std::int64_t> rpm_limit;
   std::optional<std::int64_t> tpm_limit;
-  std::optional<std::string> budget_usd;
+  std::optional<core::Money> budget;      ///< none: no budget
+  std::string budget_period = "monthly";
   std::unordered_set<std::string> allowed_models;  ///< empty: every model
 
   static std::shared_ptr<const KeyInfo> from_record(const store::ApiKeyRecord& r);

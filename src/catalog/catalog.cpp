@@ -4,9 +4,49 @@
 
 namespace llmgw::catalog {
 
+std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> build_prices(
+    const store::CatalogData& data) {
+  std::unordered_map<std::string, std::vector<pricing::PriceComponent>> rows;
+  for (const auto& r : data.prices) {
+    auto d = pricing::parse_direction(r.direction);
+    auto m = pricing::parse_modality(r.modality);
+    auto u = pricing::parse_unit(r.unit);
+    auto t = pricing::parse_tier(r.tier);
+    auto p = core::Money::parse(r.price);
+    if (!d || !m || !u || !t || !p) {
+      continue;
+    }
+    rows[r.model_name].push_back(
+        {*d, *m, *u, *t, *p,
+         r.source == "override" ? pricing::PriceSource::Override : pricing::PriceSource::Catalog});
+  }
+  std::unordered_map<std::string, const store::PriceModelRecord*> meta;
+  for (const auto& pm : data.price_models) {
+    meta.emplace(pm.name, &pm);
+  }
+  std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> out;
+  for (auto& [name, comps] : rows) {
+    auto mp = std::make_shared<pricing::ModelPricing>();
+    mp->name = name;
+    if (auto it = meta.find(name); it != meta.end()) {
+      mp->max_input_tokens = it->second->max_input_tokens;
+      mp->max_output_tokens = it->second->max_output_tokens;
+    }
+    mp->components = pricing::effective_components(comps);
+    out.emplace(name, std::move(mp));
+  }
+  return out;
+}
+
+const pricing::ModelPricing* Snapshot::find_pricing(std::string_view name) const noexcept {
+  auto it = prices_.find(std::string(name));
+  return it == prices_.end() ? nullptr : it->second.get();
+}
+
 std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) {
   auto snap = std::make_shared<Snapshot>();
   snap->version_ = data.version;
+  snap->prices_ = build_prices(data);
   std::unordered_map<std::string, std::shared_ptr<const Provider>> providers;
   for (const auto& p : data.providers) {
     if (!p.enabled) {
@@ -43,6 +83,11 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
     r.model = m.config.name;
     r.upstream_model = m.config.upstream_model.empty() ? m.config.name : m.config.upstream_model;
     r.provider = it->second;
+    const std::string& pricing_name =
+        m.config.pricing_model.empty() ? r.upstream_model : m.config.pricing_model;
+    if (auto p = snap->prices_.find(pricing_name); p != snap->prices_.end()) {
+      r.pricing = p->second;
+    }
     snap->routes_.emplace(r.name, std::move(r));
   }
   for (const auto& a : data.aliases) {

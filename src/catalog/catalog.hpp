@@ -5,6 +5,7 @@
 
 #include "core/config.hpp"
 #include "core/url.hpp"
+#include "pricing/price_table.hpp"
 #include "store/store.hpp"
 
 #include <atomic>
@@ -38,7 +39,14 @@ struct Route {
   bool is_alias = false;
   std::shared_ptr<const Provider> provider;
   std::int64_t created = 0;    ///< unix seconds, for /v1/models
+  /// Effective prices (overrides already win), or null when the model has none.
+  std::shared_ptr<const pricing::ModelPricing> pricing;
 };
+
+/// Builds the effective price of every priced model from the store's rows; rows whose
+/// direction, modality, unit, tier or price this build cannot read are skipped.
+std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> build_prices(
+    const store::CatalogData& data);
 
 struct StringHash {
   using is_transparent = void;
@@ -56,8 +64,11 @@ class Snapshot {
   [[nodiscard]] std::int64_t version() const noexcept { return version_; }
   /// Models and aliases in a stable order (models first, by name).
   [[nodiscard]] const std::vector<const Route*>& listing() const noexcept { return listing_; }
+  /// Prices by price-list name (for tools that price outside a route).
+  [[nodiscard]] const pricing::ModelPricing* find_pricing(std::string_view name) const noexcept;
 
  private:
+  std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> prices_;
   std::int64_t version_ = 0;
   std::unordered_map<std::string, Route, StringHash, std::equal_to<>> routes_;
   std::vector<const Route*> listing_;

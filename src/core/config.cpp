@@ -82,6 +82,8 @@ Settings Settings::from_environment() {
   env_ms("LLMGW_USAGE_FLUSH_MS", s.usage_flush_interval);
   env_number<std::size_t>("LLMGW_USAGE_QUEUE_LIMIT", s.usage_queue_limit, 1, std::size_t(1) << 32);
   env_bool("LLMGW_ACCESS_LOG", s.access_log);
+  env_number<unsigned>("LLMGW_BUDGET_SOFT_THRESHOLD_PERCENT", s.budget_soft_threshold_percent, 1,
+                       100);
   if (const char* v = env("LOG_LEVEL")) {
     s.log_level = v;
   }
@@ -169,7 +171,7 @@ class Parser {
     if (!root.IsMap()) {
       fail("(top level)", "must be a mapping with providers, models and aliases");
     }
-    check_keys(root, "(top level)", {"providers", "models", "aliases"});
+    check_keys(root, "(top level)", {"providers", "models", "aliases", "prices"});
     for_each(root, "providers", [&](const YAML::Node& n, const std::string& at) {
       cfg.providers.push_back(provider(n, at));
     });
@@ -178,6 +180,9 @@ class Parser {
     });
     for_each(root, "aliases", [&](const YAML::Node& n, const std::string& at) {
       cfg.aliases.push_back(alias(n, at));
+    });
+    for_each(root, "prices", [&](const YAML::Node& n, const std::string& at) {
+      cfg.prices.push_back(price(n, at));
     });
     cross_check(cfg);
     return cfg;
@@ -310,7 +315,7 @@ class Parser {
   }
 
   ModelConfig model(const YAML::Node& n, const std::string& at) {
-    check_keys(n, at, {"name", "provider", "upstream_model"});
+    check_keys(n, at, {"name", "provider", "upstream_model", "pricing_model"});
     ModelConfig m;
     m.name = scalar(n, at, "name", true);
     check_name(at + ".name", m.name);
@@ -319,7 +324,43 @@ class Parser {
     if (m.upstream_model.empty()) {
       m.upstream_model = m.name;
     }
+    m.pricing_model = scalar(n, at, "pricing_model", false);
+    if (!m.pricing_model.empty()) {
+      check_name(at + ".pricing_model", m.pricing_model);
+    }
     return m;
+  }
+
+  PriceConfig price(const YAML::Node& n, const std::string& at) {
+    check_keys(n, at, {"model", "components"});
+    PriceConfig p;
+    p.model = scalar(n, at, "model", true);
+    check_name(at + ".model", p.model);
+    const YAML::Node list = n["components"];
+    if (!list || !list.IsSequence() || list.size() == 0) {
+      fail(at + ".components", "must be a non-empty list");
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string cat = at + ".components[" + std::to_string(i) + "]";
+      if (!list[i].IsMap()) {
+        fail(cat, "must be a mapping");
+      }
+      check_keys(list[i], cat, {"direction", "modality", "unit", "tier", "price"});
+      PriceOverrideConfig c;
+      c.direction = scalar(list[i], cat, "direction", true);
+      if (auto v = scalar(list[i], cat, "modality", false); !v.empty()) {
+        c.modality = v;
+      }
+      if (auto v = scalar(list[i], cat, "unit", false); !v.empty()) {
+        c.unit = v;
+      }
+      if (auto v = scalar(list[i], cat, "tier", false); !v.empty()) {
+        c.tier = v;
+      }
+      c.price = scalar(list[i], cat, "price", true);
+      p.components.push_back(std::move(c));
+    }
+    return p;
   }
 
   AliasConfig alias(const YAML::Node& n, const std::string& at) {
@@ -348,6 +389,13 @@ class Parser {
       }
       if (!providers.contains(m.provider)) {
         fail(at + ".provider", "unknown provider '" + m.provider + "'");
+      }
+    }
+    std::set<std::string> priced;
+    for (std::size_t i = 0; i < cfg.prices.size(); ++i) {
+      if (!priced.insert(cfg.prices[i].model).second) {
+        fail("prices[" + std::to_string(i) + "].model",
+             "duplicate price entry for '" + cfg.prices[i].model + "'");
       }
     }
     std::set<std::string> aliases;

@@ -40,6 +40,7 @@ struct Settings {
   std::chrono::milliseconds usage_flush_interval{200};  ///< LLMGW_USAGE_FLUSH_MS
   std::size_t usage_queue_limit = 1'000'000;     ///< LLMGW_USAGE_QUEUE_LIMIT
   bool access_log = true;                        ///< LLMGW_ACCESS_LOG (0/1)
+  unsigned budget_soft_threshold_percent = 80;   ///< LLMGW_BUDGET_SOFT_THRESHOLD_PERCENT
   std::string log_level = "info";                ///< LOG_LEVEL
 
   /// Reads the environment over the defaults. Throws ConfigError on a bad value.
@@ -67,7 +68,24 @@ struct ModelConfig {
   std::string name;
   std::string provider;
   std::string upstream_model;  ///< defaults to name
+  std::string pricing_model;   ///< price-list name; empty: the upstream model's name
   bool operator==(const ModelConfig&) const = default;
+};
+
+/// An operator's price for one component of a priced model (wins over the catalog).
+struct PriceOverrideConfig {
+  std::string direction = "input";
+  std::string modality = "text";
+  std::string unit = "1m_tokens";
+  std::string tier = "default";
+  std::string price;  ///< decimal USD per unit
+  bool operator==(const PriceOverrideConfig&) const = default;
+};
+
+struct PriceConfig {
+  std::string model;  ///< price-list name (a catalog name, or a name of your own)
+  std::vector<PriceOverrideConfig> components;
+  bool operator==(const PriceConfig&) const = default;
 };
 
 struct AliasConfig {
@@ -76,11 +94,13 @@ struct AliasConfig {
   bool operator==(const AliasConfig&) const = default;
 };
 
-/// The declarative file: providers, models and aliases written into the store at start.
+/// The declarative file: providers, models, aliases and price overrides written into the
+/// store at start.
 struct GatewayConfig {
   std::vector<ProviderConfig> providers;
   std::vector<ModelConfig> models;
   std::vector<AliasConfig> aliases;
+  std::vector<PriceConfig> prices;
 };
 
 /// Expands `${VAR}` and `${VAR:-default}` from the environment. Throws ConfigError

@@ -1,11 +1,13 @@
 #include "core/money.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 
 namespace llmgw::core {
 
 namespace {
-constexpr Money::Rep kMaxRep = ~(static_cast<unsigned __int128>(1) << 127);
+constexpr Money::Rep kMaxRep = static_cast<Money::Rep>(~(static_cast<Money::URep>(1) << 127));
 }  // namespace
 
 std::optional<Money> Money::parse(std::string_view s) {
@@ -77,30 +79,38 @@ std::optional<Money> Money::parse(std::string_view s) {
 }
 
 std::string Money::to_string(int min_decimals) const {
+  // 128-bit division is a library call per digit; split into 64-bit parts once instead.
+  constexpr std::uint64_t kE12 = 1'000'000'000'000ULL;
   const bool negative = units_ < 0;
-  unsigned __int128 v = negative ? static_cast<unsigned __int128>(-units_)
-                                 : static_cast<unsigned __int128>(units_);
-  std::string rev;
-  for (int n = 0; n < kDecimals || v != 0; ++n) {
-    rev.push_back(static_cast<char>('0' + static_cast<int>(v % 10)));
-    v /= 10;
+  Money::URep v = negative ? static_cast<Money::URep>(-units_)
+                                 : static_cast<Money::URep>(units_);
+  const Money::URep scale = static_cast<Money::URep>(kE12) * kE12;  // 1e24
+  const Money::URep whole = v / scale;
+  const Money::URep frac = v % scale;
+  const auto frac_hi = static_cast<std::uint64_t>(frac / kE12);  // first 12 decimals
+  const auto frac_lo = static_cast<std::uint64_t>(frac % kE12);  // last 12 decimals
+
+  std::string out = negative ? "-" : "";
+  // The whole part fits 64 bits for any amount below 1.8e19 USD; beyond, go digit by digit.
+  if (whole <= static_cast<Money::URep>(UINT64_MAX)) {
+    out += std::to_string(static_cast<std::uint64_t>(whole));
+  } else {
+    std::string rev;
+    for (Money::URep w = whole; w != 0; w /= 10) {
+      rev.push_back(static_cast<char>('0' + static_cast<int>(w % 10)));
+    }
+    out.append(rev.rbegin(), rev.rend());
   }
-  // rev holds at least 24 digits, least significant first.
-  std::string frac(rev.rbegin() + static_cast<std::ptrdiff_t>(rev.size() - kDecimals), rev.rend());
-  std::string whole(rev.rbegin(), rev.rbegin() + static_cast<std::ptrdiff_t>(rev.size() - kDecimals));
-  if (whole.empty()) {
-    whole = "0";
-  }
-  std::size_t keep = frac.size();
-  while (keep > static_cast<std::size_t>(std::max(min_decimals, 0)) && frac[keep - 1] == '0') {
+  char digits[25];
+  std::snprintf(digits, sizeof digits, "%012llu%012llu", static_cast<unsigned long long>(frac_hi),
+                static_cast<unsigned long long>(frac_lo));
+  std::size_t keep = kDecimals;
+  while (keep > static_cast<std::size_t>(std::max(min_decimals, 0)) && digits[keep - 1] == '0') {
     --keep;
   }
-  frac.resize(keep);
-  std::string out = negative ? "-" : "";
-  out += whole;
-  if (!frac.empty()) {
+  if (keep > 0) {
     out += '.';
-    out += frac;
+    out.append(digits, keep);
   }
   return out;
 }

@@ -14,7 +14,8 @@ namespace llmgw::core {
 
 class Money {
  public:
-  using Rep = __int128;
+  __extension__ typedef __int128 Rep;            // GCC/Clang 128-bit integers
+  __extension__ typedef unsigned __int128 URep;
   static constexpr int kDecimals = 24;
 
   constexpr Money() = default;

@@ -52,7 +52,10 @@ std::optional<Origin> parse_proxy(const char* value, std::string& auth) {
   }
   auto u = boost::urls::parse_absolute_uri(url);
   if (!u) {
-    return std::nullopt;
+    // Going direct when the operator asked for a proxy would bypass their egress control.
+    // The value is not quoted: it may hold a password.
+    throw std::runtime_error("a proxy variable (HTTPS_PROXY/HTTP_PROXY) holds a value that "
+                             "is not a URL");
   }
   if (u->has_userinfo()) {
     const std::string userinfo = u->userinfo();  // percent-decoded user:pass

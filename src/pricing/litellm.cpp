@@ -238,6 +238,17 @@ CatalogParse parse_litellm_catalog(std::string_view text, const std::set<std::st
       }
       c->price = *price;
       c->source = PriceSource::Catalog;
+      // Two fields can name one component (deepseek lists input_cost_per_token_cache_hit and
+      // cache_read_input_token_cost): the first wins, the other is reported.
+      bool duplicate = false;
+      for (const auto& have : e.pricing.components) {
+        duplicate = duplicate || (have.direction == c->direction && have.modality == c->modality &&
+                                  have.unit == c->unit && have.tier == c->tier);
+      }
+      if (duplicate) {
+        ++out.duplicate_fields[field];
+        continue;
+      }
       e.pricing.components.push_back(*c);
     }
     if (e.pricing.components.empty()) {

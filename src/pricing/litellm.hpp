@@ -25,6 +25,7 @@ struct CatalogParse {
   std::size_t skipped_provider = 0;   ///< filtered out by `providers`
   std::size_t skipped_no_price = 0;   ///< no field this gateway can price
   std::map<std::string, std::size_t> unknown_fields;  ///< cost fields not understood → count
+  std::map<std::string, std::size_t> duplicate_fields;  ///< a second field for one component
 };
 
 /// Parses the catalog text; `providers` (litellm_provider values) filters when non-empty.

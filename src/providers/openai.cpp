@@ -79,7 +79,7 @@ std::size_t rfind_usage_key(std::string_view text) {
   return std::string_view::npos;
 }
 
-bool usage_from_response(std::string_view body, Usage& out) {
+std::string_view find_usage_object(std::string_view body) {
   // Fast path: the last `"usage"` key, followed by an object.
   const std::size_t k = rfind_usage_key(body);
   if (k != std::string_view::npos) {
@@ -100,18 +100,23 @@ bool usage_from_response(std::string_view body, Usage& out) {
         }
       }
       if (j < body.size()) {
-        return parse_openai_usage(body.substr(i, j + 1 - i), out);
+        return body.substr(i, j + 1 - i);
       }
     } else if (i < body.size() && body[i] == 'n') {
-      return false;  // "usage": null
+      return {};  // "usage": null
     }
   }
   static constexpr std::array<std::string_view, 1> kNames{"usage"};
   std::array<JsonField, 1> f;
   if (!core::locate_fields(body, kNames, f) || f[0].kind() != JsonKind::Object) {
-    return false;
+    return {};
   }
-  return parse_openai_usage(f[0].value, out);
+  return f[0].value;
+}
+
+bool usage_from_response(std::string_view body, Usage& out) {
+  const std::string_view obj = find_usage_object(body);
+  return !obj.empty() && parse_openai_usage(obj, out);
 }
 
 namespace {
@@ -125,7 +130,17 @@ class RequestFieldsHandler {
   static constexpr std::size_t max_key_size = std::size_t(-1);
   static constexpr std::size_t max_string_size = std::size_t(-1);
 
-  enum class Field : std::uint8_t { Other, Model, Stream, StreamOptions, Messages, Input };
+  enum class Field : std::uint8_t {
+    Other,
+    Model,
+    Stream,
+    StreamOptions,
+    Messages,
+    Input,
+    ServiceTier,
+    MaxTokens,
+    MaxCompletionTokens,
+  };
 
   JsonKind top = JsonKind::Missing;
   JsonKind model = JsonKind::Missing;
@@ -135,6 +150,9 @@ class RequestFieldsHandler {
   JsonKind messages = JsonKind::Missing;
   JsonKind input = JsonKind::Missing;
   std::string model_value;
+  std::string service_tier_value;
+  std::int64_t max_tokens_value = -1;
+  std::int64_t max_completion_tokens_value = -1;
   bool stream_value = false;
   bool include_usage_value = false;
   std::size_t messages_count = 0;
@@ -192,11 +210,19 @@ class RequestFieldsHandler {
       key = key_;
     }
     if (depth_ == 1) {
+      if (key == "stream_options") {
+        // A repeated member replaces the earlier one (the provider reads the last).
+        include_usage = JsonKind::Missing;
+        include_usage_value = false;
+      }
       field_ = key == "model"            ? Field::Model
                : key == "stream"         ? Field::Stream
                : key == "stream_options" ? Field::StreamOptions
                : key == "messages"       ? Field::Messages
                : key == "input"          ? Field::Input
+               : key == "service_tier"   ? Field::ServiceTier
+               : key == "max_tokens"     ? Field::MaxTokens
+               : key == "max_completion_tokens" ? Field::MaxCompletionTokens
                                          : Field::Other;
     } else if (depth_ == 2 && in_stream_options_) {
       include_usage_key_ = key == "include_usage";
@@ -215,12 +241,23 @@ class RequestFieldsHandler {
       string_.append(part);
       model_value = std::move(string_);
       string_.clear();
+    } else if (depth_ == 1 && field_ == Field::ServiceTier) {
+      service_tier_value.assign(part);
     }
     value(JsonKind::String);
     return true;
   }
   bool on_number_part(std::string_view, ec_t&) { return true; }
-  bool on_int64(std::int64_t, std::string_view, ec_t&) { return scalar(JsonKind::Number); }
+  bool on_int64(std::int64_t v, std::string_view, ec_t&) {
+    if (depth_ == 1 && v >= 0) {
+      if (field_ == Field::MaxTokens) {
+        max_tokens_value = v;
+      } else if (field_ == Field::MaxCompletionTokens) {
+        max_completion_tokens_value = v;
+      }
+    }
+    return scalar(JsonKind::Number);
+  }
   bool on_uint64(std::uint64_t, std::string_view, ec_t&) { return scalar(JsonKind::Number); }
   bool on_double(double, std::string_view, ec_t&) { return scalar(JsonKind::Number); }
   bool on_bool(bool b, ec_t&) {
@@ -245,7 +282,7 @@ class RequestFieldsHandler {
         case Field::StreamOptions: stream_options = k; break;
         case Field::Messages: messages = k; break;
         case Field::Input: input = k; break;
-        case Field::Other: break;
+        default: break;
       }
     } else if (depth_ == 2 && in_stream_options_ && include_usage_key_) {
       include_usage = k;
@@ -300,6 +337,9 @@ std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view 
     return RequestError{"You must provide a model parameter.", "model"};
   }
   out.model = h.model_value;
+  out.service_tier = h.service_tier_value;
+  out.max_output_tokens =
+      h.max_completion_tokens_value >= 0 ? h.max_completion_tokens_value : h.max_tokens_value;
 
   if (endpoint == Endpoint::Embeddings) {
     if (h.input == JsonKind::Missing) {
@@ -507,6 +547,7 @@ void SseFilter::event(std::string_view ev, std::string& out) {
   }
   if (f[0].kind() == JsonKind::Object) {
     parse_openai_usage(f[0].value, usage_);
+    usage_json_.assign(f[0].value);
   }
   if (!hide_usage_) {
     out += ev;

@@ -25,8 +25,10 @@ struct Usage {
 
 /// Parses an OpenAI `usage` object (`{"prompt_tokens":…}`); false if it is not one.
 bool parse_openai_usage(std::string_view usage_object, Usage& out);
-/// Reads the top-level `usage` of a JSON response body. OpenAI puts it last, so it is looked
-/// for from the end; the full structural scan is the fallback.
+/// The top-level `usage` object of a JSON response body (empty if none). OpenAI puts it last,
+/// so it is looked for from the end; the full structural scan is the fallback.
+std::string_view find_usage_object(std::string_view body);
+/// Reads the top-level `usage` of a JSON response body.
 bool usage_from_response(std::string_view body, Usage& out);
 
 enum class Endpoint : std::uint8_t { ChatCompletions, Embeddings };
@@ -36,6 +38,8 @@ struct InspectedRequest {
   std::string model;
   bool stream = false;
   bool client_wants_usage = false;  ///< stream_options.include_usage == true
+  std::string service_tier;         ///< as sent ("priority", "flex", ...); empty if absent
+  std::int64_t max_output_tokens = -1;  ///< max_completion_tokens, else max_tokens; -1: none
 };
 
 struct RequestError {
@@ -66,6 +70,10 @@ class SseFilter {
   void finish(std::string& in, std::string& out);
 
   [[nodiscard]] const Usage& usage() const noexcept { return usage_; }
+  /// The last usage object the stream carried, as JSON text (empty if none).
+  [[nodiscard]] const std::string& usage_json() const noexcept { return usage_json_; }
+  /// Events that carried choices: about one token each in OpenAI streams, the basis of the
+  /// estimate when a stream ends without usage.
   [[nodiscard]] bool saw_done() const noexcept { return saw_done_; }
   [[nodiscard]] std::size_t events() const noexcept { return events_; }
 
@@ -74,6 +82,7 @@ class SseFilter {
 
   bool hide_usage_;
   Usage usage_;
+  std::string usage_json_;
   bool saw_done_ = false;
   std::size_t events_ = 0;
   std::string scratch_;

@@ -6,6 +6,7 @@
 #include "http/response_parser.hpp"
 #include "providers/echo.hpp"
 #include "providers/openai.hpp"
+#include "pricing/cost.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -168,7 +169,14 @@ struct Proxy::Call {
   std::shared_ptr<const catalog::Snapshot> snapshot;
   const catalog::Route* route = nullptr;
   providers::InspectedRequest req;
-  providers::Usage usage;
+  pricing::ServiceTier service = pricing::ServiceTier::Default;
+  std::string usage_json;  ///< the provider's usage object (OpenAI shape), if it sent one
+  std::int64_t streamed_events = 0;  ///< basis of the estimate when a stream had no usage
+  pricing::TokenUsage usage;
+  pricing::Cost cost;
+  bool cost_computed = false;
+  limits::Reservation reservation;
+  std::string period_id;
   std::int64_t upstream_us = 0;
   unsigned status = 0;
 };
@@ -337,12 +345,141 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
                               "model");
     co_return;
   }
+  if (auto tier = pricing::parse_service_tier(call.req.service_tier)) {
+    call.service = *tier;  // "auto", "scale" and unknown values bill at the default rates
+  }
+  if (!(co_await reserve_budget(ex, call))) {
+    co_return;
+  }
   if (call.route->provider->type == core::ProviderType::Echo) {
     co_await answer_echo(ex, call);
   } else {
     co_await forward(ex, local, call);
   }
+  settle_budget(call);
   record_usage(ex, call);
+}
+
+namespace {
+
+/// Sums a key's recorded spend over a period; runs on the blocking pool.
+asio::awaitable<core::Money> load_spend(store::Store* store, std::string key_id,
+                                        std::string first_day, std::string last_day) {
+  core::Money total;
+  for (const auto& row : store->spend(key_id, first_day, last_day)) {
+    if (auto m = core::Money::parse(row.cost_usd)) {
+      total += *m;
+    }
+  }
+  co_return total;
+}
+
+}  // namespace
+
+asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
+  const auth::KeyInfo& key = *call.key;
+  const auto& pricing = call.route->pricing;
+  if (!key.budget || !pricing) {
+    co_return true;  // no budget, or an unpriced model (its calls are flagged, not blocked)
+  }
+  const auto period = limits::parse_budget_period(key.budget_period)
+                          .value_or(limits::BudgetPeriod::Monthly);
+  const limits::PeriodWindow window = limits::period_window(period, core::unix_seconds());
+  call.period_id = window.id;
+  if (!deps_.ledger.loaded(key.id, window.id)) {
+    auto [eptr, spent] = co_await asio::co_spawn(
+        deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
+        use_tuple);
+    if (eptr) {
+      // Budgets fail closed: without the spend so far, a call could overrun.
+      co_await ex.respond_error(Errc::NotReady,
+                                "The gateway could not read this key's spend; try again.");
+      co_return false;
+    }
+    deps_.ledger.load(key.id, window.id, spent);
+  }
+  // Worst case: every body byte a prompt token (no tokenizer makes fewer bytes per token),
+  // and the full output allowance.
+  const std::int64_t prompt_bound = static_cast<std::int64_t>(ex.request().body.size());
+  std::int64_t max_out = call.req.max_output_tokens;
+  if (max_out < 0) {
+    max_out = pricing->max_output_tokens.value_or(deps_.default_max_output_tokens);
+  }
+  if (call.endpoint == kEndpointEmbeddings) {
+    max_out = 0;
+  }
+  const core::Money worst = pricing::worst_case_cost(*pricing, prompt_bound, max_out, call.service);
+  if (deps_.ledger.reserve(key.id, window.id, *key.budget, worst, call.reservation) ==
+      limits::ReserveResult::OverBudget) {
+    const core::Money spent = deps_.ledger.spent(key.id, window.id);
+    co_await ex.respond_error(
+        Errc::BudgetExceeded,
+        "This API key has reached its budget of $" + key.budget->to_string(2) + " for the " +
+            std::string(limits::to_string(period)) + " period " + window.id + " ($" +
+            spent.to_string(2) + " spent); the call would risk exceeding it.",
+        {}, "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) + "\r\n");
+    co_return false;
+  }
+  co_return true;
+}
+
+void Proxy::compute_cost(http::Exchange& ex, Call& call) {
+  if (call.cost_computed) {
+    return;
+  }
+  call.cost_computed = true;
+  pricing::TokenUsage u;
+  bool estimated = false;
+  if (call.usage_json.empty() || !pricing::normalize_openai(call.usage_json, u)) {
+    u = {};
+    if (call.status >= 200 && call.status < 300 || call.status == 499 ||
+        (call.status >= 500 && call.streamed_events > 0)) {
+      // Answered (or cut short) without usage: estimate from what passed through. About four
+      // bytes of prompt per token; one token per streamed event.
+      u.input_tokens = static_cast<std::int64_t>(ex.request().body.size()) / 4;
+      u.output_tokens = call.streamed_events;
+      estimated = u.input_tokens > 0 || u.output_tokens > 0;
+    }
+  }
+  call.usage = u;
+  call.cost = pricing::compute_cost(call.route->pricing.get(), u, call.service, estimated);
+}
+
+std::string Proxy::cost_headers(const Call& call) {
+  std::string h = "x-llmgw-cost-usd: ";
+  h += call.cost.known() ? call.cost.total.to_string() : "unknown";
+  h += "\r\nx-llmgw-cost-status: ";
+  h += pricing::to_string(call.cost.status);
+  h += "\r\n";
+  return h;
+}
+
+void Proxy::settle_budget(Call& call) {
+  if (!call.reservation.active) {
+    return;
+  }
+  const auto settled = deps_.ledger.settle(
+      call.reservation, call.cost.known() ? call.cost.total : call.reservation.amount);
+  if (settled.crossed_soft_threshold) {
+    store::BudgetEvent e{call.key->id, call.period_id, "soft_threshold",
+                         settled.spent.to_string(), settled.budget.to_string(),
+                         core::unix_micros()};
+    core::LogLine(core::LogLevel::Warn, "budget soft threshold crossed")
+        .field("key_id", e.key_id)
+        .field("period", e.period)
+        .field("spent_usd", e.spent_usd)
+        .field("budget_usd", e.budget_usd)
+        .emit();
+    asio::post(deps_.blocking, [store = &deps_.store, e = std::move(e)] {
+      try {
+        store->insert_budget_event(e);
+      } catch (const std::exception& ex) {
+        core::LogLine(core::LogLevel::Error, "budget event not recorded")
+            .field("error", ex.what())
+            .emit();
+      }
+    });
+  }
 }
 
 asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
@@ -359,18 +496,21 @@ asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
       call.status = ex.status();
       co_return;
     }
-    providers::usage_from_response(out, call.usage);
-    co_await ex.respond(200, "application/json", out);
+    call.usage_json = std::string(providers::find_usage_object(out));
     call.status = 200;
+    compute_cost(ex, call);
+    co_await ex.respond(200, "application/json", out, cost_headers(call));
     co_return;
   }
   const auto reply = providers::echo::chat_reply(body);
-  call.usage = reply.usage;
   call.status = 200;
+  const std::string json =
+      providers::echo::chat_completion_json(reply, route.upstream_model, ex.gateway_request_id(),
+                                            created);
+  call.usage_json = std::string(providers::find_usage_object(json));
+  compute_cost(ex, call);
   if (!call.req.stream) {
-    co_await ex.respond(200, "application/json",
-                        providers::echo::chat_completion_json(reply, route.upstream_model,
-                                                              ex.gateway_request_id(), created));
+    co_await ex.respond(200, "application/json", json, cost_headers(call));
     co_return;
   }
   std::string events;
@@ -562,15 +702,17 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     deadline.disarm();
     call.upstream_us = micros_since(upstream_start);
     ex.log.upstream_us = call.upstream_us;
+    call.usage_json = filter.usage_json();  // what the provider reported so far is billed
+    call.streamed_events = static_cast<std::int64_t>(filter.events());
     if (!client_ok || watch.client_gone()) {
-      call.usage = filter.usage();  // what the provider reported so far is still billed
       conn->close();
       call.status = 499;
       ex.abort_connection();
       co_return;
     }
     filter.finish(pending, out);
-    call.usage = filter.usage();
+    call.usage_json = filter.usage_json();
+    call.streamed_events = static_cast<std::int64_t>(filter.events());
     const bool complete = parser->is_done() && !ec;
     if (!complete) {
       // The provider's stream broke off: tell the client in the stream itself.
@@ -590,6 +732,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       if (complete) {
         conn->close();
       }
+      call.status = 499;  // the client left before the end
       co_return;
     }
     if (complete && parser->keep_alive()) {
@@ -624,8 +767,9 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     }
     co_return;
   }
+  call.status = status;
   if (status >= 200 && status < 300) {
-    providers::usage_from_response(pending, call.usage);
+    call.usage_json = std::string(providers::find_usage_object(pending));
   }
   std::string_view content_type = parser->content_type();
   if (status == 401 || status == 403) {
@@ -635,6 +779,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
         .field("provider", provider.name)
         .field("status", status)
         .emit();
+    call.status = 502;
     co_await ex.respond_error(Errc::UpstreamUnavailable,
                               "The provider refused the gateway's credentials for `" +
                                   provider.name + "`; the operator must fix the provider key.");
@@ -650,12 +795,14 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     if (content_type.empty()) {
       content_type = "application/json";
     }
-    co_await ex.respond(status, content_type, pending, parser->passthrough_headers());
+    compute_cost(ex, call);
+    std::string headers = parser->passthrough_headers();
+    headers += cost_headers(call);
+    co_await ex.respond(status, content_type, pending, headers);
   }
   if (status >= 400) {
     ex.log.error_type = "upstream_error";
   }
-  call.status = status;
   // Only now: `pending` lives in the connection, which the pool may hand to the next call.
   if (parser->keep_alive()) {
     release(local, provider, std::move(conn));
@@ -664,7 +811,8 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   }
 }
 
-void Proxy::record_usage(http::Exchange& ex, const Call& call) {
+void Proxy::record_usage(http::Exchange& ex, Call& call) {
+  compute_cost(ex, call);  // streams and failures: computed at the end
   store::UsageRecord r;
   r.request_id = std::string(ex.gateway_request_id());
   r.client_request_id = std::string(ex.client_request_id());
@@ -674,11 +822,19 @@ void Proxy::record_usage(http::Exchange& ex, const Call& call) {
   r.provider = call.route->provider->name;
   r.endpoint = std::string(endpoint_name(call.endpoint));
   r.status = static_cast<int>(call.status != 0 ? call.status : ex.status());
-  r.prompt_tokens = call.usage.prompt_tokens;
-  r.completion_tokens = call.usage.completion_tokens;
-  r.cached_tokens = call.usage.cached_tokens;
+  r.pricing_model = call.route->pricing ? call.route->pricing->name : std::string();
+  r.service_tier = std::string(pricing::to_string(call.service));
+  r.prompt_tokens = call.usage.prompt_total();
+  r.completion_tokens = call.usage.completion_total();
+  r.cached_tokens = call.usage.cache_read_tokens;
   r.reasoning_tokens = call.usage.reasoning_tokens;
-  r.usage_reported = call.usage.present;
+  r.cache_write_tokens = call.usage.cache_write_5m_tokens + call.usage.cache_write_1h_tokens;
+  r.usage_reported = call.usage.reported;
+  if (call.cost.known()) {
+    r.cost_usd = call.cost.total.to_string();
+  }
+  r.cost_status = std::string(pricing::to_string(call.cost.status));
+  r.prices_json = call.cost.lines_json;
   r.upstream_us = call.upstream_us;
   r.overhead_us = std::max<std::int64_t>(0, micros_since(ex.started_at()) - call.upstream_us);
   r.stream = call.req.stream;

@@ -7,6 +7,7 @@
 #include "events/usage_writer.hpp"
 #include "http/server.hpp"
 #include "http/upstream.hpp"
+#include "limits/spend_ledger.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -24,8 +25,11 @@ struct ProxyDeps {
   boost::asio::thread_pool& blocking;
   boost::asio::ssl::context& tls;
   http::ProxySettings forward_proxy;
+  limits::SpendLedger& ledger;
   std::size_t key_cache_per_worker = 10'000;
   std::size_t max_upstream_response_bytes = 64u << 20;
+  /// Output allowance reserved when neither the request nor the price list bounds it.
+  std::int64_t default_max_output_tokens = 16'384;
 };
 
 class Proxy final : public http::Handler {
@@ -48,7 +52,13 @@ class Proxy final : public http::Handler {
                                                                             Local& local);
   boost::asio::awaitable<void> forward(http::Exchange& ex, Local& local, Call& call);
   boost::asio::awaitable<void> answer_echo(http::Exchange& ex, Call& call);
-  void record_usage(http::Exchange& ex, const Call& call);
+  /// Reserves the call's worst case against the key's budget; answers 429 (and returns
+  /// false) when it would risk passing it.
+  boost::asio::awaitable<bool> reserve_budget(http::Exchange& ex, Call& call);
+  void compute_cost(http::Exchange& ex, Call& call);
+  static std::string cost_headers(const Call& call);
+  void settle_budget(Call& call);
+  void record_usage(http::Exchange& ex, Call& call);
 
   ProxyDeps deps_;
   std::atomic<bool> ready_{false};

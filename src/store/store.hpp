@@ -25,6 +25,7 @@ struct ApiKeyRecord {
   std::optional<std::int64_t> rpm_limit;
   std::optional<std::int64_t> tpm_limit;
   std::optional<std::string> budget_usd;    ///< exact decimal string, e.g. "25.00"
+  std::string budget_period = "monthly";     ///< daily | weekly | monthly (UTC calendar)
   std::vector<std::string> allowed_models;  ///< model or alias names; empty = all
   std::int64_t created_at = 0;              ///< unix seconds
   std::int64_t updated_at = 0;              ///< unix seconds
@@ -42,9 +43,41 @@ struct ProviderRecord {
 
 struct ModelRecord {
   std::string id;
-  core::ModelConfig config;
+  core::ModelConfig config;  ///< config.pricing_model: price-list name (empty: upstream model)
   bool enabled = true;
   std::string source;
+};
+
+/// A model of the price list, independent of routing (a routed model is priced by the name
+/// in its `pricing_model`, else its upstream model name).
+struct PriceModelRecord {
+  std::string name;
+  std::string litellm_provider;
+  std::string mode;
+  std::optional<std::int64_t> max_input_tokens;
+  std::optional<std::int64_t> max_output_tokens;
+  bool operator==(const PriceModelRecord&) const = default;
+};
+
+/// One price: USD per `unit` as exact decimal text. `source` is "catalog" (imported) or
+/// "override" (operator); an override wins over the catalog row with the same
+/// (model_name, direction, modality, unit, tier) and survives re-imports.
+struct PriceComponentRecord {
+  std::string model_name;
+  std::string direction;  ///< input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, tool
+  std::string modality;   ///< text, image, audio, video
+  std::string unit;       ///< token, 1k_tokens, 1m_tokens, character, image, pixel, second, ...
+  std::string tier;       ///< default, above_200k, priority, above_272k_priority, ...
+  std::string price;      ///< decimal USD, e.g. "0.00000015"
+  std::string source;     ///< "catalog" | "override"
+  bool operator==(const PriceComponentRecord&) const = default;
+};
+
+/// What an import changed, per priced model.
+struct ImportResult {
+  std::vector<std::string> added;
+  std::vector<std::string> changed;
+  std::size_t unchanged = 0;
 };
 
 struct AliasRecord {
@@ -58,6 +91,31 @@ struct CatalogData {
   std::vector<ProviderRecord> providers;
   std::vector<ModelRecord> models;
   std::vector<AliasRecord> aliases;
+  std::vector<PriceModelRecord> price_models;
+  std::vector<PriceComponentRecord> prices;  ///< catalog and override rows
+};
+
+/// Settled spend of one key, one UTC day and one model (as the client named it).
+struct SpendRow {
+  std::string key_id;
+  std::string day;    ///< "YYYY-MM-DD" (UTC)
+  std::string model;
+  std::string cost_usd;            ///< exact decimal: the sum of the known costs
+  std::int64_t requests = 0;
+  std::int64_t unpriced_requests = 0;  ///< requests whose cost is unknown (not in cost_usd)
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  bool operator==(const SpendRow&) const = default;
+};
+
+/// A budget event (the soft threshold crossed, once per key and period), for alerting.
+struct BudgetEvent {
+  std::string key_id;
+  std::string period;  ///< e.g. "2026-11" (monthly), "2026-W48" (weekly), "2026-11-27" (daily)
+  std::string kind;    ///< "soft_threshold"
+  std::string spent_usd;
+  std::string budget_usd;
+  std::int64_t at_us = 0;
 };
 
 /// One row per proxied request.
@@ -69,11 +127,17 @@ struct UsageRecord {
   std::string upstream_model;
   std::string provider;
   std::string endpoint;   ///< "chat.completions" | "embeddings"
+  std::string pricing_model;  ///< price-list name used to price it (may be empty)
+  std::string service_tier;   ///< "default", "priority", "flex", "batch"
   int status = 0;         ///< HTTP status returned to the client
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::int64_t cached_tokens = 0;
   std::int64_t reasoning_tokens = 0;
+  std::int64_t cache_write_tokens = 0;
+  std::string cost_usd;     ///< exact decimal; empty when the cost is unknown
+  std::string cost_status;  ///< exact | estimated | partial | unpriced
+  std::string prices_json;  ///< the prices it was billed at (pricing::Cost::lines_json)
   std::int64_t overhead_us = 0;  ///< gateway time: total minus upstream
   std::int64_t upstream_us = 0;
   bool stream = false;
@@ -111,9 +175,28 @@ class Store {
   virtual void apply_config(const core::GatewayConfig& cfg) = 0;
   virtual CatalogData load_catalog() = 0;
 
-  // --- usage
-  /// Inserts a batch in one transaction.
+  // --- prices
+  /// Creates or updates price models and their catalog rows from an import, idempotently:
+  /// override rows are never touched. Bumps the config version if anything changed.
+  virtual ImportResult import_prices(const std::vector<PriceModelRecord>& models,
+                                     const std::vector<PriceComponentRecord>& catalog_rows) = 0;
+  /// Makes the override rows equal to `rows` for the models they name, and removes override
+  /// rows of models `rows` no longer names (config-file overrides are declarative).
+  virtual void replace_price_overrides(const std::vector<PriceComponentRecord>& rows) = 0;
+  /// Number of price models stored (0: never imported).
+  virtual std::int64_t count_price_models() = 0;
+
+  // --- usage and spend
+  /// Inserts a batch in one transaction, and in the same transaction adds each record's cost
+  /// and tokens to its (key, UTC day, model) spend row, so spend always equals the usage rows.
   virtual void insert_usage(std::span<const UsageRecord> batch) = 0;
+  /// Spend rows of a key between two UTC days inclusive ("YYYY-MM-DD"), ordered by day, model.
+  virtual std::vector<SpendRow> spend(const std::string& key_id, const std::string& from_day,
+                                      const std::string& to_day) = 0;
+  /// Recomputes every spend row from the usage records (repair after a manual change).
+  virtual void rebuild_spend() = 0;
+  virtual void insert_budget_event(const BudgetEvent& e) = 0;
+  virtual std::vector<BudgetEvent> budget_events(const std::string& key_id) = 0;
   virtual std::int64_t count_usage() = 0;
   /// Most recent first.
   virtual std::vector<UsageRecord> recent_usage(std::size_t limit) = 0;

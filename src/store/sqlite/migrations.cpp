@@ -9,10 +9,12 @@ namespace {
 // - STRICT tables, so a wrong type is an error instead of a silent conversion.
 // - Times are INTEGER unix seconds (`*_at`), or unix microseconds where the name says `_us`.
 // - Money is TEXT holding an exact non-negative decimal ("25.00", "0.0000025"): binary
-//   floating point cannot represent prices such as $0.15 per million tokens exactly.
-// - Rows of keys, providers, models and aliases carry `version`, the value of
-//   config_version.version written by the transaction that last changed them, so a reader
-//   can ask "what changed since version N".
+//   floating point cannot represent prices such as $0.15 per million tokens exactly. SQLite
+//   never adds, multiplies or compares it (its arithmetic is binary floating point): sums
+//   are made in C++ with core::Money.
+// - Rows of keys, providers, models, aliases, price models and prices carry `version`, the
+//   value of config_version.version written by the transaction that last changed them, so a
+//   reader can ask "what changed since version N".
 // - `source` tells rows written from the YAML file ('config'), which start-up rewrites, from
 //   rows written through the admin API ('admin'), which start-up leaves alone.
 // - Enumerations are CHECK constraints. SQLite cannot alter a CHECK in place, so the lists
@@ -37,7 +39,7 @@ CREATE TABLE api_keys (
                    AND budget_usd NOT GLOB '*[^0-9.]*' AND budget_usd NOT GLOB '*.*.*'
                    AND budget_usd NOT GLOB '*.')),
   budget_period  TEXT NOT NULL DEFAULT 'monthly'
-                   CHECK (budget_period IN ('daily', 'weekly', 'monthly', 'total')),
+                   CHECK (budget_period IN ('daily', 'weekly', 'monthly')),
   allowed_models TEXT NOT NULL DEFAULT '[]'
                    CHECK (json_valid(allowed_models) AND json_type(allowed_models) = 'array'),
   created_at     INTEGER NOT NULL,
@@ -80,6 +82,8 @@ CREATE TABLE models (
   name              TEXT NOT NULL UNIQUE,
   provider_id       TEXT NOT NULL REFERENCES providers (id),
   upstream_model    TEXT NOT NULL,
+  -- The price-list name the model is billed by; NULL: its upstream_model.
+  pricing_model     TEXT CHECK (pricing_model IS NULL OR pricing_model <> ''),
   capabilities      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(capabilities)),
   context_window    INTEGER CHECK (context_window IS NULL OR context_window > 0),
   max_output_tokens INTEGER CHECK (max_output_tokens IS NULL OR max_output_tokens > 0),
@@ -92,29 +96,41 @@ CREATE TABLE models (
 -- Without it, deleting a provider scans every model to check the foreign key.
 CREATE INDEX models_by_provider ON models (provider_id);
 
--- One price per (model, direction, modality, unit, tier). A row with source 'override'
--- (set by an operator) wins over the 'catalog' row (imported from the LiteLLM price list)
--- for the same component. `tier` is open-ended: 'default', 'priority', 'flex', 'batch',
--- 'above_128k', 'above_200k', ...
+-- The price list, independent of routing: models as the LiteLLM catalog names them (or as an
+-- operator names a model of their own). A routed model is priced by models.pricing_model,
+-- else by its upstream_model.
+CREATE TABLE price_models (
+  name              TEXT PRIMARY KEY NOT NULL,
+  litellm_provider  TEXT NOT NULL DEFAULT '',
+  mode              TEXT NOT NULL DEFAULT '',
+  max_input_tokens  INTEGER CHECK (max_input_tokens IS NULL OR max_input_tokens >= 0),
+  max_output_tokens INTEGER CHECK (max_output_tokens IS NULL OR max_output_tokens >= 0),
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  version           INTEGER NOT NULL
+) STRICT;
+
+-- One price per (model, direction, modality, unit, tier): USD per unit. A row with source
+-- 'override' (set by an operator) wins over the 'catalog' row (imported from the LiteLLM
+-- price list) for the same component, and an import never touches it. No foreign key to
+-- price_models: an override may price a model the catalog lacks. `tier` is open-ended:
+-- 'default', 'priority', 'flex', 'batch', 'above_128k', 'above_200k', ...
 CREATE TABLE pricing_components (
-  id         TEXT PRIMARY KEY NOT NULL,
-  model_id   TEXT NOT NULL REFERENCES models (id) ON DELETE CASCADE,
-  direction  TEXT NOT NULL CHECK (direction IN ('input', 'output', 'cache_read', 'cache_write',
-               'reasoning', 'tool')),
+  model_name TEXT NOT NULL,
+  direction  TEXT NOT NULL CHECK (direction IN ('input', 'output', 'cache_read',
+               'cache_write_5m', 'cache_write_1h', 'reasoning', 'tool')),
   modality   TEXT NOT NULL DEFAULT 'text' CHECK (modality IN ('text', 'image', 'audio',
                'video')),
   unit       TEXT NOT NULL DEFAULT 'token' CHECK (unit IN ('token', '1k_tokens', '1m_tokens',
-               'char', '1k_chars', 'image', 'pixel', 'second', 'minute', 'hour', 'request',
-               'query')),
+               'character', 'image', 'pixel', 'second', 'minute', 'hour', 'request', 'query')),
   tier       TEXT NOT NULL DEFAULT 'default',
   price      TEXT NOT NULL CHECK (price GLOB '[0-9]*' AND price NOT GLOB '*[^0-9.]*'
                AND price NOT GLOB '*.*.*' AND price NOT GLOB '*.'),
   source     TEXT NOT NULL CHECK (source IN ('catalog', 'override')),
-  created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
-  version    INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (model_id, direction, modality, unit, tier, source)
-) STRICT;
+  version    INTEGER NOT NULL,
+  PRIMARY KEY (model_name, direction, modality, unit, tier, source)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE model_aliases (
   alias      TEXT PRIMARY KEY NOT NULL,
@@ -130,7 +146,8 @@ CREATE INDEX model_aliases_by_model ON model_aliases (model_id);
 -- and a batch must never fail because of one row. request_id is the gateway's own random id;
 -- it has no index: a unique index on random keys costs a random B-tree page per insert, the
 -- largest part of writing a row (replay idempotence belongs to the spool, by sequence).
--- client_request_id is the x-request-id a client sent. cost_usd is filled once pricing exists.
+-- client_request_id is the x-request-id a client sent. cost_usd is NULL when the cost is
+-- unknown; `prices` is the JSON array of the prices the request was billed at.
 CREATE TABLE usage_records (
   id                INTEGER PRIMARY KEY,
   request_id        TEXT NOT NULL,
@@ -140,11 +157,14 @@ CREATE TABLE usage_records (
   upstream_model    TEXT NOT NULL,
   provider          TEXT NOT NULL,
   endpoint          TEXT NOT NULL,
+  pricing_model     TEXT,
+  service_tier      TEXT,
   status            INTEGER NOT NULL,
   prompt_tokens     INTEGER NOT NULL DEFAULT 0,
   completion_tokens INTEGER NOT NULL DEFAULT 0,
   cached_tokens     INTEGER NOT NULL DEFAULT 0,
   reasoning_tokens  INTEGER NOT NULL DEFAULT 0,
+  cache_write_tokens INTEGER NOT NULL DEFAULT 0,
   overhead_us       INTEGER NOT NULL DEFAULT 0,
   upstream_us       INTEGER NOT NULL DEFAULT 0,
   stream            INTEGER NOT NULL DEFAULT 0 CHECK (stream IN (0, 1)),
@@ -152,23 +172,48 @@ CREATE TABLE usage_records (
   cost_usd          TEXT CHECK (cost_usd IS NULL OR (cost_usd GLOB '[0-9]*'
                       AND cost_usd NOT GLOB '*[^0-9.]*' AND cost_usd NOT GLOB '*.*.*'
                       AND cost_usd NOT GLOB '*.')),
+  cost_status       TEXT CHECK (cost_status IS NULL OR cost_status IN ('exact', 'estimated',
+                      'partial', 'unpriced')),
+  prices            TEXT CHECK (prices IS NULL OR json_valid(prices)),
   created_at_us     INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX usage_records_by_key_time ON usage_records (key_id, created_at_us);
 CREATE INDEX usage_records_by_time ON usage_records (created_at_us);
 
--- Settled spend per key, budget period ("2026-01" for a monthly budget) and model
--- ('' for the key's total).
-CREATE TABLE monthly_spend (
-  key_id     TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
-  period     TEXT NOT NULL,
-  model      TEXT NOT NULL DEFAULT '',
-  spend      TEXT NOT NULL DEFAULT '0' CHECK (spend GLOB '[0-9]*'
-               AND spend NOT GLOB '*[^0-9.]*' AND spend NOT GLOB '*.*.*'
-               AND spend NOT GLOB '*.'),
-  updated_at INTEGER NOT NULL,
-  PRIMARY KEY (key_id, period, model)
+-- Settled spend per key, UTC day ("2026-11-27") and model (as the client named it), kept
+-- equal to the usage rows by the transaction that inserts them. Budgets of any period sum
+-- days. cost_usd is the exact sum of the known costs, added in C++ (never by SQLite, whose
+-- arithmetic is binary floating point); unpriced_requests counts requests whose cost is
+-- unknown. No foreign key to api_keys: spend outlives a deleted key.
+CREATE TABLE spend_daily (
+  key_id            TEXT NOT NULL,
+  day               TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+  model             TEXT NOT NULL,
+  cost_usd          TEXT NOT NULL DEFAULT '0' CHECK (cost_usd GLOB '[0-9]*'
+                      AND cost_usd NOT GLOB '*[^0-9.]*' AND cost_usd NOT GLOB '*.*.*'
+                      AND cost_usd NOT GLOB '*.'),
+  requests          INTEGER NOT NULL DEFAULT 0 CHECK (requests >= 0),
+  unpriced_requests INTEGER NOT NULL DEFAULT 0 CHECK (unpriced_requests >= 0),
+  prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+  completion_tokens INTEGER NOT NULL DEFAULT 0,
+  updated_at        INTEGER NOT NULL,
+  PRIMARY KEY (key_id, day, model)
 ) STRICT, WITHOUT ROWID;
+
+-- Budget alerts, recorded once per key, budget period ("2026-11", "2026-W48", "2026-11-27")
+-- and kind.
+CREATE TABLE budget_events (
+  id         INTEGER PRIMARY KEY,
+  key_id     TEXT NOT NULL,
+  period     TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('soft_threshold')),
+  spent_usd  TEXT NOT NULL CHECK (spent_usd GLOB '[0-9]*' AND spent_usd NOT GLOB '*[^0-9.]*'
+               AND spent_usd NOT GLOB '*.*.*' AND spent_usd NOT GLOB '*.'),
+  budget_usd TEXT NOT NULL CHECK (budget_usd GLOB '[0-9]*' AND budget_usd NOT GLOB '*[^0-9.]*'
+               AND budget_usd NOT GLOB '*.*.*' AND budget_usd NOT GLOB '*.'),
+  at_us      INTEGER NOT NULL,
+  UNIQUE (key_id, period, kind)
+) STRICT;
 
 CREATE TABLE admin_users (
   id            TEXT PRIMARY KEY NOT NULL,

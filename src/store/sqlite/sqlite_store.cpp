@@ -8,6 +8,8 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -16,12 +18,14 @@
 #include <set>
 #include <stdexcept>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
 
 #include "core/ids.hpp"
 #include "core/json.hpp"
+#include "core/money.hpp"
 #include "store/sqlite/migrations.hpp"
 
 namespace llmgw::store {
@@ -31,6 +35,9 @@ constexpr int kBusyTimeoutMs = 5'000;
 /// How much of a statement's SQL an error message quotes (enough to tell which one failed).
 constexpr std::size_t kSqlExcerptChars = 60;
 constexpr std::string_view kSourceConfig = "config";
+constexpr std::string_view kSourceCatalog = "catalog";
+constexpr std::string_view kSourceOverride = "override";
+constexpr std::int64_t kMicrosPerDay = 86'400'000'000;
 
 /// An SQLite failure. Derives from std::runtime_error (what callers catch); the extended
 /// result code lets this file tell a constraint violation from other failures.
@@ -147,6 +154,15 @@ class Query {
   }
   [[nodiscard]] bool boolean(int column) const noexcept { return integer(column) != 0; }
   [[nodiscard]] std::string text(int column) const {
+    const auto* data = sqlite3_column_text(stmt_, column);
+    if (data == nullptr) {
+      return {};
+    }
+    return {reinterpret_cast<const char*>(data),
+            static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+  }
+  /// Valid until the next step() or reset of the statement.
+  [[nodiscard]] std::string_view text_view(int column) const noexcept {
     const auto* data = sqlite3_column_text(stmt_, column);
     if (data == nullptr) {
       return {};
@@ -366,7 +382,7 @@ std::vector<std::string> from_json_array(const std::string& text, std::string_vi
 
 constexpr std::string_view kKeyColumns =
     "SELECT id, key_hash, prefix, name, enabled, expires_at, rpm_limit, tpm_limit, budget_usd,"
-    " allowed_models, created_at, updated_at, version FROM api_keys ";
+    " allowed_models, created_at, updated_at, version, budget_period FROM api_keys ";
 
 ApiKeyRecord read_key(const Query& q) {
   ApiKeyRecord key;
@@ -383,6 +399,7 @@ ApiKeyRecord read_key(const Query& q) {
   key.created_at = q.integer(10);
   key.updated_at = q.integer(11);
   key.version = q.integer(12);
+  key.budget_period = q.text(13);
   return key;
 }
 
@@ -410,6 +427,7 @@ struct ModelRow {
   std::string source;
   std::string provider_id;
   std::string upstream_model;
+  std::string pricing_model;  ///< empty: NULL in the table
 };
 
 struct AliasRow {
@@ -489,9 +507,11 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
   }
   std::map<std::string, ModelRow> models;
   {
-    Query q = c.query("SELECT name, id, source, provider_id, upstream_model FROM models");
+    Query q = c.query(
+        "SELECT name, id, source, provider_id, upstream_model, COALESCE(pricing_model, '')"
+        " FROM models");
     while (q.step()) {
-      models.emplace(q.text(0), ModelRow{q.text(1), q.text(2), q.text(3), q.text(4)});
+      models.emplace(q.text(0), ModelRow{q.text(1), q.text(2), q.text(3), q.text(4), q.text(5)});
     }
   }
   std::map<std::string, AliasRow> aliases;
@@ -572,25 +592,29 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
     if (it == models.end()) {
       const std::string id = core::new_id("model_");
       c.query(
-           "INSERT INTO models (id, name, provider_id, upstream_model, source, created_at,"
-           " updated_at, version) VALUES (?1, ?2, ?3, ?4, 'config', ?5, ?5, ?6)")
-          .bind(id, m.name, provider_id, upstream, now, next)
+           "INSERT INTO models (id, name, provider_id, upstream_model, pricing_model, source,"
+           " created_at, updated_at, version)"
+           " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, ''), 'config', ?6, ?6, ?7)")
+          .bind(id, m.name, provider_id, upstream, m.pricing_model, now, next)
           .run();
-      models.emplace(m.name, ModelRow{id, std::string(kSourceConfig), provider_id, upstream});
+      models.emplace(m.name, ModelRow{id, std::string(kSourceConfig), provider_id, upstream,
+                                      m.pricing_model});
       changed = true;
       continue;
     }
     reject_admin_collision(it->second.source, "model", m.name);
-    if (it->second.provider_id == provider_id && it->second.upstream_model == upstream) {
+    if (it->second.provider_id == provider_id && it->second.upstream_model == upstream &&
+        it->second.pricing_model == m.pricing_model) {
       continue;
     }
     c.query(
-         "UPDATE models SET provider_id = ?2, upstream_model = ?3, updated_at = ?4,"
-         " version = ?5 WHERE id = ?1")
-        .bind(it->second.id, provider_id, upstream, now, next)
+         "UPDATE models SET provider_id = ?2, upstream_model = ?3, pricing_model = NULLIF(?4, ''),"
+         " updated_at = ?5, version = ?6 WHERE id = ?1")
+        .bind(it->second.id, provider_id, upstream, m.pricing_model, now, next)
         .run();
     it->second.provider_id = provider_id;
     it->second.upstream_model = upstream;
+    it->second.pricing_model = m.pricing_model;
     changed = true;
   }
 
@@ -660,12 +684,149 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
   return changed;
 }
 
-// --- usage
+// --- prices
+
+/// What identifies a price within one model and source: direction, modality, unit, tier.
+using ComponentKey = std::tuple<std::string, std::string, std::string, std::string>;
+/// The same, with the model's name in front (override rows of every model at once).
+using ModelComponentKey =
+    std::tuple<std::string, std::string, std::string, std::string, std::string>;
+
+ComponentKey component_key(const PriceComponentRecord& row) {
+  return {row.direction, row.modality, row.unit, row.tier};
+}
+
+std::string describe(const PriceComponentRecord& row) {
+  return "model '" + row.model_name + "' " + row.direction + "/" + row.modality + "/" + row.unit +
+         "/" + row.tier;
+}
+
+/// The price of `row` as core::Money writes it, so that two spellings of one amount compare
+/// equal as text. Throws for anything that is not a non-negative decimal.
+std::string canonical_price(const PriceComponentRecord& row, std::string_view what) {
+  const auto money = core::Money::parse(row.price);
+  if (!money) {
+    throw std::runtime_error(std::string(what) + ": " + describe(row) + ": price '" + row.price +
+                             "' is not a non-negative decimal");
+  }
+  return money->to_string();
+}
+
+/// Whether a stored price differs from `canonical` (compared as exact amounts).
+bool price_differs(const std::string& stored, const std::string& canonical) {
+  if (stored == canonical) {
+    return false;
+  }
+  const auto a = core::Money::parse(stored);
+  const auto b = core::Money::parse(canonical);
+  return !a || !b || *a != *b;
+}
+
+void require_source(const PriceComponentRecord& row, std::string_view source,
+                    std::string_view what) {
+  if (!row.source.empty() && row.source != source) {
+    throw std::runtime_error(std::string(what) + ": " + describe(row) + ": source '" +
+                             row.source + "', expected '" + std::string(source) + "'");
+  }
+}
+
+std::optional<PriceModelRecord> find_price_model(Connection& c, const std::string& name) {
+  Query q = c.query(
+      "SELECT litellm_provider, mode, max_input_tokens, max_output_tokens FROM price_models"
+      " WHERE name = ?1");
+  q.bind(name);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return PriceModelRecord{name, q.text(0), q.text(1), q.optional_integer(2),
+                          q.optional_integer(3)};
+}
+
+/// Component → price of the rows of one model and one source.
+std::map<ComponentKey, std::string> read_components(Connection& c, const std::string& model,
+                                                    std::string_view source) {
+  std::map<ComponentKey, std::string> out;
+  Query q = c.query(
+      "SELECT direction, modality, unit, tier, price FROM pricing_components"
+      " WHERE model_name = ?1 AND source = ?2");
+  q.bind(model, source);
+  while (q.step()) {
+    out.emplace(ComponentKey{q.text(0), q.text(1), q.text(2), q.text(3)}, q.text(4));
+  }
+  return out;
+}
+
+/// Inserts a price row, or updates its price if (model, component, source) exists.
+void upsert_component(Connection& c, const std::string& model, const ComponentKey& k,
+                      const std::string& price, std::string_view source, std::int64_t now,
+                      std::int64_t version) {
+  c.query(
+       "INSERT INTO pricing_components (model_name, direction, modality, unit, tier, price,"
+       " source, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+       " ON CONFLICT (model_name, direction, modality, unit, tier, source) DO UPDATE SET"
+       " price = excluded.price, updated_at = excluded.updated_at, version = excluded.version")
+      .bind(model, std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), price, source,
+            now, version)
+      .run();
+}
+
+void delete_component(Connection& c, const std::string& model, const ComponentKey& k,
+                      std::string_view source) {
+  c.query(
+       "DELETE FROM pricing_components WHERE model_name = ?1 AND direction = ?2"
+       " AND modality = ?3 AND unit = ?4 AND tier = ?5 AND source = ?6")
+      .bind(model, std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), source)
+      .run();
+}
+
+/// Writes one imported model and its catalog rows inside the caller's transaction.
+/// Returns whether anything was written.
+bool import_price_model(Connection& c, const PriceModelRecord& m,
+                        const std::map<ComponentKey, std::string>& rows, bool exists,
+                        bool row_differs, std::int64_t now, std::int64_t next) {
+  bool changed = false;
+  if (!exists) {
+    c.query(
+         "INSERT INTO price_models (name, litellm_provider, mode, max_input_tokens,"
+         " max_output_tokens, created_at, updated_at, version)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)")
+        .bind(m.name, m.litellm_provider, m.mode, m.max_input_tokens, m.max_output_tokens, now,
+              next)
+        .run();
+    changed = true;
+  } else if (row_differs) {
+    c.query(
+         "UPDATE price_models SET litellm_provider = ?2, mode = ?3, max_input_tokens = ?4,"
+         " max_output_tokens = ?5, updated_at = ?6, version = ?7 WHERE name = ?1")
+        .bind(m.name, m.litellm_provider, m.mode, m.max_input_tokens, m.max_output_tokens, now,
+              next)
+        .run();
+    changed = true;
+  }
+  const auto stored = read_components(c, m.name, kSourceCatalog);
+  for (const auto& [k, price] : rows) {
+    const auto it = stored.find(k);
+    if (it == stored.end() || price_differs(it->second, price)) {
+      upsert_component(c, m.name, k, price, kSourceCatalog, now, next);
+      changed = true;
+    }
+  }
+  for (const auto& [k, price] : stored) {
+    if (!rows.contains(k)) {
+      delete_component(c, m.name, k, kSourceCatalog);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+// --- usage and spend
 
 constexpr std::string_view kUsageColumns =
     "request_id, key_id, model, upstream_model, provider, endpoint, status, prompt_tokens,"
     " completion_tokens, cached_tokens, reasoning_tokens, overhead_us, upstream_us, stream,"
-    " usage_reported, created_at_us, client_request_id";
+    " usage_reported, created_at_us, client_request_id, pricing_model, service_tier,"
+    " cache_write_tokens, cost_usd, cost_status, prices";
 
 UsageRecord read_usage(const Query& q) {
   UsageRecord r;
@@ -686,8 +847,150 @@ UsageRecord read_usage(const Query& q) {
   r.usage_reported = q.boolean(14);
   r.created_at_us = q.integer(15);
   r.client_request_id = q.text(16);
+  r.pricing_model = q.text(17);
+  r.service_tier = q.text(18);
+  r.cache_write_tokens = q.integer(19);
+  r.cost_usd = q.text(20);
+  r.cost_status = q.text(21);
+  r.prices_json = q.text(22);
   return r;
 }
+
+/// Days since 1970-01-01 of a unix time in microseconds (floor: before 1970 counts down).
+std::int64_t utc_day(std::int64_t unix_us) noexcept {
+  std::int64_t day = unix_us / kMicrosPerDay;
+  if (unix_us % kMicrosPerDay < 0) {
+    --day;
+  }
+  return day;
+}
+
+/// "YYYY-MM-DD" of a day number from utc_day().
+std::string format_day(std::int64_t day) {
+  const std::chrono::year_month_day ymd{
+      std::chrono::sys_days{std::chrono::days{static_cast<std::chrono::days::rep>(day)}}};
+  char text[16];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  return text;
+}
+
+/// Whether `text` already is what the money CHECKs accept (digits, at most one point, not
+/// last): the common case, bound as it is.
+bool is_plain_decimal(std::string_view text) noexcept {
+  if (text.empty() || text.front() < '0' || text.front() > '9' || text.back() == '.') {
+    return false;
+  }
+  bool point = false;
+  for (const char ch : text) {
+    if (ch == '.') {
+      if (point) {
+        return false;
+      }
+      point = true;
+    } else if (ch < '0' || ch > '9') {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// What a set of usage rows adds to one spend row.
+struct SpendDelta {
+  core::Money cost;
+  std::int64_t requests = 0;
+  std::int64_t unpriced_requests = 0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+};
+
+struct SpendKey {
+  std::string key_id;
+  std::int64_t day = 0;
+  std::string model;
+};
+
+/// A SpendKey borrowed from a usage record or a result row, for lookups without copies.
+struct SpendKeyView {
+  std::string_view key_id;
+  std::int64_t day = 0;
+  std::string_view model;
+};
+
+struct SpendKeyLess {
+  using is_transparent = void;
+  static SpendKeyView view(const SpendKey& k) noexcept { return {k.key_id, k.day, k.model}; }
+  static SpendKeyView view(const SpendKeyView& k) noexcept { return k; }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    const SpendKeyView x = view(a);
+    const SpendKeyView y = view(b);
+    return std::tie(x.key_id, x.day, x.model) < std::tie(y.key_id, y.day, y.model);
+  }
+};
+
+/// Sums usage by (key, UTC day, model) in C++: exact money, one database write per group.
+class SpendSums {
+ public:
+  /// `cost`: nullopt when the cost is unknown (counted apart, adds nothing).
+  void add(std::string_view key_id, std::int64_t created_at_us, std::string_view model,
+           std::optional<core::Money> cost, std::int64_t prompt_tokens,
+           std::int64_t completion_tokens) {
+    const SpendKeyView key{key_id, utc_day(created_at_us), model};
+    auto it = sums_.find(key);
+    if (it == sums_.end()) {
+      it = sums_.emplace(SpendKey{std::string(key_id), key.day, std::string(model)}, SpendDelta{})
+               .first;
+    }
+    SpendDelta& d = it->second;
+    ++d.requests;
+    if (cost) {
+      d.cost += *cost;
+    } else {
+      ++d.unpriced_requests;
+    }
+    d.prompt_tokens += prompt_tokens;
+    d.completion_tokens += completion_tokens;
+  }
+
+  /// Adds every sum to its spend_daily row inside the caller's write transaction. The money
+  /// is read, added with core::Money and written back as text; SQLite only adds integers.
+  void write(Connection& c, std::int64_t now) const {
+    for (const auto& [key, d] : sums_) {
+      const std::string day = format_day(key.day);
+      core::Money total = d.cost;
+      {
+        Query q = c.query(
+            "SELECT cost_usd FROM spend_daily WHERE key_id = ?1 AND day = ?2 AND model = ?3");
+        q.bind(key.key_id, day, key.model);
+        if (q.step()) {
+          const auto stored = core::Money::parse(q.text_view(0));
+          if (!stored) {
+            throw std::runtime_error("sqlite: spend_daily.cost_usd of key '" + key.key_id +
+                                     "' on " + day + " is not an exact decimal");
+          }
+          total += *stored;
+        }
+      }
+      c.query(
+           "INSERT INTO spend_daily (key_id, day, model, cost_usd, requests, unpriced_requests,"
+           " prompt_tokens, completion_tokens, updated_at)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+           " ON CONFLICT (key_id, day, model) DO UPDATE SET cost_usd = excluded.cost_usd,"
+           " requests = requests + excluded.requests,"
+           " unpriced_requests = unpriced_requests + excluded.unpriced_requests,"
+           " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+           " completion_tokens = completion_tokens + excluded.completion_tokens,"
+           " updated_at = excluded.updated_at")
+          .bind(key.key_id, day, key.model, total.to_string(), d.requests, d.unpriced_requests,
+                d.prompt_tokens, d.completion_tokens, now)
+          .run();
+    }
+  }
+
+ private:
+  std::map<SpendKey, SpendDelta, SpendKeyLess> sums_;
+};
 
 bool table_exists(Connection& c, std::string_view name) {
   Query q = c.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
@@ -785,11 +1088,11 @@ void SqliteStore::insert_key(ApiKeyRecord& key) {
   try {
     c.query(
          "INSERT INTO api_keys (id, key_hash, prefix, name, enabled, expires_at, rpm_limit,"
-         " tpm_limit, budget_usd, allowed_models, created_at, updated_at, version)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)")
+         " tpm_limit, budget_usd, allowed_models, created_at, updated_at, version, budget_period)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)")
         .bind(key.id, key.key_hash, key.prefix, key.name, key.enabled, key.expires_at,
               key.rpm_limit, key.tpm_limit, key.budget_usd, to_json_array(key.allowed_models), now,
-              version)
+              version, key.budget_period)
         .run();
   } catch (const SqliteError& e) {
     if (e.code() == SQLITE_CONSTRAINT_PRIMARYKEY || e.code() == SQLITE_CONSTRAINT_UNIQUE) {
@@ -878,8 +1181,8 @@ CatalogData SqliteStore::load_catalog() {
   data.providers = read_providers(c);
   {
     Query q = c.query(
-        "SELECT m.id, m.name, p.name, m.upstream_model, m.enabled, m.source FROM models m"
-        " JOIN providers p ON p.id = m.provider_id ORDER BY m.name");
+        "SELECT m.id, m.name, p.name, m.upstream_model, m.enabled, m.source, m.pricing_model"
+        " FROM models m JOIN providers p ON p.id = m.provider_id ORDER BY m.name");
     while (q.step()) {
       ModelRecord m;
       m.id = q.text(0);
@@ -888,6 +1191,7 @@ CatalogData SqliteStore::load_catalog() {
       m.config.upstream_model = q.text(3);
       m.enabled = q.boolean(4);
       m.source = q.text(5);
+      m.config.pricing_model = q.text(6);
       data.models.push_back(std::move(m));
     }
   }
@@ -903,30 +1207,245 @@ CatalogData SqliteStore::load_catalog() {
       data.aliases.push_back(std::move(a));
     }
   }
+  {
+    Query q = c.query(
+        "SELECT name, litellm_provider, mode, max_input_tokens, max_output_tokens"
+        " FROM price_models ORDER BY name");
+    while (q.step()) {
+      data.price_models.push_back(PriceModelRecord{q.text(0), q.text(1), q.text(2),
+                                                   q.optional_integer(3), q.optional_integer(4)});
+    }
+  }
+  {
+    Query q = c.query(
+        "SELECT model_name, direction, modality, unit, tier, price, source"
+        " FROM pricing_components ORDER BY model_name, direction, modality, unit, tier, source");
+    while (q.step()) {
+      data.prices.push_back(PriceComponentRecord{q.text(0), q.text(1), q.text(2), q.text(3),
+                                                 q.text(4), q.text(5), q.text(6)});
+    }
+  }
   tx.commit();
   return data;
+}
+
+ImportResult SqliteStore::import_prices(const std::vector<PriceModelRecord>& models,
+                                        const std::vector<PriceComponentRecord>& catalog_rows) {
+  constexpr std::string_view kWhat = "price import";
+  // Everything is validated before the transaction starts.
+  std::map<std::string, std::map<ComponentKey, std::string>> rows_by_model;
+  for (const auto& m : models) {
+    if (m.name.empty()) {
+      throw std::runtime_error("price import: a model has an empty name");
+    }
+    if (!rows_by_model.try_emplace(m.name).second) {
+      throw std::runtime_error("price import: model '" + m.name + "' given twice");
+    }
+  }
+  for (const auto& row : catalog_rows) {
+    require_source(row, kSourceCatalog, kWhat);
+    const auto rows = rows_by_model.find(row.model_name);
+    if (rows == rows_by_model.end()) {
+      throw std::runtime_error("price import: " + describe(row) +
+                               ": the model is not among the imported models");
+    }
+    if (!rows->second.emplace(component_key(row), canonical_price(row, kWhat)).second) {
+      throw std::runtime_error("price import: " + describe(row) + " given twice");
+    }
+  }
+
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::int64_t next = read_config_version(c) + 1;
+  const std::int64_t now = core::unix_seconds();
+  ImportResult result;
+  for (const auto& m : models) {
+    const auto stored = find_price_model(c, m.name);
+    const bool written = import_price_model(c, m, rows_by_model.at(m.name), stored.has_value(),
+                                            stored.has_value() && *stored != m, now, next);
+    if (!stored) {
+      result.added.push_back(m.name);
+    } else if (written) {
+      result.changed.push_back(m.name);
+    } else {
+      ++result.unchanged;
+    }
+  }
+  if (result.added.empty() && result.changed.empty()) {
+    return result;  // nothing written; the rollback is a no-op
+  }
+  c.query("UPDATE config_version SET version = ?1 WHERE id = 1").bind(next).run();
+  tx.commit();
+  return result;
+}
+
+void SqliteStore::replace_price_overrides(const std::vector<PriceComponentRecord>& rows) {
+  constexpr std::string_view kWhat = "price overrides";
+  std::map<ModelComponentKey, std::string> given;
+  for (const auto& row : rows) {
+    require_source(row, kSourceOverride, kWhat);
+    if (row.model_name.empty()) {
+      throw std::runtime_error("price overrides: a row has an empty model name");
+    }
+    const ModelComponentKey key{row.model_name, row.direction, row.modality, row.unit, row.tier};
+    if (!given.emplace(key, canonical_price(row, kWhat)).second) {
+      throw std::runtime_error("price overrides: " + describe(row) + " given twice");
+    }
+  }
+
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::int64_t next = read_config_version(c) + 1;
+  const std::int64_t now = core::unix_seconds();
+  std::map<ModelComponentKey, std::string> stored;
+  {
+    Query q = c.query(
+        "SELECT model_name, direction, modality, unit, tier, price FROM pricing_components"
+        " WHERE source = 'override'");
+    while (q.step()) {
+      stored.emplace(ModelComponentKey{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4)},
+                     q.text(5));
+    }
+  }
+  bool changed = false;
+  for (const auto& [key, price] : stored) {
+    if (!given.contains(key)) {
+      const auto& [model, direction, modality, unit, tier] = key;
+      delete_component(c, model, ComponentKey{direction, modality, unit, tier}, kSourceOverride);
+      changed = true;
+    }
+  }
+  for (const auto& [key, price] : given) {
+    const auto it = stored.find(key);
+    if (it != stored.end() && !price_differs(it->second, price)) {
+      continue;
+    }
+    const auto& [model, direction, modality, unit, tier] = key;
+    upsert_component(c, model, ComponentKey{direction, modality, unit, tier}, price,
+                     kSourceOverride, now, next);
+    changed = true;
+  }
+  if (!changed) {
+    return;  // nothing written; the rollback is a no-op
+  }
+  c.query("UPDATE config_version SET version = ?1 WHERE id = 1").bind(next).run();
+  tx.commit();
+}
+
+std::int64_t SqliteStore::count_price_models() {
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query("SELECT COUNT(*) FROM price_models");
+  q.step();
+  return q.integer(0);
 }
 
 void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
   if (batch.empty()) {
     return;
   }
-  static const std::string kSql = "INSERT INTO usage_records (" + std::string(kUsageColumns) +
-                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                                  " ?12, ?13, ?14, ?15, ?16, NULLIF(?17, ''))";
+  static const std::string kSql =
+      "INSERT INTO usage_records (" + std::string(kUsageColumns) +
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+      " NULLIF(?17, ''), NULLIF(?18, ''), NULLIF(?19, ''), ?20, NULLIF(?21, ''),"
+      " NULLIF(?22, ''), NULLIF(?23, ''))";
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   Transaction tx(c, Transaction::Kind::Write);
-  Query q = c.query(kSql);
-  for (const auto& r : batch) {
-    q.bind_borrowed(r.request_id, r.key_id, r.model, r.upstream_model, r.provider, r.endpoint,
-                    r.status, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
-                    r.reasoning_tokens, r.overhead_us, r.upstream_us, r.stream, r.usage_reported,
-                    r.created_at_us, r.client_request_id)
-        .run();
-    q.reset();
+  SpendSums sums;
+  {
+    Query q = c.query(kSql);
+    for (const auto& r : batch) {
+      std::string_view cost = r.cost_usd;
+      std::optional<core::Money> money;
+      std::string normalized;  // borrowed by the statement until reset()
+      if (!cost.empty()) {
+        money = core::Money::parse(cost);
+        if (!money) {
+          cost = {};  // unknown rather than a failed batch
+        } else if (!is_plain_decimal(cost)) {
+          normalized = money->to_string();
+          cost = normalized;
+        }
+      }
+      q.bind_borrowed(r.request_id, r.key_id, r.model, r.upstream_model, r.provider, r.endpoint,
+                      r.status, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
+                      r.reasoning_tokens, r.overhead_us, r.upstream_us, r.stream,
+                      r.usage_reported, r.created_at_us, r.client_request_id, r.pricing_model,
+                      r.service_tier, r.cache_write_tokens, cost, r.cost_status, r.prices_json)
+          .run();
+      q.reset();
+      sums.add(r.key_id, r.created_at_us, r.model, money, r.prompt_tokens, r.completion_tokens);
+    }
   }
+  sums.write(c, core::unix_seconds());
   tx.commit();
+}
+
+std::vector<SpendRow> SqliteStore::spend(const std::string& key_id, const std::string& from_day,
+                                         const std::string& to_day) {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<SpendRow> out;
+  Query q = impl_->connection.query(
+      "SELECT day, model, cost_usd, requests, unpriced_requests, prompt_tokens,"
+      " completion_tokens FROM spend_daily WHERE key_id = ?1 AND day >= ?2 AND day <= ?3"
+      " ORDER BY day, model");
+  q.bind(key_id, from_day, to_day);
+  while (q.step()) {
+    out.push_back(SpendRow{key_id, q.text(0), q.text(1), q.text(2), q.integer(3), q.integer(4),
+                           q.integer(5), q.integer(6)});
+  }
+  return out;
+}
+
+void SqliteStore::rebuild_spend() {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  SpendSums sums;
+  {
+    Query q = c.query(
+        "SELECT key_id, created_at_us, model, cost_usd, prompt_tokens, completion_tokens, id"
+        " FROM usage_records");
+    while (q.step()) {
+      std::optional<core::Money> cost;
+      if (!q.is_null(3)) {
+        cost = core::Money::parse(q.text_view(3));
+        if (!cost) {
+          throw std::runtime_error("sqlite: usage_records.cost_usd of row " +
+                                   std::to_string(q.integer(6)) + " is not an exact decimal");
+        }
+      }
+      sums.add(q.text_view(0), q.integer(1), q.text_view(2), cost, q.integer(4), q.integer(5));
+    }
+  }
+  c.query("DELETE FROM spend_daily").run();
+  sums.write(c, core::unix_seconds());
+  tx.commit();
+}
+
+void SqliteStore::insert_budget_event(const BudgetEvent& e) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->connection
+      .query(
+          "INSERT INTO budget_events (key_id, period, kind, spent_usd, budget_usd, at_us)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key_id, period, kind) DO NOTHING")
+      .bind(e.key_id, e.period, e.kind, e.spent_usd, e.budget_usd, e.at_us)
+      .run();
+}
+
+std::vector<BudgetEvent> SqliteStore::budget_events(const std::string& key_id) {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<BudgetEvent> out;
+  Query q = impl_->connection.query(
+      "SELECT period, kind, spent_usd, budget_usd, at_us FROM budget_events WHERE key_id = ?1"
+      " ORDER BY at_us, id");
+  q.bind(key_id);
+  while (q.step()) {
+    out.push_back(BudgetEvent{key_id, q.text(0), q.text(1), q.text(2), q.text(3), q.integer(4)});
+  }
+  return out;
 }
 
 std::int64_t SqliteStore::count_usage() {

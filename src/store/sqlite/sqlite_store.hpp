@@ -40,7 +40,30 @@ class SqliteStore final : public Store {
   void apply_config(const core::GatewayConfig& cfg) override;
   CatalogData load_catalog() override;
 
+  /// Prices are validated with core::Money::parse and stored in its canonical form
+  /// (`to_string()`: "1.5e-07" and "0.000000150" are both stored as "0.00000015"), so a
+  /// re-import that only spells a price differently changes nothing. Throws
+  /// std::runtime_error, changing nothing, for an invalid price, a model named twice, a row
+  /// of a model not in `models`, a component given twice, a row whose source is "override",
+  /// or a value the schema rejects (an unknown direction, modality or unit).
+  ImportResult import_prices(const std::vector<PriceModelRecord>& models,
+                             const std::vector<PriceComponentRecord>& catalog_rows) override;
+  /// Validates like import_prices (a row's source must be empty or "override").
+  void replace_price_overrides(const std::vector<PriceComponentRecord>& rows) override;
+  std::int64_t count_price_models() override;
+
+  /// A cost that core::Money cannot parse is stored as unknown (NULL, counted in
+  /// `unpriced_requests`) rather than failing the whole batch; one in exponent notation is
+  /// stored in plain decimal.
   void insert_usage(std::span<const UsageRecord> batch) override;
+  std::vector<SpendRow> spend(const std::string& key_id, const std::string& from_day,
+                              const std::string& to_day) override;
+  /// Throws std::runtime_error (changing nothing) if a usage row holds a cost core::Money
+  /// cannot parse (only a manual edit can write one).
+  void rebuild_spend() override;
+  /// Does nothing if an event of the same (key, period, kind) is already recorded.
+  void insert_budget_event(const BudgetEvent& e) override;
+  std::vector<BudgetEvent> budget_events(const std::string& key_id) override;
   std::int64_t count_usage() override;
   std::vector<UsageRecord> recent_usage(std::size_t limit) override;
 

@@ -68,6 +68,15 @@ TEST(InspectRequest, ReadsOnlyTopLevelMembersWhateverTheNesting) {
   EXPECT_TRUE(r.client_wants_usage);
 }
 
+TEST(InspectRequest, ARepeatedStreamOptionsReplacesTheEarlierOne) {
+  InspectedRequest r;
+  ASSERT_FALSE(inspect(R"({"model":"m","messages":[{}],"stream":true,)"
+                       R"("stream_options":{"include_usage":true},"stream_options":{}})",
+                       r)
+                   .has_value());
+  EXPECT_FALSE(r.client_wants_usage);  // so the gateway still asks for usage itself
+}
+
 TEST(InspectRequest, LastDuplicateMemberWinsLikeTheRewrite) {
   InspectedRequest r;
   const std::string body = R"({"model":"a","messages":[{}],"model":"b"})";
