@@ -39,6 +39,8 @@
 #   READY_TIMEOUT=30       seconds to wait for GET /readyz = 200
 #   STOP_TIMEOUT=30        seconds to wait for llmgw to exit after SIGTERM
 #   KEEP_DATA=0            1 = keep llmgw's temporary data dir (llmgw.db) after the run
+#   BENCH_BUDGET=1000000   the bench key's monthly budget in USD, so pricing and the budget
+#                          reservation/settlement run on every call (empty: no budget)
 # and peers.sh's own knobs, passed through: DURATION=10 WARMUP=10 CONNS="1 50" STREAM=1
 #   RATE=200 RATE_SECS=10 PIN=1 GW_CPUS=0 LOAD_CPUS=1 PORTKEY_VERSION PORTKEY_HONO KEEP
 #   (see peers.sh --help). STREAM_MODEL is always gpt-4o-mini-stream.
@@ -229,8 +231,11 @@ usage_count() { # -> number of usage records, or NA
 }
 
 create_key() {
-  local out
-  out=$(env "${XENV[@]}" "$BIN" keys create --data-dir "$DATA_DIR" --name bench 2>"$WORK/keys.err") \
+  local out budget=${BENCH_BUDGET-1000000}
+  local budget_args=()
+  if [[ -n $budget ]]; then budget_args=(--budget "$budget"); fi
+  out=$(env "${XENV[@]}" "$BIN" keys create --data-dir "$DATA_DIR" --name bench \
+          "${budget_args[@]}" 2>"$WORK/keys.err") \
     || die "llmgw keys create failed: $(head -c 500 "$WORK/keys.err")"
   KEY=$(tail -n 1 <<<"$out" | tr -d '[:space:]')
   [[ -n $KEY && $KEY != *,* ]] || die "llmgw keys create printed no usable key on its last line: '$(tail -n 1 <<<"$out")'"

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 
 namespace llmgw::core {
 
@@ -101,9 +100,15 @@ std::string Money::to_string(int min_decimals) const {
     }
     out.append(rev.rbegin(), rev.rend());
   }
-  char digits[25];
-  std::snprintf(digits, sizeof digits, "%012llu%012llu", static_cast<unsigned long long>(frac_hi),
-                static_cast<unsigned long long>(frac_lo));
+  char digits[kDecimals];
+  auto put12 = [](char* at, std::uint64_t v) {
+    for (int i = 11; i >= 0; --i) {
+      at[i] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    }
+  };
+  put12(digits, frac_hi);
+  put12(digits + 12, frac_lo);
   std::size_t keep = kDecimals;
   while (keep > static_cast<std::size_t>(std::max(min_decimals, 0)) && digits[keep - 1] == '0') {
     --keep;
