@@ -20,14 +20,14 @@ namespace llmgw::store {
 
 // Readable failures (GoogleTest finds these by argument-dependent lookup).
 void PrintTo(const PriceComponentRecord& r, std::ostream* os) {
-  *os << r.model_name << ' ' << r.direction << '/' << r.modality << '/' << r.unit << '/'
-      << r.tier << " = " << r.price << " (" << r.source << ')';
+  *os << r.model_name << ' ' << r.direction << '/' << r.modality << '/' << r.unit << '/' << r.tier
+      << " = " << r.price << " (" << r.source << ')';
 }
 
 void PrintTo(const SpendRow& r, std::ostream* os) {
-  *os << r.key_id << ' ' << r.day << ' ' << r.model << ": $" << r.cost_usd << ", "
-      << r.requests << " requests (" << r.unpriced_requests << " unpriced), "
-      << r.prompt_tokens << '+' << r.completion_tokens << " tokens";
+  *os << r.key_id << ' ' << r.day << ' ' << r.model << ": $" << r.cost_usd << ", " << r.requests
+      << " requests (" << r.unpriced_requests << " unpriced), " << r.prompt_tokens << '+'
+      << r.completion_tokens << " tokens";
 }
 
 namespace {
@@ -152,8 +152,7 @@ UsageRecord make_usage(int n, std::int64_t created_at_us) {
   // Every tenth cost unknown, as when a model has no price.
   r.cost_usd = n % 10 == 0 ? "" : "0.000" + std::to_string(100 + n % 900);
   r.cost_status = n % 10 == 0 ? "unpriced" : "exact";
-  r.prices_json =
-      n % 10 == 0 ? "" : R"([{"direction":"input","unit":"1m_tokens","price":"0.15"}])";
+  r.prices_json = n % 10 == 0 ? "" : R"([{"direction":"input","unit":"1m_tokens","price":"0.15"}])";
   r.created_at_us = created_at_us;
   return r;
 }
@@ -314,22 +313,20 @@ TEST_F(SqliteStoreTest, SchemaRejectsAnUnknownPriceDirectionOrUnit) {
   EXPECT_NO_THROW(raw.exec(insert +
                            "('m', 'cache_write_5m', 'text', '1m_tokens', 'default', '3.75',"
                            " 'catalog', 0, 0)"));
-  EXPECT_THROW(raw.exec(insert +
-                        "('m', 'cache_write', 'text', '1m_tokens', 'default', '1', 'catalog',"
-                        " 0, 0)"),
-               std::runtime_error);
   EXPECT_THROW(
-      raw.exec(insert + "('m', 'input', 'text', 'char', 'default', '1', 'catalog', 0, 0)"),
+      raw.exec(insert + "('m', 'cache_write', 'text', '1m_tokens', 'default', '1', 'catalog',"
+                        " 0, 0)"),
       std::runtime_error);
+  EXPECT_THROW(raw.exec(insert + "('m', 'input', 'text', 'char', 'default', '1', 'catalog', 0, 0)"),
+               std::runtime_error);
   EXPECT_THROW(
       raw.exec(insert + "('m', 'input', 'smell', 'token', 'default', '1', 'catalog', 0, 0)"),
       std::runtime_error);
   EXPECT_THROW(
       raw.exec(insert + "('m', 'input', 'text', 'token', 'default', '1e-7', 'catalog', 0, 0)"),
       std::runtime_error);
-  EXPECT_THROW(
-      raw.exec(insert + "('m', 'input', 'text', 'token', 'default', '1', 'admin', 0, 0)"),
-      std::runtime_error);
+  EXPECT_THROW(raw.exec(insert + "('m', 'input', 'text', 'token', 'default', '1', 'admin', 0, 0)"),
+               std::runtime_error);
 
   // Through the store: the whole call fails and nothing is kept.
   auto bad_direction = component("m", "cache_write", "1", "override");
@@ -829,8 +826,8 @@ TEST_F(SqliteStoreTest, ImportUpdatesChangedPriceAndDeletesVanishedRowButKeepsOv
   store_.replace_price_overrides(overrides);  // 2
 
   auto rows = sample_catalog_rows();
-  rows[0].price = "3";               // gpt-4o input
-  rows.erase(rows.begin() + 2);      // gpt-4o cache_read vanishes from the catalog
+  rows[0].price = "3";           // gpt-4o input
+  rows.erase(rows.begin() + 2);  // gpt-4o cache_read vanishes from the catalog
   const ImportResult result = store_.import_prices(sample_price_models(), rows);
   EXPECT_TRUE(result.added.empty());
   EXPECT_THAT(result.changed, ElementsAre("gpt-4o"));
@@ -979,7 +976,7 @@ TEST_F(SqliteStoreTest, ReplacePriceOverridesMakesTheOverrideSetExactlyTheRowsGi
 }
 
 TEST_F(SqliteStoreTest, LoadCatalogReturnsPriceModelsAndEveryPrice) {
-  store_.apply_config(sample_config());                                 // version 1
+  store_.apply_config(sample_config());                                // version 1
   store_.import_prices(sample_price_models(), sample_catalog_rows());  // 2
   const auto override_row = component("gpt-4o", "input", "2", "override");
   store_.replace_price_overrides({override_row});  // 3
@@ -1160,9 +1157,10 @@ TEST_F(SqliteStoreTest, RebuildSpendReproducesTheSameRows) {
   }
 
   RawDb raw(path_);
-  raw.exec("UPDATE spend_daily SET cost_usd = '999', requests = 1 WHERE key_id = 'key_1';"
-           "DELETE FROM spend_daily WHERE key_id = 'key_2';"
-           "INSERT INTO spend_daily VALUES ('key_gone', '2025-01-01', 'm', '1', 1, 0, 0, 0, 0)");
+  raw.exec(
+      "UPDATE spend_daily SET cost_usd = '999', requests = 1 WHERE key_id = 'key_1';"
+      "DELETE FROM spend_daily WHERE key_id = 'key_2';"
+      "INSERT INTO spend_daily VALUES ('key_gone', '2025-01-01', 'm', '1', 1, 0, 0, 0, 0)");
   store_.rebuild_spend();
   for (int k = 0; k < 7; ++k) {
     EXPECT_EQ(all_spend(store_, "key_" + std::to_string(k)), before[k]) << "key_" << k;
@@ -1171,8 +1169,7 @@ TEST_F(SqliteStoreTest, RebuildSpendReproducesTheSameRows) {
   EXPECT_EQ(raw.value("SELECT COUNT(*) FROM spend_daily"), "42");
 
   // A cost a manual edit made unreadable stops the rebuild, which then changes nothing.
-  raw.exec("UPDATE usage_records SET cost_usd = '0." + std::string(30, '1') +
-           "' WHERE id = 2");
+  raw.exec("UPDATE usage_records SET cost_usd = '0." + std::string(30, '1') + "' WHERE id = 2");
   EXPECT_THROW(store_.rebuild_spend(), std::runtime_error);
   EXPECT_EQ(all_spend(store_, "key_1"), before[1]);
 }
