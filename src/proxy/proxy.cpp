@@ -356,6 +356,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   } else {
     co_await forward(ex, local, call);
   }
+  compute_cost(ex, call);  // streams and failures: their cost is known only now
   settle_budget(call);
   record_usage(ex, call);
 }
@@ -417,7 +418,9 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
         "This API key has reached its budget of $" + key.budget->to_string(2) + " for the " +
             std::string(limits::to_string(period)) + " period " + window.id + " ($" +
             spent.to_string(2) + " spent); the call would risk exceeding it.",
-        {}, "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) + "\r\n");
+        {},
+        "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
+            "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
     co_return false;
   }
   co_return true;
@@ -559,8 +562,9 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       ex.abort_connection();
       co_return;
     }
-    co_await ex.respond_error(e, msg);
-    call.status = ex.status();
+    call.status = core::http_status(e);
+    compute_cost(ex, call);
+    co_await ex.respond_error(e, msg, {}, cost_headers(call));
   };
 
   std::unique_ptr<http::UpstreamConnection> conn;
@@ -780,17 +784,22 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
         .field("status", status)
         .emit();
     call.status = 502;
+    compute_cost(ex, call);
     co_await ex.respond_error(Errc::UpstreamUnavailable,
                               "The provider refused the gateway's credentials for `" +
-                                  provider.name + "`; the operator must fix the provider key.");
+                                  provider.name + "`; the operator must fix the provider key.",
+                              {}, cost_headers(call));
   } else if (status >= 400 && !core::validate_json(pending)) {
     // Not the provider's JSON error (a proxy's HTML page, say): give the client OpenAI's shape.
     std::string msg = "The provider answered HTTP " + std::to_string(status) + ".";
+    compute_cost(ex, call);
+    std::string headers = parser->passthrough_headers();
+    headers += cost_headers(call);
     co_await ex.respond(status, "application/json",
                         core::render_error(status >= 500 ? Errc::UpstreamUnavailable
                                                          : Errc::BadRequest,
                                            msg),
-                        parser->passthrough_headers());
+                        headers);
   } else {
     if (content_type.empty()) {
       content_type = "application/json";
@@ -812,7 +821,6 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
 }
 
 void Proxy::record_usage(http::Exchange& ex, Call& call) {
-  compute_cost(ex, call);  // streams and failures: computed at the end
   store::UsageRecord r;
   r.request_id = std::string(ex.gateway_request_id());
   r.client_request_id = std::string(ex.client_request_id());

@@ -216,13 +216,14 @@ export class Gateway {
   }
 
   /** `llmgw keys create` for this data dir; returns {key, id, stdout}. */
-  async createKey(name, { models, expires, rpm, tpm, budget } = {}) {
+  async createKey(name, { models, expires, rpm, tpm, budget, budgetPeriod } = {}) {
     const args = ['keys', 'create', '--data-dir', this.dataDir, '--name', name];
     if (models) args.push('--models', models.join(','));
     if (expires) args.push('--expires', expires);
     if (rpm !== undefined) args.push('--rpm', String(rpm));
     if (tpm !== undefined) args.push('--tpm', String(tpm));
     if (budget !== undefined) args.push('--budget', String(budget));
+    if (budgetPeriod !== undefined) args.push('--budget-period', budgetPeriod);
     const r = await runCliOk(args, { env: this.env });
     const lines = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
     const key = lines[lines.length - 1] ?? '';
