@@ -3,28 +3,33 @@
 namespace llmgw::limits {
 
 bool LocalSpendLedger::loaded(const std::string& key_id, const std::string& period_id) {
-  const std::string k = entry_key(key_id, period_id);
-  Stripe& s = stripe(k);
+  Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
-  return s.entries.contains(k);
+  auto it = s.entries.find(key_id);
+  return it != s.entries.end() && it->second.period_id == period_id;
 }
 
 void LocalSpendLedger::load(const std::string& key_id, const std::string& period_id,
                             core::Money spent) {
-  const std::string k = entry_key(key_id, period_id);
-  Stripe& s = stripe(k);
+  Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
-  s.entries.try_emplace(k, Entry{spent, {}, {}, false});
+  auto [it, inserted] = s.entries.try_emplace(key_id);
+  Entry& e = it->second;
+  if (!inserted && e.period_id == period_id) {
+    return;  // already loaded: the ledger knows more than the store
+  }
+  // A new key, or a new period. Reservations still held for the old period settle there
+  // (settle() checks the period) and no longer count against the new one.
+  e = Entry{period_id, spent, {}, {}, false};
 }
 
 ReserveResult LocalSpendLedger::reserve(const std::string& key_id, const std::string& period_id,
                                         core::Money budget, core::Money amount,
                                         Reservation& out) {
-  const std::string k = entry_key(key_id, period_id);
-  Stripe& s = stripe(k);
+  Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
-  auto it = s.entries.find(k);
-  if (it == s.entries.end()) {
+  auto it = s.entries.find(key_id);
+  if (it == s.entries.end() || it->second.period_id != period_id) {
     return ReserveResult::NotLoaded;
   }
   Entry& e = it->second;
@@ -42,13 +47,16 @@ Settled LocalSpendLedger::settle(Reservation& r, core::Money actual) {
   if (!r.active) {
     return result;
   }
-  const std::string k = entry_key(r.key_id, r.period_id);
-  Stripe& s = stripe(k);
+  r.active = false;
+  Stripe& s = stripe(r.key_id);
   std::lock_guard lock(s.mutex);
-  Entry& e = s.entries[k];
+  auto it = s.entries.find(r.key_id);
+  if (it == s.entries.end() || it->second.period_id != r.period_id) {
+    return result;  // the period ended meanwhile: its spend is the store's from now on
+  }
+  Entry& e = it->second;
   e.reserved -= r.amount;
   e.spent += actual;
-  r.active = false;
   result.spent = e.spent;
   result.budget = e.budget;
   if (!e.soft_crossed && !e.budget.is_zero() &&
@@ -63,27 +71,29 @@ void LocalSpendLedger::release(Reservation& r) {
   if (!r.active) {
     return;
   }
-  const std::string k = entry_key(r.key_id, r.period_id);
-  Stripe& s = stripe(k);
-  std::lock_guard lock(s.mutex);
-  s.entries[k].reserved -= r.amount;
   r.active = false;
+  Stripe& s = stripe(r.key_id);
+  std::lock_guard lock(s.mutex);
+  auto it = s.entries.find(r.key_id);
+  if (it != s.entries.end() && it->second.period_id == r.period_id) {
+    it->second.reserved -= r.amount;
+  }
 }
 
 core::Money LocalSpendLedger::spent(const std::string& key_id, const std::string& period_id) {
-  const std::string k = entry_key(key_id, period_id);
-  Stripe& s = stripe(k);
+  Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
-  auto it = s.entries.find(k);
-  return it == s.entries.end() ? core::Money{} : it->second.spent;
+  auto it = s.entries.find(key_id);
+  return (it == s.entries.end() || it->second.period_id != period_id) ? core::Money{}
+                                                                       : it->second.spent;
 }
 
 core::Money LocalSpendLedger::reserved(const std::string& key_id, const std::string& period_id) {
-  const std::string k = entry_key(key_id, period_id);
-  Stripe& s = stripe(k);
+  Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
-  auto it = s.entries.find(k);
-  return it == s.entries.end() ? core::Money{} : it->second.reserved;
+  auto it = s.entries.find(key_id);
+  return (it == s.entries.end() || it->second.period_id != period_id) ? core::Money{}
+                                                                       : it->second.reserved;
 }
 
 }  // namespace llmgw::limits

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace llmgw::limits {
@@ -74,21 +75,27 @@ class LocalSpendLedger final : public SpendLedger {
   core::Money reserved(const std::string& key_id, const std::string& period_id) override;
 
  private:
+  /// One entry per key, holding its current period only: a new period starts from the store's
+  /// figure (load) and the old one is no longer needed.
   struct Entry {
+    std::string period_id;
     core::Money spent;
     core::Money reserved;
     core::Money budget;  ///< last budget seen (for the soft threshold)
     bool soft_crossed = false;
   };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   static constexpr std::size_t kStripes = 64;
   struct Stripe {
     std::mutex mutex;
-    std::unordered_map<std::string, Entry> entries;  ///< key: key_id + '\n' + period_id
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries;  ///< by key id
   };
-  Stripe& stripe(const std::string& k) { return stripes_[std::hash<std::string>{}(k) % kStripes]; }
-  static std::string entry_key(const std::string& key_id, const std::string& period_id) {
-    return key_id + '\n' + period_id;
-  }
+  Stripe& stripe(std::string_view key_id) { return stripes_[Hash{}(key_id) % kStripes]; }
 
   unsigned soft_percent_;
   Stripe stripes_[kStripes];

@@ -45,12 +45,28 @@ const PriceComponent* find_chain(const ModelPricing& p, const Chain& chain, std:
   return nullptr;
 }
 
+/// The per-request fee that applies (same tier rules as `ModelPricing::find`), or null.
+const PriceComponent* request_fee(const ModelPricing& p, std::int64_t prompt,
+                                  ServiceTier service) {
+  const PriceComponent* best = nullptr;
+  for (const auto& c : p.components) {
+    if (c.unit != Unit::Request || (c.tier.above_tokens > 0 && prompt <= c.tier.above_tokens) ||
+        (c.tier.service != ServiceTier::Default && c.tier.service != service)) {
+      continue;
+    }
+    if (best == nullptr || c.tier.above_tokens > best->tier.above_tokens ||
+        (c.tier.above_tokens == best->tier.above_tokens && c.tier.service == service)) {
+      best = &c;
+    }
+  }
+  return best;
+}
+
 core::Money line_cost(const PriceComponent& c, std::int64_t quantity) {
   return c.price * quantity / unit_divisor(c.unit);
 }
 
-void append_line(std::string& json, const PriceComponent& c, std::int64_t quantity,
-                 core::Money cost) {
+void append_line(std::string& json, const PriceComponent& c, std::int64_t quantity) {
   json += json.size() > 1 ? ",{" : "{";
   json += R"("d":")";
   json += to_string(c.direction);
@@ -64,9 +80,7 @@ void append_line(std::string& json, const PriceComponent& c, std::int64_t quanti
   json += c.price.to_string();
   json += R"(","q":)";
   json += std::to_string(quantity);
-  json += R"(,"c":")";
-  json += cost.to_string();
-  json += "\"}";
+  json += "}";
 }
 
 }  // namespace
@@ -115,16 +129,15 @@ Cost compute_cost(const ModelPricing* pricing, const TokenUsage& u, ServiceTier 
       missing = true;
       continue;
     }
-    const core::Money amount = line_cost(*c, line.quantity);
-    cost.total += amount;
-    append_line(cost.lines_json, *c, line.quantity, amount);
+    cost.total += line_cost(*c, line.quantity);
+    append_line(cost.lines_json, *c, line.quantity);
   }
-  // A per-request fee, where the model has one.
-  for (const auto& c : pricing->components) {
-    if (c.unit == Unit::Request &&
-        &c == pricing->find(c.direction, c.modality, prompt, service, false)) {
-      cost.total += c.price;
-      append_line(cost.lines_json, c, 1, c.price);
+  // A per-request fee, where the model has one, for calls the provider served (usage
+  // reported or estimated): a call that failed before an answer costs nothing.
+  if (u.reported || estimated) {
+    if (const PriceComponent* fee = request_fee(*pricing, prompt, service)) {
+      cost.total += fee->price;
+      append_line(cost.lines_json, *fee, 1);
     }
   }
   cost.lines_json += "]";
@@ -152,10 +165,8 @@ core::Money worst_case_cost(const ModelPricing& p, std::int64_t prompt_tokens,
   total += dearest({{Direction::Output, Modality::Text, kTok},
                     {Direction::Reasoning, Modality::Text, kTok}},
                    max_output_tokens);
-  for (const auto& c : p.components) {
-    if (c.unit == Unit::Request) {
-      total += c.price;
-    }
+  if (const PriceComponent* fee = request_fee(p, prompt_tokens, service)) {
+    total += fee->price;
   }
   return total;
 }

@@ -21,8 +21,8 @@ std::string_view to_string(CostStatus s) noexcept;
 struct Cost {
   core::Money total;
   CostStatus status = CostStatus::Unpriced;
-  /// JSON array of the lines billed: [{"d","m","u","t","p","q","c"}] (direction, modality,
-  /// unit, tier, price per unit, quantity, cost). Empty for Unpriced.
+  /// JSON array of the lines billed: [{"d","m","u","t","p","q"}] (direction, modality, unit,
+  /// tier, price per unit, quantity; a line costs p*q per unit size). Empty for Unpriced.
   std::string lines_json;
   [[nodiscard]] bool known() const noexcept { return status != CostStatus::Unpriced; }
 };

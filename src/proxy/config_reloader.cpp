@@ -3,6 +3,8 @@
 #include "core/log.hpp"
 #include "core/thread.hpp"
 
+#include <malloc.h>
+
 namespace llmgw::proxy {
 
 ConfigReloader::ConfigReloader(store::Store& store, catalog::Catalog& catalog,
@@ -12,9 +14,12 @@ ConfigReloader::ConfigReloader(store::Store& store, catalog::Catalog& catalog,
 ConfigReloader::~ConfigReloader() { stop(); }
 
 void ConfigReloader::start() {
-  const auto data = store_.load_catalog();
-  catalog_.publish(catalog::Snapshot::build(data));
-  seen_version_ = data.version;
+  {
+    const auto data = store_.load_catalog();
+    catalog_.publish(catalog::Snapshot::build(data));
+    seen_version_ = data.version;
+  }
+  malloc_trim(0);
   thread_ = std::thread([this] {
     core::name_this_thread("llmgw-reload");
     run();
@@ -53,6 +58,7 @@ bool ConfigReloader::poll_once() {
     keys_.publish(changed);
     const auto data = store_.load_catalog();
     catalog_.publish(catalog::Snapshot::build(data));
+    malloc_trim(0);  // the rows read to build it are garbage now: give the pages back
     core::LogLine(core::LogLevel::Info, "configuration reloaded")
         .field("version", data.version)
         .field("keys_changed", static_cast<std::uint64_t>(changed.size()))

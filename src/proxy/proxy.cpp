@@ -174,8 +174,16 @@ struct Proxy::Call {
   std::int64_t streamed_events = 0;  ///< basis of the estimate when a stream had no usage
   pricing::TokenUsage usage;
   pricing::Cost cost;
+  std::string cost_text;  ///< cost.total as decimal, formatted once
   bool cost_computed = false;
   limits::Reservation reservation;
+  limits::SpendLedger* ledger = nullptr;
+  /// A call that ends without settling (an exception on the way) gives its hold back.
+  ~Call() {
+    if (reservation.active && ledger != nullptr) {
+      ledger->release(reservation);
+    }
+  }
   std::string period_id;
   std::int64_t upstream_us = 0;
   unsigned status = 0;
@@ -363,6 +371,23 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
 
 namespace {
 
+/// The budget period containing now, recomputed once per UTC day per thread (calendar
+/// arithmetic with gmtime and formatting is not for every request).
+const limits::PeriodWindow& current_window(limits::BudgetPeriod p) {
+  struct Cached {
+    std::int64_t day = -1;
+    limits::PeriodWindow window;
+  };
+  thread_local Cached cache[3];
+  const std::int64_t now = core::unix_seconds();
+  Cached& c = cache[static_cast<int>(p)];
+  if (c.day != now / 86'400) {
+    c.day = now / 86'400;
+    c.window = limits::period_window(p, now);
+  }
+  return c.window;
+}
+
 /// Sums a key's recorded spend over a period; runs on the blocking pool.
 asio::awaitable<core::Money> load_spend(store::Store* store, std::string key_id,
                                         std::string first_day, std::string last_day) {
@@ -385,7 +410,7 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
   }
   const auto period = limits::parse_budget_period(key.budget_period)
                           .value_or(limits::BudgetPeriod::Monthly);
-  const limits::PeriodWindow window = limits::period_window(period, core::unix_seconds());
+  const limits::PeriodWindow& window = current_window(period);
   call.period_id = window.id;
   if (!deps_.ledger.loaded(key.id, window.id)) {
     auto [eptr, spent] = co_await asio::co_spawn(
@@ -410,8 +435,16 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
     max_out = 0;
   }
   const core::Money worst = pricing::worst_case_cost(*pricing, prompt_bound, max_out, call.service);
-  if (deps_.ledger.reserve(key.id, window.id, *key.budget, worst, call.reservation) ==
-      limits::ReserveResult::OverBudget) {
+  call.ledger = &deps_.ledger;
+  const auto reserved =
+      deps_.ledger.reserve(key.id, window.id, *key.budget, worst, call.reservation);
+  if (reserved == limits::ReserveResult::NotLoaded) {
+    // The period turned over while the spend was being read: fail closed, the retry loads it.
+    co_await ex.respond_error(Errc::NotReady,
+                              "The budget period of this key just changed; try again.");
+    co_return false;
+  }
+  if (reserved == limits::ReserveResult::OverBudget) {
     const core::Money spent = deps_.ledger.spent(key.id, window.id);
     co_await ex.respond_error(
         Errc::BudgetExceeded,
@@ -435,7 +468,7 @@ void Proxy::compute_cost(http::Exchange& ex, Call& call) {
   bool estimated = false;
   if (call.usage_json.empty() || !pricing::normalize_openai(call.usage_json, u)) {
     u = {};
-    if (call.status >= 200 && call.status < 300 || call.status == 499 ||
+    if ((call.status >= 200 && call.status < 300) || call.status == 499 ||
         (call.status >= 500 && call.streamed_events > 0)) {
       // Answered (or cut short) without usage: estimate from what passed through. About four
       // bytes of prompt per token; one token per streamed event.
@@ -446,11 +479,14 @@ void Proxy::compute_cost(http::Exchange& ex, Call& call) {
   }
   call.usage = u;
   call.cost = pricing::compute_cost(call.route->pricing.get(), u, call.service, estimated);
+  if (call.cost.known()) {
+    call.cost_text = call.cost.total.to_string();
+  }
 }
 
 std::string Proxy::cost_headers(const Call& call) {
   std::string h = "x-llmgw-cost-usd: ";
-  h += call.cost.known() ? call.cost.total.to_string() : "unknown";
+  h += call.cost.known() ? call.cost_text : "unknown";
   h += "\r\nx-llmgw-cost-status: ";
   h += pricing::to_string(call.cost.status);
   h += "\r\n";
@@ -839,7 +875,7 @@ void Proxy::record_usage(http::Exchange& ex, Call& call) {
   r.cache_write_tokens = call.usage.cache_write_5m_tokens + call.usage.cache_write_1h_tokens;
   r.usage_reported = call.usage.reported;
   if (call.cost.known()) {
-    r.cost_usd = call.cost.total.to_string();
+    r.cost_usd = call.cost_text;
   }
   r.cost_status = std::string(pricing::to_string(call.cost.status));
   r.prices_json = call.cost.lines_json;

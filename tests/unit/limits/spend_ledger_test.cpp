@@ -33,11 +33,20 @@ TEST(LocalSpendLedger, FreeCallsAreNeverBlocked) {
   EXPECT_EQ(l.reserve("k", "p", usd("1"), core::Money{}, r), ReserveResult::Ok);
 }
 
-TEST(LocalSpendLedger, LoadDoesNotOverwriteWhatTheLedgerKnows) {
+TEST(LocalSpendLedger, LoadDoesNotOverwriteWhatTheLedgerKnowsButANewPeriodStartsFresh) {
   LocalSpendLedger l;
   l.load("k", "p", usd("1"));
   l.load("k", "p", usd("0"));
   EXPECT_EQ(l.spent("k", "p"), usd("1"));
+  Reservation old;
+  ASSERT_EQ(l.reserve("k", "p", usd("5"), usd("2"), old), ReserveResult::Ok);
+  Reservation r;
+  EXPECT_EQ(l.reserve("k", "p2", usd("5"), usd("1"), r), ReserveResult::NotLoaded);
+  l.load("k", "p2", usd("0.5"));
+  EXPECT_EQ(l.spent("k", "p2"), usd("0.5"));
+  EXPECT_EQ(l.reserved("k", "p2"), core::Money{});  // the old period's hold is not carried
+  l.settle(old, usd("2"));                           // settles into the finished period
+  EXPECT_EQ(l.spent("k", "p2"), usd("0.5"));
 }
 
 TEST(LocalSpendLedger, SoftThresholdIsReportedOncePerPeriod) {

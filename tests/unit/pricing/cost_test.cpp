@@ -181,9 +181,8 @@ TEST(Cost, RecordsThePricesItBilledAt) {
   const auto u = openai(R"({"prompt_tokens":10,"completion_tokens":5})");
   const Cost c = compute_cost(&model("gpt-4o-mini"), u, ServiceTier::Default, false);
   EXPECT_EQ(c.lines_json,
-            R"([{"d":"input","m":"text","u":"token","t":"default","p":"0.00000015","q":10,)"
-            R"("c":"0.0000015"},{"d":"output","m":"text","u":"token","t":"default",)"
-            R"("p":"0.0000006","q":5,"c":"0.000003"}])");
+            R"([{"d":"input","m":"text","u":"token","t":"default","p":"0.00000015","q":10},)"
+            R"({"d":"output","m":"text","u":"token","t":"default","p":"0.0000006","q":5}])");
 }
 
 TEST(Cost, StreamedAndNotStreamedUsageCostTheSame) {
@@ -199,6 +198,26 @@ TEST(WorstCase, ReservesPromptAndMaxOutputAtTheDearestRates) {
   EXPECT_EQ(worst_case_cost(model("claude-sonnet-4-20250514"), 1000, 4096, ServiceTier::Default)
                 .to_string(),
             "0.06744");
+}
+
+TEST(OverridePrices, APerMillionOverrideReplacesAPerTokenCatalogPrice) {
+  std::vector<PriceComponent> rows{
+      {Direction::Input, Modality::Text, Unit::Token, {}, *core::Money::parse("1.5e-7"),
+       PriceSource::Catalog},
+      {Direction::Input, Modality::Text, Unit::Tokens1m, {}, *core::Money::parse("5"),
+       PriceSource::Override}};
+  for (int order = 0; order < 2; ++order) {
+    const auto eff = effective_components(rows);
+    ASSERT_EQ(eff.size(), 1u);
+    EXPECT_EQ(eff[0].unit, Unit::Tokens1m);
+    std::swap(rows[0], rows[1]);
+  }
+}
+
+TEST(Cost, AFailedCallPaysNoPerRequestFee) {
+  const Cost c = compute_cost(&model("perplexity/pplx-70b-online"), TokenUsage{},
+                              ServiceTier::Default, false);
+  EXPECT_EQ(c.total.to_string(), "0");
 }
 
 TEST(OverridePrices, WinOverTheCatalogRow) {
