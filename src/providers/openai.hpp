@@ -72,9 +72,10 @@ class SseFilter {
   [[nodiscard]] const Usage& usage() const noexcept { return usage_; }
   /// The last usage object the stream carried, as JSON text (empty if none).
   [[nodiscard]] const std::string& usage_json() const noexcept { return usage_json_; }
-  /// Events that carried choices: about one token each in OpenAI streams, the basis of the
-  /// estimate when a stream ends without usage.
   [[nodiscard]] bool saw_done() const noexcept { return saw_done_; }
+  /// Events passed through (role, content, finish and [DONE] events alike): OpenAI streams
+  /// about one token per content event, so this bounds the estimate when a stream ends
+  /// without usage.
   [[nodiscard]] std::size_t events() const noexcept { return events_; }
 
  private:
