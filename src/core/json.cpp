@@ -1,5 +1,7 @@
 #include "core/json.hpp"
 
+#include "core/json_sax.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 
@@ -37,31 +39,8 @@ void append_json_string(std::string& out, std::string_view s) {
 
 namespace {
 
-/// A SAX handler that accepts everything: Boost.JSON's parser does the validation.
-struct NullHandler {
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
-  bool on_object_begin(boost::system::error_code&) { return true; }
-  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
-  bool on_array_begin(boost::system::error_code&) { return true; }
-  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
-  bool on_key_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_key(std::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string_part(std::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string(std::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(std::int64_t, std::string_view, boost::system::error_code&) { return true; }
-  bool on_uint64(std::uint64_t, std::string_view, boost::system::error_code&) { return true; }
-  bool on_double(double, std::string_view, boost::system::error_code&) { return true; }
-  bool on_bool(bool, boost::system::error_code&) { return true; }
-  bool on_null(boost::system::error_code&) { return true; }
-  bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(std::string_view, boost::system::error_code&) { return true; }
-};
+/// Accepts everything: Boost.JSON's parser does the validation.
+struct NullHandler : SaxHandlerBase {};
 
 std::size_t skip_ws(std::string_view t, std::size_t i) {
   while (i < t.size() && (t[i] == ' ' || t[i] == '\n' || t[i] == '\r' || t[i] == '\t')) {

@@ -1,5 +1,7 @@
 #include "pricing/litellm.hpp"
 
+#include "core/json_sax.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 
 #include <charconv>
@@ -11,12 +13,8 @@ namespace llmgw::pricing {
 namespace {
 
 /// Collects, per top-level entry, its direct members: numbers as their JSON text, strings.
-class CatalogHandler {
+class CatalogHandler : public core::SaxHandlerBase {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   struct Raw {
     std::string name;
@@ -26,9 +24,6 @@ class CatalogHandler {
   std::vector<Raw> raws;
   bool top_is_object = false;
 
-  using ec_t = boost::system::error_code;
-  bool on_document_begin(ec_t&) { return true; }
-  bool on_document_end(ec_t&) { return true; }
   bool on_object_begin(ec_t&) {
     if (depth_ == 0) {
       top_is_object = true;
@@ -79,10 +74,6 @@ class CatalogHandler {
   bool on_int64(std::int64_t, std::string_view s, ec_t&) { return number(s); }
   bool on_uint64(std::uint64_t, std::string_view s, ec_t&) { return number(s); }
   bool on_double(double, std::string_view s, ec_t&) { return number(s); }
-  bool on_bool(bool, ec_t&) { return true; }
-  bool on_null(ec_t&) { return true; }
-  bool on_comment_part(std::string_view, ec_t&) { return true; }
-  bool on_comment(std::string_view, ec_t&) { return true; }
 
  private:
   bool number(std::string_view s) {

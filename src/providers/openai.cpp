@@ -1,5 +1,7 @@
 #include "providers/openai.hpp"
 
+#include "core/json_sax.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 
 #include <algorithm>
@@ -123,12 +125,8 @@ namespace {
 
 /// Records, for the top-level members the gateway reads, their JSON kind and value.
 /// Boost.JSON's parser validates (strict, UTF-8) while this handler watches.
-class RequestFieldsHandler {
+class RequestFieldsHandler : public core::SaxHandlerBase {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
 
   enum class Field : std::uint8_t {
     Other,
@@ -157,9 +155,6 @@ class RequestFieldsHandler {
   bool include_usage_value = false;
   std::size_t messages_count = 0;
 
-  using ec_t = boost::system::error_code;
-  bool on_document_begin(ec_t&) { return true; }
-  bool on_document_end(ec_t&) { return true; }
   bool on_object_begin(ec_t&) {
     if (depth_ == 0) {
       top = JsonKind::Object;
@@ -247,7 +242,6 @@ class RequestFieldsHandler {
     value(JsonKind::String);
     return true;
   }
-  bool on_number_part(std::string_view, ec_t&) { return true; }
   bool on_int64(std::int64_t v, std::string_view, ec_t&) {
     if (depth_ == 1 && v >= 0) {
       if (field_ == Field::MaxTokens) {
@@ -269,8 +263,6 @@ class RequestFieldsHandler {
     return scalar(JsonKind::Bool);
   }
   bool on_null(ec_t&) { return scalar(JsonKind::Null); }
-  bool on_comment_part(std::string_view, ec_t&) { return true; }
-  bool on_comment(std::string_view, ec_t&) { return true; }
 
  private:
   /// A value starts (or is) at the current depth: note its kind for the field it belongs to.
