@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh --no-test
-cmake --preset release >/dev/null
+cmake --preset release -DLLMGW_BUILD_TESTS=OFF >/dev/null
 cmake --build --preset release --target llmgw
 
 BIN=build/release/llmgw

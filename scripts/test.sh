@@ -13,11 +13,11 @@ scripts/install-deps.sh
 npm ci --no-audit --no-fund --loglevel=error
 
 echo "== dev preset (ASan + UBSan): unit, integration and end-to-end tests"
-cmake --preset dev >/dev/null
+cmake --preset dev -DLLMGW_BUILD_TESTS=ON >/dev/null
 cmake --build --preset dev
 ctest --preset dev -L 'unit|integration|e2e'
 
 echo "== release preset: unit, integration and end-to-end tests"
-cmake --preset release >/dev/null
+cmake --preset release -DLLMGW_BUILD_TESTS=ON >/dev/null
 cmake --build --preset release
 ctest --preset release -L 'unit|integration|e2e' "$@"
