@@ -88,7 +88,27 @@ int run_serve(const ServeOptions& opts) {
     events::UsageWriter usage(store, {.batch_size = s.usage_batch_size,
                                       .flush_interval = s.usage_flush_interval,
                                       .queue_limit = s.usage_queue_limit});
-    usage.start();
+    {
+      // One crash-safe spool per I/O thread, plus any left by an earlier run with more threads:
+      // all are replayed before serving.
+      std::vector<std::unique_ptr<events::UsageSpool>> spools;
+      const std::string dir = s.data_dir + "/spool";
+      const unsigned producers = s.usage_spool_bytes == 0 ? 0 : s.effective_threads();
+      for (unsigned i = 0;; ++i) {
+        const std::string path = dir + "/usage-" + std::to_string(i) + ".spool";
+        if (i >= producers && !std::filesystem::exists(path)) {
+          break;
+        }
+        spools.push_back(events::UsageSpool::open(
+            path, s.usage_spool_bytes == 0 ? (4u << 20) : s.usage_spool_bytes));
+      }
+      usage.attach_spools(std::move(spools), producers);
+      if (const std::size_t replayed = usage.start(); replayed > 0) {
+        core::LogLine(core::LogLevel::Warn, "usage records replayed from the spool")
+            .field("records", static_cast<std::uint64_t>(replayed))
+            .emit();
+      }
+    }
 
     boost::asio::thread_pool blocking(kBlockingThreads);
     limits::LocalSpendLedger ledger(s.budget_soft_threshold_percent);

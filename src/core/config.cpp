@@ -81,6 +81,10 @@ Settings Settings::from_environment() {
   env_number<std::size_t>("LLMGW_USAGE_BATCH", s.usage_batch_size, 1, 1'000'000);
   env_ms("LLMGW_USAGE_FLUSH_MS", s.usage_flush_interval);
   env_number<std::size_t>("LLMGW_USAGE_QUEUE_LIMIT", s.usage_queue_limit, 1, std::size_t(1) << 32);
+  env_number<std::size_t>("LLMGW_USAGE_SPOOL_BYTES", s.usage_spool_bytes, 0, std::size_t(1) << 34);
+  if (s.usage_spool_bytes != 0 && s.usage_spool_bytes < (64u << 10)) {
+    throw ConfigError("environment: LLMGW_USAGE_SPOOL_BYTES: at least 65536 (or 0 for none)");
+  }
   env_bool("LLMGW_ACCESS_LOG", s.access_log);
   env_number<unsigned>("LLMGW_BUDGET_SOFT_THRESHOLD_PERCENT", s.budget_soft_threshold_percent, 1,
                        100);

@@ -39,6 +39,7 @@ struct Settings {
   std::size_t usage_batch_size = 1'000;          ///< LLMGW_USAGE_BATCH
   std::chrono::milliseconds usage_flush_interval{200};  ///< LLMGW_USAGE_FLUSH_MS
   std::size_t usage_queue_limit = 1'000'000;     ///< LLMGW_USAGE_QUEUE_LIMIT
+  std::size_t usage_spool_bytes = 4u << 20;      ///< LLMGW_USAGE_SPOOL_BYTES per I/O thread; 0: none
   bool access_log = true;                        ///< LLMGW_ACCESS_LOG (0/1)
   unsigned budget_soft_threshold_percent = 80;   ///< LLMGW_BUDGET_SOFT_THRESHOLD_PERCENT
   std::string log_level = "info";                ///< LOG_LEVEL

@@ -17,14 +17,39 @@ UsageWriter::UsageWriter(store::Store& store, UsageWriterOptions opts)
 
 UsageWriter::~UsageWriter() { stop(); }
 
-void UsageWriter::start() {
+void UsageWriter::attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools,
+                                std::size_t producers) {
+  spools_ = std::move(spools);
+  producers_ = std::min(producers, spools_.size());
+}
+
+std::size_t UsageWriter::start() {
+  const std::uint64_t before = written_.load();
+  // Replay: whatever a previous process appended and the store had not recorded.
+  while (true) {
+    bool pending = false;
+    for (const auto& s : spools_) {
+      pending = pending || s->pending_bytes() > 0;
+    }
+    if (!pending) {
+      break;
+    }
+    if (!drain_once(true)) {
+      throw std::runtime_error("the store refused the usage records of the spool");
+    }
+  }
+  const std::size_t replayed = static_cast<std::size_t>(written_.load() - before);
   thread_ = std::thread([this] {
     core::name_this_thread("llmgw-usage");
     run();
   });
+  return replayed;
 }
 
-bool UsageWriter::submit(store::UsageRecord&& r) {
+bool UsageWriter::submit(store::UsageRecord&& r, std::size_t spool) {
+  if (spool < producers_ && spools_[spool]->append(r)) {
+    return true;  // crash-safe already; the writer picks it up on its next round
+  }
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= opts_.queue_limit) {
@@ -54,10 +79,11 @@ void UsageWriter::stop() {
   }
 }
 
-bool UsageWriter::write_batch(std::vector<store::UsageRecord>& batch) {
+bool UsageWriter::write_with_retry(std::vector<store::UsageRecord>& batch,
+                                   const std::vector<store::SpoolMark>& marks) {
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
     try {
-      store_.insert_usage(batch);
+      store_.insert_usage_marked(batch, marks);
       written_.fetch_add(batch.size(), std::memory_order_relaxed);
       return true;
     } catch (const std::exception& e) {
@@ -73,39 +99,78 @@ bool UsageWriter::write_batch(std::vector<store::UsageRecord>& batch) {
   return false;
 }
 
-void UsageWriter::run() {
+bool UsageWriter::drain_once(bool replay) {
+  bool ok = true;
+  // The spools: each read is applied with its mark, then consumed.
+  for (const auto& s : spools_) {
+    while (s->pending_bytes() > 0) {
+      std::vector<store::UsageRecord> batch;
+      std::vector<std::uint64_t> seqs;
+      std::uint64_t next_tail = 0;
+      s->read(opts_.batch_size, batch, seqs, next_tail);
+      if (seqs.empty() && batch.empty()) {
+        s->consume(next_tail);  // only undecodable bytes: step over them
+        break;
+      }
+      std::vector<store::UsageRecord> fresh;
+      fresh.reserve(batch.size());
+      const std::uint64_t applied = replay ? store_.spool_mark(s->name()) : 0;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (seqs[i] > applied) {
+          fresh.push_back(std::move(batch[i]));
+        }
+      }
+      const std::vector<store::SpoolMark> marks{{s->name(), seqs.empty() ? 0 : seqs.back()}};
+      if (!write_with_retry(fresh, marks)) {
+        ok = false;
+        break;  // stays in the spool: retried next round, and replayed after a restart
+      }
+      s->consume(next_tail);
+    }
+  }
+  // The queue.
   std::vector<store::UsageRecord> taken;
+  {
+    std::lock_guard lock(mutex_);
+    taken.swap(queue_);
+  }
+  for (std::size_t i = 0; i < taken.size(); i += opts_.batch_size) {
+    const std::size_t n = std::min(opts_.batch_size, taken.size() - i);
+    std::vector<store::UsageRecord> batch(std::make_move_iterator(taken.begin() + i),
+                                          std::make_move_iterator(taken.begin() + i + n));
+    if (!write_with_retry(batch, {})) {
+      ok = false;
+      std::lock_guard lock(mutex_);
+      queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
+                    std::make_move_iterator(batch.end()));
+    }
+  }
+  return ok;
+}
+
+void UsageWriter::run() {
   while (true) {
     bool last = false;
     {
       std::unique_lock lock(mutex_);
       cv_.wait_for(lock, opts_.flush_interval,
                    [&] { return stopping_ || queue_.size() >= opts_.batch_size; });
-      taken.swap(queue_);
       last = stopping_;
     }
-    bool round_failed = false;
-    for (std::size_t i = 0; i < taken.size(); i += opts_.batch_size) {
-      const std::size_t n = std::min(opts_.batch_size, taken.size() - i);
-      std::vector<store::UsageRecord> batch(std::make_move_iterator(taken.begin() + i),
-                                            std::make_move_iterator(taken.begin() + i + n));
-      if (!write_batch(batch)) {
-        round_failed = true;
-        // Put it back in front: it is retried on the next round instead of being lost.
-        std::lock_guard lock(mutex_);
-        queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
-                      std::make_move_iterator(batch.end()));
-      }
-    }
-    taken.clear();
+    const bool ok = drain_once(false);
     if (last) {
       std::lock_guard lock(mutex_);
-      if (queue_.empty()) {
+      bool pending = !queue_.empty();
+      for (const auto& s : spools_) {
+        pending = pending || s->pending_bytes() > 0;
+      }
+      if (!pending) {
         break;
       }
-      if (round_failed) {
+      if (!ok) {
         core::LogLine(core::LogLevel::Error, "usage records not written at shutdown")
-            .field("records", static_cast<std::uint64_t>(queue_.size()))
+            .field("queued", static_cast<std::uint64_t>(queue_.size()))
+            .field("spooled_note", "spooled records are replayed at the next start")
             .emit();
         break;
       }

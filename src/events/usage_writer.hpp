@@ -1,14 +1,18 @@
 #pragma once
 /// Usage records leave the request path as queued events and are written to the store in
-/// batches (one transaction each) by a background thread. `stop()` drains the queue, so a
-/// clean shutdown loses none.
+/// batches (one transaction each) by a background thread. With spools attached (one per I/O
+/// thread, see usage_spool.hpp) a record is crash-safe the moment it is submitted; the
+/// in-memory queue remains for threads without a spool and for a full spool. `stop()` drains
+/// everything, so a clean shutdown loses none either way.
 
+#include "events/usage_spool.hpp"
 #include "store/store.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,10 +32,16 @@ class UsageWriter {
   UsageWriter(const UsageWriter&) = delete;
   UsageWriter& operator=(const UsageWriter&) = delete;
 
-  void start();
-  /// Never blocks on I/O; false (and counted) if the queue is full.
-  bool submit(store::UsageRecord&& r);
-  /// Writes everything queued, then stops the thread.
+  /// Before start(): spools to drain (and replay); `producers` of them take submissions
+  /// (spool i for submit(…, i)); the others are left from an earlier run with more threads.
+  void attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools, std::size_t producers);
+  /// Replays what the spools hold beyond the store's marks, then starts the thread.
+  /// Returns the number of records replayed. Throws if the store refuses them.
+  std::size_t start();
+  /// Never blocks on I/O. With `spool` naming an attached producer spool (one thread each),
+  /// the record goes there; otherwise into the queue. False (and counted) if dropped.
+  bool submit(store::UsageRecord&& r, std::size_t spool = SIZE_MAX);
+  /// Writes everything queued and spooled, then stops the thread.
   void stop();
 
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(); }
@@ -40,10 +50,15 @@ class UsageWriter {
 
  private:
   void run();
-  bool write_batch(std::vector<store::UsageRecord>& batch);
+  /// One round: the queue and every spool into the store. False if the store failed.
+  bool drain_once(bool replay);
+  bool write_with_retry(std::vector<store::UsageRecord>& batch,
+                        const std::vector<store::SpoolMark>& marks);
 
   store::Store& store_;
   UsageWriterOptions opts_;
+  std::vector<std::unique_ptr<UsageSpool>> spools_;
+  std::size_t producers_ = 0;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<store::UsageRecord> queue_;

@@ -883,7 +883,7 @@ void Proxy::record_usage(http::Exchange& ex, Call& call) {
   r.overhead_us = std::max<std::int64_t>(0, micros_since(ex.started_at()) - call.upstream_us);
   r.stream = call.req.stream;
   r.created_at_us = core::unix_micros();
-  deps_.usage.submit(std::move(r));
+  deps_.usage.submit(std::move(r), ex.worker().index());
 }
 
 }  // namespace llmgw::proxy

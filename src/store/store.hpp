@@ -108,6 +108,12 @@ struct SpendRow {
   bool operator==(const SpendRow&) const = default;
 };
 
+/// How far a usage spool has been applied: its records up to `seq` are in the store.
+struct SpoolMark {
+  std::string spool;
+  std::uint64_t seq = 0;
+};
+
 /// A budget event (the soft threshold crossed, once per key and period), for alerting.
 struct BudgetEvent {
   std::string key_id;
@@ -190,6 +196,12 @@ class Store {
   /// Inserts a batch in one transaction, and in the same transaction adds each record's cost
   /// and tokens to its (key, UTC day, model) spend row, so spend always equals the usage rows.
   virtual void insert_usage(std::span<const UsageRecord> batch) = 0;
+  /// Same, and in the same transaction records how far each spool has been applied, so a
+  /// replay after a crash skips what is already stored.
+  virtual void insert_usage_marked(std::span<const UsageRecord> batch,
+                                   std::span<const SpoolMark> marks) = 0;
+  /// The last sequence number of `spool` applied (0: none).
+  virtual std::uint64_t spool_mark(const std::string& spool) = 0;
   /// Spend rows of a key between two UTC days inclusive ("YYYY-MM-DD"), ordered by day, model.
   virtual std::vector<SpendRow> spend(const std::string& key_id, const std::string& from_day,
                                       const std::string& to_day) = 0;

@@ -203,6 +203,13 @@ CREATE TABLE spend_daily (
   PRIMARY KEY (key_id, day, model)
 ) STRICT, WITHOUT ROWID;
 
+-- How far each usage spool (a crash-safe ring per I/O thread) has been applied: written in
+-- the same transaction as the usage rows, so a replay after a crash skips what is stored.
+CREATE TABLE spool_marks (
+  spool TEXT PRIMARY KEY NOT NULL,
+  seq   INTEGER NOT NULL
+) STRICT;
+
 -- Budget alerts, recorded once per key, budget period ("2026-11", "2026-W48", "2026-11-27")
 -- and kind.
 CREATE TABLE budget_events (

@@ -1349,7 +1349,19 @@ std::int64_t SqliteStore::count_price_models() {
 }
 
 void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
-  if (batch.empty()) {
+  insert_usage_marked(batch, {});
+}
+
+std::uint64_t SqliteStore::spool_mark(const std::string& spool) {
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query("SELECT seq FROM spool_marks WHERE spool = ?1");
+  q.bind(spool);
+  return q.step() ? static_cast<std::uint64_t>(q.integer(0)) : 0;
+}
+
+void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
+                                      std::span<const SpoolMark> marks) {
+  if (batch.empty() && marks.empty()) {
     return;
   }
   static const std::string kSql =
@@ -1388,6 +1400,12 @@ void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
     }
   }
   sums.write(c, core::unix_seconds());
+  for (const auto& m : marks) {
+    Query q = c.query(
+        "INSERT INTO spool_marks (spool, seq) VALUES (?1, ?2)"
+        " ON CONFLICT (spool) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq");
+    q.bind(m.spool, static_cast<std::int64_t>(m.seq)).run();
+  }
   tx.commit();
 }
 

@@ -56,6 +56,9 @@ class SqliteStore final : public Store {
   /// `unpriced_requests`) rather than failing the whole batch; one in exponent notation is
   /// stored in plain decimal.
   void insert_usage(std::span<const UsageRecord> batch) override;
+  void insert_usage_marked(std::span<const UsageRecord> batch,
+                           std::span<const SpoolMark> marks) override;
+  std::uint64_t spool_mark(const std::string& spool) override;
   std::vector<SpendRow> spend(const std::string& key_id, const std::string& from_day,
                               const std::string& to_day) override;
   /// Throws std::runtime_error (changing nothing) if a usage row holds a cost core::Money

@@ -286,7 +286,8 @@ TEST_F(SqliteStoreTest, MigrateCreatesEveryTableOfTheDataModel) {
               UnorderedElementsAre("admin_tokens", "admin_users", "api_keys", "budget_events",
                                    "config_version", "key_metadata", "model_aliases", "models",
                                    "price_models", "pricing_components", "providers",
-                                   "schema_migrations", "spend_daily", "usage_records"));
+                                   "schema_migrations", "spend_daily", "spool_marks",
+                                   "usage_records"));
   EXPECT_EQ(raw.value("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.value("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(store_.config_version(), 0);
