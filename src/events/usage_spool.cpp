@@ -1,6 +1,7 @@
 #include "events/usage_spool.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -79,6 +80,13 @@ std::unique_ptr<UsageSpool> UsageSpool::open(const std::string& path, std::size_
   if (fd < 0) {
     throw std::runtime_error("usage spool " + path + ": " + std::strerror(errno));
   }
+  // One process per spool: a second gateway on the same data directory would count the
+  // same records twice and corrupt the ring.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw std::runtime_error("usage spool " + path +
+                             " is in use by another llmgw process on this data directory");
+  }
   struct stat st {};
   ::fstat(fd, &st);
   bool fresh = st.st_size == 0;
@@ -102,6 +110,9 @@ std::unique_ptr<UsageSpool> UsageSpool::open(const std::string& path, std::size_
   s->map_bytes_ = bytes;
   s->header_ = reinterpret_cast<Header*>(s->map_);
   s->ring_ = s->map_ + kHeaderBytes;
+  // A process that died between allocating the file and writing its header left zeros.
+  static constexpr char kZero[sizeof kMagic] = {};
+  fresh = fresh || std::memcmp(s->header_->magic, kZero, sizeof kZero) == 0;
   if (fresh) {
     std::memcpy(s->header_->magic, kMagic, sizeof kMagic);
     s->header_->capacity = bytes - kHeaderBytes;
@@ -173,7 +184,12 @@ bool UsageSpool::append(const store::UsageRecord& r) {
 }
 
 void UsageSpool::read(std::size_t max, std::vector<store::UsageRecord>& out,
-                      std::vector<std::uint64_t>& seqs, std::uint64_t& next_tail) const {
+                      std::vector<std::uint64_t>& seqs, std::uint64_t& next_tail,
+                      bool* damaged) const {
+  bool ignored = false;
+  if (damaged == nullptr) {
+    damaged = &ignored;
+  }
   std::uint64_t pos = header_->tail.load(std::memory_order_relaxed);
   const std::uint64_t head = header_->head.load(std::memory_order_acquire);
   std::string buf;
@@ -182,7 +198,11 @@ void UsageSpool::read(std::size_t max, std::vector<store::UsageRecord>& out,
     std::uint32_t len = 0;
     copy_out(pos, reinterpret_cast<char*>(&len), 4);
     if (len == 0 || len > kMaxRecordBytes || pos + 4 + len > head) {
-      break;  // cannot happen for a record published by append(); never read past head
+      // Not a record append() published (a power loss wrote the header but not the ring):
+      // what follows cannot be framed. Give up on it rather than stall the spool.
+      *damaged = true;
+      pos = head;
+      break;
     }
     buf.resize(len);
     copy_out(pos + 4, buf.data(), len);
@@ -221,10 +241,18 @@ void UsageSpool::read(std::size_t max, std::vector<store::UsageRecord>& out,
 }
 
 void UsageSpool::consume(std::uint64_t next_tail) {
-  // The store has the rows (and the mark) committed; flushing first keeps the file's tail
-  // from running ahead of data a power loss could drop.
+  // Starts write-back of the ring (it does not wait): records reach the disk sooner, which
+  // narrows what a power loss can take. A process kill loses nothing either way.
   ::msync(map_, map_bytes_, MS_ASYNC);
   header_->tail.store(next_tail, std::memory_order_release);
+}
+
+std::uint64_t UsageSpool::next_sequence() const noexcept { return header_->next_seq; }
+
+void UsageSpool::start_sequence_after(std::uint64_t seq) {
+  if (pending_bytes() == 0 && header_->next_seq <= seq) {
+    header_->next_seq = seq + 1;
+  }
 }
 
 std::uint64_t UsageSpool::pending_bytes() const noexcept {

@@ -34,11 +34,16 @@ class UsageSpool {
 
   /// Consumer side: decodes up to `max` records after the consumed position. `seqs` gets
   /// each record's sequence number; `next_tail` the position after the last one read.
+  /// `*damaged` (if given) is set when bytes that cannot be a record were skipped.
   void read(std::size_t max, std::vector<store::UsageRecord>& out, std::vector<std::uint64_t>& seqs,
-            std::uint64_t& next_tail) const;
+            std::uint64_t& next_tail, bool* damaged = nullptr) const;
   /// Marks everything before `next_tail` as recorded by the store (and flushes the mapping).
   void consume(std::uint64_t next_tail);
 
+  /// A spool created anew (or moved aside) starts numbering after what the store already
+  /// has for its name, so replay never mistakes new records for applied ones.
+  void start_sequence_after(std::uint64_t seq);
+  [[nodiscard]] std::uint64_t next_sequence() const noexcept;
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] std::uint64_t pending_bytes() const noexcept;
 

@@ -24,6 +24,9 @@ void UsageWriter::attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools,
 }
 
 std::size_t UsageWriter::start() {
+  for (const auto& s : spools_) {
+    s->start_sequence_after(store_.spool_mark(s->name()));
+  }
   const std::uint64_t before = written_.load();
   // Replay: whatever a previous process appended and the store had not recorded.
   while (true) {
@@ -34,8 +37,19 @@ std::size_t UsageWriter::start() {
     if (!pending) {
       break;
     }
+    std::uint64_t pending_before = 0;
+    for (const auto& s : spools_) {
+      pending_before += s->pending_bytes();
+    }
     if (!drain_once(true)) {
       throw std::runtime_error("the store refused the usage records of the spool");
+    }
+    std::uint64_t pending_after = 0;
+    for (const auto& s : spools_) {
+      pending_after += s->pending_bytes();
+    }
+    if (pending_after >= pending_before) {
+      break;  // no progress: never loop on a spool that cannot drain
     }
   }
   const std::size_t replayed = static_cast<std::size_t>(written_.load() - before);
@@ -107,13 +121,21 @@ bool UsageWriter::drain_once(bool replay) {
       std::vector<store::UsageRecord> batch;
       std::vector<std::uint64_t> seqs;
       std::uint64_t next_tail = 0;
-      s->read(opts_.batch_size, batch, seqs, next_tail);
+      bool damaged = false;
+      s->read(opts_.batch_size, batch, seqs, next_tail, &damaged);
+      if (damaged) {
+        core::LogLine(core::LogLevel::Error, "usage spool damaged: unreadable bytes skipped")
+            .field("spool", s->name())
+            .emit();
+      }
       if (seqs.empty() && batch.empty()) {
         s->consume(next_tail);  // only undecodable bytes: step over them
         break;
       }
       std::vector<store::UsageRecord> fresh;
       fresh.reserve(batch.size());
+      // Outside a replay this process is the spool's only user (flock), so nothing can be
+      // applied twice; the mark is read only when replaying.
       const std::uint64_t applied = replay ? store_.spool_mark(s->name()) : 0;
       for (std::size_t i = 0; i < batch.size(); ++i) {
         if (seqs[i] > applied) {
@@ -149,6 +171,7 @@ bool UsageWriter::drain_once(bool replay) {
 }
 
 void UsageWriter::run() {
+  constexpr int kFinalRounds = 10;
   while (true) {
     bool last = false;
     {
@@ -157,24 +180,33 @@ void UsageWriter::run() {
                    [&] { return stopping_ || queue_.size() >= opts_.batch_size; });
       last = stopping_;
     }
-    const bool ok = drain_once(false);
-    if (last) {
-      std::lock_guard lock(mutex_);
-      bool pending = !queue_.empty();
+    bool ok = drain_once(false);
+    if (!last) {
+      continue;
+    }
+    // Stopping: drain until empty, a bounded number of rounds. What a spool still holds then
+    // is replayed at the next start; what the queue holds is reported.
+    for (int round = 1; round < kFinalRounds && ok; ++round) {
+      bool pending;
+      {
+        std::lock_guard lock(mutex_);
+        pending = !queue_.empty();
+      }
       for (const auto& s : spools_) {
         pending = pending || s->pending_bytes() > 0;
       }
       if (!pending) {
         break;
       }
-      if (!ok) {
-        core::LogLine(core::LogLevel::Error, "usage records not written at shutdown")
-            .field("queued", static_cast<std::uint64_t>(queue_.size()))
-            .field("spooled_note", "spooled records are replayed at the next start")
-            .emit();
-        break;
-      }
+      ok = drain_once(false);
     }
+    std::lock_guard lock(mutex_);
+    if (!queue_.empty()) {
+      core::LogLine(core::LogLevel::Error, "usage records not written at shutdown")
+          .field("queued", static_cast<std::uint64_t>(queue_.size()))
+          .emit();
+    }
+    break;
   }
 }
 

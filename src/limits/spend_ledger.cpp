@@ -18,9 +18,14 @@ void LocalSpendLedger::load(const std::string& key_id, const std::string& period
   if (!inserted && e.period_id == period_id) {
     return;  // already loaded: the ledger knows more than the store
   }
+  // A slow load of a period that has already ended must not replace the current one (ids of
+  // one kind sort in time order: "2026-11-27" < "2026-11-28", "2026-W48" < "2026-W49").
+  if (!inserted && e.period_id.size() == period_id.size() && period_id < e.period_id) {
+    return;
+  }
   // A new key, or a new period. Reservations still held for the old period settle there
   // (settle() checks the period) and no longer count against the new one.
-  e = Entry{period_id, spent, {}, {}, false};
+  e = Entry{period_id, spent, {}, {}, false, e.generation + 1};
 }
 
 ReserveResult LocalSpendLedger::reserve(const std::string& key_id, const std::string& period_id,
@@ -38,7 +43,7 @@ ReserveResult LocalSpendLedger::reserve(const std::string& key_id, const std::st
     return ReserveResult::OverBudget;
   }
   e.reserved += amount;
-  out = Reservation{key_id, period_id, amount, true};
+  out = Reservation{key_id, period_id, amount, true, e.generation};
   return ReserveResult::Ok;
 }
 
@@ -51,8 +56,9 @@ Settled LocalSpendLedger::settle(Reservation& r, core::Money actual) {
   Stripe& s = stripe(r.key_id);
   std::lock_guard lock(s.mutex);
   auto it = s.entries.find(r.key_id);
-  if (it == s.entries.end() || it->second.period_id != r.period_id) {
-    return result;  // the period ended meanwhile: its spend is the store's from now on
+  if (it == s.entries.end() || it->second.period_id != r.period_id ||
+      it->second.generation != r.generation) {
+    return result;  // the period ended (or was reloaded) meanwhile: the store has the spend
   }
   Entry& e = it->second;
   e.reserved -= r.amount;
@@ -75,7 +81,8 @@ void LocalSpendLedger::release(Reservation& r) {
   Stripe& s = stripe(r.key_id);
   std::lock_guard lock(s.mutex);
   auto it = s.entries.find(r.key_id);
-  if (it != s.entries.end() && it->second.period_id == r.period_id) {
+  if (it != s.entries.end() && it->second.period_id == r.period_id &&
+      it->second.generation == r.generation) {
     it->second.reserved -= r.amount;
   }
 }

@@ -21,6 +21,7 @@ struct Reservation {
   std::string period_id;
   core::Money amount;
   bool active = false;
+  std::uint64_t generation = 0;  ///< of the ledger entry it was taken from
 };
 
 enum class ReserveResult : std::uint8_t {
@@ -83,6 +84,7 @@ class LocalSpendLedger final : public SpendLedger {
     core::Money reserved;
     core::Money budget;  ///< last budget seen (for the soft threshold)
     bool soft_crossed = false;
+    std::uint64_t generation = 0;  ///< bumped by each (re)load: older holds no longer count
   };
   struct Hash {
     using is_transparent = void;

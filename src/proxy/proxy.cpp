@@ -410,7 +410,8 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
   }
   const auto period = limits::parse_budget_period(key.budget_period)
                           .value_or(limits::BudgetPeriod::Monthly);
-  const limits::PeriodWindow& window = current_window(period);
+  // A copy: the per-thread cache may roll over to the next period while this call waits.
+  const limits::PeriodWindow window = current_window(period);
   call.period_id = window.id;
   if (!deps_.ledger.loaded(key.id, window.id)) {
     auto [eptr, spent] = co_await asio::co_spawn(
@@ -882,7 +883,9 @@ void Proxy::record_usage(http::Exchange& ex, Call& call) {
   r.upstream_us = call.upstream_us;
   r.overhead_us = std::max<std::int64_t>(0, micros_since(ex.started_at()) - call.upstream_us);
   r.stream = call.req.stream;
-  r.created_at_us = core::unix_micros();
+  // Dated at its start, like its budget reservation: a call that straddles midnight counts in
+  // the period its reservation was made in, in the ledger and in the stored spend alike.
+  r.created_at_us = core::unix_micros() - micros_since(ex.started_at());
   deps_.usage.submit(std::move(r), ex.worker().index());
 }
 

@@ -119,6 +119,40 @@ TEST_F(UsageSpoolTest, SubmissionsGoToTheSpoolAndAFullSpoolFallsBackToTheQueue) 
   EXPECT_EQ(st.count_usage(), 5'000);
 }
 
+TEST_F(UsageSpoolTest, OneSpoolServesOneProcessAtATime) {
+  auto first = UsageSpool::open(path(), 64 * 1024);
+  EXPECT_THROW(UsageSpool::open(path(), 64 * 1024), std::runtime_error);
+  first.reset();
+  EXPECT_NO_THROW(UsageSpool::open(path(), 64 * 1024));
+}
+
+TEST_F(UsageSpoolTest, ANewSpoolNumbersAfterWhatTheStoreAlreadyHas) {
+  auto s = UsageSpool::open(path(), 64 * 1024);
+  s->start_sequence_after(5'000'000);
+  ASSERT_TRUE(s->append(record(1)));
+  std::vector<store::UsageRecord> out;
+  std::vector<std::uint64_t> seqs;
+  std::uint64_t next = 0;
+  s->read(10, out, seqs, next);
+  ASSERT_EQ(seqs.size(), 1u);
+  EXPECT_EQ(seqs[0], 5'000'001u);
+}
+
+TEST_F(UsageSpoolTest, AFileOfZerosIsAFreshSpool) {
+  {
+    auto s = UsageSpool::open(path(), 64 * 1024);
+  }
+  {
+    std::FILE* f = std::fopen(path().c_str(), "r+b");
+    const std::string zeros(64, '\0');
+    std::fwrite(zeros.data(), 1, zeros.size(), f);  // the header as a crash left it
+    std::fclose(f);
+  }
+  auto s = UsageSpool::open(path(), 64 * 1024);
+  EXPECT_EQ(s->pending_bytes(), 0u);
+  EXPECT_TRUE(s->append(record(1)));
+}
+
 TEST_F(UsageSpoolTest, RefusesAFileThatIsNotASpool) {
   {
     std::FILE* f = std::fopen(path().c_str(), "w");

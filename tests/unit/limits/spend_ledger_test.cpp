@@ -49,6 +49,30 @@ TEST(LocalSpendLedger, LoadDoesNotOverwriteWhatTheLedgerKnowsButANewPeriodStarts
   EXPECT_EQ(l.spent("k", "p2"), usd("0.5"));
 }
 
+TEST(LocalSpendLedger, ASlowLoadOfAnEndedPeriodChangesNothing) {
+  LocalSpendLedger l;
+  l.load("k", "2026-11-28", usd("0"));
+  Reservation r;
+  ASSERT_EQ(l.reserve("k", "2026-11-28", usd("1"), usd("0.5"), r), ReserveResult::Ok);
+  l.load("k", "2026-11-27", usd("0.9"));  // yesterday's spend, read before midnight
+  EXPECT_EQ(l.spent("k", "2026-11-28"), core::Money{});
+  EXPECT_EQ(l.reserved("k", "2026-11-28"), usd("0.5"));
+  l.settle(r, usd("0.1"));
+  EXPECT_EQ(l.spent("k", "2026-11-28"), usd("0.1"));
+  EXPECT_EQ(l.reserved("k", "2026-11-28"), core::Money{});
+}
+
+TEST(LocalSpendLedger, AHoldFromBeforeAReloadNeverDrivesTheReservedAmountNegative) {
+  LocalSpendLedger l;
+  l.load("k", "daily-id-1", {});
+  Reservation r;
+  ASSERT_EQ(l.reserve("k", "daily-id-1", usd("1"), usd("0.5"), r), ReserveResult::Ok);
+  l.load("k", "2026-11", {});       // the key's period kind changed: a new entry
+  l.load("k", "daily-id-1", {});    // and back again
+  l.release(r);
+  EXPECT_EQ(l.reserved("k", "daily-id-1"), core::Money{});
+}
+
 TEST(LocalSpendLedger, SoftThresholdIsReportedOncePerPeriod) {
   LocalSpendLedger l(80);
   l.load("k", "p", {});
