@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev ca-certificates libsqlite3-dev zlib1g-dev
+  libssl-dev ca-certificates libsqlite3-dev zlib1g-dev libargon2-dev
   libcli11-dev libyaml-cpp-dev
 )
 test_pkgs=(
