@@ -129,7 +129,7 @@ async function rowsFor(gw, rid, count = 1) {
 }
 
 async function keyRows(gw, keyId) {
-  return gw.sql(`SELECT * FROM usage_records WHERE key_id = '${keyId}' ORDER BY id`);
+  return gw.sql(`SELECT * FROM usage_records WHERE key_id = '${keyId}' ORDER BY created_at_us, id`);
 }
 
 async function waitKeyRows(gw, keyId, count) {
