@@ -13,40 +13,6 @@
 
 namespace llmgw::auth {
 
-std::optional<Bytes> base64url_decode(std::string_view s) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
-  if (s.size() % 4 == 1) {
-    return std::nullopt;
-  }
-  Bytes out;
-  out.reserve(s.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : s) {
-    const int v = val(c);
-    if (v < 0) {
-      return std::nullopt;
-    }
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<unsigned char>((acc >> bits) & 0xFF));
-    }
-  }
-  if ((acc & ((1u << bits) - 1)) != 0) {
-    return std::nullopt;  // non-canonical trailing bits
-  }
-  return out;
-}
-
 namespace {
 std::span<const unsigned char> bytes_of(std::string_view s) {
   return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};

@@ -3,6 +3,8 @@
 /// HS256 JWTs, Argon2id password/token hashes, AES-256-GCM for secrets at rest. Checked
 /// against RFC 7515 A.1, RFC 9106 and Wycheproof vectors (tests/unit/auth/crypto_test.cpp).
 
+#include "core/ids.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -14,7 +16,7 @@ namespace llmgw::auth {
 
 using Bytes = std::vector<unsigned char>;
 
-std::optional<Bytes> base64url_decode(std::string_view s);
+using core::base64url_decode;
 
 // --- JWT (HS256 only)
 

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <optional>
+#include <vector>
 #include <stdexcept>
 
 namespace llmgw::core {
@@ -52,6 +54,40 @@ std::string base64url(std::span<const unsigned char> bytes) {
     }
   }
   return s;
+}
+
+std::optional<std::vector<unsigned char>> base64url_decode(std::string_view s) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+  };
+  if (s.size() % 4 == 1) {
+    return std::nullopt;
+  }
+  std::vector<unsigned char> out;
+  out.reserve(s.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    const int v = val(c);
+    if (v < 0) {
+      return std::nullopt;
+    }
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<unsigned char>((acc >> bits) & 0xFF));
+    }
+  }
+  if ((acc & ((1u << bits) - 1)) != 0) {
+    return std::nullopt;  // non-canonical trailing bits
+  }
+  return out;
 }
 
 std::string new_id(std::string_view prefix) {

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 namespace llmgw::core {
 
@@ -16,6 +18,8 @@ void secure_random(std::span<unsigned char> out);
 
 std::string to_hex(std::span<const unsigned char> bytes);
 std::string base64url(std::span<const unsigned char> bytes);  ///< no padding
+/// Inverse of base64url (no padding, canonical trailing bits); nullopt if malformed.
+std::optional<std::vector<unsigned char>> base64url_decode(std::string_view s);
 
 /// `prefix` + 16 lowercase hex digits from the CSPRNG, e.g. "key_3f9a…".
 std::string new_id(std::string_view prefix);

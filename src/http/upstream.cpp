@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/url/parse.hpp>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -59,23 +60,11 @@ std::optional<Origin> parse_proxy(const char* value, std::string& auth) {
   }
   if (u->has_userinfo()) {
     const std::string userinfo = u->userinfo();  // percent-decoded user:pass
-    const auto* data = reinterpret_cast<const unsigned char*>(userinfo.data());
-    // Basic auth uses standard base64 with padding.
-    static constexpr char kB64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string enc;
-    std::size_t i = 0;
-    for (; i + 3 <= userinfo.size(); i += 3) {
-      const unsigned v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-      enc += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], kB64[v & 63]};
-    }
-    if (userinfo.size() - i == 1) {
-      const unsigned v = data[i] << 16;
-      enc += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], '=', '='};
-    } else if (userinfo.size() - i == 2) {
-      const unsigned v = (data[i] << 16) | (data[i + 1] << 8);
-      enc += {kB64[(v >> 18) & 63], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], '='};
-    }
+    std::string enc(4 * ((userinfo.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(enc.data()),
+                                  reinterpret_cast<const unsigned char*>(userinfo.data()),
+                                  static_cast<int>(userinfo.size()));
+    enc.resize(static_cast<std::size_t>(n));
     auth = "Basic " + enc;
   }
   if (u->scheme() != "http") {

@@ -70,7 +70,7 @@ std::string chunk_prefix(std::string_view model, std::string_view id, std::int64
   return p;
 }
 
-std::string usage_json(const Usage& u) {
+std::string usage_json(const ChatReply& u) {
   return R"({"prompt_tokens":)" + std::to_string(u.prompt_tokens) +
          R"(,"completion_tokens":)" + std::to_string(u.completion_tokens) +
          R"(,"total_tokens":)" + std::to_string(u.prompt_tokens + u.completion_tokens) +
@@ -105,9 +105,8 @@ ChatReply chat_reply(std::string_view body) {
   if (r.content.empty()) {
     r.content = "(echo: no user message)";
   }
-  r.usage.prompt_tokens = prompt;
-  r.usage.completion_tokens = std::max<std::int64_t>(1, count_words(r.content));
-  r.usage.present = true;
+  r.prompt_tokens = prompt;
+  r.completion_tokens = std::max<std::int64_t>(1, count_words(r.content));
   return r;
 }
 
@@ -122,7 +121,7 @@ std::string chat_completion_json(const ChatReply& r, std::string_view model,
   s += R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)";
   core::append_json_string(s, r.content);
   s += R"(,"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":)";
-  s += usage_json(r.usage);
+  s += usage_json(r);
   s += R"(,"system_fingerprint":"fp_llmgw_echo"})";
   return s;
 }
@@ -161,7 +160,7 @@ std::vector<std::string> chat_completion_events(const ChatReply& r, std::string_
   }
   add(R"("choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}])" + usage_null);
   if (include_usage) {
-    add(R"("choices":[],"usage":)" + usage_json(r.usage));
+    add(R"("choices":[],"usage":)" + usage_json(r));
   }
   events.emplace_back("data: [DONE]\n\n");
   return events;

@@ -13,7 +13,8 @@ namespace llmgw::providers::echo {
 
 struct ChatReply {
   std::string content;
-  Usage usage;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
 };
 
 /// Builds the reply for a chat request body that `inspect_request` accepted.

@@ -15,53 +15,6 @@ namespace llmgw::providers {
 using core::JsonField;
 using core::JsonKind;
 
-namespace {
-
-/// The integer after `"key":` inside `obj`, or -1. A key is matched with its quotes, so
-/// "prompt_tokens" never matches "prompt_tokens_details"; in JSON text a raw quote cannot
-/// occur inside a string, so the match is a key.
-std::int64_t find_int(std::string_view obj, std::string_view quoted_key) {
-  const std::size_t k = obj.find(quoted_key);
-  if (k == std::string_view::npos) {
-    return -1;
-  }
-  std::size_t i = k + quoted_key.size();
-  while (i < obj.size() && (obj[i] == ' ' || obj[i] == ':' || obj[i] == '\n' || obj[i] == '\t' ||
-                            obj[i] == '\r')) {
-    ++i;
-  }
-  std::int64_t n = 0;
-  const auto [p, ec] = std::from_chars(obj.data() + i, obj.data() + obj.size(), n);
-  return (ec == std::errc{} && p != obj.data() + i && n >= 0) ? n : -1;
-}
-
-}  // namespace
-
-bool parse_openai_usage(std::string_view obj, Usage& out) {
-  if (obj.empty() || obj.front() != '{') {
-    return false;
-  }
-  Usage u;
-  std::int64_t prompt = find_int(obj, R"("prompt_tokens")");
-  if (prompt < 0) {
-    prompt = find_int(obj, R"("input_tokens")");  // Responses-API style names
-  }
-  std::int64_t completion = find_int(obj, R"("completion_tokens")");
-  if (completion < 0) {
-    completion = find_int(obj, R"("output_tokens")");
-  }
-  if (prompt < 0 && completion < 0) {
-    return false;
-  }
-  u.present = true;
-  u.prompt_tokens = std::max<std::int64_t>(prompt, 0);
-  u.completion_tokens = std::max<std::int64_t>(completion, 0);
-  u.cached_tokens = std::max<std::int64_t>(find_int(obj, R"("cached_tokens")"), 0);
-  u.reasoning_tokens = std::max<std::int64_t>(find_int(obj, R"("reasoning_tokens")"), 0);
-  out = u;
-  return true;
-}
-
 /// Offset of the last `"usage"` in `text` (npos if none), jumping between quotes with memrchr:
 /// std::string_view::rfind compares at every position.
 std::size_t rfind_usage_key(std::string_view text) {
@@ -116,10 +69,6 @@ std::string_view find_usage_object(std::string_view body) {
   return f[0].value;
 }
 
-bool usage_from_response(std::string_view body, Usage& out) {
-  const std::string_view obj = find_usage_object(body);
-  return !obj.empty() && parse_openai_usage(obj, out);
-}
 
 namespace {
 
@@ -538,7 +487,6 @@ void SseFilter::event(std::string_view ev, std::string& out) {
     return;
   }
   if (f[0].kind() == JsonKind::Object) {
-    parse_openai_usage(f[0].value, usage_);
     usage_json_.assign(f[0].value);
   }
   if (!hide_usage_) {

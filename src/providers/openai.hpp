@@ -13,23 +13,10 @@
 
 namespace llmgw::providers {
 
-/// Token counts as providers report them, normalised to OpenAI's meaning.
-struct Usage {
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  std::int64_t cached_tokens = 0;     ///< prompt_tokens_details.cached_tokens
-  std::int64_t reasoning_tokens = 0;  ///< completion_tokens_details.reasoning_tokens
-  bool present = false;
-  bool operator==(const Usage&) const = default;
-};
-
-/// Parses an OpenAI `usage` object (`{"prompt_tokens":…}`); false if it is not one.
-bool parse_openai_usage(std::string_view usage_object, Usage& out);
 /// The top-level `usage` object of a JSON response body (empty if none). OpenAI puts it last,
 /// so it is looked for from the end; the full structural scan is the fallback.
+/// The usage is priced by pricing::normalize_openai; this layer only finds it.
 std::string_view find_usage_object(std::string_view body);
-/// Reads the top-level `usage` of a JSON response body.
-bool usage_from_response(std::string_view body, Usage& out);
 
 enum class Endpoint : std::uint8_t { ChatCompletions, Embeddings };
 
@@ -69,7 +56,6 @@ class SseFilter {
   /// End of stream: a trailing partial event is passed through unfiltered.
   void finish(std::string& in, std::string& out);
 
-  [[nodiscard]] const Usage& usage() const noexcept { return usage_; }
   /// The last usage object the stream carried, as JSON text (empty if none).
   [[nodiscard]] const std::string& usage_json() const noexcept { return usage_json_; }
   [[nodiscard]] bool saw_done() const noexcept { return saw_done_; }
@@ -82,7 +68,6 @@ class SseFilter {
   void event(std::string_view ev, std::string& out);
 
   bool hide_usage_;
-  Usage usage_;
   std::string usage_json_;
   bool saw_done_ = false;
   std::size_t events_ = 0;

@@ -12,8 +12,8 @@ TEST(Echo, RepeatsTheLastUserMessageWithWordCounts) {
       R"({"model":"m","messages":[{"role":"system","content":"be brief"},)"
       R"({"role":"user","content":"first"},{"role":"user","content":[{"type":"text","text":"two words"}]}]})");
   EXPECT_EQ(r.content, "two words");
-  EXPECT_EQ(r.usage.prompt_tokens, 2 + 1 + 2);
-  EXPECT_EQ(r.usage.completion_tokens, 2);
+  EXPECT_EQ(r.prompt_tokens, 2 + 1 + 2);
+  EXPECT_EQ(r.completion_tokens, 2);
 }
 
 TEST(Echo, StreamEventsAreValidJsonAndEndWithDone) {
@@ -37,9 +37,7 @@ TEST(Echo, ChatJsonIsDeterministicAndValid) {
   const auto a = chat_completion_json(r, "m", "id", 1);
   EXPECT_EQ(a, chat_completion_json(r, "m", "id", 1));
   EXPECT_TRUE(core::validate_json(a));
-  Usage u;
-  ASSERT_TRUE(usage_from_response(a, u));
-  EXPECT_EQ(u.completion_tokens, 2);
+  EXPECT_EQ(find_usage_object(a).substr(0, 41), R"({"prompt_tokens":2,"completion_tokens":2,)");
 }
 
 TEST(Echo, EmbeddingsAreUnitVectorsPerInput) {
@@ -50,9 +48,7 @@ TEST(Echo, EmbeddingsAreUnitVectorsPerInput) {
   EXPECT_TRUE(core::validate_json(out));
   EXPECT_EQ(out, embeddings_json(R"({"model":"e","input":["a","b c"],"dimensions":8})", "e", err,
                                  param));
-  Usage u;
-  ASSERT_TRUE(usage_from_response(out, u));
-  EXPECT_EQ(u.prompt_tokens, 3);
+  EXPECT_EQ(find_usage_object(out), R"({"prompt_tokens":3,"total_tokens":3})");
   EXPECT_TRUE(embeddings_json(R"({"input":[]})", "e", err, param).empty());
   EXPECT_FALSE(err.empty());
   EXPECT_EQ(param, "input");

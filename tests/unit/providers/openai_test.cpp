@@ -142,25 +142,22 @@ TEST(RewriteRequest, RenameAndUsageTogether) {
             R"({"stream":true,"model":"b\"c","messages":[{}],"stream_options":{"include_usage":true}})");
 }
 
-TEST(Usage, ParsesOpenAiUsageWithDetails) {
-  Usage u;
-  ASSERT_TRUE(usage_from_response(
-      R"({"id":"x","usage":{"prompt_tokens":312,"completion_tokens":47,"total_tokens":359,)"
-      R"("prompt_tokens_details":{"cached_tokens":128,"audio_tokens":0},)"
-      R"("completion_tokens_details":{"reasoning_tokens":20}}})",
-      u));
-  EXPECT_EQ(u, (Usage{312, 47, 128, 20, true}));
-  EXPECT_FALSE(usage_from_response(R"({"usage":null})", u));
-  EXPECT_FALSE(usage_from_response(R"({"id":"x"})", u));
+TEST(FindUsageObject, FindsTheTopLevelUsageOnly) {
+  EXPECT_EQ(find_usage_object(
+                R"({"id":"x","usage":{"prompt_tokens":312,"completion_tokens":47,)"
+                R"("prompt_tokens_details":{"cached_tokens":128}}})"),
+            R"({"prompt_tokens":312,"completion_tokens":47,"prompt_tokens_details":{"cached_tokens":128}})");
+  EXPECT_EQ(find_usage_object(R"({"usage":null})"), "");
+  EXPECT_EQ(find_usage_object(R"({"id":"x"})"), "");
   // Usage-looking text inside a string is not usage.
-  EXPECT_FALSE(usage_from_response(
-      R"({"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":5}"}}]})", u));
-  ASSERT_TRUE(usage_from_response(
-      R"({"usage" : { "prompt_tokens" : 3 , "completion_tokens":4},"id":"z"})", u));
-  EXPECT_EQ(u, (Usage{3, 4, 0, 0, true}));
+  EXPECT_EQ(find_usage_object(
+                R"({"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":5}"}}]})"),
+            "");
+  EXPECT_EQ(find_usage_object(R"({"usage" : { "prompt_tokens" : 3 },"id":"z"})"),
+            R"({ "prompt_tokens" : 3 })");
 }
 
-std::string run_filter(bool hide, const std::string& stream, Usage* usage = nullptr,
+std::string run_filter(bool hide, const std::string& stream, std::string* usage = nullptr,
                        std::size_t piece = 7) {
   SseFilter f(hide);
   std::string in, out;
@@ -171,7 +168,7 @@ std::string run_filter(bool hide, const std::string& stream, Usage* usage = null
   }
   f.finish(in, out);
   if (usage != nullptr) {
-    *usage = f.usage();
+    *usage = f.usage_json();
   }
   return out;
 }
@@ -187,17 +184,17 @@ const std::string kWithoutUsage =
     "data: [DONE]\n\n";
 
 TEST(SseFilter, HidesUsageTheGatewayAskedFor) {
-  Usage u;
+  std::string u;
   for (std::size_t piece : {1u, 3u, 7u, 64u, 4096u}) {
     EXPECT_EQ(run_filter(true, kWithUsage, &u, piece), kWithoutUsage) << piece;
-    EXPECT_EQ(u, (Usage{5, 2, 0, 0, true}));
+    EXPECT_EQ(u, R"({"prompt_tokens":5,"completion_tokens":2,"total_tokens":7})");
   }
 }
 
 TEST(SseFilter, PassesEverythingWhenTheClientAskedForUsage) {
-  Usage u;
+  std::string u;
   EXPECT_EQ(run_filter(false, kWithUsage, &u), kWithUsage);
-  EXPECT_EQ(u.prompt_tokens, 5);
+  EXPECT_EQ(u, R"({"prompt_tokens":5,"completion_tokens":2,"total_tokens":7})");
 }
 
 TEST(SseFilter, ReadsUsageFromAChunkThatAlsoHasChoices) {
@@ -205,12 +202,11 @@ TEST(SseFilter, ReadsUsageFromAChunkThatAlsoHasChoices) {
       "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
       "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\r\n\r\n"
       "data: [DONE]\r\n\r\n";
-  Usage u;
+  std::string u;
   EXPECT_EQ(run_filter(true, in, &u),
             "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\n\r\n"
             "data: [DONE]\r\n\r\n");
-  EXPECT_EQ(u.prompt_tokens, 9);
-  EXPECT_EQ(u.completion_tokens, 4);
+  EXPECT_EQ(u, R"({"prompt_tokens":9,"completion_tokens":4})");
 }
 
 TEST(SseFilter, PassesATrailingPartialEventAtTheEnd) {
