@@ -30,6 +30,12 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& opts
 int run_keys_list(const core::Settings& settings, bool json);
 int run_keys_set_enabled(const core::Settings& settings, const std::string& id, bool enabled);
 
+/// `llmgw admin create-user`: the password is the first line of stdin.
+int run_admin_create_user(const core::Settings& settings, const std::string& email,
+                          const std::string& role);
+/// `llmgw admin rotate-master-key`: reseals every provider credential under a new key.
+int run_admin_rotate_master_key(const core::Settings& settings, const std::string& new_key_file);
+
 /// Checks a USD amount: digits with at most 12 decimals ("25", "0.50").
 bool valid_usd_amount(const std::string& s);
 

@@ -4,6 +4,12 @@
 #include "core/json.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <regex>
@@ -30,6 +36,53 @@ std::string join(const std::vector<std::string>& v, std::string_view sep) {
 int fail(const std::string& msg) {
   std::fprintf(stderr, "llmgw: %s\n", msg.c_str());
   return 1;
+}
+
+template <typename T>
+boost::json::value value_or_null(const std::optional<T>& v) {
+  return v ? boost::json::value(*v) : boost::json::value(nullptr);
+}
+
+/// A key's settings as the audit trail records them, in the shape of the admin API's key
+/// object: never the hash. Without created_at/updated_at, which the store assigns in the
+/// transaction that stores the record.
+std::string audit_json(const store::ApiKeyRecord& k) {
+  boost::json::object metadata;
+  for (const auto& [name, value] : k.metadata) {
+    metadata[name] = value;
+  }
+  const boost::json::object key{
+      {"id", k.id},
+      {"object", "api_key"},
+      {"name", k.name},
+      {"prefix", k.prefix},
+      {"enabled", k.enabled},
+      {"expires_at", k.expires_at ? boost::json::value(core::format_utc(*k.expires_at))
+                                  : boost::json::value(nullptr)},
+      {"rpm_limit", value_or_null(k.rpm_limit)},
+      {"tpm_limit", value_or_null(k.tpm_limit)},
+      {"max_concurrent", value_or_null(k.max_concurrent)},
+      {"budget_usd", value_or_null(k.budget_usd)},
+      {"budget_period", k.budget_period},
+      {"allowed_models", boost::json::array(k.allowed_models.begin(), k.allowed_models.end())},
+      {"tags", boost::json::array(k.tags.begin(), k.tags.end())},
+      {"metadata", std::move(metadata)}};
+  return boost::json::serialize(key);
+}
+
+/// The audit record of a key change made from the command line.
+store::AuditRecord cli_audit(std::string action, const std::string& key_id, std::string before,
+                             std::string after) {
+  store::AuditRecord a;
+  a.at_us = core::unix_micros();
+  a.actor_type = "cli";
+  a.actor_name = "cli";
+  a.action = std::move(action);
+  a.resource_type = "key";
+  a.resource_id = key_id;
+  a.before_json = std::move(before);
+  a.after_json = std::move(after);
+  return a;
 }
 
 }  // namespace
@@ -97,7 +150,8 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
     rec.id = core::new_id("key_");
     rec.key_hash = key.hash_hex;
     rec.prefix = key.display_prefix;
-    st->insert_key(rec);
+    const auto audit = cli_audit("create", rec.id, {}, audit_json(rec));
+    st->insert_key(rec, &audit);
     std::printf("id: %s\n", rec.id.c_str());
     std::printf("name: %s\n", rec.name.c_str());
     std::printf("prefix: %s\n", rec.prefix.c_str());
@@ -124,7 +178,11 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
 int run_keys_list(const core::Settings& settings, bool json) {
   try {
     auto st = open_store(settings);
-    const auto keys = st->list_keys();
+    // The store lists keys by id (random): show them in the order they were created.
+    auto keys = st->list_keys();
+    std::stable_sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+      return a.created_at < b.created_at;
+    });
     if (json) {
       std::string out = "[";
       for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -182,8 +240,15 @@ int run_keys_list(const core::Settings& settings, bool json) {
 int run_keys_set_enabled(const core::Settings& settings, const std::string& id, bool enabled) {
   try {
     auto st = open_store(settings);
-    if (!st->set_key_enabled(id, enabled)) {
+    const auto before = st->find_key_by_id(id);
+    if (!before) {
       return fail("no key with id '" + id + "'");
+    }
+    store::ApiKeyRecord after = *before;
+    after.enabled = enabled;
+    const auto audit = cli_audit("update", id, audit_json(*before), audit_json(after));
+    if (!st->set_key_enabled(id, enabled, &audit)) {
+      return fail("no key with id '" + id + "'");  // deleted meanwhile
     }
     std::printf("%s %s\n", enabled ? "enabled" : "disabled", id.c_str());
     return 0;

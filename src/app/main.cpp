@@ -101,6 +101,20 @@ int main(int argc, char** argv) {
   usage_cmd->add_option("--to", usage_to, "Last day, YYYY-MM-DD (default: month end)");
   usage_cmd->add_option("--by", usage_by, "Group by day or model (default day)");
 
+  auto* admin_cmd = cli.add_subcommand("admin", "Admin users and secrets of the admin API");
+  admin_cmd->require_subcommand(1);
+  std::string admin_email, admin_role = "admin", new_key_file;
+  auto* create_user_cmd = admin_cmd->add_subcommand(
+      "create-user", "Create an admin user (password read from stdin, first line)");
+  add_data_dir(create_user_cmd);
+  create_user_cmd->add_option("--email", admin_email, "Sign-in email")->required();
+  create_user_cmd->add_option("--role", admin_role, "viewer, editor or admin (default admin)");
+  auto* rotate_cmd = admin_cmd->add_subcommand(
+      "rotate-master-key", "Re-encrypt provider credentials under a new master key");
+  add_data_dir(rotate_cmd);
+  rotate_cmd->add_option("--new-key-file", new_key_file,
+                         "File holding the new key (64 hex digits or base64; default: generate)");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -124,6 +138,12 @@ int main(int argc, char** argv) {
   }
   if (*usage_cmd) {
     return llmgw::app::run_usage(settings, usage_key, usage_from, usage_to, usage_by);
+  }
+  if (*create_user_cmd) {
+    return llmgw::app::run_admin_create_user(settings, admin_email, admin_role);
+  }
+  if (*rotate_cmd) {
+    return llmgw::app::run_admin_rotate_master_key(settings, new_key_file);
   }
   if (*list_cmd) {
     return llmgw::app::run_keys_list(settings, list_json);

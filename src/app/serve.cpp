@@ -1,3 +1,5 @@
+#include "admin/admin_api.hpp"
+#include "admin/secrets.hpp"
 #include "app/commands.hpp"
 #include "app/default_catalog.hpp"
 #include "app/prices.hpp"
@@ -61,6 +63,17 @@ int run_serve(const ServeOptions& opts) {
     std::filesystem::create_directories(s.data_dir);
     store::SqliteStore store(s.database_path());
     const int schema = store.migrate();
+    // Secrets first: applying the configuration file writes provider credentials, sealed.
+    if (admin::finish_rotation(s.data_dir, store)) {
+      core::LogLine(core::LogLevel::Warn, "interrupted master-key rotation completed").emit();
+    }
+    store.set_secret_codec(std::make_shared<admin::MasterKeyCodec>(
+        admin::load_master_keys(s.data_dir, /*create=*/true).keys));
+    if (admin::bootstrap_admin_from_environment(store)) {
+      core::LogLine(core::LogLevel::Info, "bootstrap admin created")
+          .field("email", std::getenv("BOOTSTRAP_ADMIN_EMAIL"))
+          .emit();
+    }
     if (store.count_price_models() == 0) {
       const auto s = import_catalog(store, default_catalog_json(), {});
       core::LogLine(core::LogLevel::Info, "default price catalog imported")
@@ -114,6 +127,10 @@ int run_serve(const ServeOptions& opts) {
     limits::LocalSpendLedger ledger(s.budget_soft_threshold_percent);
     auto tls = http::make_client_tls_context();
     const unsigned threads = s.effective_threads();
+    admin::AdminApi admin_api({.store = store,
+                               .jwt_secret = admin::load_jwt_secret(s.data_dir),
+                               .reload_now = [&reloader] { reloader.poll_once(); },
+                               .openapi_json = admin::openapi_document()});
     proxy::Proxy handler({.store = store,
                           .catalog = catalog,
                           .key_invalidations = key_invalidations,
@@ -122,6 +139,7 @@ int run_serve(const ServeOptions& opts) {
                           .tls = *tls,
                           .forward_proxy = http::ProxySettings::from_environment(),
                           .ledger = ledger,
+                          .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads)});
     http::Server server({.host = s.host,
@@ -168,6 +186,7 @@ int run_serve(const ServeOptions& opts) {
     server.join();
     drained.store(true);
     second_signal.join();
+    admin_api.stop();
     reloader.stop();
     blocking.join();
     usage.stop();

@@ -3,6 +3,19 @@
 #include <algorithm>
 
 namespace llmgw::catalog {
+namespace {
+
+pricing::PriceSource price_source(std::string_view source) noexcept {
+  if (source == "admin") {
+    return pricing::PriceSource::Admin;
+  }
+  if (source == "override") {
+    return pricing::PriceSource::Override;
+  }
+  return pricing::PriceSource::Catalog;
+}
+
+}  // namespace
 
 std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> build_prices(
     const store::CatalogData& data) {
@@ -16,9 +29,7 @@ std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> bu
     if (!d || !m || !u || !t || !p) {
       continue;
     }
-    rows[r.model_name].push_back(
-        {*d, *m, *u, *t, *p,
-         r.source == "override" ? pricing::PriceSource::Override : pricing::PriceSource::Catalog});
+    rows[r.model_name].push_back({*d, *m, *u, *t, *p, price_source(r.source)});
   }
   std::unordered_map<std::string, const store::PriceModelRecord*> meta;
   for (const auto& pm : data.price_models) {

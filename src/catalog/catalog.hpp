@@ -39,7 +39,7 @@ struct Route {
   bool is_alias = false;
   std::shared_ptr<const Provider> provider;
   std::int64_t created = 0;    ///< unix seconds, for /v1/models
-  /// Effective prices (overrides already win), or null when the model has none.
+  /// Effective prices (admin and override prices already win), or null when it has none.
   std::shared_ptr<const pricing::ModelPricing> pricing;
 };
 

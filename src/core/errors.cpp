@@ -21,6 +21,10 @@ unsigned http_status(Errc e) noexcept {
     case Errc::UpstreamProtocol: return 502;
     case Errc::NotReady: return 503;
     case Errc::UpstreamTimeout: return 504;
+    case Errc::Unauthenticated: return 401;
+    case Errc::Forbidden: return 403;
+    case Errc::Conflict: return 409;
+    case Errc::InvalidValue: return 422;
   }
   return 500;
 }
@@ -32,9 +36,13 @@ std::string_view error_type(Errc e) noexcept {
     case Errc::ModelNotFound:
     case Errc::MethodNotAllowed:
     case Errc::PayloadTooLarge:
-    case Errc::HeadersTooLarge: return "invalid_request_error";
-    case Errc::InvalidApiKey: return "authentication_error";
-    case Errc::ModelNotAllowed: return "permission_error";
+    case Errc::HeadersTooLarge:
+    case Errc::Conflict:
+    case Errc::InvalidValue: return "invalid_request_error";
+    case Errc::InvalidApiKey:
+    case Errc::Unauthenticated: return "authentication_error";
+    case Errc::ModelNotAllowed:
+    case Errc::Forbidden: return "permission_error";
     case Errc::RateLimited: return "rate_limit_error";
     case Errc::BudgetExceeded: return "insufficient_quota";
     case Errc::Internal:
@@ -57,6 +65,8 @@ std::string_view error_code_name(Errc e) noexcept {
     case Errc::UpstreamTimeout: return "upstream_timeout";
     case Errc::UpstreamUnavailable: return "upstream_unavailable";
     case Errc::UpstreamProtocol: return "upstream_protocol_error";
+    case Errc::Conflict: return "conflict";
+    case Errc::InvalidValue: return "invalid_value";
     default: return {};
   }
 }

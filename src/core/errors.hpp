@@ -27,6 +27,11 @@ enum class Errc : int {
   UpstreamProtocol,    ///< 502 upstream_error: provider answer could not be parsed
   NotReady,            ///< 503 server_error
   UpstreamTimeout,     ///< 504 timeout_error
+  // The admin API's own:
+  Unauthenticated,     ///< 401 authentication_error: no or invalid admin credentials
+  Forbidden,           ///< 403 permission_error: the caller's role is too low
+  Conflict,            ///< 409 invalid_request_error (conflict)
+  InvalidValue,        ///< 422 invalid_request_error (invalid_value): well-typed, not valid
 };
 
 /// HTTP status for an error value.

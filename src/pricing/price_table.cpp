@@ -136,15 +136,16 @@ std::vector<PriceComponent> effective_components(const std::vector<PriceComponen
   for (const auto& r : rows) {
     bool replaced = false;
     for (auto& o : out) {
-      // Token, 1k-token and 1M-token prices are one component in three spellings: an
-      // override in any of them replaces the catalog's.
+      // Token, 1k-token and 1M-token prices are one component in three spellings: a price
+      // in any of them replaces one of a lower source in another.
       const bool same_unit =
           o.unit == r.unit || ((unit_divisor(o.unit) > 1 || o.unit == Unit::Token) &&
                                (unit_divisor(r.unit) > 1 || r.unit == Unit::Token));
       if (o.direction == r.direction && o.modality == r.modality && same_unit &&
           o.tier == r.tier) {
-        // An override always wins; a catalog row never displaces an override.
-        if (r.source == PriceSource::Override || o.source == PriceSource::Catalog) {
+        // PriceSource is ordered by precedence: a row of a higher source wins; of the same
+        // source, the later row.
+        if (r.source >= o.source) {
           o = r;
         }
         replaced = true;

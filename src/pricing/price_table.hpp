@@ -59,7 +59,9 @@ struct Tier {
 std::string to_string(const Tier& t);
 std::optional<Tier> parse_tier(std::string_view s);
 
-enum class PriceSource : std::uint8_t { Catalog, Override };
+/// Where a price comes from, in increasing precedence: the imported catalog, the
+/// configuration file's `prices:`, the admin API.
+enum class PriceSource : std::uint8_t { Catalog, Override, Admin };
 
 struct PriceComponent {
   Direction direction = Direction::Input;
@@ -76,7 +78,7 @@ struct ModelPricing {
   std::string name;
   std::optional<std::int64_t> max_input_tokens;
   std::optional<std::int64_t> max_output_tokens;
-  std::vector<PriceComponent> components;  ///< effective: overrides already win
+  std::vector<PriceComponent> components;  ///< effective: admin and override rows already win
 
   /// The component for (direction, modality, and a unit of the same kind) that applies to a
   /// call with `prompt_tokens` of prompt in `service`: the highest threshold passed, then the
@@ -86,8 +88,8 @@ struct ModelPricing {
                                            ServiceTier service, bool per_token) const;
 };
 
-/// Merges catalog and override rows: an override replaces the catalog row with the same
-/// (direction, modality, unit, tier).
+/// Merges the rows of every source: for the same (direction, modality, unit, tier) the row
+/// of the highest PriceSource wins (admin over override over catalog).
 std::vector<PriceComponent> effective_components(const std::vector<PriceComponent>& rows);
 
 }  // namespace llmgw::pricing

@@ -38,6 +38,7 @@ void ConfigReloader::stop() {
 }
 
 bool ConfigReloader::poll_once() {
+  std::lock_guard poll_lock(poll_mutex_);
   try {
     const std::int64_t version = store_.config_version();
     if (failing_) {

@@ -24,7 +24,9 @@ class ConfigReloader {
   /// Loads the catalog now (throws on failure: used at start-up), then starts polling.
   void start();
   void stop();
-  /// One poll; returns true if something was reloaded. Never throws (logs instead).
+  /// One poll; returns true if something was reloaded. Never throws (logs instead). Safe to
+  /// call from any thread: the admin API calls it after a write so the change is served
+  /// before the write is answered.
   bool poll_once();
 
  private:
@@ -36,6 +38,7 @@ class ConfigReloader {
   std::chrono::milliseconds interval_;
   std::int64_t seen_version_ = -1;
   bool failing_ = false;
+  std::mutex poll_mutex_;  ///< one poll at a time (the reloader thread or an admin write)
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -233,6 +233,10 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
     co_await handle_models(ex, local);
     co_return;
   }
+  if (deps_.admin != nullptr && (path == "/admin" || path.starts_with("/admin/"))) {
+    co_await deps_.admin->handle(ex);
+    co_return;
+  }
   if (path == "/healthz" && (method == verb::get || method == verb::head)) {
     co_await ex.respond(200, "application/json", R"({"status":"ok"})");
     co_return;

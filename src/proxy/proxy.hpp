@@ -26,6 +26,8 @@ struct ProxyDeps {
   boost::asio::ssl::context& tls;
   http::ProxySettings forward_proxy;
   limits::SpendLedger& ledger;
+  /// Answers /admin/* (the admin API); null: those routes are 404.
+  http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
   std::size_t max_upstream_response_bytes = 64u << 20;
   /// Output allowance reserved when neither the request nor the price list bounds it.

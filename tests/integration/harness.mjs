@@ -1,12 +1,15 @@
 // Test harness: starts the mock upstream and the real `llmgw` binary in a temporary data
 // directory, creates keys through the CLI, talks HTTP (high level and raw sockets), reads the
-// usage database with the sqlite3 command-line tool and stops everything.
+// usage database with the sqlite3 command-line tool and stops everything. For the admin API:
+// a stack with a bootstrapped admin signed in, JWT forging with the test secret, and exact
+// decimal helpers for money.
 //
 // Binary: env LLMGW_BIN (absolute, or relative to the current directory or the repo root),
 // default build/release/llmgw under the repo root. A missing binary or a server that cannot
 // start fails the test with a message; nothing here ever skips.
 
 import { spawn, execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -83,11 +86,15 @@ export function gatewayBinary() {
     '(cmake --preset release && cmake --build --preset release) or point LLMGW_BIN at it.');
 }
 
-/** Runs `llmgw ARGS...` to completion (bounded) and returns {code, signal, stdout, stderr}. */
-export function runCli(args, { env = {}, timeoutMs = CLI_TIMEOUT_MS } = {}) {
+/**
+ * Runs `llmgw ARGS...` to completion (bounded) and returns {code, signal, stdout, stderr}.
+ * `input` (string or Buffer), when given, is written to the command's stdin, which is then
+ * closed.
+ */
+export function runCli(args, { env = {}, timeoutMs = CLI_TIMEOUT_MS, input } = {}) {
   const bin = gatewayBinary();
   return new Promise((resolve) => {
-    execFile(bin, args, { env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL',
+    const child = execFile(bin, args, { env: { ...process.env, ...env }, timeout: timeoutMs, killSignal: 'SIGKILL',
       maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       resolve({
         code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
@@ -97,6 +104,10 @@ export function runCli(args, { env = {}, timeoutMs = CLI_TIMEOUT_MS } = {}) {
         stderr: String(stderr) + (err && typeof err.code !== 'number' && !err.signal ? `\n[harness] ${err.message}` : ''),
       });
     });
+    if (input !== undefined) {
+      child.stdin.on('error', () => {}); // the command may exit without reading it
+      child.stdin.end(input);
+    }
   });
 }
 
@@ -235,6 +246,20 @@ export class Gateway {
     const out = { key, id: idMatch[1], stdout: r.stdout };
     this.keys[name] = out;
     return out;
+  }
+
+  /**
+   * `llmgw admin create-user` for this data dir, the password on stdin (with a trailing newline,
+   * as `echo "$PASSWORD" |` sends it). Returns {code, stdout, stderr, id} (id: the usr_… id
+   * printed, if any); throws unless `expectOk` is false.
+   */
+  async createAdminUser(email, password, { role = 'admin', expectOk = true, input } = {}) {
+    const args = ['admin', 'create-user', '--data-dir', this.dataDir, '--email', email, '--role', role];
+    const r = expectOk
+      ? await runCliOk(args, { env: this.env, input: input ?? `${password}\n` })
+      : await runCli(args, { env: this.env, input: input ?? `${password}\n` });
+    const m = /\busr_[0-9a-f]{16}\b/.exec(r.stdout);
+    return { ...r, id: m ? m[0] : null };
   }
 
   async disableKey(id) {
@@ -510,15 +535,18 @@ export function sqliteJson(dbPath, query) {
 /**
  * One HTTP/1.1 exchange on a fresh connection. Resolves with {status, headers, rawHeaders,
  * body (Buffer), text, json} (json: parsed body or undefined). Bounded by timeoutMs.
+ * `localAddress` (e.g. '127.0.0.7') picks the client address the gateway sees.
  */
-export function request(port, { method = 'GET', path: p = '/', headers = {}, body, timeoutMs = 10_000 } = {}) {
+export function request(port, { method = 'GET', path: p = '/', headers = {}, body, timeoutMs = 10_000,
+  localAddress } = {}) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined
       : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = { ...headers };
     if (payload !== undefined && h['content-type'] === undefined) h['content-type'] = 'application/json';
     if (payload !== undefined) h['content-length'] = String(payload.length);
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent: false });
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent: false,
+      ...(localAddress ? { localAddress } : {}) });
     const timer = setTimeout(() => {
       req.destroy(new Error(`${method} ${p}: no complete answer within ${timeoutMs} ms`));
     }, timeoutMs);
@@ -800,4 +828,152 @@ export function requestIdOf(assert, res) {
   }
   assert.equal(values.length, 1, `expected exactly one x-request-id header, got ${JSON.stringify(values)}`);
   return values[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin API
+
+/**
+ * The ADMIN_JWT_SECRET of the admin suites, so they can forge and check tokens with
+ * node:crypto. 48 bytes, and neither base64 nor hex (the '!' and ':'), so it can only be
+ * taken as the raw bytes of the string.
+ */
+export const TEST_JWT_SECRET = 'llmgw-integration-tests!jwt-secret:0123456789ab';
+export const ADMIN_EMAIL = 'root@llmgw.test';
+export const ADMIN_PASSWORD = 'correct horse battery staple 42';
+export const JWT_LIFETIME_S = 86_400;
+
+/** base64url without padding of a Buffer, a string (UTF-8) or a JSON-able object. */
+export function b64url(v) {
+  const buf = Buffer.isBuffer(v) ? v : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
+  return buf.toString('base64url');
+}
+
+/** {header, payload, signature (Buffer), signingInput} of a JWT; throws on a malformed one. */
+export function decodeJwt(token) {
+  const parts = String(token).split('.');
+  if (parts.length !== 3) throw new Error(`not a JWT (3 dot-separated parts): ${token}`);
+  return {
+    header: JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')),
+    payload: JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')),
+    signature: Buffer.from(parts[2], 'base64url'),
+    signingInput: `${parts[0]}.${parts[1]}`,
+  };
+}
+
+/** HMAC over `signingInput` with `hash` ('sha256' for HS256), base64url. */
+export function jwtHmac(signingInput, secret = TEST_JWT_SECRET, hash = 'sha256') {
+  return crypto.createHmac(hash, secret).update(signingInput).digest('base64url');
+}
+
+/**
+ * A JWT from `header` and `payload` (objects, or already-encoded strings), signed with HMAC
+ * `hash` under `secret`; `signature` (a string) replaces the computed one.
+ */
+export function signJwt(header, payload, { secret = TEST_JWT_SECRET, hash = 'sha256', signature } = {}) {
+  const h = typeof header === 'string' ? header : b64url(header);
+  const p = typeof payload === 'string' ? payload : b64url(payload);
+  const input = `${h}.${p}`;
+  return `${input}.${signature ?? jwtHmac(input, secret, hash)}`;
+}
+
+/** Claims of a valid admin token for subject `sub`, now; `extra` overrides any of them. */
+export function jwtClaims(sub, { authType = 'user', roles = ['admin'], ...extra } = {}) {
+  const iat = Math.floor(Date.now() / 1000);
+  return { sub, auth_type: authType, roles, iat, exp: iat + JWT_LIFETIME_S,
+    jti: crypto.randomBytes(16).toString('hex'), ...extra };
+}
+
+/**
+ * One admin API exchange: `token` (a JWT, or undefined for none) as a bearer token, `body` as
+ * JSON (a string or Buffer is sent as is).
+ */
+export function adminRequest(port, token, method, p, body, { headers = {}, localAddress, timeoutMs } = {}) {
+  const h = token === undefined ? { ...headers } : { authorization: `Bearer ${token}`, ...headers };
+  return request(port, { method, path: p, headers: h, body, localAddress, timeoutMs });
+}
+
+/** POST /admin/auth/login; returns the answer as is (status, json, ...). */
+export function adminLoginRaw(port, email, password, { localAddress } = {}) {
+  return request(port, { method: 'POST', path: '/admin/auth/login', body: { email, password }, localAddress });
+}
+
+/** POST /admin/auth/login; returns the 200 answer's JSON ({token, subject, ...}), throws otherwise. */
+export async function adminLogin(port, email, password, opts) {
+  const r = await adminLoginRaw(port, email, password, opts);
+  if (r.status !== 200 || typeof r.json?.token !== 'string') {
+    throw new Error(`admin login of ${email} failed: HTTP ${r.status} ${r.text}`);
+  }
+  return r.json;
+}
+
+/**
+ * A mock upstream and a gateway (standardConfig() unless `config`; `config` may be a function
+ * of the mock's base URL) with ADMIN_JWT_SECRET = TEST_JWT_SECRET and one admin user created
+ * with `llmgw admin create-user` before start, signed in. Returns {mock, gw, key, admin:
+ * {email, password, id, token}, req(method, path, body, opts) as that admin, close()}.
+ */
+export async function startAdminStack({ mockOptions = {}, env = {}, keys = {}, threads = 2, config,
+  adminEmail = ADMIN_EMAIL, adminPassword = ADMIN_PASSWORD } = {}) {
+  const mock = new OpenAIMock(mockOptions);
+  await mock.start();
+  let gw;
+  try {
+    const cfg = typeof config === 'function' ? config(mock.baseUrl) : (config ?? standardConfig(mock.baseUrl));
+    gw = await startGateway({ config: cfg, env: { ADMIN_JWT_SECRET: TEST_JWT_SECRET, ...env }, keys,
+      threads, mockKey: mock.apiKey, serve: false });
+    await gw.createAdminUser(adminEmail, adminPassword, { role: 'admin' });
+    await gw.serve({ threads });
+    const login = await adminLogin(gw.port, adminEmail, adminPassword);
+    const admin = { email: adminEmail, password: adminPassword, id: login.subject?.id, token: login.token };
+    return {
+      mock,
+      gw,
+      key: gw.keys.main?.key,
+      admin,
+      req: (method, p, body, opts) => adminRequest(gw.port, admin.token, method, p, body, opts),
+      async close() {
+        try {
+          await gw.cleanup();
+        } finally {
+          await mock.stop();
+        }
+      },
+    };
+  } catch (e) {
+    try {
+      await gw?.cleanup();
+    } finally {
+      await mock.stop();
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact decimals (money), as BigInt counts of 1e-24 USD: never floating point.
+
+const DEC_PLACES = 24;
+const DEC_ONE = 10n ** BigInt(DEC_PLACES);
+
+/** "0.00024" → 240000000000000000000n. Throws on anything but a plain non-negative decimal. */
+export function dec(s) {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(String(s));
+  if (!m) throw new Error(`not a plain non-negative decimal: ${JSON.stringify(s)}`);
+  const frac = m[2] ?? '';
+  if (frac.length > DEC_PLACES) throw new Error(`more than ${DEC_PLACES} decimals: ${s}`);
+  return BigInt(m[1]) * DEC_ONE + BigInt(frac.padEnd(DEC_PLACES, '0') || '0');
+}
+
+/** Units of 1e-24 → the shortest decimal string ("0.00024", "0", "12"). */
+export function decStr(units) {
+  if (units < 0n) throw new Error(`negative amount ${units}`);
+  const whole = units / DEC_ONE;
+  const frac = (units % DEC_ONE).toString().padStart(DEC_PLACES, '0').replace(/0+$/, '');
+  return frac ? `${whole}.${frac}` : `${whole}`;
+}
+
+/** Exact sum of decimal strings (null / undefined skipped), in units of 1e-24. */
+export function decSum(values) {
+  return values.filter((v) => v !== null && v !== undefined).reduce((a, v) => a + dec(v), 0n);
 }

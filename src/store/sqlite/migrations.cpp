@@ -246,8 +246,84 @@ CREATE TABLE admin_tokens (
 ) STRICT;
 )sql";
 
+// The admin API: key limits, tags and metadata; retired key hashes; admin prices; the audit
+// trail. admin_users and admin_tokens already fit it (migration 1).
+constexpr std::string_view kAdminApi = R"sql(
+ALTER TABLE api_keys ADD COLUMN max_concurrent INTEGER
+  CHECK (max_concurrent IS NULL OR max_concurrent > 0);
+ALTER TABLE api_keys ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'
+  CHECK (json_valid(tags) AND json_type(tags) = 'array');
+ALTER TABLE api_keys ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'
+  CHECK (json_valid(metadata) AND json_type(metadata) = 'object');
+-- Never used: tags and metadata live on the key row, read with it in one go.
+DROP TABLE key_metadata;
+
+-- Hashes that stopped opening a key: the old hash of a regenerated key, the hash of a
+-- deleted one, with the config version of that change. key_hashes_changed_since reports them
+-- so that every process drops the hash from its key cache at its next poll, although no
+-- api_keys row carries it any more. One row per regeneration or deletion; not pruned (a row
+-- is a few dozen bytes).
+CREATE TABLE retired_key_hashes (
+  key_hash   TEXT PRIMARY KEY NOT NULL,
+  key_id     TEXT NOT NULL,
+  retired_at INTEGER NOT NULL,
+  version    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX retired_key_hashes_by_version ON retired_key_hashes (version);
+
+-- pricing_components gains source 'admin' (prices set through the admin API). Precedence for
+-- one (model, direction, modality, unit, tier): admin > override > catalog. An import writes
+-- only 'catalog' rows, the configuration file only 'override' rows. SQLite cannot alter a
+-- CHECK, so the table is rebuilt (it has no index besides its primary key).
+CREATE TABLE pricing_components_v2 (
+  model_name TEXT NOT NULL,
+  direction  TEXT NOT NULL CHECK (direction IN ('input', 'output', 'cache_read',
+               'cache_write_5m', 'cache_write_1h', 'reasoning', 'tool')),
+  modality   TEXT NOT NULL DEFAULT 'text' CHECK (modality IN ('text', 'image', 'audio',
+               'video')),
+  unit       TEXT NOT NULL DEFAULT 'token' CHECK (unit IN ('token', '1k_tokens', '1m_tokens',
+               'character', 'image', 'pixel', 'second', 'minute', 'hour', 'request', 'query')),
+  tier       TEXT NOT NULL DEFAULT 'default',
+  price      TEXT NOT NULL CHECK (price GLOB '[0-9]*' AND price NOT GLOB '*[^0-9.]*'
+               AND price NOT GLOB '*.*.*' AND price NOT GLOB '*.'),
+  source     TEXT NOT NULL CHECK (source IN ('catalog', 'override', 'admin')),
+  updated_at INTEGER NOT NULL,
+  version    INTEGER NOT NULL,
+  PRIMARY KEY (model_name, direction, modality, unit, tier, source)
+) STRICT, WITHOUT ROWID;
+INSERT INTO pricing_components_v2 (model_name, direction, modality, unit, tier, price, source,
+  updated_at, version)
+  SELECT model_name, direction, modality, unit, tier, price, source, updated_at, version
+  FROM pricing_components;
+DROP TABLE pricing_components;
+ALTER TABLE pricing_components_v2 RENAME TO pricing_components;
+
+-- One row per admin write (and sign-in), inserted by the transaction of the write itself, so
+-- the trail never misses a change nor records one that rolled back. Rows are only ever
+-- appended, so the rowid `id` increases and serves as the cursor of the newest-first list.
+-- before_json/after_json: the row before and after (secrets masked), NULL for none.
+CREATE TABLE admin_audit (
+  id            INTEGER PRIMARY KEY,
+  at_us         INTEGER NOT NULL,
+  actor_type    TEXT NOT NULL CHECK (actor_type IN ('user', 'token', 'cli', 'system')),
+  actor_id      TEXT NOT NULL DEFAULT '',
+  actor_name    TEXT NOT NULL DEFAULT '',
+  action        TEXT NOT NULL,
+  resource_type TEXT NOT NULL,
+  resource_id   TEXT NOT NULL DEFAULT '',
+  before_json   TEXT CHECK (before_json IS NULL OR json_valid(before_json)),
+  after_json    TEXT CHECK (after_json IS NULL OR json_valid(after_json)),
+  request_id    TEXT NOT NULL DEFAULT '',
+  client_ip     TEXT NOT NULL DEFAULT ''
+) STRICT;
+-- The history of one resource, newest first; and the trail by time.
+CREATE INDEX admin_audit_by_resource ON admin_audit (resource_type, resource_id, id);
+CREATE INDEX admin_audit_by_time ON admin_audit (at_us);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
+    Migration{2, "admin_api", kAdminApi},
 };
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -37,6 +38,7 @@ constexpr std::size_t kSqlExcerptChars = 60;
 constexpr std::string_view kSourceConfig = "config";
 constexpr std::string_view kSourceCatalog = "catalog";
 constexpr std::string_view kSourceOverride = "override";
+constexpr std::string_view kSourceAdmin = "admin";
 constexpr std::int64_t kMicrosPerDay = 86'400'000'000;
 
 /// An SQLite failure. Derives from std::runtime_error (what callers catch); the extended
@@ -378,11 +380,114 @@ std::vector<std::string> from_json_array(const std::string& text, std::string_vi
   return out;
 }
 
+std::string to_json_object(const std::map<std::string, std::string>& values) {
+  std::string out = "{";
+  for (const auto& [name, value] : values) {
+    if (out.size() > 1) {
+      out += ',';
+    }
+    core::append_json_string(out, name);
+    out += ':';
+    core::append_json_string(out, value);
+  }
+  out += '}';
+  return out;
+}
+
+std::map<std::string, std::string> from_json_object(const std::string& text,
+                                                    std::string_view column) {
+  boost::system::error_code ec;
+  const boost::json::value value = boost::json::parse(text, ec);
+  if (ec || !value.is_object()) {
+    throw std::runtime_error("sqlite: " + std::string(column) + " is not a JSON object");
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& member : value.as_object()) {
+    if (!member.value().is_string()) {
+      throw std::runtime_error("sqlite: " + std::string(column) + " holds a non-string");
+    }
+    out.emplace(member.key(), member.value().as_string());
+  }
+  return out;
+}
+
+/// The LIMIT of a page of `limit` rows: one more, so that the caller can tell whether a
+/// next page exists; -1 (no limit) for 0.
+std::int64_t page_limit(std::size_t limit) noexcept {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  if (limit == 0 || limit >= kMax) {
+    return -1;
+  }
+  return static_cast<std::int64_t>(limit) + 1;
+}
+
+/// Runs a write; a uniqueness violation (a taken id, name or hash) becomes ConflictError
+/// with `conflict` as its message.
+template <typename Write>
+void write_unique(Write&& write, const std::string& conflict) {
+  try {
+    std::forward<Write>(write)();
+  } catch (const SqliteError& e) {
+    if (e.code() == SQLITE_CONSTRAINT_PRIMARYKEY || e.code() == SQLITE_CONSTRAINT_UNIQUE) {
+      throw ConflictError(conflict);
+    }
+    throw;
+  }
+}
+
+/// Binds SQL NULL for an empty string (cheaper than NULLIF in the statement, per row).
+std::optional<std::string_view> null_if_empty(std::string_view text) noexcept {
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return text;
+}
+
+// --- audit
+
+/// Stores `a` inside the caller's write transaction, so it commits or rolls back with the
+/// write it describes. Returns the id assigned.
+std::int64_t append_audit(Connection& c, const AuditRecord& a) {
+  c.query(
+       "INSERT INTO admin_audit (at_us, actor_type, actor_id, actor_name, action,"
+       " resource_type, resource_id, before_json, after_json, request_id, client_ip)"
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+      .bind(a.at_us != 0 ? a.at_us : core::unix_micros(), a.actor_type, a.actor_id, a.actor_name,
+            a.action, a.resource_type, a.resource_id, null_if_empty(a.before_json),
+            null_if_empty(a.after_json), a.request_id, a.client_ip)
+      .run();
+  return sqlite3_last_insert_rowid(c.get());
+}
+
+void append_audit(Connection& c, const AuditRecord* a) {
+  if (a != nullptr) {
+    append_audit(c, *a);
+  }
+}
+
+AuditRecord read_audit(const Query& q) {
+  AuditRecord a;
+  a.id = q.integer(0);
+  a.at_us = q.integer(1);
+  a.actor_type = q.text(2);
+  a.actor_id = q.text(3);
+  a.actor_name = q.text(4);
+  a.action = q.text(5);
+  a.resource_type = q.text(6);
+  a.resource_id = q.text(7);
+  a.before_json = q.text(8);  // NULL reads as ""
+  a.after_json = q.text(9);
+  a.request_id = q.text(10);
+  a.client_ip = q.text(11);
+  return a;
+}
+
 // --- api_keys
 
 constexpr std::string_view kKeyColumns =
     "SELECT id, key_hash, prefix, name, enabled, expires_at, rpm_limit, tpm_limit, budget_usd,"
-    " allowed_models, created_at, updated_at, version, budget_period FROM api_keys ";
+    " allowed_models, created_at, updated_at, version, budget_period, max_concurrent, tags,"
+    " metadata FROM api_keys ";
 
 ApiKeyRecord read_key(const Query& q) {
   ApiKeyRecord key;
@@ -400,6 +505,9 @@ ApiKeyRecord read_key(const Query& q) {
   key.updated_at = q.integer(11);
   key.version = q.integer(12);
   key.budget_period = q.text(13);
+  key.max_concurrent = q.optional_integer(14);
+  key.tags = from_json_array(q.text(15), "api_keys.tags");
+  key.metadata = from_json_object(q.text(16), "api_keys.metadata");
   return key;
 }
 
@@ -411,6 +519,48 @@ std::optional<ApiKeyRecord> find_key(Connection& c, const std::string& sql,
     return std::nullopt;
   }
   return read_key(q);
+}
+
+/// Records that `key_hash` no longer opens a key, stamped with the version of the change, so
+/// key_hashes_changed_since reports it to every cache.
+void retire_key_hash(Connection& c, const std::string& key_hash, const std::string& key_id,
+                     std::int64_t now, std::int64_t version) {
+  c.query(
+       "INSERT INTO retired_key_hashes (key_hash, key_id, retired_at, version)"
+       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_hash) DO UPDATE SET key_id = excluded.key_id,"
+       " retired_at = excluded.retired_at, version = excluded.version")
+      .bind(key_hash, key_id, now, version)
+      .run();
+}
+
+// --- admin users and tokens
+
+constexpr std::string_view kAdminUserColumns =
+    "SELECT id, email, password_hash, role, enabled, created_at, updated_at FROM admin_users ";
+
+AdminUserRecord read_admin_user(const Query& q) {
+  return AdminUserRecord{q.text(0),    q.text(1),    q.text(2),   q.text(3),
+                         q.boolean(4), q.integer(5), q.integer(6)};
+}
+
+constexpr std::string_view kAdminTokenColumns =
+    "SELECT id, service_name, token_hash, role, enabled, created_at, updated_at"
+    " FROM admin_tokens ";
+
+AdminTokenRecord read_admin_token(const Query& q) {
+  return AdminTokenRecord{q.text(0),    q.text(1),    q.text(2),   q.text(3),
+                          q.boolean(4), q.integer(5), q.integer(6)};
+}
+
+/// The created_at that `sql` selects for ?1 = `id`; nullopt when there is no such row.
+std::optional<std::int64_t> created_at_of(Connection& c, std::string_view sql,
+                                          const std::string& id) {
+  Query q = c.query(sql);
+  q.bind(id);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return q.integer(0);
 }
 
 // --- catalog
@@ -437,9 +587,25 @@ struct AliasRow {
 
 constexpr std::string_view kProviderColumns =
     "SELECT id, name, type, base_url, credentials, credentials_encrypted, connect_timeout_ms,"
-    " first_byte_timeout_ms, idle_timeout_ms, enabled, source FROM providers ORDER BY name";
+    " first_byte_timeout_ms, idle_timeout_ms, enabled, source, created_at, updated_at"
+    " FROM providers ";
 
-ProviderRecord read_provider(const Query& q) {
+/// What providers.credentials holds for `api_key`: sealed with `codec` and bound to the
+/// row's id, or in clear without a codec. An empty key stays '' in clear: nothing to hide.
+struct StoredCredential {
+  std::string value;
+  bool encrypted = false;
+};
+
+StoredCredential store_credential(const SecretCodec* codec, std::string_view provider_id,
+                                  const std::string& api_key) {
+  if (codec == nullptr || api_key.empty()) {
+    return {api_key, false};
+  }
+  return {codec->seal(api_key, provider_id), true};
+}
+
+ProviderRecord read_provider(const Query& q, const SecretCodec* codec) {
   ProviderRecord p;
   p.id = q.text(0);
   p.config.name = q.text(1);
@@ -449,6 +615,8 @@ ProviderRecord read_provider(const Query& q) {
   p.config.idle_timeout = std::chrono::milliseconds(q.integer(8));
   p.enabled = q.boolean(9);
   p.source = q.text(10);
+  p.created_at = q.integer(11);
+  p.updated_at = q.integer(12);
   // A row this build cannot use (a provider type from a newer build, or credentials it holds
   // no key for) is read as disabled: one bad row must not stop the whole catalog loading.
   const std::string type = q.text(2);
@@ -458,22 +626,91 @@ ProviderRecord read_provider(const Query& q) {
         .field("type", type)
         .emit();
     p.enabled = false;
-  } else if (q.boolean(5)) {
+  } else if (!q.boolean(5)) {
+    p.config.api_key = q.text(4);
+  } else if (auto api_key = codec != nullptr ? codec->open(q.text_view(4), p.id) : std::nullopt) {
+    p.config.api_key = std::move(*api_key);
+  } else {
     core::LogLine(core::LogLevel::Warn, "provider disabled: encrypted credentials unreadable")
         .field("provider", p.config.name)
         .emit();
     p.enabled = false;
-  } else {
-    p.config.api_key = q.text(4);
   }
   return p;
 }
 
-std::vector<ProviderRecord> read_providers(Connection& c) {
+/// Every provider, ordered by name.
+std::vector<ProviderRecord> read_providers(Connection& c, const SecretCodec* codec) {
+  static const std::string kSql = std::string(kProviderColumns) + "ORDER BY name";
   std::vector<ProviderRecord> out;
-  Query q = c.query(kProviderColumns);
+  Query q = c.query(kSql);
   while (q.step()) {
-    out.push_back(read_provider(q));
+    out.push_back(read_provider(q, codec));
+  }
+  return out;
+}
+
+std::optional<ProviderRecord> read_provider_by_id(Connection& c, const SecretCodec* codec,
+                                                  const std::string& id) {
+  static const std::string kSql = std::string(kProviderColumns) + "WHERE id = ?1";
+  Query q = c.query(kSql);
+  q.bind(id);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_provider(q, codec);
+}
+
+constexpr std::string_view kModelColumns =
+    "SELECT m.id, m.name, p.name, m.upstream_model, m.enabled, m.source, m.pricing_model,"
+    " m.created_at, m.updated_at FROM models m JOIN providers p ON p.id = m.provider_id ";
+
+ModelRecord read_model(const Query& q) {
+  ModelRecord m;
+  m.id = q.text(0);
+  m.config.name = q.text(1);
+  m.config.provider = q.text(2);
+  m.config.upstream_model = q.text(3);
+  m.enabled = q.boolean(4);
+  m.source = q.text(5);
+  m.config.pricing_model = q.text(6);  // NULL reads as ""
+  m.created_at = q.integer(7);
+  m.updated_at = q.integer(8);
+  return m;
+}
+
+/// Every model, ordered by name.
+std::vector<ModelRecord> read_models(Connection& c) {
+  static const std::string kSql = std::string(kModelColumns) + "ORDER BY m.name";
+  std::vector<ModelRecord> out;
+  Query q = c.query(kSql);
+  while (q.step()) {
+    out.push_back(read_model(q));
+  }
+  return out;
+}
+
+constexpr std::string_view kAliasColumns =
+    "SELECT a.alias, m.name, a.source, a.created_at, a.updated_at FROM model_aliases a"
+    " JOIN models m ON m.id = a.model_id ";
+
+AliasRecord read_alias(const Query& q) {
+  AliasRecord a;
+  a.config.alias = q.text(0);
+  a.config.model = q.text(1);
+  a.source = q.text(2);
+  a.created_at = q.integer(3);
+  a.updated_at = q.integer(4);
+  return a;
+}
+
+/// Every alias, ordered by alias.
+std::vector<AliasRecord> read_aliases(Connection& c) {
+  static const std::string kSql = std::string(kAliasColumns) + "ORDER BY a.alias";
+  std::vector<AliasRecord> out;
+  Query q = c.query(kSql);
+  while (q.step()) {
+    out.push_back(read_alias(q));
   }
   return out;
 }
@@ -496,12 +733,14 @@ void reject_admin_collision(const std::string& source, std::string_view what,
 
 /// Applies `cfg` inside the caller's write transaction, stamping changes with `next`.
 /// Returns whether any row changed.
-bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64_t next,
-                       std::int64_t now) {
+bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::GatewayConfig& cfg,
+                       std::int64_t next, std::int64_t now) {
   bool changed = false;
 
+  // Credentials are read in clear, so an unchanged one compares equal although sealing it
+  // again would give other bytes.
   std::map<std::string, ProviderRow> providers;
-  for (auto& p : read_providers(c)) {
+  for (auto& p : read_providers(c, codec)) {
     std::string name = p.config.name;
     providers.emplace(std::move(name), ProviderRow{p.id, p.source, std::move(p.config)});
   }
@@ -533,6 +772,9 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
   }
   for (const auto& a : cfg.aliases) {
     require_unique(cfg_aliases, a.alias, "alias");
+    if (cfg_models.contains(a.alias)) {
+      throw std::runtime_error("config alias '" + a.alias + "' is also a model name");
+    }
   }
 
   // Order matters for the foreign keys: stale aliases go first (they may point at stale
@@ -553,12 +795,15 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
     auto it = providers.find(p.name);
     if (it == providers.end()) {
       const std::string id = core::new_id("prov_");
+      const StoredCredential credential = store_credential(codec, id, p.api_key);
       c.query(
-           "INSERT INTO providers (id, name, type, base_url, credentials, connect_timeout_ms,"
-           " first_byte_timeout_ms, idle_timeout_ms, source, created_at, updated_at, version)"
-           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'config', ?9, ?9, ?10)")
-          .bind(id, p.name, type, p.base_url, p.api_key, p.connect_timeout.count(),
-                p.first_byte_timeout.count(), p.idle_timeout.count(), now, next)
+           "INSERT INTO providers (id, name, type, base_url, credentials,"
+           " credentials_encrypted, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms,"
+           " source, created_at, updated_at, version)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'config', ?10, ?10, ?11)")
+          .bind(id, p.name, type, p.base_url, credential.value, credential.encrypted,
+                p.connect_timeout.count(), p.first_byte_timeout.count(), p.idle_timeout.count(),
+                now, next)
           .run();
       providers.emplace(p.name, ProviderRow{id, std::string(kSourceConfig), p});
       changed = true;
@@ -569,12 +814,14 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
       continue;
     }
     // `enabled` is not part of the file: an operator's switch survives a restart.
+    const StoredCredential credential = store_credential(codec, it->second.id, p.api_key);
     c.query(
          "UPDATE providers SET type = ?2, base_url = ?3, credentials = ?4,"
-         " credentials_encrypted = 0, connect_timeout_ms = ?5, first_byte_timeout_ms = ?6,"
-         " idle_timeout_ms = ?7, updated_at = ?8, version = ?9 WHERE id = ?1")
-        .bind(it->second.id, type, p.base_url, p.api_key, p.connect_timeout.count(),
-              p.first_byte_timeout.count(), p.idle_timeout.count(), now, next)
+         " credentials_encrypted = ?5, connect_timeout_ms = ?6, first_byte_timeout_ms = ?7,"
+         " idle_timeout_ms = ?8, updated_at = ?9, version = ?10 WHERE id = ?1")
+        .bind(it->second.id, type, p.base_url, credential.value, credential.encrypted,
+              p.connect_timeout.count(), p.first_byte_timeout.count(), p.idle_timeout.count(), now,
+              next)
         .run();
     it->second.config = p;
     changed = true;
@@ -588,6 +835,13 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
     }
     const std::string& provider_id = provider->second.id;
     const std::string& upstream = m.upstream_model.empty() ? m.name : m.upstream_model;
+    // Stale config aliases are gone and config aliases never take a model name (checked
+    // above): an alias of this name is an admin one.
+    if (aliases.contains(m.name)) {
+      throw std::runtime_error("config model '" + m.name +
+                               "' collides with an alias created through the admin API;"
+                               " rename one of them");
+    }
     auto it = models.find(m.name);
     if (it == models.end()) {
       const std::string id = core::new_id("model_");
@@ -625,6 +879,12 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
                                "'");
     }
     const std::string& model_id = model->second.id;
+    if (const auto named = models.find(a.alias);
+        named != models.end() && named->second.source != kSourceConfig) {
+      throw std::runtime_error("config alias '" + a.alias +
+                               "' collides with a model created through the admin API;"
+                               " rename one of them");
+    }
     auto it = aliases.find(a.alias);
     if (it == aliases.end()) {
       c.query(
@@ -682,6 +942,70 @@ bool apply_config_rows(Connection& c, const core::GatewayConfig& cfg, std::int64
     changed = true;
   }
   return changed;
+}
+
+/// What an admin write needs to know of the row it changes.
+struct ExistingRow {
+  std::string source;
+  std::string name;
+  std::int64_t created_at = 0;
+};
+
+/// The row `sql` selects (source, name, created_at) for ?1 = `key`; nullopt when none.
+std::optional<ExistingRow> existing_row(Connection& c, std::string_view sql,
+                                        const std::string& key) {
+  Query q = c.query(sql);
+  q.bind(key);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return ExistingRow{q.text(0), q.text(1), q.integer(2)};
+}
+
+/// Rows of the configuration file belong to it: it rewrites them at every start, so a
+/// change through the admin API would not last.
+void refuse_config_row(const ExistingRow& row, std::string_view what) {
+  if (row.source == kSourceConfig) {
+    throw ConflictError(std::string(what) + " '" + row.name +
+                        "' is defined in the configuration file");
+  }
+}
+
+/// Model and alias names are one namespace (a request's `model` names either), so a name is
+/// taken by another model (not `own_model_id`) or by any alias.
+void refuse_taken_name(Connection& c, const std::string& name, const std::string& own_model_id) {
+  {
+    Query q = c.query("SELECT 1 FROM models WHERE name = ?1 AND id <> ?2");
+    q.bind(name, own_model_id);
+    if (q.step()) {
+      throw ConflictError("a model named '" + name + "' already exists");
+    }
+  }
+  Query q = c.query("SELECT 1 FROM model_aliases WHERE alias = ?1");
+  q.bind(name);
+  if (q.step()) {
+    throw ConflictError("an alias named '" + name + "' already exists");
+  }
+}
+
+/// The id of the provider `m.provider` names. Throws ReferenceError when there is none.
+std::string provider_of(Connection& c, const core::ModelConfig& m) {
+  Query q = c.query("SELECT id FROM providers WHERE name = ?1");
+  q.bind(m.provider);
+  if (!q.step()) {
+    throw ReferenceError("model '" + m.name + "' names unknown provider '" + m.provider + "'");
+  }
+  return q.text(0);
+}
+
+/// The id of the model `a.model` names. Throws ReferenceError when there is none.
+std::string target_of(Connection& c, const core::AliasConfig& a) {
+  Query q = c.query("SELECT id FROM models WHERE name = ?1");
+  q.bind(a.model);
+  if (!q.step()) {
+    throw ReferenceError("alias '" + a.alias + "' names unknown model '" + a.model + "'");
+  }
+  return q.text(0);
 }
 
 // --- prices
@@ -894,14 +1218,6 @@ bool is_plain_decimal(std::string_view text) noexcept {
   return true;
 }
 
-/// Binds SQL NULL for an empty string (cheaper than NULLIF in the statement, per row).
-std::optional<std::string_view> null_if_empty(std::string_view text) noexcept {
-  if (text.empty()) {
-    return std::nullopt;
-  }
-  return text;
-}
-
 /// What a set of usage rows adds to one spend row.
 struct SpendDelta {
   core::Money cost;
@@ -1030,6 +1346,7 @@ struct SqliteStore::Impl {
 
   std::mutex mutex;
   Connection connection;
+  std::shared_ptr<const SecretCodec> codec;  ///< null: credentials are written in clear
 };
 
 SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {
@@ -1086,28 +1403,71 @@ std::int64_t SqliteStore::config_version() {
   return read_config_version(impl_->connection);
 }
 
-void SqliteStore::insert_key(ApiKeyRecord& key) {
+void SqliteStore::set_secret_codec(std::shared_ptr<const SecretCodec> codec) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->codec = std::move(codec);
+}
+
+std::size_t SqliteStore::reseal_credentials(const SecretCodec* from, const SecretCodec& to) {
+  struct Row {
+    std::string id;
+    std::string name;
+    std::string plaintext;
+  };
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  std::vector<Row> rows;
+  {
+    Query q = c.query("SELECT id, name, credentials, credentials_encrypted FROM providers");
+    while (q.step()) {
+      Row row{q.text(0), q.text(1), {}};
+      if (!q.boolean(3)) {
+        if (q.text_view(2).empty()) {
+          continue;  // nothing to seal
+        }
+        row.plaintext = q.text(2);
+      } else if (auto opened =
+                     from != nullptr ? from->open(q.text_view(2), row.id) : std::nullopt) {
+        row.plaintext = std::move(*opened);
+      } else {
+        throw std::runtime_error("credentials of provider '" + row.name +
+                                 "' do not open with the current key; nothing was re-sealed");
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  for (const auto& row : rows) {
+    const StoredCredential credential = store_credential(&to, row.id, row.plaintext);
+    c.query("UPDATE providers SET credentials = ?2, credentials_encrypted = ?3 WHERE id = ?1")
+        .bind(row.id, credential.value, credential.encrypted)
+        .run();
+  }
+  tx.commit();
+  return rows.size();
+}
+
+void SqliteStore::insert_key(ApiKeyRecord& key, const AuditRecord* audit) {
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   const std::int64_t now = core::unix_seconds();
   Transaction tx(c, Transaction::Kind::Write);
   const std::int64_t version = bump_config_version(c);
-  try {
-    c.query(
-         "INSERT INTO api_keys (id, key_hash, prefix, name, enabled, expires_at, rpm_limit,"
-         " tpm_limit, budget_usd, allowed_models, created_at, updated_at, version, budget_period)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)")
-        .bind(key.id, key.key_hash, key.prefix, key.name, key.enabled, key.expires_at,
-              key.rpm_limit, key.tpm_limit, key.budget_usd, to_json_array(key.allowed_models), now,
-              version, key.budget_period)
-        .run();
-  } catch (const SqliteError& e) {
-    if (e.code() == SQLITE_CONSTRAINT_PRIMARYKEY || e.code() == SQLITE_CONSTRAINT_UNIQUE) {
-      throw std::runtime_error("api key '" + key.id +
-                               "' not stored: a key with this id or hash already exists");
-    }
-    throw;
-  }
+  write_unique(
+      [&] {
+        c.query(
+             "INSERT INTO api_keys (id, key_hash, prefix, name, enabled, expires_at, rpm_limit,"
+             " tpm_limit, budget_usd, allowed_models, created_at, updated_at, version,"
+             " budget_period, max_concurrent, tags, metadata)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16)")
+            .bind(key.id, key.key_hash, key.prefix, key.name, key.enabled, key.expires_at,
+                  key.rpm_limit, key.tpm_limit, key.budget_usd, to_json_array(key.allowed_models),
+                  now, version, key.budget_period, key.max_concurrent, to_json_array(key.tags),
+                  to_json_object(key.metadata))
+            .run();
+      },
+      "api key '" + key.id + "' not stored: a key with this id or hash already exists");
+  append_audit(c, audit);
   tx.commit();
   key.created_at = now;
   key.updated_at = now;
@@ -1115,12 +1475,23 @@ void SqliteStore::insert_key(ApiKeyRecord& key) {
 }
 
 std::vector<ApiKeyRecord> SqliteStore::list_keys() {
-  static const std::string kSql = std::string(kKeyColumns) + "ORDER BY created_at, id";
+  return list_keys(KeyQuery{});
+}
+
+std::vector<ApiKeyRecord> SqliteStore::list_keys(const KeyQuery& q) {
+  // The filters are optional parameters rather than variants of the statement: the rows are
+  // read in id order from the primary key whichever filters apply.
+  static const std::string kSql =
+      std::string(kKeyColumns) +
+      "WHERE id > ?1 AND (?2 IS NULL OR enabled = ?2) AND (?3 = '' OR instr(name, ?3) > 0)"
+      " AND (?4 = '' OR EXISTS (SELECT 1 FROM json_each(api_keys.tags) WHERE value = ?4))"
+      " ORDER BY id LIMIT ?5";
   std::lock_guard lock(impl_->mutex);
   std::vector<ApiKeyRecord> out;
-  Query q = impl_->connection.query(kSql);
-  while (q.step()) {
-    out.push_back(read_key(q));
+  Query query = impl_->connection.query(kSql);
+  query.bind(q.page.after, q.enabled, q.name_contains, q.tag, page_limit(q.page.limit));
+  while (query.step()) {
+    out.push_back(read_key(query));
   }
   return out;
 }
@@ -1137,7 +1508,7 @@ std::optional<ApiKeyRecord> SqliteStore::find_key_by_hash(const std::string& key
   return find_key(impl_->connection, kSql, key_hash);
 }
 
-bool SqliteStore::set_key_enabled(const std::string& id, bool enabled) {
+bool SqliteStore::set_key_enabled(const std::string& id, bool enabled, const AuditRecord* audit) {
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   Transaction tx(c, Transaction::Kind::Write);
@@ -1148,6 +1519,70 @@ bool SqliteStore::set_key_enabled(const std::string& id, bool enabled) {
   if (sqlite3_changes(c.get()) == 0) {
     return false;  // rolls the version bump back
   }
+  append_audit(c, audit);
+  tx.commit();
+  return true;
+}
+
+bool SqliteStore::update_key(ApiKeyRecord& key, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  Transaction tx(c, Transaction::Kind::Write);
+  std::string old_hash;
+  std::int64_t created_at = 0;
+  {
+    Query q = c.query("SELECT key_hash, created_at FROM api_keys WHERE id = ?1");
+    q.bind(key.id);
+    if (!q.step()) {
+      return false;
+    }
+    old_hash = q.text(0);
+    created_at = q.integer(1);
+  }
+  const std::int64_t version = bump_config_version(c);
+  write_unique(
+      [&] {
+        c.query(
+             "UPDATE api_keys SET key_hash = ?2, prefix = ?3, name = ?4, enabled = ?5,"
+             " expires_at = ?6, rpm_limit = ?7, tpm_limit = ?8, budget_usd = ?9,"
+             " allowed_models = ?10, budget_period = ?11, max_concurrent = ?12, tags = ?13,"
+             " metadata = ?14, updated_at = ?15, version = ?16 WHERE id = ?1")
+            .bind(key.id, key.key_hash, key.prefix, key.name, key.enabled, key.expires_at,
+                  key.rpm_limit, key.tpm_limit, key.budget_usd, to_json_array(key.allowed_models),
+                  key.budget_period, key.max_concurrent, to_json_array(key.tags),
+                  to_json_object(key.metadata), now, version)
+            .run();
+      },
+      "api key '" + key.id + "' not updated: another key has this hash");
+  if (old_hash != key.key_hash) {
+    retire_key_hash(c, old_hash, key.id, now, version);
+  }
+  append_audit(c, audit);
+  tx.commit();
+  key.created_at = created_at;
+  key.updated_at = now;
+  key.version = version;
+  return true;
+}
+
+bool SqliteStore::delete_key(const std::string& id, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  std::string key_hash;
+  {
+    Query q = c.query("SELECT key_hash FROM api_keys WHERE id = ?1");
+    q.bind(id);
+    if (!q.step()) {
+      return false;
+    }
+    key_hash = q.text(0);
+  }
+  const std::int64_t version = bump_config_version(c);
+  c.query("DELETE FROM api_keys WHERE id = ?1").bind(id).run();
+  retire_key_hash(c, key_hash, id, core::unix_seconds(), version);
+  append_audit(c, audit);
   tx.commit();
   return true;
 }
@@ -1155,11 +1590,257 @@ bool SqliteStore::set_key_enabled(const std::string& id, bool enabled) {
 std::vector<std::string> SqliteStore::key_hashes_changed_since(std::int64_t version) {
   std::lock_guard lock(impl_->mutex);
   std::vector<std::string> out;
+  // A hash may be in both tables (retired, then given to a new key): reported once.
   Query q = impl_->connection.query(
-      "SELECT key_hash FROM api_keys WHERE version > ?1 ORDER BY version, key_hash");
+      "SELECT key_hash FROM (SELECT key_hash, version FROM api_keys WHERE version > ?1"
+      " UNION ALL SELECT key_hash, version FROM retired_key_hashes WHERE version > ?1)"
+      " GROUP BY key_hash ORDER BY MIN(version), key_hash");
   q.bind(version);
   while (q.step()) {
     out.push_back(q.text(0));
+  }
+  return out;
+}
+
+// --- admin users and tokens: no config version (the gateway's data plane never reads them)
+
+void SqliteStore::insert_admin_user(AdminUserRecord& user, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  if (user.id.empty()) {
+    user.id = core::new_id("usr_");
+  }
+  Transaction tx(c, Transaction::Kind::Write);
+  write_unique(
+      [&] {
+        c.query(
+             "INSERT INTO admin_users (id, email, password_hash, role, enabled, created_at,"
+             " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")
+            .bind(user.id, user.email, user.password_hash, user.role, user.enabled, now)
+            .run();
+      },
+      "an admin user with email '" + user.email + "' (or id '" + user.id + "') already exists");
+  append_audit(c, audit);
+  tx.commit();
+  user.created_at = now;
+  user.updated_at = now;
+}
+
+bool SqliteStore::update_admin_user(AdminUserRecord& user, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto created_at =
+      created_at_of(c, "SELECT created_at FROM admin_users WHERE id = ?1", user.id);
+  if (!created_at) {
+    return false;
+  }
+  write_unique(
+      [&] {
+        c.query(
+             "UPDATE admin_users SET email = ?2, password_hash = ?3, role = ?4, enabled = ?5,"
+             " updated_at = ?6 WHERE id = ?1")
+            .bind(user.id, user.email, user.password_hash, user.role, user.enabled, now)
+            .run();
+      },
+      "an admin user with email '" + user.email + "' already exists");
+  append_audit(c, audit);
+  tx.commit();
+  user.created_at = *created_at;
+  user.updated_at = now;
+  return true;
+}
+
+bool SqliteStore::delete_admin_user(const std::string& id, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  c.query("DELETE FROM admin_users WHERE id = ?1").bind(id).run();
+  if (sqlite3_changes(c.get()) == 0) {
+    return false;
+  }
+  append_audit(c, audit);
+  tx.commit();
+  return true;
+}
+
+std::optional<AdminUserRecord> SqliteStore::find_admin_user(const std::string& id) {
+  static const std::string kSql = std::string(kAdminUserColumns) + "WHERE id = ?1";
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(kSql);
+  q.bind(id);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_admin_user(q);
+}
+
+std::optional<AdminUserRecord> SqliteStore::find_admin_user_by_email(const std::string& email) {
+  // The column's COLLATE NOCASE applies to the comparison: any case finds the user.
+  static const std::string kSql = std::string(kAdminUserColumns) + "WHERE email = ?1";
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(kSql);
+  q.bind(email);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_admin_user(q);
+}
+
+std::vector<AdminUserRecord> SqliteStore::list_admin_users(const PageRequest& page) {
+  static const std::string kSql =
+      std::string(kAdminUserColumns) + "WHERE id > ?1 ORDER BY id LIMIT ?2";
+  std::lock_guard lock(impl_->mutex);
+  std::vector<AdminUserRecord> out;
+  Query q = impl_->connection.query(kSql);
+  q.bind(page.after, page_limit(page.limit));
+  while (q.step()) {
+    out.push_back(read_admin_user(q));
+  }
+  return out;
+}
+
+std::int64_t SqliteStore::count_enabled_admins() {
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(
+      "SELECT COUNT(*) FROM admin_users WHERE enabled = 1 AND role = 'admin'");
+  q.step();
+  return q.integer(0);
+}
+
+void SqliteStore::insert_admin_token(AdminTokenRecord& token, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  if (token.id.empty()) {
+    token.id = core::new_id("tok_");
+  }
+  Transaction tx(c, Transaction::Kind::Write);
+  write_unique(
+      [&] {
+        c.query(
+             "INSERT INTO admin_tokens (id, service_name, token_hash, role, enabled, created_at,"
+             " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")
+            .bind(token.id, token.service_name, token.token_hash, token.role, token.enabled, now)
+            .run();
+      },
+      "a service token named '" + token.service_name + "' (or with id '" + token.id +
+          "') already exists");
+  append_audit(c, audit);
+  tx.commit();
+  token.created_at = now;
+  token.updated_at = now;
+}
+
+bool SqliteStore::update_admin_token(AdminTokenRecord& token, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto created_at =
+      created_at_of(c, "SELECT created_at FROM admin_tokens WHERE id = ?1", token.id);
+  if (!created_at) {
+    return false;
+  }
+  write_unique(
+      [&] {
+        c.query(
+             "UPDATE admin_tokens SET service_name = ?2, token_hash = ?3, role = ?4,"
+             " enabled = ?5, updated_at = ?6 WHERE id = ?1")
+            .bind(token.id, token.service_name, token.token_hash, token.role, token.enabled, now)
+            .run();
+      },
+      "a service token named '" + token.service_name + "' already exists");
+  append_audit(c, audit);
+  tx.commit();
+  token.created_at = *created_at;
+  token.updated_at = now;
+  return true;
+}
+
+bool SqliteStore::delete_admin_token(const std::string& id, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  c.query("DELETE FROM admin_tokens WHERE id = ?1").bind(id).run();
+  if (sqlite3_changes(c.get()) == 0) {
+    return false;
+  }
+  append_audit(c, audit);
+  tx.commit();
+  return true;
+}
+
+std::optional<AdminTokenRecord> SqliteStore::find_admin_token(const std::string& id) {
+  static const std::string kSql = std::string(kAdminTokenColumns) + "WHERE id = ?1";
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(kSql);
+  q.bind(id);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_admin_token(q);
+}
+
+std::optional<AdminTokenRecord> SqliteStore::find_admin_token_by_service(const std::string& name) {
+  static const std::string kSql = std::string(kAdminTokenColumns) + "WHERE service_name = ?1";
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(kSql);
+  q.bind(name);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_admin_token(q);
+}
+
+std::vector<AdminTokenRecord> SqliteStore::list_admin_tokens(const PageRequest& page) {
+  static const std::string kSql =
+      std::string(kAdminTokenColumns) + "WHERE id > ?1 ORDER BY id LIMIT ?2";
+  std::lock_guard lock(impl_->mutex);
+  std::vector<AdminTokenRecord> out;
+  Query q = impl_->connection.query(kSql);
+  q.bind(page.after, page_limit(page.limit));
+  while (q.step()) {
+    out.push_back(read_admin_token(q));
+  }
+  return out;
+}
+
+// --- audit
+
+void SqliteStore::insert_audit(AuditRecord& record) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  if (record.at_us == 0) {
+    record.at_us = core::unix_micros();
+  }
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::int64_t id = append_audit(c, record);
+  tx.commit();
+  record.id = id;
+}
+
+std::vector<AuditRecord> SqliteStore::list_audit(const AuditQuery& q) {
+  // A filter left out still names its parameter (`?4 = ''`), so that every variant binds
+  // the same parameters; one given is a plain equality the planner can use an index for
+  // (resource type and id: admin_audit_by_resource, in id order).
+  std::string sql =
+      "SELECT id, at_us, actor_type, actor_id, actor_name, action, resource_type, resource_id,"
+      " before_json, after_json, request_id, client_ip FROM admin_audit"
+      " WHERE id < ?1 AND at_us >= ?2 AND at_us < ?3";
+  sql += q.resource_type.empty() ? " AND ?4 = ''" : " AND resource_type = ?4";
+  sql += q.resource_id.empty() ? " AND ?5 = ''" : " AND resource_id = ?5";
+  sql += q.actor_id.empty() ? " AND ?6 = ''" : " AND actor_id = ?6";
+  sql += " ORDER BY id DESC LIMIT ?7";
+  std::lock_guard lock(impl_->mutex);
+  std::vector<AuditRecord> out;
+  Query query = impl_->connection.query(sql);
+  query.bind(q.before_id.value_or(std::numeric_limits<std::int64_t>::max()), q.from_us, q.to_us,
+             q.resource_type, q.resource_id, q.actor_id, page_limit(q.limit));
+  while (query.step()) {
+    out.push_back(read_audit(query));
   }
   return out;
 }
@@ -1171,7 +1852,7 @@ void SqliteStore::apply_config(const core::GatewayConfig& cfg) {
   // The version moves only if a row changed, so restarting on the same file keeps every
   // cache built from the current catalog valid.
   const std::int64_t next = read_config_version(c) + 1;
-  if (!apply_config_rows(c, cfg, next, core::unix_seconds())) {
+  if (!apply_config_rows(c, impl_->codec.get(), cfg, next, core::unix_seconds())) {
     return;  // nothing written; the rollback is a no-op
   }
   c.query("UPDATE config_version SET version = ?1 WHERE id = 1").bind(next).run();
@@ -1185,35 +1866,9 @@ CatalogData SqliteStore::load_catalog() {
   // One read transaction: the version and the rows come from the same snapshot.
   Transaction tx(c, Transaction::Kind::Read);
   data.version = read_config_version(c);
-  data.providers = read_providers(c);
-  {
-    Query q = c.query(
-        "SELECT m.id, m.name, p.name, m.upstream_model, m.enabled, m.source, m.pricing_model"
-        " FROM models m JOIN providers p ON p.id = m.provider_id ORDER BY m.name");
-    while (q.step()) {
-      ModelRecord m;
-      m.id = q.text(0);
-      m.config.name = q.text(1);
-      m.config.provider = q.text(2);
-      m.config.upstream_model = q.text(3);
-      m.enabled = q.boolean(4);
-      m.source = q.text(5);
-      m.config.pricing_model = q.text(6);
-      data.models.push_back(std::move(m));
-    }
-  }
-  {
-    Query q = c.query(
-        "SELECT a.alias, m.name, a.source FROM model_aliases a"
-        " JOIN models m ON m.id = a.model_id ORDER BY a.alias");
-    while (q.step()) {
-      AliasRecord a;
-      a.config.alias = q.text(0);
-      a.config.model = q.text(1);
-      a.source = q.text(2);
-      data.aliases.push_back(std::move(a));
-    }
-  }
+  data.providers = read_providers(c, impl_->codec.get());
+  data.models = read_models(c);
+  data.aliases = read_aliases(c);
   {
     Query q = c.query(
         "SELECT name, litellm_provider, mode, max_input_tokens, max_output_tokens"
@@ -1234,6 +1889,308 @@ CatalogData SqliteStore::load_catalog() {
   }
   tx.commit();
   return data;
+}
+
+// --- providers, models and aliases written through the admin API
+
+void SqliteStore::insert_provider(ProviderRecord& p, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  if (p.id.empty()) {
+    p.id = core::new_id("prov_");
+  }
+  const StoredCredential credential = store_credential(impl_->codec.get(), p.id, p.config.api_key);
+  const core::ProviderConfig& cfg = p.config;
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::int64_t version = bump_config_version(c);
+  write_unique(
+      [&] {
+        c.query(
+             "INSERT INTO providers (id, name, type, base_url, credentials,"
+             " credentials_encrypted, connect_timeout_ms, first_byte_timeout_ms,"
+             " idle_timeout_ms, enabled, source, created_at, updated_at, version)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'admin', ?11, ?11, ?12)")
+            .bind(p.id, cfg.name, core::to_string(cfg.type), cfg.base_url, credential.value,
+                  credential.encrypted, cfg.connect_timeout.count(), cfg.first_byte_timeout.count(),
+                  cfg.idle_timeout.count(), p.enabled, now, version)
+            .run();
+      },
+      "a provider named '" + cfg.name + "' (or with id '" + p.id + "') already exists");
+  append_audit(c, audit);
+  tx.commit();
+  p.source = kSourceAdmin;
+  p.created_at = now;
+  p.updated_at = now;
+}
+
+bool SqliteStore::update_provider(ProviderRecord& p, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  const StoredCredential credential = store_credential(impl_->codec.get(), p.id, p.config.api_key);
+  const core::ProviderConfig& cfg = p.config;
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto row =
+      existing_row(c, "SELECT source, name, created_at FROM providers WHERE id = ?1", p.id);
+  if (!row) {
+    return false;
+  }
+  refuse_config_row(*row, "provider");
+  if (row->name != cfg.name) {
+    Query q = c.query(
+        "SELECT name FROM models WHERE provider_id = ?1 AND source = 'config' ORDER BY name"
+        " LIMIT 1");
+    q.bind(p.id);
+    if (q.step()) {
+      throw ConflictError("provider '" + row->name + "' is named by model '" + q.text(0) +
+                          "' of the configuration file: renaming it would break the file");
+    }
+  }
+  const std::int64_t version = bump_config_version(c);
+  write_unique(
+      [&] {
+        c.query(
+             "UPDATE providers SET name = ?2, type = ?3, base_url = ?4, credentials = ?5,"
+             " credentials_encrypted = ?6, connect_timeout_ms = ?7, first_byte_timeout_ms = ?8,"
+             " idle_timeout_ms = ?9, enabled = ?10, updated_at = ?11, version = ?12"
+             " WHERE id = ?1")
+            .bind(p.id, cfg.name, core::to_string(cfg.type), cfg.base_url, credential.value,
+                  credential.encrypted, cfg.connect_timeout.count(), cfg.first_byte_timeout.count(),
+                  cfg.idle_timeout.count(), p.enabled, now, version)
+            .run();
+      },
+      "a provider named '" + cfg.name + "' already exists");
+  append_audit(c, audit);
+  tx.commit();
+  p.source = row->source;
+  p.created_at = row->created_at;
+  p.updated_at = now;
+  return true;
+}
+
+bool SqliteStore::delete_provider(const std::string& id, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto row =
+      existing_row(c, "SELECT source, name, created_at FROM providers WHERE id = ?1", id);
+  if (!row) {
+    return false;
+  }
+  refuse_config_row(*row, "provider");
+  {
+    Query q = c.query("SELECT name FROM models WHERE provider_id = ?1 ORDER BY name LIMIT 1");
+    q.bind(id);
+    if (q.step()) {
+      throw ConflictError("provider '" + row->name + "' is used by model '" + q.text(0) + "'");
+    }
+  }
+  bump_config_version(c);
+  c.query("DELETE FROM providers WHERE id = ?1").bind(id).run();
+  append_audit(c, audit);
+  tx.commit();
+  return true;
+}
+
+std::optional<ProviderRecord> SqliteStore::find_provider(const std::string& id) {
+  std::lock_guard lock(impl_->mutex);
+  return read_provider_by_id(impl_->connection, impl_->codec.get(), id);
+}
+
+std::vector<ProviderRecord> SqliteStore::list_providers() {
+  std::lock_guard lock(impl_->mutex);
+  return read_providers(impl_->connection, impl_->codec.get());
+}
+
+void SqliteStore::insert_model(ModelRecord& m, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  if (m.id.empty()) {
+    m.id = core::new_id("model_");
+  }
+  if (m.config.upstream_model.empty()) {
+    m.config.upstream_model = m.config.name;
+  }
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::string provider_id = provider_of(c, m.config);
+  refuse_taken_name(c, m.config.name, m.id);
+  const std::int64_t version = bump_config_version(c);
+  write_unique(
+      [&] {
+        c.query(
+             "INSERT INTO models (id, name, provider_id, upstream_model, pricing_model, enabled,"
+             " source, created_at, updated_at, version)"
+             " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, ''), ?6, 'admin', ?7, ?7, ?8)")
+            .bind(m.id, m.config.name, provider_id, m.config.upstream_model, m.config.pricing_model,
+                  m.enabled, now, version)
+            .run();
+      },
+      "a model with id '" + m.id + "' already exists");
+  append_audit(c, audit);
+  tx.commit();
+  m.source = kSourceAdmin;
+  m.created_at = now;
+  m.updated_at = now;
+}
+
+bool SqliteStore::update_model(ModelRecord& m, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  if (m.config.upstream_model.empty()) {
+    m.config.upstream_model = m.config.name;
+  }
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto row =
+      existing_row(c, "SELECT source, name, created_at FROM models WHERE id = ?1", m.id);
+  if (!row) {
+    return false;
+  }
+  refuse_config_row(*row, "model");
+  const std::string provider_id = provider_of(c, m.config);
+  if (row->name != m.config.name) {
+    refuse_taken_name(c, m.config.name, m.id);
+    Query q = c.query(
+        "SELECT alias FROM model_aliases WHERE model_id = ?1 AND source = 'config'"
+        " ORDER BY alias LIMIT 1");
+    q.bind(m.id);
+    if (q.step()) {
+      throw ConflictError("model '" + row->name + "' is named by alias '" + q.text(0) +
+                          "' of the configuration file: renaming it would break the file");
+    }
+  }
+  const std::int64_t version = bump_config_version(c);
+  c.query(
+       "UPDATE models SET name = ?2, provider_id = ?3, upstream_model = ?4,"
+       " pricing_model = NULLIF(?5, ''), enabled = ?6, updated_at = ?7, version = ?8"
+       " WHERE id = ?1")
+      .bind(m.id, m.config.name, provider_id, m.config.upstream_model, m.config.pricing_model,
+            m.enabled, now, version)
+      .run();
+  append_audit(c, audit);
+  tx.commit();
+  m.source = row->source;
+  m.created_at = row->created_at;
+  m.updated_at = now;
+  return true;
+}
+
+bool SqliteStore::delete_model(const std::string& id, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto row = existing_row(c, "SELECT source, name, created_at FROM models WHERE id = ?1", id);
+  if (!row) {
+    return false;
+  }
+  refuse_config_row(*row, "model");
+  {
+    Query q = c.query("SELECT alias FROM model_aliases WHERE model_id = ?1 ORDER BY alias LIMIT 1");
+    q.bind(id);
+    if (q.step()) {
+      throw ConflictError("model '" + row->name + "' is the target of alias '" + q.text(0) + "'");
+    }
+  }
+  bump_config_version(c);
+  c.query("DELETE FROM models WHERE id = ?1").bind(id).run();
+  append_audit(c, audit);
+  tx.commit();
+  return true;
+}
+
+std::optional<ModelRecord> SqliteStore::find_model(const std::string& id) {
+  static const std::string kSql = std::string(kModelColumns) + "WHERE m.id = ?1";
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(kSql);
+  q.bind(id);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_model(q);
+}
+
+std::vector<ModelRecord> SqliteStore::list_models() {
+  std::lock_guard lock(impl_->mutex);
+  return read_models(impl_->connection);
+}
+
+void SqliteStore::insert_alias(AliasRecord& a, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::string model_id = target_of(c, a.config);
+  refuse_taken_name(c, a.config.alias, {});
+  const std::int64_t version = bump_config_version(c);
+  c.query(
+       "INSERT INTO model_aliases (alias, model_id, source, created_at, updated_at, version)"
+       " VALUES (?1, ?2, 'admin', ?3, ?3, ?4)")
+      .bind(a.config.alias, model_id, now, version)
+      .run();
+  append_audit(c, audit);
+  tx.commit();
+  a.source = kSourceAdmin;
+  a.created_at = now;
+  a.updated_at = now;
+}
+
+bool SqliteStore::update_alias(AliasRecord& a, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto row = existing_row(
+      c, "SELECT source, alias, created_at FROM model_aliases WHERE alias = ?1", a.config.alias);
+  if (!row) {
+    return false;
+  }
+  refuse_config_row(*row, "alias");
+  const std::string model_id = target_of(c, a.config);
+  const std::int64_t version = bump_config_version(c);
+  c.query("UPDATE model_aliases SET model_id = ?2, updated_at = ?3, version = ?4 WHERE alias = ?1")
+      .bind(a.config.alias, model_id, now, version)
+      .run();
+  append_audit(c, audit);
+  tx.commit();
+  a.source = row->source;
+  a.created_at = row->created_at;
+  a.updated_at = now;
+  return true;
+}
+
+bool SqliteStore::delete_alias(const std::string& alias, const AuditRecord* audit) {
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  Transaction tx(c, Transaction::Kind::Write);
+  const auto row = existing_row(
+      c, "SELECT source, alias, created_at FROM model_aliases WHERE alias = ?1", alias);
+  if (!row) {
+    return false;
+  }
+  refuse_config_row(*row, "alias");
+  bump_config_version(c);
+  c.query("DELETE FROM model_aliases WHERE alias = ?1").bind(alias).run();
+  append_audit(c, audit);
+  tx.commit();
+  return true;
+}
+
+std::optional<AliasRecord> SqliteStore::find_alias(const std::string& alias) {
+  static const std::string kSql = std::string(kAliasColumns) + "WHERE a.alias = ?1";
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(kSql);
+  q.bind(alias);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return read_alias(q);
+}
+
+std::vector<AliasRecord> SqliteStore::list_aliases() {
+  std::lock_guard lock(impl_->mutex);
+  return read_aliases(impl_->connection);
 }
 
 ImportResult SqliteStore::import_prices(const std::vector<PriceModelRecord>& models,
@@ -1346,6 +2303,60 @@ std::int64_t SqliteStore::count_price_models() {
   Query q = impl_->connection.query("SELECT COUNT(*) FROM price_models");
   q.step();
   return q.integer(0);
+}
+
+std::vector<PriceComponentRecord> SqliteStore::prices_of(const std::string& model_name) {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<PriceComponentRecord> out;
+  Query q = impl_->connection.query(
+      "SELECT direction, modality, unit, tier, price, source FROM pricing_components"
+      " WHERE model_name = ?1 ORDER BY direction, modality, unit, tier, source");
+  q.bind(model_name);
+  while (q.step()) {
+    out.push_back(PriceComponentRecord{model_name, q.text(0), q.text(1), q.text(2), q.text(3),
+                                       q.text(4), q.text(5)});
+  }
+  return out;
+}
+
+void SqliteStore::set_admin_prices(const std::string& model_name,
+                                   const std::vector<PriceComponentRecord>& rows,
+                                   const AuditRecord* audit) {
+  constexpr std::string_view kWhat = "admin prices";
+  if (model_name.empty()) {
+    throw std::runtime_error("admin prices: empty model name");
+  }
+  std::map<ComponentKey, std::string> given;
+  for (const auto& row : rows) {
+    require_source(row, kSourceAdmin, kWhat);
+    if (!row.model_name.empty() && row.model_name != model_name) {
+      throw std::runtime_error("admin prices: " + describe(row) + ": not a price of model '" +
+                               model_name + "'");
+    }
+    if (!given.emplace(component_key(row), canonical_price(row, kWhat)).second) {
+      throw std::runtime_error("admin prices: " + describe(row) + " given twice");
+    }
+  }
+
+  std::lock_guard lock(impl_->mutex);
+  Connection& c = impl_->connection;
+  const std::int64_t now = core::unix_seconds();
+  Transaction tx(c, Transaction::Kind::Write);
+  const std::int64_t version = bump_config_version(c);
+  const auto stored = read_components(c, model_name, kSourceAdmin);
+  for (const auto& [k, price] : stored) {
+    if (!given.contains(k)) {
+      delete_component(c, model_name, k, kSourceAdmin);
+    }
+  }
+  for (const auto& [k, price] : given) {
+    const auto it = stored.find(k);
+    if (it == stored.end() || price_differs(it->second, price)) {
+      upsert_component(c, model_name, k, price, kSourceAdmin, now, version);
+    }
+  }
+  append_audit(c, audit);
+  tx.commit();
 }
 
 void SqliteStore::insert_usage(std::span<const UsageRecord> batch) {
@@ -1479,6 +2490,83 @@ std::int64_t SqliteStore::count_usage() {
   Query q = impl_->connection.query("SELECT COUNT(*) FROM usage_records");
   q.step();
   return q.integer(0);
+}
+
+std::vector<UsageTotals> SqliteStore::usage_report(const UsageQuery& q) {
+  const bool by_day = q.group_by == "day";
+  std::string_view column = "''";  // the column holding a row's group (by day: computed)
+  if (q.group_by == "model") {
+    column = "model";
+  } else if (q.group_by == "key") {
+    column = "key_id";
+  } else if (q.group_by == "provider") {
+    column = "provider";
+  } else if (!by_day && !q.group_by.empty()) {
+    throw std::invalid_argument("usage report: unknown group_by '" + q.group_by + "'");
+  }
+  // As in list_audit, a filter left out still names its parameter; one given is an
+  // equality the planner can use (a key's rows: usage_records_by_key_time; else the time
+  // range: usage_records_by_time).
+  std::string sql =
+      "SELECT created_at_us, cost_usd, prompt_tokens, completion_tokens,"
+      " cached_tokens, reasoning_tokens, id, ";
+  sql += column;
+  sql += " FROM usage_records WHERE created_at_us >= ?1 AND created_at_us < ?2";
+  sql += q.key_id.empty() ? " AND ?3 = ''" : " AND key_id = ?3";
+  sql += q.model.empty() ? " AND ?4 = ''" : " AND model = ?4";
+  sql += q.provider.empty() ? " AND ?5 = ''" : " AND provider = ?5";
+
+  struct Sum {
+    UsageTotals totals;
+    core::Money cost;
+  };
+  // Money is added in C++ (exact), never by SQLite (binary floating point).
+  std::map<std::string, Sum, std::less<>> sums;
+  std::lock_guard lock(impl_->mutex);
+  Query rows = impl_->connection.query(sql);
+  rows.bind(q.from_us, q.to_us, q.key_id, q.model, q.provider);
+  std::int64_t last_day = std::numeric_limits<std::int64_t>::min();
+  std::string day_text;
+  while (rows.step()) {
+    std::string_view name = rows.text_view(7);
+    if (by_day) {
+      // Rows mostly come in time order: format a day once per run of rows.
+      if (const std::int64_t day = utc_day(rows.integer(0)); day != last_day) {
+        last_day = day;
+        day_text = format_day(day);
+      }
+      name = day_text;
+    }
+    auto it = sums.find(name);
+    if (it == sums.end()) {
+      it = sums.emplace(std::string(name), Sum{}).first;
+    }
+    Sum& sum = it->second;
+    ++sum.totals.requests;
+    if (rows.is_null(1)) {
+      ++sum.totals.unpriced_requests;
+    } else if (const auto cost = core::Money::parse(rows.text_view(1))) {
+      sum.cost += *cost;
+    } else {
+      throw std::runtime_error("sqlite: usage_records.cost_usd of row " +
+                               std::to_string(rows.integer(6)) + " is not an exact decimal");
+    }
+    sum.totals.prompt_tokens += rows.integer(2);
+    sum.totals.completion_tokens += rows.integer(3);
+    sum.totals.cached_tokens += rows.integer(4);
+    sum.totals.reasoning_tokens += rows.integer(5);
+  }
+  std::vector<UsageTotals> out;
+  out.reserve(sums.size() + 1);
+  for (auto& [name, sum] : sums) {
+    sum.totals.group = name;
+    sum.totals.cost_usd = sum.cost.to_string();
+    out.push_back(std::move(sum.totals));
+  }
+  if (q.group_by.empty() && out.empty()) {
+    out.emplace_back();  // the one total, of nothing
+  }
+  return out;
 }
 
 std::vector<UsageRecord> SqliteStore::recent_usage(std::size_t limit) {

@@ -19,10 +19,10 @@ store::CatalogData sample() {
   off.enabled = false;
   d.providers.push_back(off);
   store::ModelRecord m;
-  m.config = {"gpt-4o-mini", "openai-main", "gpt-4o-mini-2024-07-18"};
+  m.config = {"gpt-4o-mini", "openai-main", "gpt-4o-mini-2024-07-18", ""};
   d.models.push_back(m);
   store::ModelRecord dangling;
-  dangling.config = {"orphan", "off", "orphan"};
+  dangling.config = {"orphan", "off", "orphan", ""};
   d.models.push_back(dangling);
   d.aliases.push_back({{"fast", "gpt-4o-mini"}, "config"});
   d.aliases.push_back({{"ghost", "orphan"}, "config"});
@@ -53,6 +53,25 @@ TEST(Snapshot, LeavesOutDisabledProvidersAndWhatDependsOnThem) {
   ASSERT_EQ(s->listing().size(), 2u);
   EXPECT_EQ(s->listing()[0]->name, "gpt-4o-mini");  // models before aliases
   EXPECT_EQ(s->listing()[1]->name, "fast");
+}
+
+TEST(BuildPrices, AdminRowWinsOverOverrideAndCatalogRows) {
+  store::CatalogData d;
+  // As load_catalog orders them: by component, then source ("admin" < "catalog" < "override").
+  d.prices = {{"gpt-4o", "input", "text", "1m_tokens", "default", "1", "admin"},
+              {"gpt-4o", "input", "text", "1m_tokens", "default", "2.5", "catalog"},
+              {"gpt-4o", "input", "text", "1m_tokens", "default", "2", "override"},
+              {"gpt-4o", "output", "text", "1m_tokens", "default", "10", "catalog"},
+              {"gpt-4o", "output", "text", "1m_tokens", "default", "8", "override"}};
+  const auto prices = build_prices(d);
+  ASSERT_EQ(prices.count("gpt-4o"), 1u);
+  const auto& components = prices.at("gpt-4o")->components;
+  ASSERT_EQ(components.size(), 2u);
+  EXPECT_EQ(components[0].direction, pricing::Direction::Input);
+  EXPECT_EQ(components[0].source, pricing::PriceSource::Admin);
+  EXPECT_EQ(components[0].price.to_string(), "1");
+  EXPECT_EQ(components[1].source, pricing::PriceSource::Override);
+  EXPECT_EQ(components[1].price.to_string(), "8");
 }
 
 TEST(Catalog, PublishReplacesTheSnapshotReadersHold) {

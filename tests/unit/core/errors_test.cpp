@@ -15,7 +15,7 @@ TEST(RenderError, ProducesOpenAiShapeWithNulls) {
 }
 
 TEST(RenderError, EachErrorHasStatusTypeAndValidJson) {
-  for (int i = static_cast<int>(Errc::BadRequest); i <= static_cast<int>(Errc::UpstreamTimeout);
+  for (int i = static_cast<int>(Errc::BadRequest); i <= static_cast<int>(Errc::InvalidValue);
        ++i) {
     const auto e = static_cast<Errc>(i);
     EXPECT_GE(http_status(e), 400u);

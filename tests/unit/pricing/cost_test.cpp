@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -232,6 +233,43 @@ TEST(OverridePrices, WinOverTheCatalogRow) {
   ASSERT_EQ(eff.size(), 2u);
   EXPECT_EQ(eff[0].price.to_string(), "0.000001");
   EXPECT_EQ(eff[0].source, PriceSource::Override);
+}
+
+/// A text price of the default tier.
+PriceComponent text_price(Direction d, Unit u, const char* price, PriceSource source) {
+  return {d, Modality::Text, u, {}, *core::Money::parse(price), source};
+}
+
+TEST(AdminPrices, WinOverOverrideAndCatalogWhateverTheOrder) {
+  // The same component from every source, the admin one per million tokens.
+  std::vector<PriceComponent> rows{
+      text_price(Direction::Input, Unit::Token, "2e-6", PriceSource::Catalog),
+      text_price(Direction::Input, Unit::Token, "1e-6", PriceSource::Override),
+      text_price(Direction::Input, Unit::Tokens1m, "0.5", PriceSource::Admin),
+      text_price(Direction::Output, Unit::Token, "3e-6", PriceSource::Catalog)};
+  const auto by_price = [](const PriceComponent& a, const PriceComponent& b) {
+    return a.price < b.price;
+  };
+  std::sort(rows.begin(), rows.end(), by_price);
+  do {
+    const auto eff = effective_components(rows);
+    ASSERT_EQ(eff.size(), 2u);
+    const auto& input = eff[0].direction == Direction::Input ? eff[0] : eff[1];
+    EXPECT_EQ(input.source, PriceSource::Admin);
+    EXPECT_EQ(input.unit, Unit::Tokens1m);
+    EXPECT_EQ(input.price.to_string(), "0.5");
+  } while (std::next_permutation(rows.begin(), rows.end(), by_price));
+}
+
+TEST(AdminPrices, WithoutAnAdminRowTheOverrideStillWins) {
+  const std::vector<PriceComponent> rows{
+      text_price(Direction::Input, Unit::Token, "1e-6", PriceSource::Override),
+      text_price(Direction::Input, Unit::Token, "2e-6", PriceSource::Catalog),
+      text_price(Direction::Output, Unit::Token, "9e-6", PriceSource::Admin)};
+  const auto eff = effective_components(rows);
+  ASSERT_EQ(eff.size(), 2u);
+  EXPECT_EQ(eff[0].source, PriceSource::Override);
+  EXPECT_EQ(eff[1].source, PriceSource::Admin);
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <ostream>
 #include <stdexcept>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "store/sqlite/migrations.hpp"
+#include "test_db.hpp"
 
 namespace llmgw::store {
 
@@ -39,75 +39,8 @@ using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
-/// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/llmgw_store_test_XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-/// A raw connection for looking under the store (and for writing what only later code
-/// writes, such as admin-created rows).
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
-      throw std::runtime_error("open failed");
-    }
-    sqlite3_busy_timeout(db_, 5'000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-
-  void exec(const std::string& sql) {
-    char* error = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-      std::string message = error != nullptr ? error : "?";
-      sqlite3_free(error);
-      throw std::runtime_error(message);
-    }
-  }
-
-  /// The first column of every row, as text.
-  std::vector<std::string> column(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-      throw std::runtime_error(sqlite3_errmsg(db_));
-    }
-    std::vector<std::string> out;
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      const auto* text = sqlite3_column_text(stmt, 0);
-      out.emplace_back(text != nullptr ? reinterpret_cast<const char*>(text) : "NULL");
-    }
-    sqlite3_finalize(stmt);
-    return out;
-  }
-
-  std::string value(const std::string& sql) {
-    auto rows = column(sql);
-    return rows.empty() ? std::string() : rows.front();
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
+using test_db::RawDb;
+using test_db::TempDir;
 
 /// Each test gets its own directory and a migrated store in it.
 class SqliteStoreTest : public ::testing::Test {
@@ -282,12 +215,12 @@ TEST(SqliteStore, MigrationsHaveIncreasingVersionsFromOne) {
 
 TEST_F(SqliteStoreTest, MigrateCreatesEveryTableOfTheDataModel) {
   RawDb raw(path_);
-  EXPECT_THAT(raw.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-              UnorderedElementsAre("admin_tokens", "admin_users", "api_keys", "budget_events",
-                                   "config_version", "key_metadata", "model_aliases", "models",
-                                   "price_models", "pricing_components", "providers",
-                                   "schema_migrations", "spend_daily", "spool_marks",
-                                   "usage_records"));
+  EXPECT_THAT(
+      raw.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
+      UnorderedElementsAre("admin_audit", "admin_tokens", "admin_users", "api_keys",
+                           "budget_events", "config_version", "model_aliases", "models",
+                           "price_models", "pricing_components", "providers", "retired_key_hashes",
+                           "schema_migrations", "spend_daily", "spool_marks", "usage_records"));
   EXPECT_EQ(raw.value("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.value("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(store_.config_version(), 0);
@@ -326,7 +259,7 @@ TEST_F(SqliteStoreTest, SchemaRejectsAnUnknownPriceDirectionOrUnit) {
   EXPECT_THROW(
       raw.exec(insert + "('m', 'input', 'text', 'token', 'default', '1e-7', 'catalog', 0, 0)"),
       std::runtime_error);
-  EXPECT_THROW(raw.exec(insert + "('m', 'input', 'text', 'token', 'default', '1', 'admin', 0, 0)"),
+  EXPECT_THROW(raw.exec(insert + "('m', 'input', 'text', 'token', 'default', '1', 'manual', 0, 0)"),
                std::runtime_error);
 
   // Through the store: the whole call fails and nothing is kept.
@@ -395,7 +328,7 @@ TEST_F(SqliteStoreTest, InsertedKeyIsFoundByIdAndHash) {
   key.rpm_limit = 60;
   key.budget_usd = "25.00";
   key.allowed_models = {"gpt-4o", "fast", "quote\"d"};
-  store_.insert_key(key);
+  store_.insert_key(key, nullptr);
 
   EXPECT_GT(key.created_at, 0);
   EXPECT_EQ(key.updated_at, key.created_at);
@@ -412,7 +345,7 @@ TEST_F(SqliteStoreTest, InsertedKeyIsFoundByIdAndHash) {
 TEST_F(SqliteStoreTest, OptionalKeyFieldsRoundTripAsAbsent) {
   ApiKeyRecord key = make_key(2);
   key.name.clear();
-  store_.insert_key(key);
+  store_.insert_key(key, nullptr);
   const auto found = store_.find_key_by_id(key.id);
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(*found, key);
@@ -428,7 +361,7 @@ TEST_F(SqliteStoreTest, BudgetPeriodRoundTrips) {
     ApiKeyRecord key = make_key(++n);
     key.budget_usd = "10";
     key.budget_period = period;
-    store_.insert_key(key);
+    store_.insert_key(key, nullptr);
     EXPECT_EQ(store_.find_key_by_id(key.id), key);
     EXPECT_EQ(store_.find_key_by_hash(key.key_hash), key);
     keys.push_back(key);
@@ -438,7 +371,7 @@ TEST_F(SqliteStoreTest, BudgetPeriodRoundTrips) {
 
   ApiKeyRecord total = make_key(++n);
   total.budget_period = "total";  // no longer a period
-  EXPECT_THROW(store_.insert_key(total), std::runtime_error);
+  EXPECT_THROW(store_.insert_key(total, nullptr), std::runtime_error);
   EXPECT_EQ(store_.config_version(), 3);
   EXPECT_EQ(store_.list_keys().size(), 3u);
 }
@@ -447,7 +380,7 @@ TEST_F(SqliteStoreTest, ListKeysReturnsEveryKey) {
   std::vector<ApiKeyRecord> keys;
   for (int i = 0; i < 3; ++i) {
     keys.push_back(make_key(i));
-    store_.insert_key(keys.back());
+    store_.insert_key(keys.back(), nullptr);
   }
   EXPECT_THAT(store_.list_keys(), ElementsAre(keys[0], keys[1], keys[2]));
   EXPECT_EQ(store_.config_version(), 3);
@@ -455,12 +388,12 @@ TEST_F(SqliteStoreTest, ListKeysReturnsEveryKey) {
 
 TEST_F(SqliteStoreTest, DuplicateHashOrIdThrowsAndChangesNothing) {
   ApiKeyRecord first = make_key(1);
-  store_.insert_key(first);
+  store_.insert_key(first, nullptr);
 
   ApiKeyRecord same_hash = make_key(2);
   same_hash.key_hash = first.key_hash;
   try {
-    store_.insert_key(same_hash);
+    store_.insert_key(same_hash, nullptr);
     FAIL() << "duplicate hash accepted";
   } catch (const std::runtime_error& e) {
     EXPECT_THAT(e.what(), HasSubstr("already exists"));
@@ -468,7 +401,7 @@ TEST_F(SqliteStoreTest, DuplicateHashOrIdThrowsAndChangesNothing) {
   }
   ApiKeyRecord same_id = make_key(3);
   same_id.id = first.id;
-  EXPECT_THROW(store_.insert_key(same_id), std::runtime_error);
+  EXPECT_THROW(store_.insert_key(same_id, nullptr), std::runtime_error);
 
   EXPECT_EQ(same_hash.version, 0);  // untouched on failure
   EXPECT_EQ(store_.config_version(), 1);
@@ -477,9 +410,9 @@ TEST_F(SqliteStoreTest, DuplicateHashOrIdThrowsAndChangesNothing) {
 
 TEST_F(SqliteStoreTest, SetKeyEnabledBumpsVersionAndReportsUnknownKeys) {
   ApiKeyRecord key = make_key(1);
-  store_.insert_key(key);
+  store_.insert_key(key, nullptr);
 
-  EXPECT_TRUE(store_.set_key_enabled(key.id, false));
+  EXPECT_TRUE(store_.set_key_enabled(key.id, false, nullptr));
   auto found = store_.find_key_by_id(key.id);
   ASSERT_TRUE(found.has_value());
   EXPECT_FALSE(found->enabled);
@@ -487,10 +420,10 @@ TEST_F(SqliteStoreTest, SetKeyEnabledBumpsVersionAndReportsUnknownKeys) {
   EXPECT_GE(found->updated_at, key.updated_at);
   EXPECT_EQ(store_.config_version(), 2);
 
-  EXPECT_FALSE(store_.set_key_enabled("key_missing", true));
+  EXPECT_FALSE(store_.set_key_enabled("key_missing", true, nullptr));
   EXPECT_EQ(store_.config_version(), 2);
 
-  EXPECT_TRUE(store_.set_key_enabled(key.id, true));
+  EXPECT_TRUE(store_.set_key_enabled(key.id, true, nullptr));
   EXPECT_TRUE(store_.find_key_by_id(key.id)->enabled);
   EXPECT_EQ(store_.config_version(), 3);
 }
@@ -499,14 +432,14 @@ TEST_F(SqliteStoreTest, KeyHashesChangedSinceListsOnlyNewerChanges) {
   ApiKeyRecord a = make_key(1);
   ApiKeyRecord b = make_key(2);
   ApiKeyRecord c = make_key(3);
-  store_.insert_key(a);  // version 1
-  store_.insert_key(b);  // 2
-  store_.insert_key(c);  // 3
+  store_.insert_key(a, nullptr);  // version 1
+  store_.insert_key(b, nullptr);  // 2
+  store_.insert_key(c, nullptr);  // 3
   EXPECT_THAT(store_.key_hashes_changed_since(0), ElementsAre(a.key_hash, b.key_hash, c.key_hash));
   EXPECT_THAT(store_.key_hashes_changed_since(2), ElementsAre(c.key_hash));
   EXPECT_TRUE(store_.key_hashes_changed_since(3).empty());
 
-  store_.set_key_enabled(a.id, false);  // 4
+  store_.set_key_enabled(a.id, false, nullptr);  // 4
   EXPECT_THAT(store_.key_hashes_changed_since(3), ElementsAre(a.key_hash));
 }
 
@@ -518,12 +451,12 @@ TEST_F(SqliteStoreTest, SecondStoreOnTheSameFileSeesChangesAndVersionMoves) {
   EXPECT_FALSE(store_.find_key_by_hash("hash7").has_value());
 
   ApiKeyRecord key = make_key(7);
-  cli.insert_key(key);
+  cli.insert_key(key, nullptr);
   EXPECT_GT(store_.config_version(), before);
   EXPECT_EQ(store_.find_key_by_hash("hash7"), key);
   EXPECT_THAT(store_.key_hashes_changed_since(before), ElementsAre(key.key_hash));
 
-  ASSERT_TRUE(cli.set_key_enabled(key.id, false));
+  ASSERT_TRUE(cli.set_key_enabled(key.id, false, nullptr));
   EXPECT_EQ(store_.config_version(), cli.config_version());
   EXPECT_FALSE(store_.find_key_by_hash("hash7")->enabled);
 
@@ -544,8 +477,8 @@ TEST_F(SqliteStoreTest, ChangesMadeByAnotherProcessAreSeen) {
     try {
       SqliteStore cli(path_);
       ApiKeyRecord key = make_key(9);
-      cli.insert_key(key);
-      _exit(cli.set_key_enabled(key.id, false) ? 0 : 1);
+      cli.insert_key(key, nullptr);
+      _exit(cli.set_key_enabled(key.id, false, nullptr) ? 0 : 1);
     } catch (const std::exception&) {
       _exit(2);
     }
@@ -684,7 +617,7 @@ TEST_F(SqliteStoreTest, ApplyConfigDeletesRowsTheFileNoLongerNames) {
   EXPECT_TRUE(empty.aliases.empty());
 }
 
-/// Rows as the admin API will write them (that code does not exist yet).
+/// Rows as the admin API writes them, written raw (with a credential in clear).
 void insert_admin_rows(RawDb& raw) {
   raw.exec(
       "INSERT INTO providers (id, name, type, base_url, credentials, connect_timeout_ms,"

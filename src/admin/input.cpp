@@ -1,0 +1,247 @@
+#include "admin/input.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace llmgw::admin {
+
+namespace json = boost::json;
+
+void fail(core::Errc e, std::string message, std::string param) {
+  throw ApiError{e, std::move(message), std::move(param), {}};
+}
+
+namespace {
+
+std::string_view kind_of(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_: return "a number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+  }
+  return "a value";
+}
+
+[[noreturn]] void wrong_type(std::string_view name, std::string_view expected,
+                             const json::value& v) {
+  fail(core::Errc::BadRequest,
+       "Field '" + std::string(name) + "' must be " + std::string(expected) + ", not " +
+           std::string(kind_of(v)) + ".",
+       std::string(name));
+}
+
+}  // namespace
+
+Body::Body(std::string_view text) {
+  json::parse_options opt;
+  opt.max_depth = 32;
+  boost::system::error_code ec;
+  doc_ = json::parse(text, ec, {}, opt);
+  if (ec) {
+    fail(core::Errc::BadRequest,
+         text.empty() ? "The request body must be a JSON object."
+                      : "The request body is not valid JSON: " + ec.message() + ".");
+  }
+  if (!doc_.is_object()) {
+    fail(core::Errc::BadRequest, "The request body must be a JSON object.");
+  }
+}
+
+Body body_of(const json::value& v, std::string_view where) {
+  if (!v.is_object()) {
+    wrong_type(where, "an object", v);
+  }
+  return Body(json::serialize(v));
+}
+
+const json::value* Body::get(std::string_view name) {
+  known_.emplace(name);
+  return doc_.as_object().if_contains(name);
+}
+
+bool Body::has(std::string_view name) { return get(name) != nullptr; }
+
+bool Body::is_null(std::string_view name) {
+  const auto* v = get(name);
+  return v != nullptr && v->is_null();
+}
+
+const json::value* Body::raw(std::string_view name) { return get(name); }
+
+std::optional<std::string> Body::string(std::string_view name) {
+  const auto* v = get(name);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_string()) {
+    wrong_type(name, "a string", *v);
+  }
+  return std::string(v->as_string());
+}
+
+std::optional<std::int64_t> Body::integer(std::string_view name) {
+  const auto* v = get(name);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (v->is_int64()) {
+    return v->as_int64();
+  }
+  if (v->is_uint64()) {
+    fail(core::Errc::InvalidValue, "Field '" + std::string(name) + "' is too large.",
+         std::string(name));
+  }
+  wrong_type(name, "an integer", *v);
+}
+
+std::optional<bool> Body::boolean(std::string_view name) {
+  const auto* v = get(name);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_bool()) {
+    wrong_type(name, "a boolean", *v);
+  }
+  return v->as_bool();
+}
+
+std::optional<std::vector<std::string>> Body::string_array(std::string_view name) {
+  const auto* v = get(name);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_array()) {
+    wrong_type(name, "an array of strings", *v);
+  }
+  std::vector<std::string> out;
+  for (const auto& e : v->as_array()) {
+    if (!e.is_string()) {
+      wrong_type(name, "an array of strings", e);
+    }
+    out.emplace_back(e.as_string());
+  }
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> Body::string_map(std::string_view name) {
+  const auto* v = get(name);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_object()) {
+    wrong_type(name, "an object of strings", *v);
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [k, e] : v->as_object()) {
+    if (!e.is_string()) {
+      wrong_type(name, "an object of strings", e);
+    }
+    out.emplace(std::string(k), std::string(e.as_string()));
+  }
+  return out;
+}
+
+void Body::finish() const {
+  for (const auto& [k, v] : doc_.as_object()) {
+    if (!known_.contains(std::string_view(k))) {
+      fail(core::Errc::BadRequest, "Unknown field '" + std::string(k) + "'.", std::string(k));
+    }
+  }
+}
+
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%') {
+      auto hex = [](char h) -> int {
+        if (h >= '0' && h <= '9') return h - '0';
+        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+        return -1;
+      };
+      if (i + 2 >= s.size()) {
+        return std::nullopt;
+      }
+      const int hi = hex(s[i + 1]);
+      const int lo = hex(s[i + 2]);
+      if (hi < 0 || lo < 0) {
+        return std::nullopt;
+      }
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string, std::less<>> parse_query(std::string_view query) {
+  std::map<std::string, std::string, std::less<>> out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (part.empty()) {
+      continue;
+    }
+    const auto eq = part.find('=');
+    auto name = percent_decode(part.substr(0, eq), true);
+    auto value = percent_decode(eq == std::string_view::npos ? "" : part.substr(eq + 1), true);
+    if (!name || !value) {
+      fail(core::Errc::BadRequest, "The query string has a malformed %-escape.");
+    }
+    out[std::move(*name)] = std::move(*value);
+  }
+  return out;
+}
+
+bool printable_text(std::string_view s, std::size_t min, std::size_t max) {
+  if (s.size() < min || s.size() > max) {
+    return false;
+  }
+  for (const unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool identifier(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max) {
+    return false;
+  }
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool model_name(std::string_view s) {
+  if (s.empty() || s.size() > 200) {
+    return false;
+  }
+  for (const unsigned char c : s) {
+    if (c <= 0x20 || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace llmgw::admin

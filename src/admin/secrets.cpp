@@ -1,0 +1,230 @@
+#include "admin/secrets.hpp"
+
+#include "core/ids.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+namespace llmgw::admin {
+
+namespace {
+
+constexpr std::size_t kKeyBytes = 32;
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
+    s.remove_suffix(1);
+  }
+  while (!s.empty() && s.front() == ' ') {
+    s.remove_prefix(1);
+  }
+  return s;
+}
+
+std::optional<auth::Bytes> parse_hex(std::string_view s) {
+  if (s.size() != 2 * kKeyBytes) {
+    return std::nullopt;
+  }
+  auth::Bytes out(kKeyBytes);
+  for (std::size_t i = 0; i < kKeyBytes; ++i) {
+    unsigned v = 0;
+    for (std::size_t j = 0; j < 2; ++j) {
+      const char c = s[2 * i + j];
+      v <<= 4;
+      if (c >= '0' && c <= '9') {
+        v |= static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        v |= static_cast<unsigned>(c - 'A' + 10);
+      } else {
+        return std::nullopt;
+      }
+    }
+    out[i] = static_cast<unsigned char>(v);
+  }
+  return out;
+}
+
+void fsync_dir(const std::string& path) {
+  const auto dir = std::filesystem::path(path).parent_path();
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+MasterKeyCodec::MasterKeyCodec(std::vector<auth::Bytes> keys) : keys_(std::move(keys)) {
+  if (keys_.empty()) {
+    throw std::invalid_argument("MasterKeyCodec: no key");
+  }
+  for (const auto& k : keys_) {
+    if (k.size() != kKeyBytes) {
+      throw std::invalid_argument("MasterKeyCodec: a key is not 32 bytes");
+    }
+  }
+}
+
+std::string MasterKeyCodec::seal(std::string_view plaintext, std::string_view aad) const {
+  return auth::seal_secret(keys_.front(), plaintext, aad);
+}
+
+std::optional<std::string> MasterKeyCodec::open(std::string_view sealed,
+                                                std::string_view aad) const {
+  for (const auto& k : keys_) {
+    if (auto v = auth::open_secret(k, sealed, aad)) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<auth::Bytes> parse_key_text(std::string_view text) {
+  text = trim(text);
+  if (auto hex = parse_hex(text)) {
+    return hex;
+  }
+  // Base64 in either alphabet, padding optional: normalise to url-safe without padding.
+  std::string s(text);
+  while (!s.empty() && s.back() == '=') {
+    s.pop_back();
+  }
+  for (char& c : s) {
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  auto bytes = core::base64url_decode(s);
+  if (!bytes || bytes->size() != kKeyBytes) {
+    return std::nullopt;
+  }
+  return auth::Bytes(bytes->begin(), bytes->end());
+}
+
+std::optional<auth::Bytes> read_key_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return std::nullopt;
+    }
+    throw std::runtime_error(path + ": " + std::strerror(errno));
+  }
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n <= 0) {
+    throw std::runtime_error(path + ": empty or unreadable");
+  }
+  auto key = parse_key_text(std::string_view(buf, static_cast<std::size_t>(n)));
+  if (!key) {
+    throw std::runtime_error(path + ": not a 32-byte key (64 hex digits or base64)");
+  }
+  return key;
+}
+
+void write_key_file(const std::string& path, std::span<const unsigned char> key) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw std::runtime_error(path + ": " + std::strerror(errno));
+  }
+  const std::string text = core::to_hex(key) + "\n";
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    std::filesystem::remove(path);
+    throw std::runtime_error(path + ": could not be written");
+  }
+  fsync_dir(path);
+}
+
+auth::Bytes create_key_file(const std::string& path) {
+  auth::Bytes key(kKeyBytes);
+  core::secure_random(key);
+  write_key_file(path, key);
+  return key;
+}
+
+MasterKeys load_master_keys(const std::string& data_dir, bool create) {
+  MasterKeys out;
+  if (const std::string v = env("LLMGW_MASTER_KEY"); !v.empty()) {
+    auto key = parse_key_text(v);
+    if (!key) {
+      throw std::runtime_error("LLMGW_MASTER_KEY is not a 32-byte key (64 hex digits or base64)");
+    }
+    out.keys.push_back(std::move(*key));
+    if (const std::string prev = env("LLMGW_MASTER_KEY_PREVIOUS"); !prev.empty()) {
+      auto pk = parse_key_text(prev);
+      if (!pk) {
+        throw std::runtime_error("LLMGW_MASTER_KEY_PREVIOUS is not a 32-byte key");
+      }
+      out.keys.push_back(std::move(*pk));
+    }
+    out.source = "LLMGW_MASTER_KEY";
+    return out;
+  }
+  const std::string path = data_dir + "/master.key";
+  if (auto pending = read_key_file(path + ".new")) {
+    out.keys.push_back(std::move(*pending));
+  }
+  if (auto key = read_key_file(path)) {
+    out.keys.push_back(std::move(*key));
+  } else if (create && out.keys.empty()) {
+    out.keys.push_back(create_key_file(path));
+  } else if (out.keys.empty()) {
+    throw std::runtime_error(path + " does not exist (set LLMGW_MASTER_KEY or start the gateway once)");
+  }
+  out.source = path;
+  return out;
+}
+
+bool finish_rotation(const std::string& data_dir, store::Store& store) {
+  if (!env("LLMGW_MASTER_KEY").empty()) {
+    return false;
+  }
+  const std::string path = data_dir + "/master.key";
+  auto fresh = read_key_file(path + ".new");
+  if (!fresh) {
+    return false;
+  }
+  std::vector<auth::Bytes> both{*fresh};
+  if (auto old = read_key_file(path)) {
+    both.push_back(std::move(*old));
+  }
+  const MasterKeyCodec either(std::move(both));
+  const MasterKeyCodec only_new({*fresh});
+  store.reseal_credentials(&either, only_new);
+  std::filesystem::rename(path + ".new", path);
+  fsync_dir(path);
+  return true;
+}
+
+auth::Bytes load_jwt_secret(const std::string& data_dir) {
+  if (const std::string v = env("ADMIN_JWT_SECRET"); !v.empty()) {
+    if (v.size() < kKeyBytes) {
+      throw std::runtime_error("ADMIN_JWT_SECRET must be at least 32 characters");
+    }
+    return auth::Bytes(v.begin(), v.end());
+  }
+  const std::string path = data_dir + "/admin-jwt.secret";
+  if (auto key = read_key_file(path)) {
+    return *key;
+  }
+  return create_key_file(path);
+}
+
+}  // namespace llmgw::admin

@@ -1,0 +1,62 @@
+#pragma once
+/// The admin plane's long-lived secrets: the master key that seals provider credentials at
+/// rest and the JWT signing secret. Each comes from the environment or, on the embedded
+/// default, from a file generated once into the data directory (mode 0600).
+
+#include "auth/crypto.hpp"
+#include "store/store.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmgw::admin {
+
+/// AES-256-GCM codec over one or more 32-byte keys: seals with the first, opens with any
+/// (the previous key stays usable while replicas move to a new one).
+class MasterKeyCodec final : public store::SecretCodec {
+ public:
+  /// Throws std::invalid_argument unless every key is 32 bytes and there is at least one.
+  explicit MasterKeyCodec(std::vector<auth::Bytes> keys);
+  [[nodiscard]] std::string seal(std::string_view plaintext, std::string_view aad) const override;
+  [[nodiscard]] std::optional<std::string> open(std::string_view sealed,
+                                                std::string_view aad) const override;
+
+ private:
+  std::vector<auth::Bytes> keys_;
+};
+
+/// A 32-byte key written as base64 (standard or url-safe, padding optional) or 64 hex
+/// digits. nullopt if it is neither or not 32 bytes.
+std::optional<auth::Bytes> parse_key_text(std::string_view text);
+
+/// Reads a key file written by `write_key_file`; nullopt if it does not exist. Throws
+/// std::runtime_error if it exists but is unreadable or malformed.
+std::optional<auth::Bytes> read_key_file(const std::string& path);
+/// Writes 32 fresh random bytes (hex) to `path` with mode 0600, durably (fsync of the file
+/// and its directory); fails if the file exists. Returns the key.
+auth::Bytes create_key_file(const std::string& path);
+/// Writes `key` to `path` (mode 0600, fsync'ed), replacing nothing: fails if it exists.
+void write_key_file(const std::string& path, std::span<const unsigned char> key);
+
+struct MasterKeys {
+  std::vector<auth::Bytes> keys;  ///< sealing key first
+  std::string source;            ///< "LLMGW_MASTER_KEY" or the file path
+};
+
+/// LLMGW_MASTER_KEY (+ LLMGW_MASTER_KEY_PREVIOUS), else DATA_DIR/master.key, created when
+/// `create` and missing (else throws). A DATA_DIR/master.key.new left by an interrupted
+/// rotation is returned first (see `finish_rotation`). Throws std::runtime_error on a
+/// malformed key.
+MasterKeys load_master_keys(const std::string& data_dir, bool create);
+
+/// Completes a rotation that stopped between writing master.key.new and renaming it: reseals
+/// every credential with the new key (opening with either) and renames the file. Returns
+/// true if there was one to finish.
+bool finish_rotation(const std::string& data_dir, store::Store& store);
+
+/// ADMIN_JWT_SECRET (at least 32 bytes of text), else DATA_DIR/admin-jwt.secret, created
+/// when missing.
+auth::Bytes load_jwt_secret(const std::string& data_dir);
+
+}  // namespace llmgw::admin

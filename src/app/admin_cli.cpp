@@ -1,0 +1,100 @@
+#include "admin/admin_api.hpp"
+#include "admin/secrets.hpp"
+#include "app/commands.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+namespace llmgw::app {
+
+namespace {
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "llmgw: %s\n", msg.c_str());
+  return 1;
+}
+
+store::AuditRecord cli_actor() {
+  store::AuditRecord a;
+  a.actor_type = "cli";
+  a.actor_name = "cli";
+  return a;
+}
+
+}  // namespace
+
+int run_admin_create_user(const core::Settings& settings, const std::string& email,
+                          const std::string& role_text) {
+  const auto role = admin::parse_role(role_text);
+  if (!role) {
+    return fail("--role must be viewer, editor or admin");
+  }
+  std::string password;
+  if (!std::getline(std::cin, password)) {
+    return fail("give the password on standard input (first line)");
+  }
+  if (!password.empty() && password.back() == '\r') {
+    password.pop_back();
+  }
+  try {
+    store::SqliteStore st(settings.database_path());
+    st.migrate();
+    const auto user = admin::create_admin_user(st, email, password, *role, cli_actor());
+    std::printf("id: %s\nemail: %s\nrole: %s\n", user.id.c_str(), user.email.c_str(),
+                user.role.c_str());
+    return 0;
+  } catch (const store::ConflictError&) {
+    return fail("an admin user with this email already exists");
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+int run_admin_rotate_master_key(const core::Settings& settings, const std::string& new_key_file) {
+  try {
+    store::SqliteStore st(settings.database_path());
+    st.migrate();
+    if (admin::finish_rotation(settings.data_dir, st)) {
+      std::printf("an interrupted rotation was completed first\n");
+    }
+    const auto current = admin::load_master_keys(settings.data_dir, /*create=*/false);
+    auth::Bytes fresh(32);
+    if (!new_key_file.empty()) {
+      auto k = admin::read_key_file(new_key_file);
+      if (!k) {
+        return fail(new_key_file + ": no such file");
+      }
+      fresh = std::move(*k);
+    } else {
+      core::secure_random(fresh);
+    }
+    const admin::MasterKeyCodec from(current.keys);
+    const admin::MasterKeyCodec to({fresh});
+    if (current.source == "LLMGW_MASTER_KEY") {
+      // The environment holds the key: reseal, then the operator moves the variable.
+      if (new_key_file.empty()) {
+        return fail("with LLMGW_MASTER_KEY set, give the new key with --new-key-file");
+      }
+      const std::size_t n = st.reseal_credentials(&from, to);
+      std::printf("%zu credentials re-encrypted. Set LLMGW_MASTER_KEY to the new key (keep the "
+                  "old one in LLMGW_MASTER_KEY_PREVIOUS until every replica restarted).\n",
+                  n);
+      return 0;
+    }
+    // File-held key: write the new key beside the old one, commit, then rename. A crash in
+    // between is finished at the next start (finish_rotation).
+    const std::string path = settings.data_dir + "/master.key";
+    admin::write_key_file(path + ".new", fresh);
+    const std::size_t n = st.reseal_credentials(&from, to);
+    std::filesystem::rename(path + ".new", path);
+    std::printf("%zu credentials re-encrypted; %s holds the new key.\n", n, path.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+}  // namespace llmgw::app
