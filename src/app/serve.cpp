@@ -125,6 +125,7 @@ int run_serve(const ServeOptions& opts) {
 
     boost::asio::thread_pool blocking(kBlockingThreads);
     limits::LocalSpendLedger ledger(s.budget_soft_threshold_percent);
+    limits::LocalRateLimiter rate_limiter;
     auto tls = http::make_client_tls_context();
     const unsigned threads = s.effective_threads();
     admin::AdminApi admin_api({.store = store,
@@ -139,6 +140,7 @@ int run_serve(const ServeOptions& opts) {
                           .tls = *tls,
                           .forward_proxy = http::ProxySettings::from_environment(),
                           .ledger = ledger,
+                          .rate_limiter = rate_limiter,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads)});

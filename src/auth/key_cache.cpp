@@ -12,6 +12,7 @@ std::shared_ptr<const KeyInfo> KeyInfo::from_record(const store::ApiKeyRecord& r
   k->expires_at = r.expires_at;
   k->rpm_limit = r.rpm_limit;
   k->tpm_limit = r.tpm_limit;
+  k->max_concurrent = r.max_concurrent;
   if (r.budget_usd) {
     k->budget = core::Money::parse(*r.budget_usd);  // validated on the way in
   }

@@ -30,6 +30,7 @@ struct KeyInfo {
   std::optional<std::int64_t> expires_at;  ///< unix seconds
   std::optional<std::int64_t> rpm_limit;
   std::optional<std::int64_t> tpm_limit;
+  std::optional<std::int64_t> max_concurrent;
   std::optional<core::Money> budget;      ///< none: no budget
   std::string budget_period = "monthly";
   std::unordered_set<std::string> allowed_models;  ///< empty: every model

@@ -13,6 +13,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <charconv>
@@ -132,6 +133,13 @@ class LazyClientWatch final : public http::Deadline {
   std::shared_ptr<ClientWatch> state_;
 };
 
+/// The rate limiter's clock: monotonic milliseconds.
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string_view endpoint_name(int endpoint) {
   return endpoint == kEndpointChat ? "chat.completions" : "embeddings";
 }
@@ -178,10 +186,16 @@ struct Proxy::Call {
   bool cost_computed = false;
   limits::Reservation reservation;
   limits::SpendLedger* ledger = nullptr;
+  limits::RateTicket rate_ticket;
+  limits::RateDecision rate;  ///< the key's windows after this call was counted
+  limits::RateLimiter* rate_limiter = nullptr;
   /// A call that ends without settling (an exception on the way) gives its hold back.
   ~Call() {
     if (reservation.active && ledger != nullptr) {
       ledger->release(reservation);
+    }
+    if (rate_ticket.active && rate_limiter != nullptr) {
+      rate_limiter->release(rate_ticket);
     }
   }
   std::string period_id;
@@ -360,6 +374,9 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   if (auto tier = pricing::parse_service_tier(call.req.service_tier)) {
     call.service = *tier;  // "auto", "scale" and unknown values bill at the default rates
   }
+  if (!(co_await check_rate_limits(ex, call))) {
+    co_return;
+  }
   if (!(co_await reserve_budget(ex, call))) {
     co_return;
   }
@@ -370,6 +387,12 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   }
   compute_cost(ex, call);  // streams and failures: their cost is known only now
   settle_budget(call);
+  if (call.rate_ticket.active) {
+    deps_.rate_limiter.reconcile(call.rate_ticket,
+                                 call.usage.prompt_total() + call.usage.completion_total(),
+                                 steady_ms());
+    deps_.rate_limiter.release(call.rate_ticket);
+  }
   record_usage(ex, call);
 }
 
@@ -495,7 +518,91 @@ std::string Proxy::cost_headers(const Call& call) {
   h += "\r\nx-llmgw-cost-status: ";
   h += pricing::to_string(call.cost.status);
   h += "\r\n";
+  h += rate_headers(call.rate);
   return h;
+}
+
+std::string Proxy::rate_headers(const limits::RateDecision& d) {
+  std::string h;
+  auto add = [&h](std::string_view what, const limits::WindowState& w) {
+    h += "x-ratelimit-limit-";
+    h += what;
+    h += ": " + std::to_string(w.limit) + "\r\nx-ratelimit-remaining-";
+    h += what;
+    h += ": " + std::to_string(w.remaining) + "\r\nx-ratelimit-reset-";
+    h += what;
+    h += ": " + limits::format_reset(w.reset_ms) + "\r\n";
+  };
+  if (d.requests) {
+    add("requests", *d.requests);
+  }
+  if (d.tokens) {
+    add("tokens", *d.tokens);
+  }
+  return h;
+}
+
+std::string Proxy::upstream_headers(const Call& call, const std::string& passthrough) {
+  if (!call.rate.requests && !call.rate.tokens) {
+    return passthrough;
+  }
+  // The key's limits are the gateway's: the provider's x-ratelimit-* (about the gateway's
+  // own provider account) would contradict them.
+  std::string out;
+  std::string_view rest = passthrough;
+  while (!rest.empty()) {
+    const auto end = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, end == std::string_view::npos ? rest.size() : end + 2);
+    rest.remove_prefix(line.size());
+    if (!boost::beast::iequals(line.substr(0, std::min<std::size_t>(12, line.size())), "x-ratelimit-")) {
+      out += line;
+    }
+  }
+  return out;
+}
+
+asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Call& call) {
+  const auth::KeyInfo& key = *call.key;
+  const limits::RateLimits lim{key.rpm_limit, key.tpm_limit, key.max_concurrent};
+  if (!lim.any()) {
+    co_return true;
+  }
+  // Before the call only its size is known: about four bytes of JSON per prompt token, plus
+  // the output it asked for. Reconciled with the reported usage afterwards.
+  const std::int64_t estimate =
+      static_cast<std::int64_t>(ex.request().body.size() / 4) +
+      std::max<std::int64_t>(0, call.req.max_output_tokens);
+  call.rate = deps_.rate_limiter.acquire(key.id, lim, estimate, steady_ms(), call.rate_ticket);
+  call.rate_limiter = &deps_.rate_limiter;
+  if (call.rate.verdict == limits::RateVerdict::Ok) {
+    co_return true;
+  }
+  std::string msg;
+  switch (call.rate.verdict) {
+    case limits::RateVerdict::Requests:
+      msg = "Rate limit reached for requests: " + std::to_string(*key.rpm_limit) +
+            " per minute for this API key.";
+      break;
+    case limits::RateVerdict::Tokens:
+      msg = "Rate limit reached for tokens: " + std::to_string(*key.tpm_limit) +
+            " per minute for this API key.";
+      break;
+    case limits::RateVerdict::Concurrency:
+      msg = "Too many requests in flight for this API key (limit " +
+            std::to_string(*key.max_concurrent) + ").";
+      break;
+    default:
+      msg = "Request too large: about " + std::to_string(estimate) +
+            " tokens, above this API key's limit of " + std::to_string(*key.tpm_limit) +
+            " tokens per minute.";
+      break;
+  }
+  std::string headers = rate_headers(call.rate);
+  if (call.rate.verdict != limits::RateVerdict::TooLarge) {
+    headers += "Retry-After: " + std::to_string((call.rate.retry_after_ms + 999) / 1000) + "\r\n";
+  }
+  co_await ex.respond_error(Errc::RateLimited, msg, {}, headers);
+  co_return false;
 }
 
 void Proxy::settle_budget(Call& call) {
@@ -563,7 +670,8 @@ asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
            call.req.client_wants_usage)) {
     events += ev;
   }
-  co_await ex.start_stream(200, "text/event-stream", "Cache-Control: no-cache\r\n");
+  co_await ex.start_stream(200, "text/event-stream",
+                           "Cache-Control: no-cache\r\n" + rate_headers(call.rate));
   co_await ex.write_stream(events, /*last=*/true);
 }
 
@@ -720,7 +828,8 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   const bool is_sse = parser->content_type().starts_with("text/event-stream");
   if (stream && status == 200 && is_sse) {
     std::string extra = "Cache-Control: no-cache\r\n";
-    extra += parser->passthrough_headers();
+    extra += upstream_headers(call, parser->passthrough_headers());
+    extra += rate_headers(call.rate);
     co_await ex.start_stream(200, "text/event-stream", extra);  // sent with the first chunk
     call.status = 200;
     providers::SseFilter filter(request_usage);
@@ -834,7 +943,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     // Not the provider's JSON error (a proxy's HTML page, say): give the client OpenAI's shape.
     std::string msg = "The provider answered HTTP " + std::to_string(status) + ".";
     compute_cost(ex, call);
-    std::string headers = parser->passthrough_headers();
+    std::string headers = upstream_headers(call, parser->passthrough_headers());
     headers += cost_headers(call);
     co_await ex.respond(status, "application/json",
                         core::render_error(status >= 500 ? Errc::UpstreamUnavailable
@@ -846,7 +955,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       content_type = "application/json";
     }
     compute_cost(ex, call);
-    std::string headers = parser->passthrough_headers();
+    std::string headers = upstream_headers(call, parser->passthrough_headers());
     headers += cost_headers(call);
     co_await ex.respond(status, content_type, pending, headers);
   }

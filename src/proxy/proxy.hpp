@@ -7,6 +7,7 @@
 #include "events/usage_writer.hpp"
 #include "http/server.hpp"
 #include "http/upstream.hpp"
+#include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
 #include "store/store.hpp"
 
@@ -26,6 +27,7 @@ struct ProxyDeps {
   boost::asio::ssl::context& tls;
   http::ProxySettings forward_proxy;
   limits::SpendLedger& ledger;
+  limits::RateLimiter& rate_limiter;
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
@@ -58,7 +60,14 @@ class Proxy final : public http::Handler {
   /// false) when it would risk passing it.
   boost::asio::awaitable<bool> reserve_budget(http::Exchange& ex, Call& call);
   void compute_cost(http::Exchange& ex, Call& call);
+  /// Refuses (429 with Retry-After) a call over the key's RPM, TPM or concurrency limit;
+  /// otherwise counts it.
+  boost::asio::awaitable<bool> check_rate_limits(http::Exchange& ex, Call& call);
   static std::string cost_headers(const Call& call);
+  /// x-ratelimit-{limit,remaining,reset}-{requests,tokens} of the key's windows.
+  static std::string rate_headers(const limits::RateDecision& d);
+  /// The provider's pass-through headers, minus its x-ratelimit-* when the key has its own.
+  static std::string upstream_headers(const Call& call, const std::string& passthrough);
   void settle_budget(Call& call);
   void record_usage(http::Exchange& ex, Call& call);
 

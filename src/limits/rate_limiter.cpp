@@ -1,0 +1,165 @@
+#include "limits/rate_limiter.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace llmgw::limits {
+
+LocalRateLimiter::Shard& LocalRateLimiter::shard(std::string_view key) {
+  return shards_[std::hash<std::string_view>{}(key) % kShards];
+}
+
+void LocalRateLimiter::expire(KeyState& s, std::int64_t now_ms) {
+  while (!s.log.empty() && s.log.front().at_ms + kWindowMs <= now_ms) {
+    s.tokens -= s.log.front().tokens;
+    s.log.pop_front();
+  }
+}
+
+namespace {
+
+/// Time until the oldest entries holding `needed` units of room have aged out: walks the log
+/// from the oldest entry until enough has been freed.
+template <class Units>
+std::int64_t wait_for(const std::deque<Units>& log, std::int64_t used, std::int64_t limit,
+                      std::int64_t want, std::int64_t now_ms, std::int64_t window_ms,
+                      std::int64_t (*amount)(const Units&)) {
+  std::int64_t freed = 0;
+  for (const auto& e : log) {
+    freed += amount(e);
+    if (used - freed + want <= limit) {
+      return std::max<std::int64_t>(1, e.at_ms + window_ms - now_ms);
+    }
+  }
+  return window_ms;
+}
+
+}  // namespace
+
+RateDecision LocalRateLimiter::acquire(std::string_view key_id, const RateLimits& limits,
+                                       std::int64_t est_tokens, std::int64_t now_ms,
+                                       RateTicket& out) {
+  RateDecision d;
+  if (!limits.any()) {
+    return d;
+  }
+  est_tokens = std::max<std::int64_t>(0, est_tokens);
+  Shard& sh = shard(key_id);
+  std::lock_guard lock(sh.mutex);
+  auto [it, inserted] = sh.keys.try_emplace(std::string(key_id));
+  KeyState& s = it->second;
+  now_ms = std::max(now_ms, s.latest_ms);  // a clock stepping back frees nothing early
+  s.latest_ms = now_ms;
+  expire(s, now_ms);
+
+  const auto requests = static_cast<std::int64_t>(s.log.size());
+  const std::int64_t window_reset =
+      s.log.empty() ? 0 : s.log.back().at_ms + kWindowMs - now_ms;
+  auto per_request = +[](const Entry&) -> std::int64_t { return 1; };
+  auto per_token = +[](const Entry& e) -> std::int64_t { return e.tokens; };
+
+  if (limits.tpm && est_tokens > *limits.tpm) {
+    d.verdict = RateVerdict::TooLarge;
+  } else if (limits.rpm && requests + 1 > *limits.rpm) {
+    d.verdict = RateVerdict::Requests;
+    d.retry_after_ms = wait_for(s.log, requests, *limits.rpm, 1, now_ms, kWindowMs, per_request);
+  } else if (limits.tpm && s.tokens + est_tokens > *limits.tpm) {
+    d.verdict = RateVerdict::Tokens;
+    d.retry_after_ms =
+        wait_for(s.log, s.tokens, *limits.tpm, est_tokens, now_ms, kWindowMs, per_token);
+  } else if (limits.max_concurrent && s.in_flight + 1 > *limits.max_concurrent) {
+    d.verdict = RateVerdict::Concurrency;
+    d.retry_after_ms = 1000;  // unknown: when a call in flight ends
+  }
+
+  const bool ok = d.verdict == RateVerdict::Ok;
+  if (ok && (limits.rpm || limits.tpm)) {
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    s.log.push_back({now_ms, id, est_tokens});
+    s.tokens += est_tokens;
+    out.entry = id;
+    out.tokens = est_tokens;
+  }
+  if (ok && limits.max_concurrent) {
+    ++s.in_flight;
+    out.slot = true;
+  }
+  if (ok) {
+    out.key_id = std::string(key_id);
+    out.active = true;
+  }
+  const std::int64_t reset = ok ? kWindowMs : window_reset;
+  if (limits.rpm) {
+    const auto used = static_cast<std::int64_t>(s.log.size());
+    d.requests = WindowState{*limits.rpm, std::max<std::int64_t>(0, *limits.rpm - used), reset};
+  }
+  if (limits.tpm) {
+    d.tokens = WindowState{*limits.tpm, std::max<std::int64_t>(0, *limits.tpm - s.tokens), reset};
+  }
+  if (s.log.empty() && s.in_flight == 0) {
+    sh.keys.erase(it);  // nothing to remember: keep the map to the keys in use
+  }
+  return d;
+}
+
+void LocalRateLimiter::reconcile(RateTicket& t, std::int64_t actual_tokens, std::int64_t now_ms) {
+  if (!t.active || t.entry == 0) {
+    return;
+  }
+  actual_tokens = std::max<std::int64_t>(0, actual_tokens);
+  Shard& sh = shard(t.key_id);
+  std::lock_guard lock(sh.mutex);
+  auto it = sh.keys.find(t.key_id);
+  if (it == sh.keys.end()) {
+    return;
+  }
+  KeyState& s = it->second;
+  expire(s, std::max(now_ms, s.latest_ms));
+  // Entries are in time order and ids increase with time: binary search by id.
+  auto e = std::lower_bound(s.log.begin(), s.log.end(), t.entry,
+                            [](const Entry& x, std::uint64_t id) { return x.id < id; });
+  if (e != s.log.end() && e->id == t.entry) {
+    s.tokens += actual_tokens - e->tokens;
+    e->tokens = actual_tokens;
+  }
+  t.tokens = actual_tokens;
+}
+
+void LocalRateLimiter::release(RateTicket& t) {
+  if (!t.active) {
+    return;
+  }
+  t.active = false;
+  if (!t.slot) {
+    return;
+  }
+  t.slot = false;
+  Shard& sh = shard(t.key_id);
+  std::lock_guard lock(sh.mutex);
+  auto it = sh.keys.find(t.key_id);
+  if (it == sh.keys.end()) {
+    return;
+  }
+  KeyState& s = it->second;
+  --s.in_flight;
+  if (s.log.empty() && s.in_flight == 0) {
+    sh.keys.erase(it);
+  }
+}
+
+std::string format_reset(std::int64_t ms) {
+  if (ms < 1000) {
+    return std::to_string(std::max<std::int64_t>(0, ms)) + "ms";
+  }
+  const std::int64_t minutes = ms / 60'000;
+  const std::int64_t rest_ms = ms % 60'000;
+  std::string secs = std::to_string(rest_ms / 1000);
+  if (const std::int64_t frac = rest_ms % 1000; frac != 0) {
+    std::string f = std::to_string(1000 + frac).substr(1);  // three digits
+    while (!f.empty() && f.back() == '0') f.pop_back();
+    secs += "." + f;
+  }
+  return minutes > 0 ? std::to_string(minutes) + "m" + secs + "s" : secs + "s";
+}
+
+}  // namespace llmgw::limits
