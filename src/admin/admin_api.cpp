@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstdlib>
 #include <deque>
@@ -54,7 +55,10 @@ std::string check_email(std::string_view email) {
 }
 
 std::string check_password(std::string_view password) {
-  if (password.size() < 12 || password.size() > 256) {
+  // Characters, not bytes: a passphrase in another script is not three times as strong.
+  const auto chars = std::count_if(password.begin(), password.end(),
+                                   [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  if (!valid_utf8(password) || chars < 12 || chars > 256) {
     return "must be 12 to 256 characters";
   }
   return {};
@@ -102,6 +106,11 @@ bool bootstrap_admin_from_environment(store::Store& store) {
     create_admin_user(store, email, password, Role::Admin, actor);
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(std::string("BOOTSTRAP_ADMIN_*: ") + e.what());
+  } catch (const store::ConflictError&) {
+    // The email belongs to a user who is not an enabled admin: never promote or overwrite
+    // an account from the environment.
+    core::LogLine(core::LogLevel::Warn, "bootstrap admin not created: the email is taken").emit();
+    return false;
   }
   return true;
 }
@@ -112,6 +121,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kDefaultPage = 100;
 constexpr std::size_t kMaxPage = 500;
 constexpr std::string_view kTokenPrefix = "llmgw-st-";
+constexpr int kMaxQueued = 64;  ///< admin requests waiting or running at once
 
 struct Principal {
   std::string id;
@@ -301,7 +311,9 @@ class LoginThrottle {
   std::int64_t retry_after(const std::string& key, std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
     auto it = failures_.find(key);
-    if (it == failures_.end()) return 0;
+    if (it == failures_.end()) {
+      return now_ms < full_until_ms_ ? (full_until_ms_ - now_ms + 999) / 1000 : 0;
+    }
     prune(it->second, now_ms);
     if (it->second.size() < max_) return 0;
     return (it->second.front() + kWindowMs - now_ms + 999) / 1000;
@@ -309,10 +321,14 @@ class LoginThrottle {
 
   void failed(const std::string& key, std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
-    if (failures_.size() > kMaxTracked) {  // bound the memory an attacker can make us use
+    if (failures_.size() >= kMaxTracked && !failures_.contains(key)) {
       for (auto it = failures_.begin(); it != failures_.end();) {
         prune(it->second, now_ms);
         it = it->second.empty() ? failures_.erase(it) : std::next(it);
+      }
+      if (failures_.size() >= kMaxTracked) {
+        full_until_ms_ = now_ms + kWindowMs;  // bounded memory: refuse unknown names a while
+        return;
       }
     }
     auto& q = failures_[key];
@@ -330,9 +346,16 @@ class LoginThrottle {
   unsigned max_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::deque<std::int64_t>> failures_;
+  std::int64_t full_until_ms_ = 0;
 };
 
 std::int64_t now_ms() { return core::unix_micros() / 1000; }
+
+/// A short fingerprint of a password or secret hash (not of the secret): tokens carry it, so
+/// a new password or secret ends the tokens issued under the old one.
+std::string credential_version(const std::string& hash) {
+  return auth::digest_hex(auth::digest_api_key(hash)).substr(0, 16);
+}
 
 /// "2026-11-27" or "2026-11-27T10:00:00Z" → unix seconds; 422 otherwise.
 std::int64_t parse_time(std::string_view text, std::string_view param) {
@@ -355,7 +378,7 @@ std::size_t page_limit(const Request& r) {
   if (it == r.query.end()) return kDefaultPage;
   std::size_t n = 0;
   const auto& s = it->second;
-  if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), ::isdigit) ||
+  if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
       (n = std::stoul(s)) < 1 || n > kMaxPage) {
     fail(Errc::InvalidValue, "'limit' must be an integer from 1 to 500.", "limit");
   }
@@ -421,6 +444,8 @@ struct AdminApi::Impl {
   AdminDeps deps;
   asio::thread_pool pool;
   LoginThrottle throttle;
+  std::mutex users_mutex;  ///< user writes one at a time: the last-admin rule checks, then writes
+  std::atomic<int> in_flight{0};
   std::once_flag dummy_once;
   std::string dummy_hash;
 
@@ -430,7 +455,9 @@ struct AdminApi::Impl {
   // --- helpers
   store::Store& st() { return deps.store; }
   void authenticate(Request& r, Role min_role);
-  Response issue_token(const Principal& p);
+  /// `credential_hash`: the subject's password or secret hash; its fingerprint in the token
+  /// (`cv`) ends every token issued before the password or secret changes.
+  Response issue_token(const Principal& p, const std::string& credential_hash);
   store::AuditRecord audit(const Request& r, std::string_view action, std::string_view type,
                            std::string id, const json::value& before, const json::value& after);
   void publish() {
@@ -597,7 +624,7 @@ bool match(std::string_view pattern, const std::vector<std::string_view>& segs,
   for (std::size_t i = 0; i < pat.size(); ++i) {
     if (pat[i].starts_with('{')) {
       auto decoded = percent_decode(segs[i], false);
-      if (!decoded || decoded->empty()) return false;
+      if (!decoded || decoded->empty() || !valid_utf8(*decoded)) return false;
       found.push_back(std::move(*decoded));
     } else if (pat[i] != segs[i]) {
       return false;
@@ -623,6 +650,10 @@ asio::awaitable<Response> run_on_pool(AdminApi::Impl* impl, const AdminApi::Impl
 }  // namespace
 
 asio::awaitable<void> AdminApi::handle(http::Exchange& ex) {
+  if (!valid_utf8(ex.path())) {
+    co_await ex.respond_error(Errc::BadRequest, "The request path is not UTF-8.");
+    co_return;
+  }
   const auto segs = split_path(ex.path());
   const std::string_view method = method_name(ex.request().method);
   const Impl::Route* route = nullptr;
@@ -667,8 +698,17 @@ asio::awaitable<void> AdminApi::handle(http::Exchange& ex) {
   const auto peer = ex.client_socket().remote_endpoint(ec);
   req->client_ip = ec ? std::string() : peer.address().to_string();
 
+  // Admin work queues on two threads; a flood (of sign-ins, say) gets 503, not a queue that
+  // grows without bound.
+  if (impl_->in_flight.fetch_add(1) >= kMaxQueued) {
+    impl_->in_flight.fetch_sub(1);
+    co_await ex.respond_error(Errc::NotReady, "The admin API is busy; try again shortly.", {},
+                              std::string(kNoStore) + "Retry-After: 1\r\n");
+    co_return;
+  }
   auto [eptr, resp] =
       co_await asio::co_spawn(impl_->pool, run_on_pool(impl_.get(), route, req), use_tuple);
+  impl_->in_flight.fetch_sub(1);
   if (eptr) {
     resp = {500, core::render_error(Errc::Internal, "The admin request failed."), {}};
   }
@@ -736,7 +776,12 @@ void AdminApi::Impl::authenticate(Request& r, Role min_role) {
   const json::object* o = ec ? nullptr : claims.if_object();
   const json::value* sub = o ? o->if_contains("sub") : nullptr;
   const json::value* type = o ? o->if_contains("auth_type") : nullptr;
-  if (sub == nullptr || type == nullptr || !sub->is_string() || !type->is_string()) {
+  const json::value* cv = o ? o->if_contains("cv") : nullptr;
+  const json::value* exp = o ? o->if_contains("exp") : nullptr;
+  const json::value* iat = o ? o->if_contains("iat") : nullptr;
+  if (sub == nullptr || type == nullptr || cv == nullptr || !sub->is_string() ||
+      !type->is_string() || !cv->is_string() || exp == nullptr || !exp->is_int64() ||
+      iat == nullptr || !iat->is_int64()) {
     fail(Errc::Unauthenticated, "The token is invalid.");
   }
   // The subject is read on every request: a user disabled, deleted or demoted loses access
@@ -745,19 +790,21 @@ void AdminApi::Impl::authenticate(Request& r, Role min_role) {
   std::optional<Role> role;
   if (type->as_string() == "user") {
     auto u = st().find_admin_user(std::string(sub->as_string()));
-    if (u && u->enabled) {
+    if (u && u->enabled && credential_version(u->password_hash) == cv->as_string()) {
       p = {u->id, "user", u->email, Role::None};
       role = parse_role(u->role);
     }
   } else if (type->as_string() == "token") {
     auto t = st().find_admin_token(std::string(sub->as_string()));
-    if (t && t->enabled) {
+    if (t && t->enabled && credential_version(t->token_hash) == cv->as_string()) {
       p = {t->id, "token", t->service_name, Role::None};
       role = parse_role(t->role);
     }
   }
   if (!role) {
-    fail(Errc::Unauthenticated, "The token's user or service no longer exists or is disabled.");
+    fail(Errc::Unauthenticated,
+         "The token's user or service no longer exists, is disabled, or changed its password or "
+         "secret since the token was issued; sign in again.");
   }
   p.role = *role;
   r.who = std::move(p);
@@ -767,7 +814,7 @@ void AdminApi::Impl::authenticate(Request& r, Role min_role) {
   }
 }
 
-Response AdminApi::Impl::issue_token(const Principal& p) {
+Response AdminApi::Impl::issue_token(const Principal& p, const std::string& credential_hash) {
   const std::int64_t now = core::unix_seconds();
   const std::int64_t exp = now + deps.token_ttl.count();
   unsigned char jti[16];
@@ -779,7 +826,8 @@ Response AdminApi::Impl::issue_token(const Principal& p) {
                             {"name", p.name},
                             {"iat", now},
                             {"exp", exp},
-                            {"jti", core::to_hex(jti)}};
+                            {"jti", core::to_hex(jti)},
+                            {"cv", credential_version(credential_hash)}};
   return ok(json::object{{"token", auth::jwt_sign_hs256(json::serialize(claims), deps.jwt_secret)},
                          {"token_type", "Bearer"},
                          {"expires_at", core::format_utc(exp)},
@@ -808,9 +856,20 @@ store::AuditRecord AdminApi::Impl::audit(const Request& r, std::string_view acti
   return a;
 }
 
+namespace {
+/// The throttle's and the audit's name for a sign-in attempt: as sent when it could be an
+/// email or service name, else a digest (bounded size, valid UTF-8).
+std::string attempt_name(const std::string& who) {
+  if (who.size() <= 254 && valid_utf8(who) && printable_text(who, 0, 254)) {
+    return lower(who);
+  }
+  return "sha256:" + auth::digest_hex(auth::digest_api_key(who)).substr(0, 32);
+}
+}  // namespace
+
 void AdminApi::Impl::throttled(const Request& r, const std::string& who) {
   const std::int64_t now = now_ms();
-  const std::int64_t wait = std::max(throttle.retry_after("id:" + lower(who), now),
+  const std::int64_t wait = std::max(throttle.retry_after("id:" + attempt_name(who), now),
                                      throttle.retry_after("ip:" + r.client_ip, now));
   if (wait > 0) {
     throw ApiError{Errc::RateLimited,
@@ -823,11 +882,12 @@ void AdminApi::Impl::throttled(const Request& r, const std::string& who) {
 void AdminApi::Impl::record_failure(const Request& r, const std::string& who,
                                     std::string_view kind) {
   const std::int64_t now = now_ms();
-  throttle.failed("id:" + lower(who), now);
+  const std::string name = attempt_name(who);
+  throttle.failed("id:" + name, now);
   throttle.failed("ip:" + r.client_ip, now);
   store::AuditRecord a = audit(r, "login_failed", "session", {}, nullptr, nullptr);
   a.actor_type = kind;
-  a.actor_name = who.substr(0, 254);
+  a.actor_name = name;
   st().insert_audit(a);
 }
 
@@ -847,7 +907,7 @@ Response AdminApi::Impl::login(Request& r) {
   r.who = {user->id, "user", user->email, parse_role(user->role).value_or(Role::None)};
   auto a = audit(r, "login", "session", user->id, nullptr, nullptr);
   st().insert_audit(a);
-  return issue_token(r.who);
+  return issue_token(r.who, user->password_hash);
 }
 
 Response AdminApi::Impl::token_login(Request& r) {
@@ -865,7 +925,7 @@ Response AdminApi::Impl::token_login(Request& r) {
   r.who = {tok->id, "token", tok->service_name, parse_role(tok->role).value_or(Role::None)};
   auto a = audit(r, "login", "session", tok->id, nullptr, nullptr);
   st().insert_audit(a);
-  return issue_token(r.who);
+  return issue_token(r.who, tok->token_hash);
 }
 
 Response AdminApi::Impl::me(Request& r) {
@@ -915,7 +975,9 @@ void AdminApi::Impl::read_key_fields(Body& b, store::ApiKeyRecord& k, bool creat
   } else if (create) {
     fail(Errc::BadRequest, "Missing required field 'name'.", "name");
   }
-  if (auto models = b.string_array("allowed_models")) {
+  if (b.is_null("allowed_models")) {
+    k.allowed_models.clear();
+  } else if (auto models = b.string_array("allowed_models")) {
     check_names(*models, "allowed_models", 1000);
     std::sort(models->begin(), models->end());
     models->erase(std::unique(models->begin(), models->end()), models->end());
@@ -951,7 +1013,9 @@ void AdminApi::Impl::read_key_fields(Body& b, store::ApiKeyRecord& k, bool creat
     k.expires_at = t;
   }
   if (auto enabled = b.boolean("enabled")) k.enabled = *enabled;
-  if (auto tags = b.string_array("tags")) {
+  if (b.is_null("tags")) {
+    k.tags.clear();
+  } else if (auto tags = b.string_array("tags")) {
     if (tags->size() > 64) fail(Errc::InvalidValue, "'tags' has more than 64 entries.", "tags");
     for (const auto& t : *tags) {
       if (!printable_text(t, 1, 64)) {
@@ -962,7 +1026,9 @@ void AdminApi::Impl::read_key_fields(Body& b, store::ApiKeyRecord& k, bool creat
     tags->erase(std::unique(tags->begin(), tags->end()), tags->end());
     k.tags = std::move(*tags);
   }
-  if (auto meta = b.string_map("metadata")) {
+  if (b.is_null("metadata")) {
+    k.metadata.clear();
+  } else if (auto meta = b.string_map("metadata")) {
     if (meta->size() > 64) fail(Errc::InvalidValue, "'metadata' has more than 64 entries.", "metadata");
     for (const auto& [n, v] : *meta) {
       if (!printable_text(n, 1, 64) || !printable_text(v, 0, 1024)) {
@@ -1105,7 +1171,9 @@ void AdminApi::Impl::read_provider_fields(Body& b, store::ProviderRecord& p, boo
   } else if (create) {
     fail(Errc::BadRequest, "Missing required field 'type'.", "type");
   }
-  if (auto url = b.string("base_url")) {
+  if (b.is_null("base_url")) {
+    p.config.base_url.clear();
+  } else if (auto url = b.string("base_url")) {
     if (!url->empty() && !core::Origin::parse(*url)) {
       fail(Errc::InvalidValue, "'base_url' must be an http:// or https:// URL.", "base_url");
     }
@@ -1172,6 +1240,11 @@ Response AdminApi::Impl::patch_provider(Request& r) {
   auto p = provider_or_404(r.params[0]);
   const json::value before = provider_view(p);
   Body b(r.body);
+  if (p.credential_unreadable && !b.has("api_key")) {
+    fail(Errc::Conflict,
+         "The provider's stored credential cannot be decrypted with this gateway's master key; "
+         "send 'api_key' with the change.", "api_key");
+  }
   read_provider_fields(b, p, false);
   auto a = audit(r, "update", "provider", p.id, before, provider_view(p));
   if (!st().update_provider(p, &a)) fail(Errc::NotFound, "No provider with id '" + p.id + "'.", "id");
@@ -1551,6 +1624,7 @@ Response AdminApi::Impl::create_user(Request& r) {
 Response AdminApi::Impl::get_user(Request& r) { return ok(user_view(user_or_404(r.params[0]))); }
 
 Response AdminApi::Impl::patch_user(Request& r) {
+  std::lock_guard users_lock(users_mutex);
   auto u = user_or_404(r.params[0]);
   const auto old = u;
   Body b(r.body);
@@ -1577,6 +1651,7 @@ Response AdminApi::Impl::patch_user(Request& r) {
 }
 
 Response AdminApi::Impl::delete_user(Request& r) {
+  std::lock_guard users_lock(users_mutex);
   const auto u = user_or_404(r.params[0]);
   keep_an_admin(u, nullptr);
   auto a = audit(r, "delete", "user", u.id, user_view(u), nullptr);

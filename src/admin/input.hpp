@@ -69,6 +69,9 @@ std::map<std::string, std::string, std::less<>> parse_query(std::string_view que
 /// %XX and '+' decoding; nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
 
+/// Well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF).
+bool valid_utf8(std::string_view s);
+
 /// Text checks (return false when refused).
 bool printable_text(std::string_view s, std::size_t min, std::size_t max);
 bool identifier(std::string_view s, std::size_t max);  ///< [A-Za-z0-9][A-Za-z0-9._-]*

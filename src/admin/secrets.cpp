@@ -8,10 +8,9 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <stdexcept>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 namespace llmgw::admin {
 
@@ -137,17 +136,25 @@ std::optional<auth::Bytes> read_key_file(const std::string& path) {
 }
 
 void write_key_file(const std::string& path, std::span<const unsigned char> key) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  // Written in full under a temporary name, then linked into place: a crash leaves either no
+  // key file or a complete one (never an empty file that blocks every later start), and
+  // link() fails if the name exists, so a key is never overwritten.
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::filesystem::remove(tmp);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    throw std::runtime_error(path + ": " + std::strerror(errno));
+    throw std::runtime_error(tmp + ": " + std::strerror(errno));
   }
   const std::string text = core::to_hex(key) + "\n";
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
                   ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok) {
-    std::filesystem::remove(path);
-    throw std::runtime_error(path + ": could not be written");
+  const int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+  const int err = errno;
+  std::filesystem::remove(tmp);
+  if (!ok || linked != 0) {
+    throw std::runtime_error(path + ": could not be written" +
+                             (linked != 0 && ok ? std::string(": ") + std::strerror(err) : ""));
   }
   fsync_dir(path);
 }
@@ -190,6 +197,19 @@ MasterKeys load_master_keys(const std::string& data_dir, bool create) {
   }
   out.source = path;
   return out;
+}
+
+int lock_master_key(const std::string& data_dir, bool exclusive) {
+  const std::string path = data_dir + "/master.key.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw std::runtime_error(path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 bool finish_rotation(const std::string& data_dir, store::Store& store) {

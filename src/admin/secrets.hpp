@@ -50,6 +50,11 @@ struct MasterKeys {
 /// malformed key.
 MasterKeys load_master_keys(const std::string& data_dir, bool create);
 
+/// Locks DATA_DIR/master.key.lock without waiting: shared by every gateway serving on the
+/// directory for its whole life, exclusive for a rotation. Returns the descriptor to keep
+/// open, or -1 when the other kind is held.
+int lock_master_key(const std::string& data_dir, bool exclusive);
+
 /// Completes a rotation that stopped between writing master.key.new and renaming it: reseals
 /// every credential with the new key (opening with either) and renames the file. Returns
 /// true if there was one to finish.

@@ -55,6 +55,13 @@ int run_admin_create_user(const core::Settings& settings, const std::string& ema
 
 int run_admin_rotate_master_key(const core::Settings& settings, const std::string& new_key_file) {
   try {
+    // A running gateway holds the keys in memory: resealing under it would leave it unable
+    // to read the credentials (and what it wrote under the old key unreadable after).
+    const int lock = admin::lock_master_key(settings.data_dir, /*exclusive=*/true);
+    if (lock < 0) {
+      return fail("a gateway is running on " + settings.data_dir +
+                  " (it holds master.key.lock): stop every gateway on it before rotating the master key");
+    }
     store::SqliteStore st(settings.database_path());
     st.migrate();
     if (admin::finish_rotation(settings.data_dir, st)) {
@@ -88,7 +95,13 @@ int run_admin_rotate_master_key(const core::Settings& settings, const std::strin
     // between is finished at the next start (finish_rotation).
     const std::string path = settings.data_dir + "/master.key";
     admin::write_key_file(path + ".new", fresh);
-    const std::size_t n = st.reseal_credentials(&from, to);
+    std::size_t n = 0;
+    try {
+      n = st.reseal_credentials(&from, to);
+    } catch (...) {
+      std::filesystem::remove(path + ".new");  // nothing was resealed: the old key stays
+      throw;
+    }
     std::filesystem::rename(path + ".new", path);
     std::printf("%zu credentials re-encrypted; %s holds the new key.\n", n, path.c_str());
     return 0;

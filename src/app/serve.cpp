@@ -64,6 +64,11 @@ int run_serve(const ServeOptions& opts) {
     store::SqliteStore store(s.database_path());
     const int schema = store.migrate();
     // Secrets first: applying the configuration file writes provider credentials, sealed.
+    // The lock keeps a master-key rotation from running under this process.
+    const int key_lock = admin::lock_master_key(s.data_dir, /*exclusive=*/false);
+    if (key_lock < 0) {
+      throw std::runtime_error("a master-key rotation is running on " + s.data_dir);
+    }
     if (admin::finish_rotation(s.data_dir, store)) {
       core::LogLine(core::LogLevel::Warn, "interrupted master-key rotation completed").emit();
     }

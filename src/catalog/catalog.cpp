@@ -60,7 +60,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
   snap->prices_ = build_prices(data);
   std::unordered_map<std::string, std::shared_ptr<const Provider>> providers;
   for (const auto& p : data.providers) {
-    if (!p.enabled) {
+    if (!p.enabled || p.credential_unreadable) {
       continue;
     }
     auto prov = std::make_shared<Provider>();

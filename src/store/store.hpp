@@ -77,6 +77,10 @@ struct ProviderRecord {
   std::string source;  ///< "config" (from the YAML file) or "admin"
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
+  /// Read only: the stored credential is sealed under a key this process does not hold. It
+  /// reads as empty, the catalog leaves the provider out, and writing the record back without
+  /// a new api_key would lose the credential.
+  bool credential_unreadable = false;
 };
 
 struct ModelRecord {
@@ -324,7 +328,9 @@ class Store {
   /// Returns false when no key has this id.
   virtual bool set_key_enabled(const std::string& id, bool enabled, const AuditRecord* audit) = 0;
   /// Writes every mutable field of `key` (name, hash and prefix, limits, budget, expiry,
-  /// enabled, allowed models, tags, metadata); assigns `updated_at` and `version`. When the
+  /// enabled, allowed models, tags, metadata); assigns `updated_at` and `version`. Throws
+  /// ConflictError when the row's version is no longer `key.version` (another write came in
+  /// between the read and this write; 0 skips the check). When the
   /// hash changes (regenerate) the old hash is reported by key_hashes_changed_since, so
   /// caches drop it. Returns false when no key has this id.
   virtual bool update_key(ApiKeyRecord& key, const AuditRecord* audit) = 0;

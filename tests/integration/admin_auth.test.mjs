@@ -286,8 +286,14 @@ test('5 failures from one client address across different emails throttle every 
 // ---------------------------------------------------------------------------------------------
 // Tokens the admin API must refuse
 
+/** The `cv` claim the gateway puts in a subject's tokens: a fingerprint of its stored hash. */
+async function cvOf(id, table = 'admin_users', column = 'password_hash') {
+  const [row] = await s.gw.sql(`SELECT ${column} AS h FROM ${table} WHERE id = '${id}'`);
+  return crypto.createHash('sha256').update(row.h).digest('hex').slice(0, 16);
+}
+
 test('a forged token with valid claims is accepted (the premise of the refusals below)', T, async () => {
-  const token = signJwt(HS256, jwtClaims(s.admin.id));
+  const token = signJwt(HS256, jwtClaims(s.admin.id, { cv: await cvOf(s.admin.id) }));
   const m = await me(token);
   assert.equal(m.status, 200, `a token signed with ADMIN_JWT_SECRET with valid claims: ${m.text}`);
   assert.equal(m.json.id, s.admin.id);
@@ -297,7 +303,8 @@ test('JWT refused (401): alg none, other algorithms, tampering, bad signatures, 
   const viewer = await userWithToken('viewer', 'jwt-viewer');
   const good = decodeJwt(viewer.token);
   const [h64, p64, sig64] = viewer.token.split('.');
-  const claims = () => jwtClaims(s.admin.id);
+  const cv = await cvOf(s.admin.id);
+  const claims = () => jwtClaims(s.admin.id, { cv });
   const now = nowS();
   const flipMiddle = (str) => {
     const i = Math.floor(str.length / 2);
@@ -347,7 +354,7 @@ test('JWT refused (401): alg none, other algorithms, tampering, bad signatures, 
 
 test('a JWT signed with the secret but carrying roles above the subject\'s role gets the subject\'s role', T, async () => {
   const viewer = await createUser('viewer', 'forged-roles');
-  const token = signJwt(HS256, jwtClaims(viewer.id, { roles: ['admin'] }));
+  const token = signJwt(HS256, jwtClaims(viewer.id, { roles: ['admin'], cv: await cvOf(viewer.id) }));
   const m = await me(token);
   assert.equal(m.status, 200, m.text);
   assert.equal(m.json.role, 'viewer', `the role applied is the subject's current role: ${m.text}`);
@@ -471,4 +478,28 @@ test('a demoted user loses rights at once; a promoted one gains them at once', T
   assert.equal(promote.status, 200, promote.text);
   const users = await adminRequest(s.gw.port, u.token, 'GET', '/admin/users');
   assert.equal(users.status, 200, `promoted to admin with the same JWT: ${users.text}`);
+});
+
+test('a new password or token secret ends the tokens issued before it', T, async () => {
+  const u = await userWithToken('editor', 'to-repassword');
+  assert.equal((await me(u.token)).status, 200);
+  // Without the fingerprint of the current credential, a correctly signed token is refused.
+  const noCv = signJwt(HS256, jwtClaims(u.id, { roles: ['editor'] }));
+  await assertRefused(noCv, 'a token without cv');
+  const changed = await s.req('PATCH', `/admin/users/${u.id}`, { password: 'a brand new passphrase' });
+  assert.equal(changed.status, 200, changed.text);
+  await assertRefused(u.token, 'a token issued before the password changed');
+  const fresh = await adminLoginRaw(s.gw.port, u.email, 'a brand new passphrase', { localAddress: freshAddress() });
+  assert.equal(fresh.status, 200, fresh.text);
+  assert.equal((await me(fresh.json.token)).status, 200);
+
+  const service = `rot-${crypto.randomBytes(4).toString('hex')}`;
+  const c = await s.req('POST', '/admin/tokens', { service_name: service, role: 'viewer' });
+  assert.equal(c.status, 201, c.text);
+  const signed = await request(s.gw.port, { method: 'POST', path: '/admin/auth/token',
+    body: { service_name: service, token: c.json.token }, localAddress: freshAddress() });
+  assert.equal(signed.status, 200, signed.text);
+  const regen = await s.req('POST', `/admin/tokens/${c.json.id}/regenerate`);
+  assert.equal(regen.status, 200, regen.text);
+  await assertRefused(signed.json.token, 'a JWT of a regenerated service token');
 });

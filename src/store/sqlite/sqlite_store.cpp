@@ -631,10 +631,12 @@ ProviderRecord read_provider(const Query& q, const SecretCodec* codec) {
   } else if (auto api_key = codec != nullptr ? codec->open(q.text_view(4), p.id) : std::nullopt) {
     p.config.api_key = std::move(*api_key);
   } else {
-    core::LogLine(core::LogLevel::Warn, "provider disabled: encrypted credentials unreadable")
+    // Left out of the catalog (Snapshot::build), but `enabled` stays as stored: an admin
+    // write of this record must not turn the flag into a stored "disabled".
+    core::LogLine(core::LogLevel::Warn, "provider unusable: encrypted credentials unreadable")
         .field("provider", p.config.name)
         .emit();
-    p.enabled = false;
+    p.credential_unreadable = true;
   }
   return p;
 }
@@ -1532,13 +1534,17 @@ bool SqliteStore::update_key(ApiKeyRecord& key, const AuditRecord* audit) {
   std::string old_hash;
   std::int64_t created_at = 0;
   {
-    Query q = c.query("SELECT key_hash, created_at FROM api_keys WHERE id = ?1");
+    Query q = c.query("SELECT key_hash, created_at, version FROM api_keys WHERE id = ?1");
     q.bind(key.id);
     if (!q.step()) {
       return false;
     }
     old_hash = q.text(0);
     created_at = q.integer(1);
+    if (key.version != 0 && key.version != q.integer(2)) {
+      throw ConflictError("api key '" + key.id +
+                          "' was changed by another request since it was read; read it again");
+    }
   }
   const std::int64_t version = bump_config_version(c);
   write_unique(

@@ -183,3 +183,41 @@ TEST(MasterKey, KeyFilesAreCreatedOncePrivateAndReread) {
 
 }  // namespace
 }  // namespace llmgw::admin
+
+namespace llmgw::admin {
+namespace {
+
+TEST(Utf8, AcceptsWellFormedAndRefusesTheRest) {
+  EXPECT_TRUE(valid_utf8("plain"));
+  EXPECT_TRUE(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(valid_utf8("\xff"));
+  EXPECT_FALSE(valid_utf8("\xc3"));                  // cut short
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));              // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));          // a surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));      // above U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xe2\x82"));
+}
+
+TEST(MasterKey, GatewaysShareTheLockARotationTakesItAlone) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("llmgw-admin-lock-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const int a = lock_master_key(dir.string(), false);
+  const int b = lock_master_key(dir.string(), false);
+  EXPECT_GE(a, 0);
+  EXPECT_GE(b, 0) << "two gateways on one directory";
+  EXPECT_EQ(lock_master_key(dir.string(), true), -1) << "no rotation under a gateway";
+  ::close(a);
+  ::close(b);
+  const int r = lock_master_key(dir.string(), true);
+  EXPECT_GE(r, 0);
+  EXPECT_EQ(lock_master_key(dir.string(), false), -1) << "no gateway starts during a rotation";
+  ::close(r);
+  // A key file is never left half-written or beside a temporary.
+  write_key_file((dir / "k").string(), auth::Bytes(32, 7));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 2);  // k + the lock
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace llmgw::admin

@@ -55,6 +55,16 @@ TEST(Snapshot, LeavesOutDisabledProvidersAndWhatDependsOnThem) {
   EXPECT_EQ(s->listing()[1]->name, "fast");
 }
 
+TEST(Snapshot, LeavesOutProvidersWhoseCredentialDoesNotOpen) {
+  auto data = sample();
+  for (auto& p : data.providers) {
+    p.credential_unreadable = true;  // sealed under a master key this process lacks
+  }
+  const auto s = Snapshot::build(data);
+  EXPECT_EQ(s->find("gpt-4o-mini"), nullptr);
+  EXPECT_TRUE(s->listing().empty());
+}
+
 TEST(BuildPrices, AdminRowWinsOverOverrideAndCatalogRows) {
   store::CatalogData d;
   // As load_catalog orders them: by component, then source ("admin" < "catalog" < "override").

@@ -507,7 +507,7 @@ TEST_F(AdminStoreTest, ApplyConfigDoesNotRewriteAnUnchangedSealedCredential) {
   EXPECT_EQ(store_.load_catalog().providers[0].config.api_key, "sk-rotated");
 }
 
-TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsDisabled) {
+TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
   store_.set_secret_codec(std::make_shared<TestCodec>('k'));
   ProviderRecord one = admin_provider("one", "sk-one");
   ProviderRecord two = admin_provider("two", "sk-two");
@@ -518,11 +518,13 @@ TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsDisabled) {
       "UPDATE providers SET credentials = (SELECT credentials FROM providers WHERE name = 'one')"
       " WHERE name = 'two'");
   const CatalogData catalog = store_.load_catalog();
-  EXPECT_TRUE(provider_named(catalog.providers, "one")->enabled);
+  EXPECT_FALSE(provider_named(catalog.providers, "one")->credential_unreadable);
   EXPECT_EQ(provider_named(catalog.providers, "one")->config.api_key, "sk-one");
-  EXPECT_FALSE(provider_named(catalog.providers, "two")->enabled);
+  EXPECT_TRUE(provider_named(catalog.providers, "two")->credential_unreadable);
   EXPECT_EQ(provider_named(catalog.providers, "two")->config.api_key, "");
-  EXPECT_FALSE(store_.find_provider(two.id)->enabled);
+  // `enabled` stays as stored, so writing the record back cannot disable it by accident.
+  EXPECT_TRUE(store_.find_provider(two.id)->enabled);
+  EXPECT_TRUE(store_.find_provider(two.id)->credential_unreadable);
 
   // Another key, or none at all, opens nothing.
   SqliteStore other_key(path_);
@@ -530,7 +532,7 @@ TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsDisabled) {
   SqliteStore no_key(path_);
   for (SqliteStore* store : {&other_key, &no_key}) {
     for (const auto& p : store->list_providers()) {
-      EXPECT_FALSE(p.enabled) << p.config.name;
+      EXPECT_TRUE(p.credential_unreadable) << p.config.name;
       EXPECT_EQ(p.config.api_key, "") << p.config.name;
     }
   }
@@ -584,11 +586,11 @@ TEST_F(AdminStoreTest, ResealMovesEveryCredentialToTheNewKeyInOneTransaction) {
   for (const auto* p : {&clear, &one, &two, &empty}) {
     const ProviderRecord* read = provider_named(providers, p->config.name);
     ASSERT_NE(read, nullptr);
-    EXPECT_TRUE(read->enabled) << p->config.name;
+    EXPECT_FALSE(read->credential_unreadable) << p->config.name;
     EXPECT_EQ(read->config.api_key, p->config.api_key);
   }
   store_.set_secret_codec(old_key);
-  EXPECT_FALSE(store_.find_provider(one.id)->enabled);
+  EXPECT_TRUE(store_.find_provider(one.id)->credential_unreadable);
 }
 
 // --- catalog rows through the admin API

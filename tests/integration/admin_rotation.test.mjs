@@ -1,0 +1,77 @@
+// Master-key rotation end to end: refused while a gateway serves on the data directory; after
+// it, the credential of a provider created through the admin API is sealed under the new key
+// (the raw column changes, the old key file is gone) and the provider still serves after a
+// restart. A credential the gateway cannot open makes a PATCH without `api_key` a 409 instead
+// of silently erasing it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { startAdminStack, adminLogin, adminRequest, chat, chatBody, runCli, ADMIN_EMAIL, ADMIN_PASSWORD } from './harness.mjs';
+
+const T = { timeout: 60_000 };
+let s;
+
+before(async () => {
+  s = await startAdminStack({ keys: { main: {} } });
+});
+
+after(async () => {
+  await s?.close();
+});
+
+async function ok(p, status = 200) {
+  const r = await p;
+  assert.equal(r.status, status, r.text);
+  return r.json;
+}
+
+test('rotate-master-key: refused while serving; afterwards credentials reseal and still serve', T, async () => {
+  const prov = await ok(s.req('POST', '/admin/providers',
+    { name: 'rot-prov', type: 'openai', base_url: s.mock.baseUrl, api_key: s.mock.apiKey }), 201);
+  await ok(s.req('POST', '/admin/models', { name: 'rot-model', provider: 'rot-prov', upstream_model: 'gpt-4o-mini' }), 201);
+  assert.equal((await chat(s.gw.port, s.key, chatBody('rot-model', 'before'))).status, 200);
+
+  const keyFile = path.join(s.gw.dataDir, 'master.key');
+  const oldKey = fs.readFileSync(keyFile, 'utf8');
+  const [before] = await s.gw.sql(`SELECT credentials, credentials_encrypted FROM providers WHERE id = '${prov.id}'`);
+  assert.equal(before.credentials_encrypted, 1);
+  assert.ok(!before.credentials.includes(s.mock.apiKey), 'sealed at rest');
+
+  const busy = await runCli(['admin', 'rotate-master-key', '--data-dir', s.gw.dataDir], { env: s.gw.env });
+  assert.equal(busy.code, 1, busy.stderr);
+  assert.match(busy.stderr, /stop every gateway/);
+  assert.equal(fs.readFileSync(keyFile, 'utf8'), oldKey, 'nothing changed');
+
+  await s.gw.stop();
+  const done = await runCli(['admin', 'rotate-master-key', '--data-dir', s.gw.dataDir], { env: s.gw.env });
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stdout, /1 credentials re-encrypted|[0-9]+ credentials re-encrypted/);
+  assert.notEqual(fs.readFileSync(keyFile, 'utf8'), oldKey, 'a new key');
+  assert.ok(!fs.existsSync(`${keyFile}.new`));
+  const [after] = await s.gw.sql(`SELECT credentials FROM providers WHERE id = '${prov.id}'`);
+  assert.notEqual(after.credentials, before.credentials, 'resealed');
+
+  await s.gw.serve();
+  const token = (await adminLogin(s.gw.port, ADMIN_EMAIL, ADMIN_PASSWORD)).token;
+  const r = await chat(s.gw.port, s.key, chatBody('rot-model', 'after'));
+  assert.equal(r.status, 200, `the provider's credential opens under the new key: ${r.text}`);
+
+  // A key this gateway does not hold: the row reads as unreadable, and a PATCH without a new
+  // api_key is refused rather than erasing the stored credential.
+  await s.gw.stop();
+  fs.renameSync(keyFile, `${keyFile}.lost`);
+  await s.gw.serve();
+  const token2 = (await adminLogin(s.gw.port, ADMIN_EMAIL, ADMIN_PASSWORD)).token;
+  const patch = await adminRequest(s.gw.port, token2, 'PATCH', `/admin/providers/${prov.id}`, { enabled: true });
+  assert.equal(patch.status, 409, patch.text);
+  assert.equal(patch.json.error.param, 'api_key');
+  const [still] = await s.gw.sql(`SELECT credentials FROM providers WHERE id = '${prov.id}'`);
+  assert.equal(still.credentials, after.credentials, 'the sealed credential is kept');
+  const fixed = await adminRequest(s.gw.port, token2, 'PATCH', `/admin/providers/${prov.id}`, { api_key: s.mock.apiKey });
+  assert.equal(fixed.status, 200, fixed.text);
+  assert.equal((await chat(s.gw.port, s.key, chatBody('rot-model', 'fixed'))).status, 200);
+  void token;
+});
