@@ -7,12 +7,12 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev ca-certificates libsqlite3-dev zlib1g-dev libargon2-dev
+  libssl-dev ca-certificates libsqlite3-dev libpq-dev libhiredis-dev zlib1g-dev libargon2-dev
   libcli11-dev libyaml-cpp-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl jq procps iproute2 nginx wrk sqlite3 nghttp2-client util-linux
+  curl jq procps iproute2 nginx wrk sqlite3 nghttp2-client util-linux postgresql redis-server
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -1,7 +1,7 @@
 #include "admin/admin_api.hpp"
 #include "admin/secrets.hpp"
 #include "app/commands.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "app/store_factory.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -40,7 +40,8 @@ int run_admin_create_user(const core::Settings& settings, const std::string& ema
     password.pop_back();
   }
   try {
-    store::SqliteStore st(settings.database_path());
+    const auto owned_store = open_store(settings);
+    store::Store& st = *owned_store;
     st.migrate();
     const auto user = admin::create_admin_user(st, email, password, *role, cli_actor());
     std::printf("id: %s\nemail: %s\nrole: %s\n", user.id.c_str(), user.email.c_str(),
@@ -62,7 +63,8 @@ int run_admin_rotate_master_key(const core::Settings& settings, const std::strin
       return fail("a gateway is running on " + settings.data_dir +
                   " (it holds master.key.lock): stop every gateway on it before rotating the master key");
     }
-    store::SqliteStore st(settings.database_path());
+    const auto owned_store = open_store(settings);
+    store::Store& st = *owned_store;
     st.migrate();
     if (admin::finish_rotation(settings.data_dir, st)) {
       std::printf("an interrupted rotation was completed first\n");

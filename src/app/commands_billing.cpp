@@ -1,10 +1,10 @@
 #include "app/commands.hpp"
 #include "app/default_catalog.hpp"
 #include "app/prices.hpp"
+#include "app/store_factory.hpp"
 #include "core/ids.hpp"
 #include "core/money.hpp"
 #include "limits/budget_period.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 #include <cstdio>
 #include <fstream>
@@ -39,7 +39,8 @@ int run_catalog_import(const core::Settings& settings, const std::string& file,
     text = std::string(default_catalog_json());
   }
   try {
-    store::SqliteStore st(settings.database_path());
+    const auto owned_store = open_store(settings);
+    store::Store& st = *owned_store;
     st.migrate();
     const auto s =
         import_catalog(st, text, std::set<std::string>(providers.begin(), providers.end()));
@@ -96,7 +97,8 @@ int run_usage(const core::Settings& settings, const std::string& key_id, const s
   const std::string first = from.empty() ? month.first_day : from.substr(0, 10);
   const std::string last = to.empty() ? month.last_day : to.substr(0, 10);
   try {
-    store::SqliteStore st(settings.database_path());
+    const auto owned_store = open_store(settings);
+    store::Store& st = *owned_store;
     st.migrate();
     if (!st.find_key_by_id(key_id)) {
       return fail("no key with id '" + key_id + "'");

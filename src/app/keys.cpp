@@ -1,8 +1,8 @@
 #include "app/commands.hpp"
+#include "app/store_factory.hpp"
 #include "auth/api_key.hpp"
 #include "core/ids.hpp"
 #include "core/json.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -18,8 +18,8 @@ namespace llmgw::app {
 
 namespace {
 
-std::unique_ptr<store::Store> open_store(const core::Settings& s) {
-  auto st = std::make_unique<store::SqliteStore>(s.database_path());
+std::unique_ptr<store::Store> open_migrated_store(const core::Settings& s) {
+  auto st = open_store(s);
   st->migrate();
   return st;
 }
@@ -94,9 +94,9 @@ bool valid_usd_amount(const std::string& s) {
 
 int run_migrate(const core::Settings& settings) {
   try {
-    store::SqliteStore st(settings.database_path());
-    const int v = st.migrate();
-    std::printf("database %s is at schema version %d\n", settings.database_path().c_str(), v);
+    const auto st = open_store(settings);
+    const int v = st->migrate();
+    std::printf("database %s is at schema version %d\n", describe_store(settings).c_str(), v);
     return 0;
   } catch (const std::exception& e) {
     return fail(e.what());
@@ -145,7 +145,7 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
   }
   rec.budget_period = o.budget_period;
   try {
-    auto st = open_store(settings);
+    auto st = open_migrated_store(settings);
     const auto key = auth::generate_api_key();
     rec.id = core::new_id("key_");
     rec.key_hash = key.hash_hex;
@@ -177,7 +177,7 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
 
 int run_keys_list(const core::Settings& settings, bool json) {
   try {
-    auto st = open_store(settings);
+    auto st = open_migrated_store(settings);
     // The store lists keys by id (random): show them in the order they were created.
     auto keys = st->list_keys();
     std::stable_sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
@@ -239,7 +239,7 @@ int run_keys_list(const core::Settings& settings, bool json) {
 
 int run_keys_set_enabled(const core::Settings& settings, const std::string& id, bool enabled) {
   try {
-    auto st = open_store(settings);
+    auto st = open_migrated_store(settings);
     const auto before = st->find_key_by_id(id);
     if (!before) {
       return fail("no key with id '" + id + "'");

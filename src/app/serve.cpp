@@ -3,6 +3,7 @@
 #include "app/commands.hpp"
 #include "app/default_catalog.hpp"
 #include "app/prices.hpp"
+#include "app/store_factory.hpp"
 #include "limits/spend_ledger.hpp"
 #include "auth/key_cache.hpp"
 #include "catalog/catalog.hpp"
@@ -12,7 +13,6 @@
 #include "http/upstream.hpp"
 #include "proxy/config_reloader.hpp"
 #include "proxy/proxy.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -61,7 +61,9 @@ int run_serve(const ServeOptions& opts) {
   int status = 0;
   try {
     std::filesystem::create_directories(s.data_dir);
-    store::SqliteStore store(s.database_path());
+    // The spool and the master key stay in data_dir (per process) whichever store is used.
+    const auto owned_store = open_store(s);
+    store::Store& store = *owned_store;
     const int schema = store.migrate();
     // Secrets first: applying the configuration file writes provider credentials, sealed.
     // The lock keeps a master-key rotation from running under this process.

@@ -69,6 +69,17 @@ Settings Settings::from_environment() {
   if (const char* v = env("LLMGW_DATA_DIR")) {
     s.data_dir = v;
   }
+  if (const char* v = env("DATABASE_URL")) {
+    // Refused rather than ignored: a replica falling back to its own SQLite file would split
+    // the shared state without a word. The message never quotes the URL (its password).
+    const std::string_view url(v);
+    if (!url.starts_with("postgres://") && !url.starts_with("postgresql://")) {
+      throw ConfigError(
+          "environment: DATABASE_URL: not a postgres:// or postgresql:// URL (unset it to use "
+          "the SQLite file in LLMGW_DATA_DIR)");
+    }
+    s.database_url = v;
+  }
   env_number<std::size_t>("LLMGW_MAX_BODY_BYTES", s.max_body_bytes, 1024, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 1u << 20);
   env_ms("LLMGW_HEADER_TIMEOUT_MS", s.header_timeout);

@@ -25,6 +25,10 @@ struct Settings {
   std::uint16_t port = 8080;                     ///< GATEWAY_HTTP_PORT (0: any free port)
   unsigned threads = 0;                          ///< LLMGW_THREADS (0: number of cores)
   std::string data_dir = "./data";               ///< LLMGW_DATA_DIR
+  /// DATABASE_URL: postgres://… or postgresql://… stores configuration, keys and usage in
+  /// PostgreSQL (several replicas may share it); empty: the SQLite file in data_dir. A secret
+  /// (it may hold a password): never logged.
+  std::string database_url;
   std::size_t max_body_bytes = 10u << 20;        ///< LLMGW_MAX_BODY_BYTES
   std::size_t max_header_bytes = 16u << 10;      ///< LLMGW_MAX_HEADER_BYTES
   std::chrono::milliseconds header_timeout{10'000};   ///< LLMGW_HEADER_TIMEOUT_MS

@@ -38,6 +38,7 @@ struct WindowState {
 /// What a call holds from acquire() until release(): its log entries and its concurrency slot.
 struct RateTicket {
   std::string key_id;
+  std::string call_id;         ///< the shared limiter's id of its entries (unique across replicas)
   std::uint64_t entry = 0;     ///< id of its log entries (0: none)
   std::int64_t tokens = 0;     ///< tokens currently counted for it
   bool slot = false;           ///< holds a concurrency slot

@@ -4,12 +4,8 @@
 
 #include <sqlite3.h>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -25,21 +21,29 @@
 #include <utility>
 
 #include "core/ids.hpp"
-#include "core/json.hpp"
 #include "core/money.hpp"
+#include "store/detail.hpp"
 #include "store/sqlite/migrations.hpp"
 
 namespace llmgw::store {
 namespace {
 
+using detail::ComponentKey;
+using detail::ExistingRow;
+using detail::from_json_array;
+using detail::from_json_object;
+using detail::kSourceAdmin;
+using detail::kSourceCatalog;
+using detail::kSourceConfig;
+using detail::kSourceOverride;
+using detail::ModelComponentKey;
+using detail::StoredCredential;
+using detail::to_json_array;
+using detail::to_json_object;
+
 constexpr int kBusyTimeoutMs = 5'000;
 /// How much of a statement's SQL an error message quotes (enough to tell which one failed).
 constexpr std::size_t kSqlExcerptChars = 60;
-constexpr std::string_view kSourceConfig = "config";
-constexpr std::string_view kSourceCatalog = "catalog";
-constexpr std::string_view kSourceOverride = "override";
-constexpr std::string_view kSourceAdmin = "admin";
-constexpr std::int64_t kMicrosPerDay = 86'400'000'000;
 
 /// An SQLite failure. Derives from std::runtime_error (what callers catch); the extended
 /// result code lets this file tell a constraint violation from other failures.
@@ -351,66 +355,6 @@ std::int64_t bump_config_version(Connection& c) {
   return next;
 }
 
-std::string to_json_array(const std::vector<std::string>& values) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i != 0) {
-      out += ',';
-    }
-    core::append_json_string(out, values[i]);
-  }
-  out += ']';
-  return out;
-}
-
-std::vector<std::string> from_json_array(const std::string& text, std::string_view column) {
-  boost::system::error_code ec;
-  const boost::json::value value = boost::json::parse(text, ec);
-  if (ec || !value.is_array()) {
-    throw std::runtime_error("sqlite: " + std::string(column) + " is not a JSON array");
-  }
-  std::vector<std::string> out;
-  out.reserve(value.as_array().size());
-  for (const auto& element : value.as_array()) {
-    if (!element.is_string()) {
-      throw std::runtime_error("sqlite: " + std::string(column) + " holds a non-string");
-    }
-    out.emplace_back(element.as_string());
-  }
-  return out;
-}
-
-std::string to_json_object(const std::map<std::string, std::string>& values) {
-  std::string out = "{";
-  for (const auto& [name, value] : values) {
-    if (out.size() > 1) {
-      out += ',';
-    }
-    core::append_json_string(out, name);
-    out += ':';
-    core::append_json_string(out, value);
-  }
-  out += '}';
-  return out;
-}
-
-std::map<std::string, std::string> from_json_object(const std::string& text,
-                                                    std::string_view column) {
-  boost::system::error_code ec;
-  const boost::json::value value = boost::json::parse(text, ec);
-  if (ec || !value.is_object()) {
-    throw std::runtime_error("sqlite: " + std::string(column) + " is not a JSON object");
-  }
-  std::map<std::string, std::string> out;
-  for (const auto& member : value.as_object()) {
-    if (!member.value().is_string()) {
-      throw std::runtime_error("sqlite: " + std::string(column) + " holds a non-string");
-    }
-    out.emplace(member.key(), member.value().as_string());
-  }
-  return out;
-}
-
 /// The LIMIT of a page of `limit` rows: one more, so that the caller can tell whether a
 /// next page exists; -1 (no limit) for 0.
 std::int64_t page_limit(std::size_t limit) noexcept {
@@ -590,21 +534,6 @@ constexpr std::string_view kProviderColumns =
     " first_byte_timeout_ms, idle_timeout_ms, enabled, source, created_at, updated_at"
     " FROM providers ";
 
-/// What providers.credentials holds for `api_key`: sealed with `codec` and bound to the
-/// row's id, or in clear without a codec. An empty key stays '' in clear: nothing to hide.
-struct StoredCredential {
-  std::string value;
-  bool encrypted = false;
-};
-
-StoredCredential store_credential(const SecretCodec* codec, std::string_view provider_id,
-                                  const std::string& api_key) {
-  if (codec == nullptr || api_key.empty()) {
-    return {api_key, false};
-  }
-  return {codec->seal(api_key, provider_id), true};
-}
-
 ProviderRecord read_provider(const Query& q, const SecretCodec* codec) {
   ProviderRecord p;
   p.id = q.text(0);
@@ -617,8 +546,10 @@ ProviderRecord read_provider(const Query& q, const SecretCodec* codec) {
   p.source = q.text(10);
   p.created_at = q.integer(11);
   p.updated_at = q.integer(12);
-  // A row this build cannot use (a provider type from a newer build, or credentials it holds
-  // no key for) is read as disabled: one bad row must not stop the whole catalog loading.
+  // A row this build cannot use must not stop the whole catalog loading: a provider type
+  // from a newer build reads as disabled. Credentials it holds no key for read as unreadable
+  // (left out of the catalog by Snapshot::build), `enabled` as stored: an admin write of this
+  // record must not turn the flag into a stored "disabled".
   const std::string type = q.text(2);
   if (!core::parse_provider_type(type, p.config.type)) {
     core::LogLine(core::LogLevel::Warn, "provider disabled: type not supported by this build")
@@ -626,16 +557,10 @@ ProviderRecord read_provider(const Query& q, const SecretCodec* codec) {
         .field("type", type)
         .emit();
     p.enabled = false;
-  } else if (!q.boolean(5)) {
-    p.config.api_key = q.text(4);
-  } else if (auto api_key = codec != nullptr ? codec->open(q.text_view(4), p.id) : std::nullopt) {
+  } else if (auto api_key = detail::open_credential(codec, p.id, p.config.name, q.text_view(4),
+                                                    q.boolean(5))) {
     p.config.api_key = std::move(*api_key);
   } else {
-    // Left out of the catalog (Snapshot::build), but `enabled` stays as stored: an admin
-    // write of this record must not turn the flag into a stored "disabled".
-    core::LogLine(core::LogLevel::Warn, "provider unusable: encrypted credentials unreadable")
-        .field("provider", p.config.name)
-        .emit();
     p.credential_unreadable = true;
   }
   return p;
@@ -717,27 +642,12 @@ std::vector<AliasRecord> read_aliases(Connection& c) {
   return out;
 }
 
-template <typename Map>
-void require_unique(Map& seen, const std::string& name, std::string_view what) {
-  if (!seen.insert(name).second) {
-    throw std::runtime_error("config names " + std::string(what) + " '" + name + "' twice");
-  }
-}
-
-void reject_admin_collision(const std::string& source, std::string_view what,
-                            const std::string& name) {
-  if (source != kSourceConfig) {
-    throw std::runtime_error("config " + std::string(what) + " '" + name + "' collides with a " +
-                             std::string(what) +
-                             " created through the admin API; rename one of them");
-  }
-}
-
 /// Applies `cfg` inside the caller's write transaction, stamping changes with `next`.
 /// Returns whether any row changed.
 bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::GatewayConfig& cfg,
                        std::int64_t next, std::int64_t now) {
   bool changed = false;
+  detail::check_config_names(cfg);
 
   // Credentials are read in clear, so an unchanged one compares equal although sealing it
   // again would give other bytes.
@@ -767,16 +677,13 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
   std::set<std::string> cfg_models;
   std::set<std::string> cfg_aliases;
   for (const auto& p : cfg.providers) {
-    require_unique(cfg_providers, p.name, "provider");
+    cfg_providers.insert(p.name);
   }
   for (const auto& m : cfg.models) {
-    require_unique(cfg_models, m.name, "model");
+    cfg_models.insert(m.name);
   }
   for (const auto& a : cfg.aliases) {
-    require_unique(cfg_aliases, a.alias, "alias");
-    if (cfg_models.contains(a.alias)) {
-      throw std::runtime_error("config alias '" + a.alias + "' is also a model name");
-    }
+    cfg_aliases.insert(a.alias);
   }
 
   // Order matters for the foreign keys: stale aliases go first (they may point at stale
@@ -797,7 +704,7 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
     auto it = providers.find(p.name);
     if (it == providers.end()) {
       const std::string id = core::new_id("prov_");
-      const StoredCredential credential = store_credential(codec, id, p.api_key);
+      const StoredCredential credential = detail::store_credential(codec, id, p.api_key);
       c.query(
            "INSERT INTO providers (id, name, type, base_url, credentials,"
            " credentials_encrypted, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms,"
@@ -811,12 +718,12 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
       changed = true;
       continue;
     }
-    reject_admin_collision(it->second.source, "provider", p.name);
+    detail::reject_admin_collision(it->second.source, "provider", p.name);
     if (it->second.config == p) {
       continue;
     }
     // `enabled` is not part of the file: an operator's switch survives a restart.
-    const StoredCredential credential = store_credential(codec, it->second.id, p.api_key);
+    const StoredCredential credential = detail::store_credential(codec, it->second.id, p.api_key);
     c.query(
          "UPDATE providers SET type = ?2, base_url = ?3, credentials = ?4,"
          " credentials_encrypted = ?5, connect_timeout_ms = ?6, first_byte_timeout_ms = ?7,"
@@ -858,7 +765,7 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
       changed = true;
       continue;
     }
-    reject_admin_collision(it->second.source, "model", m.name);
+    detail::reject_admin_collision(it->second.source, "model", m.name);
     if (it->second.provider_id == provider_id && it->second.upstream_model == upstream &&
         it->second.pricing_model == m.pricing_model) {
       continue;
@@ -898,7 +805,7 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
       changed = true;
       continue;
     }
-    reject_admin_collision(it->second.source, "alias", a.alias);
+    detail::reject_admin_collision(it->second.source, "alias", a.alias);
     if (it->second.model_id == model_id) {
       continue;
     }
@@ -946,13 +853,6 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
   return changed;
 }
 
-/// What an admin write needs to know of the row it changes.
-struct ExistingRow {
-  std::string source;
-  std::string name;
-  std::int64_t created_at = 0;
-};
-
 /// The row `sql` selects (source, name, created_at) for ?1 = `key`; nullopt when none.
 std::optional<ExistingRow> existing_row(Connection& c, std::string_view sql,
                                         const std::string& key) {
@@ -962,15 +862,6 @@ std::optional<ExistingRow> existing_row(Connection& c, std::string_view sql,
     return std::nullopt;
   }
   return ExistingRow{q.text(0), q.text(1), q.integer(2)};
-}
-
-/// Rows of the configuration file belong to it: it rewrites them at every start, so a
-/// change through the admin API would not last.
-void refuse_config_row(const ExistingRow& row, std::string_view what) {
-  if (row.source == kSourceConfig) {
-    throw ConflictError(std::string(what) + " '" + row.name +
-                        "' is defined in the configuration file");
-  }
 }
 
 /// Model and alias names are one namespace (a request's `model` names either), so a name is
@@ -1011,50 +902,6 @@ std::string target_of(Connection& c, const core::AliasConfig& a) {
 }
 
 // --- prices
-
-/// What identifies a price within one model and source: direction, modality, unit, tier.
-using ComponentKey = std::tuple<std::string, std::string, std::string, std::string>;
-/// The same, with the model's name in front (override rows of every model at once).
-using ModelComponentKey =
-    std::tuple<std::string, std::string, std::string, std::string, std::string>;
-
-ComponentKey component_key(const PriceComponentRecord& row) {
-  return {row.direction, row.modality, row.unit, row.tier};
-}
-
-std::string describe(const PriceComponentRecord& row) {
-  return "model '" + row.model_name + "' " + row.direction + "/" + row.modality + "/" + row.unit +
-         "/" + row.tier;
-}
-
-/// The price of `row` as core::Money writes it, so that two spellings of one amount compare
-/// equal as text. Throws for anything that is not a non-negative decimal.
-std::string canonical_price(const PriceComponentRecord& row, std::string_view what) {
-  const auto money = core::Money::parse(row.price);
-  if (!money) {
-    throw std::runtime_error(std::string(what) + ": " + describe(row) + ": price '" + row.price +
-                             "' is not a non-negative decimal");
-  }
-  return money->to_string();
-}
-
-/// Whether a stored price differs from `canonical` (compared as exact amounts).
-bool price_differs(const std::string& stored, const std::string& canonical) {
-  if (stored == canonical) {
-    return false;
-  }
-  const auto a = core::Money::parse(stored);
-  const auto b = core::Money::parse(canonical);
-  return !a || !b || *a != *b;
-}
-
-void require_source(const PriceComponentRecord& row, std::string_view source,
-                    std::string_view what) {
-  if (!row.source.empty() && row.source != source) {
-    throw std::runtime_error(std::string(what) + ": " + describe(row) + ": source '" + row.source +
-                             "', expected '" + std::string(source) + "'");
-  }
-}
 
 std::optional<PriceModelRecord> find_price_model(Connection& c, const std::string& name) {
   Query q = c.query(
@@ -1131,7 +978,7 @@ bool import_price_model(Connection& c, const PriceModelRecord& m,
   const auto stored = read_components(c, m.name, kSourceCatalog);
   for (const auto& [k, price] : rows) {
     const auto it = stored.find(k);
-    if (it == stored.end() || price_differs(it->second, price)) {
+    if (it == stored.end() || detail::price_differs(it->second, price)) {
       upsert_component(c, m.name, k, price, kSourceCatalog, now, next);
       changed = true;
     }
@@ -1181,141 +1028,40 @@ UsageRecord read_usage(const Query& q) {
   return r;
 }
 
-/// Days since 1970-01-01 of a unix time in microseconds (floor: before 1970 counts down).
-std::int64_t utc_day(std::int64_t unix_us) noexcept {
-  std::int64_t day = unix_us / kMicrosPerDay;
-  if (unix_us % kMicrosPerDay < 0) {
-    --day;
-  }
-  return day;
-}
-
-/// "YYYY-MM-DD" of a day number from utc_day().
-std::string format_day(std::int64_t day) {
-  const std::chrono::year_month_day ymd{
-      std::chrono::sys_days{std::chrono::days{static_cast<std::chrono::days::rep>(day)}}};
-  char text[16];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  return text;
-}
-
-/// Whether `text` already is what the money CHECKs accept (digits, at most one point, not
-/// last): the common case, bound as it is.
-bool is_plain_decimal(std::string_view text) noexcept {
-  if (text.empty() || text.front() < '0' || text.front() > '9' || text.back() == '.') {
-    return false;
-  }
-  bool point = false;
-  for (const char ch : text) {
-    if (ch == '.') {
-      if (point) {
-        return false;
-      }
-      point = true;
-    } else if (ch < '0' || ch > '9') {
-      return false;
-    }
-  }
-  return true;
-}
-
-/// What a set of usage rows adds to one spend row.
-struct SpendDelta {
-  core::Money cost;
-  std::int64_t requests = 0;
-  std::int64_t unpriced_requests = 0;
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-};
-
-struct SpendKey {
-  std::string key_id;
-  std::int64_t day = 0;
-  std::string model;
-};
-
-/// A SpendKey borrowed from a usage record or a result row, for lookups without copies.
-struct SpendKeyView {
-  std::string_view key_id;
-  std::int64_t day = 0;
-  std::string_view model;
-};
-
-struct SpendKeyLess {
-  using is_transparent = void;
-  static SpendKeyView view(const SpendKey& k) noexcept { return {k.key_id, k.day, k.model}; }
-  static SpendKeyView view(const SpendKeyView& k) noexcept { return k; }
-  template <typename A, typename B>
-  bool operator()(const A& a, const B& b) const noexcept {
-    const SpendKeyView x = view(a);
-    const SpendKeyView y = view(b);
-    return std::tie(x.key_id, x.day, x.model) < std::tie(y.key_id, y.day, y.model);
-  }
-};
-
-/// Sums usage by (key, UTC day, model) in C++: exact money, one database write per group.
-class SpendSums {
- public:
-  /// `cost`: nullopt when the cost is unknown (counted apart, adds nothing).
-  void add(std::string_view key_id, std::int64_t created_at_us, std::string_view model,
-           std::optional<core::Money> cost, std::int64_t prompt_tokens,
-           std::int64_t completion_tokens) {
-    const SpendKeyView key{key_id, utc_day(created_at_us), model};
-    auto it = sums_.find(key);
-    if (it == sums_.end()) {
-      it = sums_.emplace(SpendKey{std::string(key_id), key.day, std::string(model)}, SpendDelta{})
-               .first;
-    }
-    SpendDelta& d = it->second;
-    ++d.requests;
-    if (cost) {
-      d.cost += *cost;
-    } else {
-      ++d.unpriced_requests;
-    }
-    d.prompt_tokens += prompt_tokens;
-    d.completion_tokens += completion_tokens;
-  }
-
-  /// Adds every sum to its spend_daily row inside the caller's write transaction. The money
-  /// is read, added with core::Money and written back as text; SQLite only adds integers.
-  void write(Connection& c, std::int64_t now) const {
-    for (const auto& [key, d] : sums_) {
-      const std::string day = format_day(key.day);
-      core::Money total = d.cost;
-      {
-        Query q = c.query(
-            "SELECT cost_usd FROM spend_daily WHERE key_id = ?1 AND day = ?2 AND model = ?3");
-        q.bind(key.key_id, day, key.model);
-        if (q.step()) {
-          const auto stored = core::Money::parse(q.text_view(0));
-          if (!stored) {
-            throw std::runtime_error("sqlite: spend_daily.cost_usd of key '" + key.key_id +
-                                     "' on " + day + " is not an exact decimal");
-          }
-          total += *stored;
+/// Adds every sum to its spend_daily row inside the caller's write transaction. The money
+/// is read, added with core::Money and written back as text; SQLite only adds integers.
+void write_spend(Connection& c, const detail::SpendSums& sums, std::int64_t now) {
+  for (const auto& [key, d] : sums) {
+    const std::string day = detail::format_day(key.day);
+    core::Money total = d.cost;
+    {
+      Query q = c.query(
+          "SELECT cost_usd FROM spend_daily WHERE key_id = ?1 AND day = ?2 AND model = ?3");
+      q.bind(key.key_id, day, key.model);
+      if (q.step()) {
+        const auto stored = core::Money::parse(q.text_view(0));
+        if (!stored) {
+          throw std::runtime_error("sqlite: spend_daily.cost_usd of key '" + key.key_id +
+                                   "' on " + day + " is not an exact decimal");
         }
+        total += *stored;
       }
-      c.query(
-           "INSERT INTO spend_daily (key_id, day, model, cost_usd, requests, unpriced_requests,"
-           " prompt_tokens, completion_tokens, updated_at)"
-           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-           " ON CONFLICT (key_id, day, model) DO UPDATE SET cost_usd = excluded.cost_usd,"
-           " requests = requests + excluded.requests,"
-           " unpriced_requests = unpriced_requests + excluded.unpriced_requests,"
-           " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
-           " completion_tokens = completion_tokens + excluded.completion_tokens,"
-           " updated_at = excluded.updated_at")
-          .bind(key.key_id, day, key.model, total.to_string(), d.requests, d.unpriced_requests,
-                d.prompt_tokens, d.completion_tokens, now)
-          .run();
     }
+    c.query(
+         "INSERT INTO spend_daily (key_id, day, model, cost_usd, requests, unpriced_requests,"
+         " prompt_tokens, completion_tokens, updated_at)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+         " ON CONFLICT (key_id, day, model) DO UPDATE SET cost_usd = excluded.cost_usd,"
+         " requests = requests + excluded.requests,"
+         " unpriced_requests = unpriced_requests + excluded.unpriced_requests,"
+         " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+         " completion_tokens = completion_tokens + excluded.completion_tokens,"
+         " updated_at = excluded.updated_at")
+        .bind(key.key_id, day, key.model, total.to_string(), d.requests, d.unpriced_requests,
+              d.prompt_tokens, d.completion_tokens, now)
+        .run();
   }
-
- private:
-  std::map<SpendKey, SpendDelta, SpendKeyLess> sums_;
-};
+}
 
 bool table_exists(Connection& c, std::string_view name) {
   Query q = c.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
@@ -1440,7 +1186,7 @@ std::size_t SqliteStore::reseal_credentials(const SecretCodec* from, const Secre
     }
   }
   for (const auto& row : rows) {
-    const StoredCredential credential = store_credential(&to, row.id, row.plaintext);
+    const StoredCredential credential = detail::store_credential(&to, row.id, row.plaintext);
     c.query("UPDATE providers SET credentials = ?2, credentials_encrypted = ?3 WHERE id = ?1")
         .bind(row.id, credential.value, credential.encrypted)
         .run();
@@ -1906,7 +1652,8 @@ void SqliteStore::insert_provider(ProviderRecord& p, const AuditRecord* audit) {
   if (p.id.empty()) {
     p.id = core::new_id("prov_");
   }
-  const StoredCredential credential = store_credential(impl_->codec.get(), p.id, p.config.api_key);
+  const StoredCredential credential =
+      detail::store_credential(impl_->codec.get(), p.id, p.config.api_key);
   const core::ProviderConfig& cfg = p.config;
   Transaction tx(c, Transaction::Kind::Write);
   const std::int64_t version = bump_config_version(c);
@@ -1934,7 +1681,8 @@ bool SqliteStore::update_provider(ProviderRecord& p, const AuditRecord* audit) {
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   const std::int64_t now = core::unix_seconds();
-  const StoredCredential credential = store_credential(impl_->codec.get(), p.id, p.config.api_key);
+  const StoredCredential credential =
+      detail::store_credential(impl_->codec.get(), p.id, p.config.api_key);
   const core::ProviderConfig& cfg = p.config;
   Transaction tx(c, Transaction::Kind::Write);
   const auto row =
@@ -1942,7 +1690,7 @@ bool SqliteStore::update_provider(ProviderRecord& p, const AuditRecord* audit) {
   if (!row) {
     return false;
   }
-  refuse_config_row(*row, "provider");
+  detail::refuse_config_row(*row, "provider");
   if (row->name != cfg.name) {
     Query q = c.query(
         "SELECT name FROM models WHERE provider_id = ?1 AND source = 'config' ORDER BY name"
@@ -1984,7 +1732,7 @@ bool SqliteStore::delete_provider(const std::string& id, const AuditRecord* audi
   if (!row) {
     return false;
   }
-  refuse_config_row(*row, "provider");
+  detail::refuse_config_row(*row, "provider");
   {
     Query q = c.query("SELECT name FROM models WHERE provider_id = ?1 ORDER BY name LIMIT 1");
     q.bind(id);
@@ -2054,7 +1802,7 @@ bool SqliteStore::update_model(ModelRecord& m, const AuditRecord* audit) {
   if (!row) {
     return false;
   }
-  refuse_config_row(*row, "model");
+  detail::refuse_config_row(*row, "model");
   const std::string provider_id = provider_of(c, m.config);
   if (row->name != m.config.name) {
     refuse_taken_name(c, m.config.name, m.id);
@@ -2091,7 +1839,7 @@ bool SqliteStore::delete_model(const std::string& id, const AuditRecord* audit) 
   if (!row) {
     return false;
   }
-  refuse_config_row(*row, "model");
+  detail::refuse_config_row(*row, "model");
   {
     Query q = c.query("SELECT alias FROM model_aliases WHERE model_id = ?1 ORDER BY alias LIMIT 1");
     q.bind(id);
@@ -2152,7 +1900,7 @@ bool SqliteStore::update_alias(AliasRecord& a, const AuditRecord* audit) {
   if (!row) {
     return false;
   }
-  refuse_config_row(*row, "alias");
+  detail::refuse_config_row(*row, "alias");
   const std::string model_id = target_of(c, a.config);
   const std::int64_t version = bump_config_version(c);
   c.query("UPDATE model_aliases SET model_id = ?2, updated_at = ?3, version = ?4 WHERE alias = ?1")
@@ -2175,7 +1923,7 @@ bool SqliteStore::delete_alias(const std::string& alias, const AuditRecord* audi
   if (!row) {
     return false;
   }
-  refuse_config_row(*row, "alias");
+  detail::refuse_config_row(*row, "alias");
   bump_config_version(c);
   c.query("DELETE FROM model_aliases WHERE alias = ?1").bind(alias).run();
   append_audit(c, audit);
@@ -2201,28 +1949,8 @@ std::vector<AliasRecord> SqliteStore::list_aliases() {
 
 ImportResult SqliteStore::import_prices(const std::vector<PriceModelRecord>& models,
                                         const std::vector<PriceComponentRecord>& catalog_rows) {
-  constexpr std::string_view kWhat = "price import";
   // Everything is validated before the transaction starts.
-  std::map<std::string, std::map<ComponentKey, std::string>> rows_by_model;
-  for (const auto& m : models) {
-    if (m.name.empty()) {
-      throw std::runtime_error("price import: a model has an empty name");
-    }
-    if (!rows_by_model.try_emplace(m.name).second) {
-      throw std::runtime_error("price import: model '" + m.name + "' given twice");
-    }
-  }
-  for (const auto& row : catalog_rows) {
-    require_source(row, kSourceCatalog, kWhat);
-    const auto rows = rows_by_model.find(row.model_name);
-    if (rows == rows_by_model.end()) {
-      throw std::runtime_error("price import: " + describe(row) +
-                               ": the model is not among the imported models");
-    }
-    if (!rows->second.emplace(component_key(row), canonical_price(row, kWhat)).second) {
-      throw std::runtime_error("price import: " + describe(row) + " given twice");
-    }
-  }
+  const auto rows_by_model = detail::validate_import(models, catalog_rows);
 
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
@@ -2251,18 +1979,7 @@ ImportResult SqliteStore::import_prices(const std::vector<PriceModelRecord>& mod
 }
 
 void SqliteStore::replace_price_overrides(const std::vector<PriceComponentRecord>& rows) {
-  constexpr std::string_view kWhat = "price overrides";
-  std::map<ModelComponentKey, std::string> given;
-  for (const auto& row : rows) {
-    require_source(row, kSourceOverride, kWhat);
-    if (row.model_name.empty()) {
-      throw std::runtime_error("price overrides: a row has an empty model name");
-    }
-    const ModelComponentKey key{row.model_name, row.direction, row.modality, row.unit, row.tier};
-    if (!given.emplace(key, canonical_price(row, kWhat)).second) {
-      throw std::runtime_error("price overrides: " + describe(row) + " given twice");
-    }
-  }
+  const auto given = detail::validate_overrides(rows);
 
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
@@ -2289,7 +2006,7 @@ void SqliteStore::replace_price_overrides(const std::vector<PriceComponentRecord
   }
   for (const auto& [key, price] : given) {
     const auto it = stored.find(key);
-    if (it != stored.end() && !price_differs(it->second, price)) {
+    if (it != stored.end() && !detail::price_differs(it->second, price)) {
       continue;
     }
     const auto& [model, direction, modality, unit, tier] = key;
@@ -2328,21 +2045,7 @@ std::vector<PriceComponentRecord> SqliteStore::prices_of(const std::string& mode
 void SqliteStore::set_admin_prices(const std::string& model_name,
                                    const std::vector<PriceComponentRecord>& rows,
                                    const AuditRecord* audit) {
-  constexpr std::string_view kWhat = "admin prices";
-  if (model_name.empty()) {
-    throw std::runtime_error("admin prices: empty model name");
-  }
-  std::map<ComponentKey, std::string> given;
-  for (const auto& row : rows) {
-    require_source(row, kSourceAdmin, kWhat);
-    if (!row.model_name.empty() && row.model_name != model_name) {
-      throw std::runtime_error("admin prices: " + describe(row) + ": not a price of model '" +
-                               model_name + "'");
-    }
-    if (!given.emplace(component_key(row), canonical_price(row, kWhat)).second) {
-      throw std::runtime_error("admin prices: " + describe(row) + " given twice");
-    }
-  }
+  const auto given = detail::validate_admin_prices(model_name, rows);
 
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
@@ -2357,7 +2060,7 @@ void SqliteStore::set_admin_prices(const std::string& model_name,
   }
   for (const auto& [k, price] : given) {
     const auto it = stored.find(k);
-    if (it == stored.end() || price_differs(it->second, price)) {
+    if (it == stored.end() || detail::price_differs(it->second, price)) {
       upsert_component(c, model_name, k, price, kSourceAdmin, now, version);
     }
   }
@@ -2388,7 +2091,7 @@ void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   Transaction tx(c, Transaction::Kind::Write);
-  SpendSums sums;
+  detail::SpendSums sums;
   {
     Query q = c.query(kSql);
     for (const auto& r : batch) {
@@ -2399,7 +2102,7 @@ void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
         money = core::Money::parse(cost);
         if (!money) {
           cost = {};  // unknown rather than a failed batch
-        } else if (!is_plain_decimal(cost)) {
+        } else if (!detail::is_plain_decimal(cost)) {
           normalized = money->to_string();
           cost = normalized;
         }
@@ -2416,7 +2119,7 @@ void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
       sums.add(r.key_id, r.created_at_us, r.model, money, r.prompt_tokens, r.completion_tokens);
     }
   }
-  sums.write(c, core::unix_seconds());
+  write_spend(c, sums, core::unix_seconds());
   for (const auto& m : marks) {
     Query q = c.query(
         "INSERT INTO spool_marks (spool, seq) VALUES (?1, ?2)"
@@ -2446,7 +2149,7 @@ void SqliteStore::rebuild_spend() {
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   Transaction tx(c, Transaction::Kind::Write);
-  SpendSums sums;
+  detail::SpendSums sums;
   {
     Query q = c.query(
         "SELECT key_id, created_at_us, model, cost_usd, prompt_tokens, completion_tokens, id"
@@ -2464,7 +2167,7 @@ void SqliteStore::rebuild_spend() {
     }
   }
   c.query("DELETE FROM spend_daily").run();
-  sums.write(c, core::unix_seconds());
+  write_spend(c, sums, core::unix_seconds());
   tx.commit();
 }
 
@@ -2522,12 +2225,8 @@ std::vector<UsageTotals> SqliteStore::usage_report(const UsageQuery& q) {
   sql += q.model.empty() ? " AND ?4 = ''" : " AND model = ?4";
   sql += q.provider.empty() ? " AND ?5 = ''" : " AND provider = ?5";
 
-  struct Sum {
-    UsageTotals totals;
-    core::Money cost;
-  };
   // Money is added in C++ (exact), never by SQLite (binary floating point).
-  std::map<std::string, Sum, std::less<>> sums;
+  std::map<std::string, detail::UsageSum, std::less<>> sums;
   std::lock_guard lock(impl_->mutex);
   Query rows = impl_->connection.query(sql);
   rows.bind(q.from_us, q.to_us, q.key_id, q.model, q.provider);
@@ -2537,17 +2236,17 @@ std::vector<UsageTotals> SqliteStore::usage_report(const UsageQuery& q) {
     std::string_view name = rows.text_view(7);
     if (by_day) {
       // Rows mostly come in time order: format a day once per run of rows.
-      if (const std::int64_t day = utc_day(rows.integer(0)); day != last_day) {
+      if (const std::int64_t day = detail::utc_day(rows.integer(0)); day != last_day) {
         last_day = day;
-        day_text = format_day(day);
+        day_text = detail::format_day(day);
       }
       name = day_text;
     }
     auto it = sums.find(name);
     if (it == sums.end()) {
-      it = sums.emplace(std::string(name), Sum{}).first;
+      it = sums.emplace(std::string(name), detail::UsageSum{}).first;
     }
-    Sum& sum = it->second;
+    detail::UsageSum& sum = it->second;
     ++sum.totals.requests;
     if (rows.is_null(1)) {
       ++sum.totals.unpriced_requests;
@@ -2562,17 +2261,7 @@ std::vector<UsageTotals> SqliteStore::usage_report(const UsageQuery& q) {
     sum.totals.cached_tokens += rows.integer(4);
     sum.totals.reasoning_tokens += rows.integer(5);
   }
-  std::vector<UsageTotals> out;
-  out.reserve(sums.size() + 1);
-  for (auto& [name, sum] : sums) {
-    sum.totals.group = name;
-    sum.totals.cost_usd = sum.cost.to_string();
-    out.push_back(std::move(sum.totals));
-  }
-  if (q.group_by.empty() && out.empty()) {
-    out.emplace_back();  // the one total, of nothing
-  }
-  return out;
+  return detail::usage_report_rows(sums, q);
 }
 
 std::vector<UsageRecord> SqliteStore::recent_usage(std::size_t limit) {

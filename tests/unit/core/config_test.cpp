@@ -102,5 +102,23 @@ TEST(Settings, ReadsSeedEnvironmentNamesAndRejectsBadNumbers) {
   ::unsetenv("CACHE_API_KEY_SIZE");
 }
 
+TEST(Settings, DatabaseUrlSelectsPostgresAndAnythingElseIsRefused) {
+  ::unsetenv("DATABASE_URL");
+  EXPECT_EQ(Settings::from_environment().database_url, "");
+  ::setenv("DATABASE_URL", "postgres://gw:pw@db:5432/llmgw", 1);
+  EXPECT_EQ(Settings::from_environment().database_url, "postgres://gw:pw@db:5432/llmgw");
+  ::setenv("DATABASE_URL", "postgresql://gw@db/llmgw?sslmode=require", 1);
+  EXPECT_EQ(Settings::from_environment().database_url, "postgresql://gw@db/llmgw?sslmode=require");
+  ::setenv("DATABASE_URL", "mysql://gw:secret-pw@db/llmgw", 1);
+  try {
+    (void)Settings::from_environment();
+    FAIL() << "a mysql URL was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("DATABASE_URL"), std::string::npos);
+    EXPECT_EQ(std::string(e.what()).find("secret-pw"), std::string::npos);
+  }
+  ::unsetenv("DATABASE_URL");
+}
+
 }  // namespace
 }  // namespace llmgw::core

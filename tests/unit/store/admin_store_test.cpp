@@ -1,9 +1,7 @@
-// The Store methods the admin API stands on, on SQLite: key updates and their cache
+// The Store methods the admin API stands on, on both backends: key updates and their cache
 // invalidation, pages and filters, sealed provider credentials, rows owned by the
 // configuration file, name and reference rules, admin prices, usage reports, admin
 // identities and the audit trail.
-#include "store/sqlite/sqlite_store.hpp"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "store/sqlite/migrations.hpp"
+#include "store/store.hpp"
 #include "test_db.hpp"
 
 namespace llmgw::store {
@@ -31,8 +29,7 @@ void PrintTo(const UsageTotals& t, std::ostream* os) {
 
 namespace {
 
-using test_db::RawDb;
-using test_db::TempDir;
+using test_db::Kind;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -88,18 +85,32 @@ class TestCodec final : public SecretCodec {
   mutable std::atomic<int> nonce_{0};
 };
 
-/// Each test gets its own directory and a migrated store in it.
-class AdminStoreTest : public ::testing::Test {
+/// Each test gets its own database of the parameter's kind and a migrated store on it.
+class AdminStoreTest : public ::testing::TestWithParam<Kind> {
  protected:
-  AdminStoreTest() : path_(dir_.file("llmgw.db")), store_(path_), raw_(path_) { store_.migrate(); }
+  AdminStoreTest() : db_(test_db::make_database(GetParam())), owned_(db_->open()), store_(*owned_) {
+    store_.migrate();
+    raw_ = db_->raw();
+  }
 
-  std::int64_t audit_rows() { return std::stoll(raw_.value("SELECT COUNT(*) FROM admin_audit")); }
+  std::int64_t audit_rows() { return std::stoll(raw_->value("SELECT COUNT(*) FROM admin_audit")); }
 
-  TempDir dir_;
-  std::string path_;
-  SqliteStore store_;
-  RawDb raw_;
+  std::unique_ptr<test_db::Database> db_;
+  std::unique_ptr<Store> owned_;
+  Store& store_;
+  std::unique_ptr<test_db::RawSql> raw_;
 };
+
+/// A fresh database of the parameter's kind, nothing migrated.
+class AdminApiMigration : public ::testing::TestWithParam<Kind> {
+ protected:
+  AdminApiMigration() : db_(test_db::make_database(GetParam())) {}
+
+  std::unique_ptr<test_db::Database> db_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, AdminStoreTest, test_db::all_kinds(), test_db::kind_name);
+INSTANTIATE_TEST_SUITE_P(Backends, AdminApiMigration, test_db::all_kinds(), test_db::kind_name);
 
 /// What `call` throws as `Error` (another exception fails the test); "(nothing thrown)"
 /// when it returns.
@@ -209,32 +220,24 @@ std::vector<std::int64_t> ids_of(const std::vector<AuditRecord>& records) {
 
 // --- migration
 
-TEST(AdminApiMigration, KeepsTheKeysAndPricesOfAVersionOneDatabase) {
-  TempDir dir;
-  const std::string path = dir.file("llmgw.db");
-  {
-    // A database as the previous build left it: migration 1 only, with data.
-    RawDb raw(path);
-    raw.exec(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-        " applied_at INTEGER NOT NULL) STRICT");
-    raw.exec(std::string(sqlite::migrations()[0].sql));
-    raw.exec(
-        "INSERT INTO schema_migrations VALUES (1, 'initial_schema', 0);"
-        "UPDATE config_version SET version = 3;"
-        "INSERT INTO api_keys (id, key_hash, prefix, name, enabled, rpm_limit, budget_usd,"
-        " allowed_models, created_at, updated_at, version)"
-        " VALUES ('key_1', 'hash1', 'sk-llmgw-1', 'one', 0, 60, '25.00', '[\"gpt-4o\"]', 100,"
-        " 200, 1);"
-        "INSERT INTO key_metadata VALUES ('key_1', 'team', 'a');"
-        "INSERT INTO price_models (name, created_at, updated_at, version)"
-        " VALUES ('gpt-4o', 0, 0, 2);"
-        "INSERT INTO pricing_components VALUES ('gpt-4o', 'input', 'text', '1m_tokens',"
-        " 'default', '2.5', 'catalog', 0, 2);"
-        "INSERT INTO pricing_components VALUES ('gpt-4o', 'input', 'text', '1m_tokens',"
-        " 'default', '2', 'override', 0, 3);");
-  }
-  SqliteStore store(path);
+TEST_P(AdminApiMigration, KeepsTheKeysAndPricesOfAVersionOneDatabase) {
+  // A database as the previous build left it: migration 1 only, with data.
+  db_->migrate_raw_to_version_one();
+  db_->raw()->exec(
+      "UPDATE config_version SET version = 3;"
+      "INSERT INTO api_keys (id, key_hash, prefix, name, enabled, rpm_limit, budget_usd,"
+      " allowed_models, created_at, updated_at, version)"
+      " VALUES ('key_1', 'hash1', 'sk-llmgw-1', 'one', '0', 60, '25.00', '[\"gpt-4o\"]', 100,"
+      " 200, 1);"
+      "INSERT INTO key_metadata VALUES ('key_1', 'team', 'a');"
+      "INSERT INTO price_models (name, created_at, updated_at, version)"
+      " VALUES ('gpt-4o', 0, 0, 2);"
+      "INSERT INTO pricing_components VALUES ('gpt-4o', 'input', 'text', '1m_tokens',"
+      " 'default', '2.5', 'catalog', 0, 2);"
+      "INSERT INTO pricing_components VALUES ('gpt-4o', 'input', 'text', '1m_tokens',"
+      " 'default', '2', 'override', 0, 3);");
+  auto owned = db_->open();
+  Store& store = *owned;
   EXPECT_EQ(store.schema_version(), 1);
   EXPECT_EQ(store.migrate(), 2);
   EXPECT_EQ(store.config_version(), 3);
@@ -256,25 +259,17 @@ TEST(AdminApiMigration, KeepsTheKeysAndPricesOfAVersionOneDatabase) {
   EXPECT_THAT(store.prices_of("gpt-4o"), ElementsAre(price("gpt-4o", "input", "2.5", "catalog"),
                                                      price("gpt-4o", "input", "2", "override")));
 
-  RawDb raw(path);
-  EXPECT_EQ(raw.value("SELECT name FROM schema_migrations WHERE version = 2"), "admin_api");
-  EXPECT_EQ(raw.value("SELECT COUNT(*) FROM sqlite_master WHERE name = 'key_metadata'"), "0");
-  const std::string prices_table =
-      raw.value("SELECT sql FROM sqlite_master WHERE name = 'pricing_components'");
-  EXPECT_THAT(prices_table, HasSubstr("STRICT"));
-  EXPECT_THAT(prices_table, HasSubstr("WITHOUT ROWID"));
-  EXPECT_THAT(prices_table, HasSubstr("PRIMARY KEY (model_name, direction, modality, unit, tier,"
-                                      " source)"));
-  EXPECT_THAT(raw.column("SELECT name FROM sqlite_master WHERE type = 'index'"
-                         " AND tbl_name IN ('admin_audit', 'retired_key_hashes', 'usage_records')"
-                         " AND name NOT LIKE 'sqlite_autoindex%'"),
-              UnorderedElementsAre("admin_audit_by_resource", "admin_audit_by_time",
-                                   "retired_key_hashes_by_version", "usage_records_by_key_time",
-                                   "usage_records_by_time"));
-  EXPECT_EQ(raw.value("PRAGMA integrity_check"), "ok");
-  EXPECT_EQ(raw.value("PRAGMA foreign_key_check"), "");
+  auto raw = db_->raw();
+  EXPECT_EQ(raw->value("SELECT name FROM schema_migrations WHERE version = 2"), "admin_api");
+  if (db_->is_sqlite()) {
+    EXPECT_EQ(raw->value("SELECT COUNT(*) FROM sqlite_master WHERE name = 'key_metadata'"), "0");
+    EXPECT_EQ(raw->value("PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(raw->value("PRAGMA foreign_key_check"), "");
+  } else {
+    EXPECT_EQ(raw->value("SELECT to_regclass('key_metadata') IS NULL"), "1");
+  }
 
-  // The new columns and sources are usable on the migrated file.
+  // The new columns and sources are usable on the migrated database.
   ApiKeyRecord changed = *key;
   changed.tags = {"team-a"};
   changed.max_concurrent = 2;
@@ -286,7 +281,7 @@ TEST(AdminApiMigration, KeepsTheKeysAndPricesOfAVersionOneDatabase) {
 
 // --- keys
 
-TEST_F(AdminStoreTest, UpdateKeyWritesEveryMutableField) {
+TEST_P(AdminStoreTest, UpdateKeyWritesEveryMutableField) {
   ApiKeyRecord key = make_key(1);
   store_.insert_key(key, nullptr);  // version 1
   ApiKeyRecord changed = key;
@@ -316,7 +311,23 @@ TEST_F(AdminStoreTest, UpdateKeyWritesEveryMutableField) {
   EXPECT_EQ(store_.config_version(), 2);
 }
 
-TEST_F(AdminStoreTest, TagsMetadataAndMaxConcurrentRoundTrip) {
+TEST_P(AdminStoreTest, UpdateKeyRefusesAVersionThatIsNoLongerCurrent) {
+  ApiKeyRecord key = make_key(1);
+  store_.insert_key(key, nullptr);  // version 1
+  ApiKeyRecord first = key;         // both read at version 1
+  ApiKeyRecord second = key;
+  first.name = "first";
+  ASSERT_TRUE(store_.update_key(first, nullptr));  // 2
+  second.name = "second";
+  EXPECT_THROW(store_.update_key(second, nullptr), ConflictError);
+  EXPECT_EQ(store_.find_key_by_id(key.id)->name, "first");
+  EXPECT_EQ(store_.config_version(), 2);
+  second.version = 0;  // no check
+  ASSERT_TRUE(store_.update_key(second, nullptr));
+  EXPECT_EQ(store_.find_key_by_id(key.id)->name, "second");
+}
+
+TEST_P(AdminStoreTest, TagsMetadataAndMaxConcurrentRoundTrip) {
   ApiKeyRecord key = make_key(1);
   key.tags = {"team-a", "quote\"d", "\xc3\xbcnicode"};
   key.metadata = {{"owner", "ops"}, {"empty", ""}, {"back\\slash", "new\nline"}};
@@ -325,7 +336,9 @@ TEST_F(AdminStoreTest, TagsMetadataAndMaxConcurrentRoundTrip) {
   EXPECT_EQ(store_.find_key_by_id(key.id), key);
   EXPECT_EQ(store_.find_key_by_hash(key.key_hash), key);
   EXPECT_THAT(store_.list_keys(), ElementsAre(key));
-  EXPECT_EQ(raw_.value("SELECT json_type(tags) || ' ' || json_type(metadata) FROM api_keys"),
+  const std::string json_type(db_->json_type_function());
+  EXPECT_EQ(raw_->value("SELECT " + json_type + "(tags) || ' ' || " + json_type +
+                        "(metadata) FROM api_keys"),
             "array object");
 
   ApiKeyRecord none = make_key(2);
@@ -335,7 +348,7 @@ TEST_F(AdminStoreTest, TagsMetadataAndMaxConcurrentRoundTrip) {
   EXPECT_EQ(store_.config_version(), 1);
 }
 
-TEST_F(AdminStoreTest, RegeneratedKeysOldHashIsReportedAndOpensNothing) {
+TEST_P(AdminStoreTest, RegeneratedKeysOldHashIsReportedAndOpensNothing) {
   ApiKeyRecord key = make_key(1);
   store_.insert_key(key, nullptr);  // version 1
   const std::string old_hash = key.key_hash;
@@ -354,7 +367,7 @@ TEST_F(AdminStoreTest, RegeneratedKeysOldHashIsReportedAndOpensNothing) {
   EXPECT_THAT(store_.key_hashes_changed_since(0), ElementsAre(old_hash, "hash1-regenerated"));
 }
 
-TEST_F(AdminStoreTest, DeletedKeysHashIsReportedAndItsUsageStays) {
+TEST_P(AdminStoreTest, DeletedKeysHashIsReportedAndItsUsageStays) {
   ApiKeyRecord a = make_key(1);
   ApiKeyRecord b = make_key(2);
   store_.insert_key(a, nullptr);  // version 1
@@ -380,7 +393,7 @@ TEST_F(AdminStoreTest, DeletedKeysHashIsReportedAndItsUsageStays) {
   EXPECT_EQ(store_.config_version(), 3);
 }
 
-TEST_F(AdminStoreTest, AKeyHashTakenByAnotherKeyIsAConflict) {
+TEST_P(AdminStoreTest, AKeyHashTakenByAnotherKeyIsAConflict) {
   ApiKeyRecord a = make_key(1);
   ApiKeyRecord b = make_key(2);
   store_.insert_key(a, nullptr);
@@ -395,10 +408,10 @@ TEST_F(AdminStoreTest, AKeyHashTakenByAnotherKeyIsAConflict) {
               HasSubstr("already exists"));
   EXPECT_EQ(store_.config_version(), 2);
   EXPECT_EQ(store_.find_key_by_id(b.id), b);
-  EXPECT_EQ(raw_.value("SELECT COUNT(*) FROM retired_key_hashes"), "0");
+  EXPECT_EQ(raw_->value("SELECT COUNT(*) FROM retired_key_hashes"), "0");
 }
 
-TEST_F(AdminStoreTest, ListKeysPagesInIdOrderAndReturnsOneRowMore) {
+TEST_P(AdminStoreTest, ListKeysPagesInIdOrderAndReturnsOneRowMore) {
   std::vector<ApiKeyRecord> keys(6);
   for (const int n : {5, 3, 1, 4, 2}) {  // inserted out of id order
     keys[n] = make_key(n);
@@ -420,7 +433,7 @@ TEST_F(AdminStoreTest, ListKeysPagesInIdOrderAndReturnsOneRowMore) {
   EXPECT_EQ(store_.list_keys(), store_.list_keys(q));
 }
 
-TEST_F(AdminStoreTest, ListKeysFiltersByEnabledNameAndTag) {
+TEST_P(AdminStoreTest, ListKeysFiltersByEnabledNameAndTag) {
   const auto add = [&](int n, std::string name, std::vector<std::string> tags, bool enabled) {
     ApiKeyRecord key = make_key(n);
     key.name = std::move(name);
@@ -462,7 +475,7 @@ TEST_F(AdminStoreTest, ListKeysFiltersByEnabledNameAndTag) {
 
 // --- provider credentials
 
-TEST_F(AdminStoreTest, ProviderCredentialsAreSealedAtRest) {
+TEST_P(AdminStoreTest, ProviderCredentialsAreSealedAtRest) {
   const auto codec = std::make_shared<TestCodec>('k');
   store_.set_secret_codec(codec);
   store_.apply_config(file_config());
@@ -472,10 +485,10 @@ TEST_F(AdminStoreTest, ProviderCredentialsAreSealedAtRest) {
   for (const auto& [name, secret] :
        {std::pair{"openai", "sk-secret-openai"}, std::pair{"admin-llm", "sk-admin-secret"}}) {
     const std::string where = std::string(" FROM providers WHERE name = '") + name + "'";
-    const std::string stored = raw_.value("SELECT credentials" + where);
+    const std::string stored = raw_->value("SELECT credentials" + where);
     EXPECT_THAT(stored, Not(HasSubstr(secret))) << name;
-    EXPECT_EQ(raw_.value("SELECT credentials_encrypted" + where), "1") << name;
-    EXPECT_EQ(codec->open(stored, raw_.value("SELECT id" + where)), secret) << name;
+    EXPECT_EQ(raw_->value("SELECT credentials_encrypted" + where), "1") << name;
+    EXPECT_EQ(codec->open(stored, raw_->value("SELECT id" + where)), secret) << name;
   }
   const CatalogData catalog = store_.load_catalog();
   ASSERT_NE(provider_named(catalog.providers, "openai"), nullptr);
@@ -486,35 +499,35 @@ TEST_F(AdminStoreTest, ProviderCredentialsAreSealedAtRest) {
             "sk-admin-secret");
 }
 
-TEST_F(AdminStoreTest, ApplyConfigDoesNotRewriteAnUnchangedSealedCredential) {
+TEST_P(AdminStoreTest, ApplyConfigDoesNotRewriteAnUnchangedSealedCredential) {
   const auto codec = std::make_shared<TestCodec>('k');
   store_.set_secret_codec(codec);
   store_.apply_config(file_config());  // version 1
-  const std::string sealed = raw_.value("SELECT credentials FROM providers");
+  const std::string sealed = raw_->value("SELECT credentials FROM providers");
   store_.apply_config(file_config());
-  SqliteStore restarted(path_);
-  restarted.set_secret_codec(codec);
-  restarted.apply_config(file_config());
+  auto restarted = db_->open();
+  restarted->set_secret_codec(codec);
+  restarted->apply_config(file_config());
   EXPECT_EQ(store_.config_version(), 1);
-  EXPECT_EQ(raw_.value("SELECT credentials FROM providers"), sealed);
+  EXPECT_EQ(raw_->value("SELECT credentials FROM providers"), sealed);
 
   auto rotated = file_config();
   rotated.providers[0].api_key = "sk-rotated";
   store_.apply_config(rotated);
   EXPECT_EQ(store_.config_version(), 2);
-  EXPECT_NE(raw_.value("SELECT credentials FROM providers"), sealed);
-  EXPECT_EQ(raw_.value("SELECT credentials_encrypted FROM providers"), "1");
+  EXPECT_NE(raw_->value("SELECT credentials FROM providers"), sealed);
+  EXPECT_EQ(raw_->value("SELECT credentials_encrypted FROM providers"), "1");
   EXPECT_EQ(store_.load_catalog().providers[0].config.api_key, "sk-rotated");
 }
 
-TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
+TEST_P(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
   store_.set_secret_codec(std::make_shared<TestCodec>('k'));
   ProviderRecord one = admin_provider("one", "sk-one");
   ProviderRecord two = admin_provider("two", "sk-two");
   store_.insert_provider(one, nullptr);
   store_.insert_provider(two, nullptr);
   // A sealed value copied to another row is bound to the first row's id: it does not open.
-  raw_.exec(
+  raw_->exec(
       "UPDATE providers SET credentials = (SELECT credentials FROM providers WHERE name = 'one')"
       " WHERE name = 'two'");
   const CatalogData catalog = store_.load_catalog();
@@ -527,10 +540,10 @@ TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
   EXPECT_TRUE(store_.find_provider(two.id)->credential_unreadable);
 
   // Another key, or none at all, opens nothing.
-  SqliteStore other_key(path_);
-  other_key.set_secret_codec(std::make_shared<TestCodec>('x'));
-  SqliteStore no_key(path_);
-  for (SqliteStore* store : {&other_key, &no_key}) {
+  auto other_key = db_->open();
+  other_key->set_secret_codec(std::make_shared<TestCodec>('x'));
+  auto no_key = db_->open();
+  for (Store* store : {other_key.get(), no_key.get()}) {
     for (const auto& p : store->list_providers()) {
       EXPECT_TRUE(p.credential_unreadable) << p.config.name;
       EXPECT_EQ(p.config.api_key, "") << p.config.name;
@@ -538,23 +551,24 @@ TEST_F(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
   }
 
   // A row written in clear stays readable under a codec.
-  raw_.exec(
-      "UPDATE providers SET credentials = 'sk-clear', credentials_encrypted = 0"
+  raw_->exec(
+      "UPDATE providers SET credentials = 'sk-clear', credentials_encrypted = '0'"
       " WHERE name = 'two'");
   EXPECT_TRUE(store_.find_provider(two.id)->enabled);
   EXPECT_EQ(store_.find_provider(two.id)->config.api_key, "sk-clear");
 }
 
-TEST_F(AdminStoreTest, AnEmptyCredentialIsStoredInClear) {
+TEST_P(AdminStoreTest, AnEmptyCredentialIsStoredInClear) {
   store_.set_secret_codec(std::make_shared<TestCodec>('k'));
   ProviderRecord local = admin_provider("local", "");
   store_.insert_provider(local, nullptr);
-  EXPECT_EQ(raw_.value("SELECT credentials_encrypted || '[' || credentials || ']' FROM providers"),
+  EXPECT_EQ(raw_->value("SELECT CAST(credentials_encrypted AS INTEGER) || '[' || credentials || ']'"
+                        " FROM providers"),
             "0[]");
   EXPECT_TRUE(store_.find_provider(local.id)->enabled);
 }
 
-TEST_F(AdminStoreTest, ResealMovesEveryCredentialToTheNewKeyInOneTransaction) {
+TEST_P(AdminStoreTest, ResealMovesEveryCredentialToTheNewKeyInOneTransaction) {
   const auto old_key = std::make_shared<TestCodec>('a');
   const auto new_key = std::make_shared<TestCodec>('b');
   ProviderRecord clear = admin_provider("clear", "sk-clear");  // from before encryption
@@ -569,17 +583,17 @@ TEST_F(AdminStoreTest, ResealMovesEveryCredentialToTheNewKeyInOneTransaction) {
   const std::int64_t version = store_.config_version();
 
   // A `from` that opens nothing fails the whole call, which then changes nothing.
-  const auto before = raw_.column("SELECT credentials FROM providers ORDER BY name");
+  const auto before = raw_->column("SELECT credentials FROM providers ORDER BY name");
   EXPECT_THAT(error_of<std::runtime_error>(
                   [&] { (void)store_.reseal_credentials(new_key.get(), *new_key); }),
               Not(HasSubstr("sk-")));
   EXPECT_THROW((void)store_.reseal_credentials(nullptr, *new_key), std::runtime_error);
-  EXPECT_EQ(raw_.column("SELECT credentials FROM providers ORDER BY name"), before);
+  EXPECT_EQ(raw_->column("SELECT credentials FROM providers ORDER BY name"), before);
 
   EXPECT_EQ(store_.reseal_credentials(old_key.get(), *new_key), 3u);
   EXPECT_EQ(store_.config_version(), version);  // nothing visible changed
-  EXPECT_EQ(raw_.value("SELECT group_concat(name) FROM providers WHERE credentials_encrypted = 1"
-                       " ORDER BY name"),
+  EXPECT_EQ(raw_->value("SELECT " + db_->ordered_group_concat("name") +
+                        " FROM providers WHERE credentials_encrypted = '1'"),
             "clear,one,two");
   store_.set_secret_codec(new_key);
   const auto providers = store_.list_providers();
@@ -595,7 +609,7 @@ TEST_F(AdminStoreTest, ResealMovesEveryCredentialToTheNewKeyInOneTransaction) {
 
 // --- catalog rows through the admin API
 
-TEST_F(AdminStoreTest, AdminProvidersModelsAndAliasesRoundTrip) {
+TEST_P(AdminStoreTest, AdminProvidersModelsAndAliasesRoundTrip) {
   const auto audit = make_audit("create", "provider", "local");
   ProviderRecord p = admin_provider("local", "sk-local");
   p.config.connect_timeout = std::chrono::milliseconds(250);
@@ -638,7 +652,7 @@ TEST_F(AdminStoreTest, AdminProvidersModelsAndAliasesRoundTrip) {
   ASSERT_TRUE(store_.update_model(m, nullptr));  // 5
   EXPECT_EQ(store_.find_model(m.id)->config, m.config);
   EXPECT_FALSE(store_.find_model(m.id)->enabled);
-  EXPECT_EQ(raw_.value("SELECT pricing_model FROM models"), "NULL");
+  EXPECT_EQ(raw_->value("SELECT pricing_model FROM models"), "NULL");
   EXPECT_EQ(store_.find_alias("fast")->config.model, "local-llm-2");
 
   ModelRecord other = admin_model("other", "local");
@@ -682,7 +696,7 @@ TEST_F(AdminStoreTest, AdminProvidersModelsAndAliasesRoundTrip) {
   EXPECT_EQ(audit_rows(), 1);
 }
 
-TEST_F(AdminStoreTest, RowsOfTheConfigurationFileRefuseAdminWrites) {
+TEST_P(AdminStoreTest, RowsOfTheConfigurationFileRefuseAdminWrites) {
   store_.apply_config(file_config());  // version 1
   const CatalogData catalog = store_.load_catalog();
   const auto audit = make_audit("update", "provider", catalog.providers[0].id);
@@ -713,7 +727,7 @@ TEST_F(AdminStoreTest, RowsOfTheConfigurationFileRefuseAdminWrites) {
   EXPECT_EQ(after.aliases.size(), 1u);
 }
 
-TEST_F(AdminStoreTest, NamesAndReferencesAreChecked) {
+TEST_P(AdminStoreTest, NamesAndReferencesAreChecked) {
   ProviderRecord p = admin_provider("local", "");
   ModelRecord m1 = admin_model("m1", "local");
   AliasRecord a1 = admin_alias("a1", "m1");
@@ -766,7 +780,7 @@ TEST_F(AdminStoreTest, NamesAndReferencesAreChecked) {
   EXPECT_EQ(store_.find_model(named_like_alias.id)->config.name, "a1");
 }
 
-TEST_F(AdminStoreTest, ApplyConfigRefusesAModelOrAliasNameAnAdminRowHolds) {
+TEST_P(AdminStoreTest, ApplyConfigRefusesAModelOrAliasNameAnAdminRowHolds) {
   ProviderRecord p = admin_provider("local", "");
   ModelRecord m = admin_model("admin-model", "local");
   AliasRecord a = admin_alias("admin-alias", "admin-model");
@@ -797,7 +811,7 @@ TEST_F(AdminStoreTest, ApplyConfigRefusesAModelOrAliasNameAnAdminRowHolds) {
   EXPECT_EQ(store_.find_alias("gpt-4o")->config.model, "gpt-4o-new");
 }
 
-TEST_F(AdminStoreTest, RenamingARowTheFileNamesIsRefused) {
+TEST_P(AdminStoreTest, RenamingARowTheFileNamesIsRefused) {
   ProviderRecord p = admin_provider("local", "");
   ModelRecord m = admin_model("admin-model", "local");
   store_.insert_provider(p, nullptr);
@@ -828,7 +842,7 @@ TEST_F(AdminStoreTest, RenamingARowTheFileNamesIsRefused) {
 
 // --- prices
 
-TEST_F(AdminStoreTest, AdminPricesSurviveImportsAndTheConfigurationFile) {
+TEST_P(AdminStoreTest, AdminPricesSurviveImportsAndTheConfigurationFile) {
   const std::vector<PriceModelRecord> models{{"gpt-4o", "openai", "chat", 128'000, 16'384}};
   store_.import_prices(models, {price("gpt-4o", "input", "2.5", "catalog"),
                                 price("gpt-4o", "output", "10", "catalog")});   // version 1
@@ -870,7 +884,7 @@ TEST_F(AdminStoreTest, AdminPricesSurviveImportsAndTheConfigurationFile) {
   EXPECT_THAT(store_.prices_of("unknown"), IsEmpty());
 }
 
-TEST_F(AdminStoreTest, SetAdminPricesValidatesEveryRowAndChangesNothingOnError) {
+TEST_P(AdminStoreTest, SetAdminPricesValidatesEveryRowAndChangesNothingOnError) {
   store_.set_admin_prices("m", {price("m", "input", "1", "admin")}, nullptr);  // version 1
   const auto audit = make_audit("update", "prices", "m");
   const auto with = [](PriceComponentRecord extra) {
@@ -925,7 +939,7 @@ UsageTotals totals(std::string group, std::int64_t requests, std::int64_t unpric
           5 * requests,     2 * requests, 1 * requests, std::move(cost)};
 }
 
-TEST_F(AdminStoreTest, UsageReportSumsExactMoneyPerGroup) {
+TEST_P(AdminStoreTest, UsageReportSumsExactMoneyPerGroup) {
   store_.insert_usage(std::vector{
       usage(1, "key_a", "gpt-4o", "openai", "0.1", kMidnightUs + 1),
       usage(2, "key_a", "gpt-4o", "openai", "0.1", kMidnightUs + 2),
@@ -976,7 +990,7 @@ TEST_F(AdminStoreTest, UsageReportSumsExactMoneyPerGroup) {
 
 // --- admin users and tokens
 
-TEST_F(AdminStoreTest, AdminUserEmailIsUniqueWhateverItsCase) {
+TEST_P(AdminStoreTest, AdminUserEmailIsUniqueWhateverItsCase) {
   const auto audit = make_audit("create", "user", "");
   AdminUserRecord ops{"", "Ops@Example.com", "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA",
                       "admin"};
@@ -1026,7 +1040,7 @@ TEST_F(AdminStoreTest, AdminUserEmailIsUniqueWhateverItsCase) {
   EXPECT_EQ(audit_rows(), 1);
 }
 
-TEST_F(AdminStoreTest, ServiceTokenNamesAreUnique) {
+TEST_P(AdminStoreTest, ServiceTokenNamesAreUnique) {
   AdminTokenRecord ci{"", "ci", "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA", "editor"};
   store_.insert_admin_token(ci, nullptr);
   EXPECT_THAT(ci.id, StartsWith("tok_"));
@@ -1057,7 +1071,7 @@ TEST_F(AdminStoreTest, ServiceTokenNamesAreUnique) {
 
 // --- audit
 
-TEST_F(AdminStoreTest, AuditRecordCommitsOrRollsBackWithItsWrite) {
+TEST_P(AdminStoreTest, AuditRecordCommitsOrRollsBackWithItsWrite) {
   ApiKeyRecord key = make_key(1);
   const auto created = make_audit("create", "key", key.id);
   store_.insert_key(key, &created);
@@ -1092,7 +1106,7 @@ TEST_F(AdminStoreTest, AuditRecordCommitsOrRollsBackWithItsWrite) {
   EXPECT_THAT(store_.prices_of("m"), IsEmpty());
 }
 
-TEST_F(AdminStoreTest, AuditListIsNewestFirstWithACursorAndFilters) {
+TEST_P(AdminStoreTest, AuditListIsNewestFirstWithACursorAndFilters) {
   std::vector<AuditRecord> r;
   const auto add = [&](const std::string& type, const std::string& id, const std::string& actor,
                        std::int64_t at_us) {

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL server for the tests: initdb into a temporary directory, postgres on
+# 127.0.0.1 with a free port (its unix socket inside that directory), trust authentication,
+# settings for speed rather than durability. Nothing outside the directory is touched.
+#
+#   eval "$(scripts/pg.sh start)"   starts it and prints, as shell exports,
+#                                   LLMGW_TEST_DATABASE_URL (postgresql://...) and LLMGW_PG_DIR
+#   scripts/pg.sh stop [DIR]        stops the server of DIR (default $LLMGW_PG_DIR), removes DIR
+#
+# initdb and postgres refuse to run as root: as root the server runs as the `postgres` user of
+# Debian's package (or `nobody` when that user does not exist), which owns the directory.
+# The binaries are Debian's (/usr/lib/postgresql/<version>/bin, not on PATH), else PATH's.
+set -euo pipefail
+
+readonly kDatabase=llmgw_test
+readonly kUser=llmgw
+readonly kStartAttempts=5
+
+die() {
+  echo "pg.sh: $*" >&2
+  exit 1
+}
+
+find_bindir() {
+  local dir
+  # The highest installed major version first.
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+    if [[ -x $dir/initdb && -x $dir/postgres ]]; then
+      echo "$dir"
+      return
+    fi
+  done
+  if command -v initdb >/dev/null && command -v postgres >/dev/null; then
+    dirname "$(command -v postgres)"
+    return
+  fi
+  die "no PostgreSQL server binaries (initdb, postgres): run scripts/install-deps.sh"
+}
+
+# Runs a command as the server's user (unchanged when not root).
+as_server_user() {
+  if [[ $(id -u) == 0 ]]; then
+    runuser -u "$server_user" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# A TCP port nothing listens on now (postgres may still lose a race for it: start retries).
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 40000))
+    if ! ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+      echo "$port"
+      return
+    fi
+  done
+  die "no free TCP port found"
+}
+
+start() {
+  local bindir dir port url attempt
+  bindir=$(find_bindir)
+  server_user=$(id -un)
+  if [[ $(id -u) == 0 ]]; then
+    server_user=nobody
+    if getent passwd postgres >/dev/null; then server_user=postgres; fi
+  fi
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/llmgw-pg.XXXXXX")
+  chmod 755 "$dir"
+  mkdir "$dir/data" "$dir/socket" "$dir/log"
+  if [[ $(id -u) == 0 ]]; then chown "$server_user" "$dir/data" "$dir/socket" "$dir/log"; fi
+  echo "$server_user" >"$dir/user"
+  echo "$bindir" >"$dir/bindir"
+
+  if ! as_server_user "$bindir/initdb" -D "$dir/data" -U "$kUser" --auth=trust \
+      --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    rm -rf "$dir"
+    die "initdb failed"
+  fi
+
+  for attempt in $(seq 1 "$kStartAttempts"); do
+    port=$(free_port)
+    # fsync off and friends: a test server is thrown away, never recovered. One line: pg_ctl
+    # hands the options to a shell.
+    local options="-c listen_addresses=127.0.0.1 -p $port -k $dir/socket -c fsync=off"
+    options+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    if as_server_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log/postgres.log" -w -t 60 \
+        -o "$options" start >/dev/null 2>&1; then
+      break
+    fi
+    if ((attempt == kStartAttempts)); then
+      tail -n 20 "$dir/log/postgres.log" >&2 || true
+      rm -rf "$dir"
+      die "postgres did not start"
+    fi
+  done
+  echo "$port" >"$dir/port"
+
+  local ready=0
+  for _ in $(seq 1 100); do
+    if "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -U "$kUser" -d postgres; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  if ((ready == 0)); then
+    stop "$dir"
+    die "postgres is not ready on port $port"
+  fi
+  "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U "$kUser" -d postgres -v ON_ERROR_STOP=1 \
+      -c "CREATE DATABASE $kDatabase" >/dev/null
+
+  url="postgresql://$kUser@127.0.0.1:$port/$kDatabase"
+  printf 'export LLMGW_TEST_DATABASE_URL=%q\nexport LLMGW_PG_DIR=%q\n' "$url" "$dir"
+  echo "pg.sh: PostgreSQL ready at $url (directory $dir)" >&2
+}
+
+stop() {
+  local dir=${1:-${LLMGW_PG_DIR:-}}
+  [[ -n $dir ]] || die "stop: no directory given and LLMGW_PG_DIR is unset"
+  [[ -f $dir/bindir && -d $dir/data ]] || die "stop: $dir is not a directory made by pg.sh start"
+  server_user=$(cat "$dir/user")
+  if [[ -f $dir/data/postmaster.pid ]]; then
+    as_server_user "$(cat "$dir/bindir")/pg_ctl" -D "$dir/data" -m immediate -w stop \
+      >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop "${2:-}" ;;
+  *) die "usage: scripts/pg.sh start | stop [DIR]" ;;
+esac

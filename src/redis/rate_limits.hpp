@@ -1,0 +1,49 @@
+#pragma once
+/// Rate limits shared by every replica: the sliding-window log of limits/rate_limiter.hpp,
+/// kept in Redis and checked-and-counted by one Lua script per request (all limits of the
+/// key, all or nothing, atomically), on Redis's clock so replicas' clocks do not matter.
+///
+/// Keys per gateway key K (one hash slot: `{K}`): `llmgw:rl:{K}:req` (zset of call ids by
+/// time), `:tok` (zset of "id:tokens" by time), `:toksum` (their sum), `:inflight` (zset of
+/// call ids by expiry: a replica that dies mid-call frees its slots after `slot_ttl`).
+
+#include "limits/rate_limiter.hpp"
+#include "redis/redis_client.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace llmgw::redis {
+
+enum class FailurePolicy : std::uint8_t { FailOpen, FailClosed };
+/// "fail_open" | "fail_closed"; false otherwise.
+bool parse_failure_policy(std::string_view s, FailurePolicy& out);
+
+struct RedisRateResult {
+  limits::RateDecision decision;
+  bool unavailable = false;  ///< Redis did not answer: the caller applies its policy
+};
+
+class RedisRateLimiter {
+ public:
+  explicit RedisRateLimiter(Client& client, std::chrono::milliseconds slot_ttl = std::chrono::minutes(10))
+      : client_(client), slot_ttl_(slot_ttl) {}
+
+  /// `call_id` must be unique across replicas (the gateway request id). `now_ms` 0: Redis's
+  /// clock (tests pass their own).
+  boost::asio::awaitable<RedisRateResult> acquire(std::string_view key_id,
+                                                  const limits::RateLimits& limits,
+                                                  std::int64_t est_tokens, std::string_view call_id,
+                                                  limits::RateTicket& out, std::int64_t now_ms = 0);
+  /// Reconciles the tokens and frees the slot in one round trip. Best effort: a failure
+  /// leaves the estimate counted (it ages out) and the slot until its expiry.
+  boost::asio::awaitable<void> finish(limits::RateTicket& t, std::int64_t actual_tokens);
+
+ private:
+  Client& client_;
+  std::chrono::milliseconds slot_ttl_;
+};
+
+}  // namespace llmgw::redis

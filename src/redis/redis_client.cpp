@@ -1,0 +1,323 @@
+#include "redis/redis_client.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+
+#include <charconv>
+#include <unordered_map>
+
+namespace llmgw::redis {
+
+namespace asio = boost::asio;
+
+bool Options::parse_address(std::string_view text, Options& out) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return false;
+  }
+  unsigned port = 0;
+  const auto p = text.substr(colon + 1);
+  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (ec != std::errc{} || end != p.data() + p.size() || port == 0 || port > 65535) {
+    return false;
+  }
+  out.host = std::string(text.substr(0, colon));
+  out.port = static_cast<std::uint16_t>(port);
+  return true;
+}
+
+namespace {
+
+Reply convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::Integer;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::String;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::Status;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::Error;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::Array;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        out.elements.push_back(convert(r->element[i]));
+      }
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+std::string sha1_hex(const std::string& text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha1(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+/// One command in flight: completed once, by the reply, the disconnect or the timer.
+struct Client::Pending {
+  explicit Pending(asio::io_context& ioc) : timer(ioc) {}
+  asio::any_completion_handler<void(std::optional<Reply>)> handler;
+  asio::steady_timer timer;
+  bool done = false;
+
+  void complete(std::optional<Reply> r) {
+    if (done) {
+      return;
+    }
+    done = true;
+    timer.cancel();
+    auto h = std::move(handler);
+    asio::post(timer.get_executor(), [h = std::move(h), r = std::move(r)]() mutable {
+      std::move(h)(std::move(r));
+    });
+  }
+};
+
+namespace {
+
+void on_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* holder = static_cast<std::shared_ptr<Client::Pending>*>(privdata);
+  (*holder)->complete(reply != nullptr
+                          ? std::optional<Reply>(convert(static_cast<redisReply*>(reply)))
+                          : std::nullopt);
+  delete holder;
+}
+
+}  // namespace
+
+Client::Client(asio::io_context& ioc, Options opts) : ioc_(ioc), opts_(std::move(opts)) {}
+
+Client::~Client() { close(); }
+
+void Client::close() {
+  if (ctx_ != nullptr) {
+    redisAsyncContext* ac = ctx_;
+    // redisAsyncFree runs every pending callback with a null reply, then the cleanup hook.
+    redisAsyncFree(ac);
+    ctx_ = nullptr;
+  }
+  up_ = false;
+}
+
+bool Client::ensure_connected() {
+  if (ctx_ != nullptr) {
+    return true;
+  }
+  if (std::chrono::steady_clock::now() < retry_at_) {
+    return false;
+  }
+  retry_at_ = std::chrono::steady_clock::now() + opts_.backoff;
+  redisAsyncContext* ac = redisAsyncConnect(opts_.host.c_str(), opts_.port);
+  if (ac == nullptr) {
+    return false;
+  }
+  if (ac->err != 0) {
+    redisAsyncFree(ac);
+    return false;
+  }
+  ++generation_;
+  ctx_ = ac;
+  ac->data = this;
+  ac->ev.data = this;
+  ac->ev.addRead = &Client::hook_add_read;
+  ac->ev.delRead = &Client::hook_del_read;
+  ac->ev.addWrite = &Client::hook_add_write;
+  ac->ev.delWrite = &Client::hook_del_write;
+  ac->ev.cleanup = &Client::hook_cleanup;
+  fd_ = std::make_unique<asio::posix::stream_descriptor>(ioc_, ac->c.fd);
+  redisAsyncSetConnectCallback(ac, &Client::on_connect);
+  redisAsyncSetDisconnectCallback(ac, &Client::on_disconnect);
+  // Queued before any caller's command: hiredis sends them in order once connected.
+  if (!opts_.password.empty()) {
+    const char* argv[] = {"AUTH", opts_.password.c_str()};
+    const std::size_t lens[] = {4, opts_.password.size()};
+    redisAsyncCommandArgv(ac, nullptr, nullptr, 2, argv, lens);
+  }
+  if (opts_.db != 0) {
+    const std::string db = std::to_string(opts_.db);
+    const char* argv[] = {"SELECT", db.c_str()};
+    const std::size_t lens[] = {6, db.size()};
+    redisAsyncCommandArgv(ac, nullptr, nullptr, 2, argv, lens);
+  }
+  return true;
+}
+
+void Client::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<Client*>(ac->data);
+  if (status == REDIS_OK) {
+    self->up_ = true;
+    self->retry_at_ = {};
+  }
+  // On failure hiredis frees the context itself (after calling cleanup).
+}
+
+void Client::on_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<Client*>(ac->data);
+  if (self->ctx_ == ac) {
+    self->ctx_ = nullptr;  // hiredis frees it after this callback
+    self->up_ = false;
+    self->retry_at_ = std::chrono::steady_clock::now() + self->opts_.backoff;
+  }
+}
+
+void Client::hook_add_read(void* p) {
+  auto* self = static_cast<Client*>(p);
+  self->reading_ = true;
+  self->watch_read();
+}
+void Client::hook_del_read(void* p) { static_cast<Client*>(p)->reading_ = false; }
+void Client::hook_add_write(void* p) {
+  auto* self = static_cast<Client*>(p);
+  self->writing_ = true;
+  self->watch_write();
+}
+void Client::hook_del_write(void* p) { static_cast<Client*>(p)->writing_ = false; }
+
+void Client::hook_cleanup(void* p) {
+  auto* self = static_cast<Client*>(p);
+  self->reading_ = false;
+  self->writing_ = false;
+  ++self->generation_;
+  if (self->fd_) {
+    boost::system::error_code ec;
+    self->fd_->cancel(ec);
+    (void)self->fd_->release();  // hiredis closes the descriptor itself
+    self->fd_.reset();
+  }
+  self->read_armed_ = false;
+  self->write_armed_ = false;
+}
+
+void Client::watch_read() {
+  if (read_armed_ || !fd_) {
+    return;
+  }
+  read_armed_ = true;
+  fd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                  [this, gen = generation_](const boost::system::error_code& ec) {
+                    if (gen != generation_) {
+                      return;  // a watcher of an earlier connection
+                    }
+                    read_armed_ = false;
+                    if (ec || ctx_ == nullptr || !reading_) {
+                      return;
+                    }
+                    redisAsyncHandleRead(ctx_);
+                    if (gen == generation_ && reading_) {
+                      watch_read();
+                    }
+                  });
+}
+
+void Client::watch_write() {
+  if (write_armed_ || !fd_) {
+    return;
+  }
+  write_armed_ = true;
+  fd_->async_wait(asio::posix::stream_descriptor::wait_write,
+                  [this, gen = generation_](const boost::system::error_code& ec) {
+                    if (gen != generation_) {
+                      return;
+                    }
+                    write_armed_ = false;
+                    if (ec || ctx_ == nullptr || !writing_) {
+                      return;
+                    }
+                    redisAsyncHandleWrite(ctx_);
+                    if (gen == generation_ && writing_) {
+                      watch_write();
+                    }
+                  });
+}
+
+asio::awaitable<std::optional<Reply>> Client::command(std::vector<std::string> args) {
+  if (!ensure_connected()) {
+    co_return std::nullopt;
+  }
+  auto pending = std::make_shared<Pending>(ioc_);
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                          void(std::optional<Reply>)>(
+      [&](auto handler) {
+        pending->handler = std::move(handler);
+        auto* holder = new std::shared_ptr<Pending>(pending);
+        if (redisAsyncCommandArgv(ctx_, &on_reply, holder, static_cast<int>(argv.size()),
+                                  argv.data(), lens.data()) != REDIS_OK) {
+          delete holder;
+          pending->complete(std::nullopt);
+          return;
+        }
+        pending->timer.expires_after(opts_.timeout);
+        pending->timer.async_wait([this, p = pending.get(), gen = generation_,
+                                   keep = pending](const boost::system::error_code& ec) {
+          if (ec || p->done) {
+            return;
+          }
+          // No answer in time: give up on this connection; its other commands fail too.
+          p->complete(std::nullopt);
+          if (gen == generation_ && ctx_ != nullptr) {
+            close();
+            retry_at_ = std::chrono::steady_clock::now() + opts_.backoff;
+          }
+        });
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<std::optional<Reply>> Client::eval(const std::string& script,
+                                                   const std::vector<std::string>& keys,
+                                                   const std::vector<std::string>& argv) {
+  if (script_sha_cache_key_ != script) {
+    script_sha_cache_key_ = script;
+    script_sha_ = sha1_hex(script);
+  }
+  auto build = [&](std::string_view verb, const std::string& body) {
+    std::vector<std::string> args{std::string(verb), body, std::to_string(keys.size())};
+    args.insert(args.end(), keys.begin(), keys.end());
+    args.insert(args.end(), argv.begin(), argv.end());
+    return args;
+  };
+  auto r = co_await command(build("EVALSHA", script_sha_));
+  if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
+    r = co_await command(build("EVAL", script));  // loads it into the script cache too
+  }
+  co_return r;
+}
+
+}  // namespace llmgw::redis
