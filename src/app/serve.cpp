@@ -51,6 +51,19 @@ void raise_fd_limit() {
   }
 }
 
+std::optional<redis::Options> redis_options(const core::Settings& s) {
+  if (s.redis_address.empty()) {
+    return std::nullopt;
+  }
+  redis::Options o;
+  if (!redis::Options::parse_address(s.redis_address, o)) {
+    throw core::ConfigError("environment: REDIS_ADDRESS: expected host:port");
+  }
+  o.password = s.redis_password;
+  o.db = s.redis_db;
+  return o;
+}
+
 }  // namespace
 
 int run_serve(const ServeOptions& opts) {
@@ -148,6 +161,10 @@ int run_serve(const ServeOptions& opts) {
                           .forward_proxy = http::ProxySettings::from_environment(),
                           .ledger = ledger,
                           .rate_limiter = rate_limiter,
+                          .redis = redis_options(s),
+                          .rate_limit_failure = s.rate_limit_failure_policy == "fail_closed"
+                                                    ? redis::FailurePolicy::FailClosed
+                                                    : redis::FailurePolicy::FailOpen,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads)});

@@ -80,6 +80,24 @@ Settings Settings::from_environment() {
     }
     s.database_url = v;
   }
+  if (const char* v = env("REDIS_ADDRESS")) {
+    const std::string_view addr(v);
+    const auto colon = addr.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == addr.size()) {
+      throw ConfigError("environment: REDIS_ADDRESS: expected host:port");
+    }
+    s.redis_address = v;
+  }
+  if (const char* v = env("REDIS_PASSWORD")) {
+    s.redis_password = v;
+  }
+  env_number<int>("REDIS_DB", s.redis_db, 0, 15);
+  if (const char* v = env("LLMGW_RATE_LIMIT_FAILURE_POLICY")) {
+    if (std::string_view(v) != "fail_open" && std::string_view(v) != "fail_closed") {
+      throw ConfigError("environment: LLMGW_RATE_LIMIT_FAILURE_POLICY: fail_open or fail_closed");
+    }
+    s.rate_limit_failure_policy = v;
+  }
   env_number<std::size_t>("LLMGW_MAX_BODY_BYTES", s.max_body_bytes, 1024, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 1u << 20);
   env_ms("LLMGW_HEADER_TIMEOUT_MS", s.header_timeout);

@@ -29,6 +29,14 @@ struct Settings {
   /// PostgreSQL (several replicas may share it); empty: the SQLite file in data_dir. A secret
   /// (it may hold a password): never logged.
   std::string database_url;
+  /// REDIS_ADDRESS ("host:port"): limits shared by every replica through Redis; empty: in
+  /// process. REDIS_PASSWORD (a secret, never logged) and REDIS_DB (0-15) go with it.
+  std::string redis_address;
+  std::string redis_password;
+  int redis_db = 0;
+  /// LLMGW_RATE_LIMIT_FAILURE_POLICY: what a call gets while Redis does not answer:
+  /// "fail_open" (served without limits, counted and logged) or "fail_closed" (503).
+  std::string rate_limit_failure_policy = "fail_open";
   std::size_t max_body_bytes = 10u << 20;        ///< LLMGW_MAX_BODY_BYTES
   std::size_t max_header_bytes = 16u << 10;      ///< LLMGW_MAX_HEADER_BYTES
   std::chrono::milliseconds header_timeout{10'000};   ///< LLMGW_HEADER_TIMEOUT_MS

@@ -162,12 +162,24 @@ struct Proxy::Local final : http::WorkerLocal {
   Local(http::Worker& w, const ProxyDeps& deps)
       : worker(w),
         keys(deps.key_cache_per_worker, deps.key_invalidations),
-        pool(w.io_context(), deps.tls, deps.forward_proxy) {}
-  void shutdown() override { pool.close_all(); }
+        pool(w.io_context(), deps.tls, deps.forward_proxy) {
+    if (deps.redis) {
+      redis = std::make_unique<redis::Client>(w.io_context(), *deps.redis);
+      redis_limits = std::make_unique<redis::RedisRateLimiter>(*redis);
+    }
+  }
+  void shutdown() override {
+    pool.close_all();
+    if (redis) {
+      redis->close();
+    }
+  }
 
   http::Worker& worker;
   auth::KeyCache keys;
   http::UpstreamPool pool;
+  std::unique_ptr<redis::Client> redis;
+  std::unique_ptr<redis::RedisRateLimiter> redis_limits;
 };
 
 /// Everything one inference call carries through the path.
@@ -374,7 +386,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   if (auto tier = pricing::parse_service_tier(call.req.service_tier)) {
     call.service = *tier;  // "auto", "scale" and unknown values bill at the default rates
   }
-  if (!(co_await check_rate_limits(ex, call))) {
+  if (!(co_await check_rate_limits(ex, local, call))) {
     co_return;
   }
   if (!(co_await reserve_budget(ex, call))) {
@@ -387,12 +399,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   }
   compute_cost(ex, call);  // streams and failures: their cost is known only now
   settle_budget(call);
-  if (call.rate_ticket.active) {
-    deps_.rate_limiter.reconcile(call.rate_ticket,
-                                 call.usage.prompt_total() + call.usage.completion_total(),
-                                 steady_ms());
-    deps_.rate_limiter.release(call.rate_ticket);
-  }
+  finish_rate_limits(ex, local, call);
   record_usage(ex, call);
 }
 
@@ -561,7 +568,33 @@ std::string Proxy::upstream_headers(const Call& call, const std::string& passthr
   return out;
 }
 
-asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Call& call) {
+namespace {
+/// Runs the shared limiter's end-of-call update after the answer, off the request's path.
+asio::awaitable<void> finish_shared(redis::RedisRateLimiter* limiter, limits::RateTicket ticket,
+                                    std::int64_t actual_tokens) {
+  co_await limiter->finish(ticket, actual_tokens);
+}
+}  // namespace
+
+void Proxy::finish_rate_limits(http::Exchange& ex, Local& local, Call& call) {
+  if (!call.rate_ticket.active) {
+    return;
+  }
+  const std::int64_t actual = call.usage.prompt_total() + call.usage.completion_total();
+  if (call.rate_limiter != nullptr) {
+    deps_.rate_limiter.reconcile(call.rate_ticket, actual, steady_ms());
+    deps_.rate_limiter.release(call.rate_ticket);
+    return;
+  }
+  if (local.redis_limits) {
+    asio::co_spawn(ex.worker().io_context(),
+                   finish_shared(local.redis_limits.get(), std::move(call.rate_ticket), actual),
+                   asio::detached);
+    call.rate_ticket.active = false;
+  }
+}
+
+asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local, Call& call) {
   const auth::KeyInfo& key = *call.key;
   const limits::RateLimits lim{key.rpm_limit, key.tpm_limit, key.max_concurrent};
   if (!lim.any()) {
@@ -572,8 +605,36 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Call& call) {
   const std::int64_t estimate =
       static_cast<std::int64_t>(ex.request().body.size() / 4) +
       std::max<std::int64_t>(0, call.req.max_output_tokens);
-  call.rate = deps_.rate_limiter.acquire(key.id, lim, estimate, steady_ms(), call.rate_ticket);
-  call.rate_limiter = &deps_.rate_limiter;
+  if (local.redis_limits) {
+    const auto shared = co_await local.redis_limits->acquire(key.id, lim, estimate,
+                                                             ex.gateway_request_id(),
+                                                             call.rate_ticket);
+    if (shared.unavailable) {
+      // Counted always, logged at most every 10 s: an outage must not flood the log.
+      const std::uint64_t n = limiter_failures_.fetch_add(1) + 1;
+      const std::int64_t now = steady_ms();
+      std::int64_t last = limiter_failure_logged_ms_.load();
+      if (now - last >= 10'000 && limiter_failure_logged_ms_.compare_exchange_strong(last, now)) {
+        core::LogLine(core::LogLevel::Warn, "rate limiter unavailable (Redis)")
+            .field("policy", deps_.rate_limit_failure == redis::FailurePolicy::FailOpen
+                                 ? "fail_open"
+                                 : "fail_closed")
+            .field("failures_total", n)
+            .emit();
+      }
+      if (deps_.rate_limit_failure == redis::FailurePolicy::FailOpen) {
+        co_return true;
+      }
+      co_await ex.respond_error(Errc::NotReady,
+                                "The gateway cannot check this API key's rate limits right now.",
+                                {}, "Retry-After: 1\r\n");
+      co_return false;
+    }
+    call.rate = shared.decision;
+  } else {
+    call.rate = deps_.rate_limiter.acquire(key.id, lim, estimate, steady_ms(), call.rate_ticket);
+    call.rate_limiter = &deps_.rate_limiter;
+  }
   if (call.rate.verdict == limits::RateVerdict::Ok) {
     co_return true;
   }

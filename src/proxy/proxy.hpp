@@ -9,6 +9,7 @@
 #include "http/upstream.hpp"
 #include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
+#include "redis/rate_limits.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -28,6 +29,9 @@ struct ProxyDeps {
   http::ProxySettings forward_proxy;
   limits::SpendLedger& ledger;
   limits::RateLimiter& rate_limiter;
+  /// Set: rate limits live in Redis (one connection per I/O thread), shared by replicas.
+  std::optional<redis::Options> redis;
+  redis::FailurePolicy rate_limit_failure = redis::FailurePolicy::FailOpen;
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
@@ -62,7 +66,9 @@ class Proxy final : public http::Handler {
   void compute_cost(http::Exchange& ex, Call& call);
   /// Refuses (429 with Retry-After) a call over the key's RPM, TPM or concurrency limit;
   /// otherwise counts it.
-  boost::asio::awaitable<bool> check_rate_limits(http::Exchange& ex, Call& call);
+  boost::asio::awaitable<bool> check_rate_limits(http::Exchange& ex, Local& local, Call& call);
+  /// After the call: the actual tokens replace the estimate, the concurrency slot is freed.
+  void finish_rate_limits(http::Exchange& ex, Local& local, Call& call);
   static std::string cost_headers(const Call& call);
   /// x-ratelimit-{limit,remaining,reset}-{requests,tokens} of the key's windows.
   static std::string rate_headers(const limits::RateDecision& d);
@@ -73,6 +79,8 @@ class Proxy final : public http::Handler {
 
   ProxyDeps deps_;
   std::atomic<bool> ready_{false};
+  std::atomic<std::uint64_t> limiter_failures_{0};
+  std::atomic<std::int64_t> limiter_failure_logged_ms_{0};
 };
 
 }  // namespace llmgw::proxy

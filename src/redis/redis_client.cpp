@@ -2,9 +2,7 @@
 
 #include "core/log.hpp"
 
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -84,11 +82,12 @@ std::string sha1_hex(const std::string& text) {
 
 }  // namespace
 
-/// One command in flight: completed once, by the reply, the disconnect or the timer.
+/// One command in flight. The caller waits on `timer` (armed with the command's timeout); the
+/// reply or the disconnect stores the result and cancels the timer, which wakes it.
 struct Client::Pending {
   explicit Pending(asio::io_context& ioc) : timer(ioc) {}
-  asio::any_completion_handler<void(std::optional<Reply>)> handler;
   asio::steady_timer timer;
+  std::optional<Reply> result;
   bool done = false;
 
   void complete(std::optional<Reply> r) {
@@ -96,11 +95,8 @@ struct Client::Pending {
       return;
     }
     done = true;
+    result = std::move(r);
     timer.cancel();
-    auto h = std::move(handler);
-    asio::post(timer.get_executor(), [h = std::move(h), r = std::move(r)]() mutable {
-      std::move(h)(std::move(r));
-    });
   }
 };
 
@@ -178,8 +174,15 @@ void Client::on_connect(const redisAsyncContext* ac, int status) {
   if (status == REDIS_OK) {
     self->up_ = true;
     self->retry_at_ = {};
+    return;
   }
-  // On failure hiredis frees the context itself (after calling cleanup).
+  // A failed connect: hiredis frees the context after this callback without calling the
+  // disconnect callback, so forget it here.
+  if (self->ctx_ == ac) {
+    self->ctx_ = nullptr;
+    self->up_ = false;
+    self->retry_at_ = std::chrono::steady_clock::now() + self->opts_.backoff;
+  }
 }
 
 void Client::on_disconnect(const redisAsyncContext* ac, int) {
@@ -272,32 +275,27 @@ asio::awaitable<std::optional<Reply>> Client::command(std::vector<std::string> a
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                          void(std::optional<Reply>)>(
-      [&](auto handler) {
-        pending->handler = std::move(handler);
-        auto* holder = new std::shared_ptr<Pending>(pending);
-        if (redisAsyncCommandArgv(ctx_, &on_reply, holder, static_cast<int>(argv.size()),
-                                  argv.data(), lens.data()) != REDIS_OK) {
-          delete holder;
-          pending->complete(std::nullopt);
-          return;
-        }
-        pending->timer.expires_after(opts_.timeout);
-        pending->timer.async_wait([this, p = pending.get(), gen = generation_,
-                                   keep = pending](const boost::system::error_code& ec) {
-          if (ec || p->done) {
-            return;
-          }
-          // No answer in time: give up on this connection; its other commands fail too.
-          p->complete(std::nullopt);
-          if (gen == generation_ && ctx_ != nullptr) {
-            close();
-            retry_at_ = std::chrono::steady_clock::now() + opts_.backoff;
-          }
-        });
-      },
-      asio::use_awaitable);
+  auto* holder = new std::shared_ptr<Pending>(pending);
+  if (redisAsyncCommandArgv(ctx_, &on_reply, holder, static_cast<int>(argv.size()), argv.data(),
+                            lens.data()) != REDIS_OK) {
+    delete holder;
+    co_return std::nullopt;
+  }
+  const std::uint64_t gen = generation_;
+  pending->timer.expires_after(opts_.timeout);
+  boost::system::error_code ec;
+  if (!pending->done) {
+    co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (!pending->done) {
+    // No answer in time: give up on this connection; its other commands fail with it.
+    pending->complete(std::nullopt);
+    if (gen == generation_ && ctx_ != nullptr) {
+      close();
+      retry_at_ = std::chrono::steady_clock::now() + opts_.backoff;
+    }
+  }
+  co_return std::move(pending->result);
 }
 
 asio::awaitable<std::optional<Reply>> Client::eval(const std::string& script,

@@ -1,0 +1,102 @@
+// Shared servers for the distributed tests: a real redis-server on a free port in a temporary
+// directory, and a fresh schema in the PostgreSQL server that scripts/test.sh started
+// (LLMGW_TEST_DATABASE_URL). A server that cannot start fails the test; nothing skips.
+
+import { spawn, execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { freePort, sleep } from './harness.mjs';
+
+/** Sends one inline command to Redis and resolves with the raw reply text. */
+export function redisCommand(port, line, timeoutMs = 2_000) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let data = '';
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`redis ${line}: timeout`)); }, timeoutMs);
+    sock.on('connect', () => sock.write(`${line}\r\n`));
+    sock.on('data', (d) => {
+      data += d;
+      if (data.endsWith('\r\n')) { clearTimeout(timer); sock.end(); resolve(data); }
+    });
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+export class RedisServer {
+  constructor() {
+    this.port = 0;
+    this.dir = '';
+    this.proc = null;
+  }
+
+  async start(port = 0) {
+    this.dir = this.dir || await fsp.mkdtemp(path.join(os.tmpdir(), 'llmgw-redis-'));
+    this.port = port || this.port || await freePort();
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1',
+      '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    this.proc.stdout.on('data', (d) => { out += d; });
+    this.proc.stderr.on('data', (d) => { out += d; });
+    const spawnError = new Promise((_, reject) => this.proc.once('error', (e) => reject(new Error(
+      e.code === 'ENOENT' ? 'redis-server is not installed (apt-get install -y redis-server)' : e.message))));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const pong = await Promise.race([redisCommand(this.port, 'PING', 500), spawnError]);
+        if (pong.startsWith('+PONG')) return this;
+      } catch (e) {
+        if (/not installed/.test(e.message)) throw e;
+      }
+      if (Date.now() > deadline || this.proc.exitCode !== null) {
+        throw new Error(`redis-server did not start on port ${this.port}: ${out}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.proc.once('exit', resolve));
+    this.proc.kill('SIGKILL');
+    await exited;
+  }
+
+  async cleanup() {
+    await this.stop();
+    if (this.dir) await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function psql(url, sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', url, '-c', sql], { timeout: 15_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`psql failed: ${err.message}\n${stderr}`));
+        else resolve(String(stdout).trim());
+      });
+  });
+}
+
+/**
+ * A fresh schema in the test PostgreSQL server: {url (search_path set to it), query(sql),
+ * drop()}. Fails when LLMGW_TEST_DATABASE_URL is not set (scripts/test.sh sets it).
+ */
+export async function pgSchema() {
+  const base = process.env.LLMGW_TEST_DATABASE_URL;
+  if (!base) {
+    throw new Error('LLMGW_TEST_DATABASE_URL is not set: run scripts/test.sh, or eval "$(scripts/pg.sh start)" first');
+  }
+  const name = `it_${crypto.randomBytes(6).toString('hex')}`;
+  await psql(base, `CREATE SCHEMA ${name}`);
+  const url = `${base}${base.includes('?') ? '&' : '?'}options=-csearch_path%3D${name}`;
+  return {
+    url,
+    name,
+    query: (sql) => psql(url, sql),
+    drop: () => psql(base, `DROP SCHEMA ${name} CASCADE`),
+  };
+}
