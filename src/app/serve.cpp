@@ -165,6 +165,10 @@ int run_serve(const ServeOptions& opts) {
                           .rate_limit_failure = s.rate_limit_failure_policy == "fail_closed"
                                                     ? redis::FailurePolicy::FailClosed
                                                     : redis::FailurePolicy::FailOpen,
+                          .budget_failure = s.budget_failure_policy == "fail_open"
+                                                ? redis::FailurePolicy::FailOpen
+                                                : redis::FailurePolicy::FailClosed,
+                          .budget_soft_threshold_percent = s.budget_soft_threshold_percent,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads)});

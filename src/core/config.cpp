@@ -98,6 +98,12 @@ Settings Settings::from_environment() {
     }
     s.rate_limit_failure_policy = v;
   }
+  if (const char* v = env("LLMGW_BUDGET_FAILURE_POLICY")) {
+    if (std::string_view(v) != "fail_open" && std::string_view(v) != "fail_closed") {
+      throw ConfigError("environment: LLMGW_BUDGET_FAILURE_POLICY: fail_open or fail_closed");
+    }
+    s.budget_failure_policy = v;
+  }
   env_number<std::size_t>("LLMGW_MAX_BODY_BYTES", s.max_body_bytes, 1024, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 1u << 20);
   env_ms("LLMGW_HEADER_TIMEOUT_MS", s.header_timeout);

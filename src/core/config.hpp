@@ -37,6 +37,9 @@ struct Settings {
   /// LLMGW_RATE_LIMIT_FAILURE_POLICY: what a call gets while Redis does not answer:
   /// "fail_open" (served without limits, counted and logged) or "fail_closed" (503).
   std::string rate_limit_failure_policy = "fail_open";
+  /// LLMGW_BUDGET_FAILURE_POLICY: the same for budgets held in Redis; "fail_closed" (503) by
+  /// default, since a call that cannot be checked could overrun the budget.
+  std::string budget_failure_policy = "fail_closed";
   std::size_t max_body_bytes = 10u << 20;        ///< LLMGW_MAX_BODY_BYTES
   std::size_t max_header_bytes = 16u << 10;      ///< LLMGW_MAX_HEADER_BYTES
   std::chrono::milliseconds header_timeout{10'000};   ///< LLMGW_HEADER_TIMEOUT_MS

@@ -166,6 +166,8 @@ struct Proxy::Local final : http::WorkerLocal {
     if (deps.redis) {
       redis = std::make_unique<redis::Client>(w.io_context(), *deps.redis);
       redis_limits = std::make_unique<redis::RedisRateLimiter>(*redis);
+      redis_ledger =
+          std::make_unique<redis::RedisSpendLedger>(*redis, deps.budget_soft_threshold_percent);
     }
   }
   void shutdown() override {
@@ -180,6 +182,7 @@ struct Proxy::Local final : http::WorkerLocal {
   http::UpstreamPool pool;
   std::unique_ptr<redis::Client> redis;
   std::unique_ptr<redis::RedisRateLimiter> redis_limits;
+  std::unique_ptr<redis::RedisSpendLedger> redis_ledger;
 };
 
 /// Everything one inference call carries through the path.
@@ -211,6 +214,7 @@ struct Proxy::Call {
     }
   }
   std::string period_id;
+  bool shared_hold = false;  ///< `reservation` is held in Redis (by the gateway request id)
   std::int64_t upstream_us = 0;
   unsigned status = 0;
 };
@@ -389,7 +393,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   if (!(co_await check_rate_limits(ex, local, call))) {
     co_return;
   }
-  if (!(co_await reserve_budget(ex, call))) {
+  if (!(co_await reserve_budget(ex, local, call))) {
     co_return;
   }
   if (call.route->provider->type == core::ProviderType::Echo) {
@@ -398,7 +402,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
     co_await forward(ex, local, call);
   }
   compute_cost(ex, call);  // streams and failures: their cost is known only now
-  settle_budget(call);
+  settle_budget(ex, local, call);
   finish_rate_limits(ex, local, call);
   record_usage(ex, call);
 }
@@ -436,7 +440,85 @@ asio::awaitable<core::Money> load_spend(store::Store* store, std::string key_id,
 
 }  // namespace
 
-asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
+core::Money Proxy::worst_case(http::Exchange& ex, const Call& call,
+                              const pricing::ModelPricing& pricing) const {
+  // Every body byte a prompt token (no tokenizer makes fewer bytes per token), and the full
+  // output allowance.
+  const std::int64_t prompt_bound = static_cast<std::int64_t>(ex.request().body.size());
+  std::int64_t max_out = call.req.max_output_tokens;
+  if (max_out < 0) {
+    max_out = pricing.max_output_tokens.value_or(deps_.default_max_output_tokens);
+  }
+  if (call.endpoint == kEndpointEmbeddings) {
+    max_out = 0;
+  }
+  return pricing::worst_case_cost(pricing, prompt_bound, max_out, call.service);
+}
+
+std::string Proxy::over_budget_message(const auth::KeyInfo& key, limits::BudgetPeriod period,
+                                       const limits::PeriodWindow& window, core::Money spent) {
+  return "This API key has reached its budget of $" + key.budget->to_string(2) + " for the " +
+         std::string(limits::to_string(period)) + " period " + window.id + " ($" +
+         spent.to_string(2) + " spent); the call would risk exceeding it.";
+}
+
+void Proxy::note_shared_failure(std::string_view what, redis::FailurePolicy policy) {
+  const std::uint64_t n = shared_failures_.fetch_add(1) + 1;
+  const std::int64_t now = steady_ms();
+  std::int64_t last = shared_failure_logged_ms_.load();
+  if (now - last >= 10'000 && shared_failure_logged_ms_.compare_exchange_strong(last, now)) {
+    core::LogLine(core::LogLevel::Warn, "shared state unavailable (Redis)")
+        .field("what", what)
+        .field("policy", policy == redis::FailurePolicy::FailOpen ? "fail_open" : "fail_closed")
+        .field("failures_total", n)
+        .emit();
+  }
+}
+
+asio::awaitable<bool> Proxy::reserve_shared_budget(http::Exchange& ex, Local& local, Call& call,
+                                                   const limits::PeriodWindow& window,
+                                                   core::Money worst) {
+  const auth::KeyInfo& key = *call.key;
+  const std::string_view hold_id = ex.gateway_request_id();
+  auto r = co_await local.redis_ledger->reserve(key.id, window.id, *key.budget, worst, hold_id,
+                                                window.end_unix, std::nullopt, call.reservation);
+  if (r.outcome == redis::LedgerOutcome::NotLoaded) {
+    // First call of the period anywhere (or Redis lost its data): seed it from the store.
+    auto [eptr, spent] = co_await asio::co_spawn(
+        deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
+        use_tuple);
+    if (eptr) {
+      co_await ex.respond_error(Errc::NotReady,
+                                "The gateway could not read this key's spend; try again.");
+      co_return false;
+    }
+    r = co_await local.redis_ledger->reserve(key.id, window.id, *key.budget, worst, hold_id,
+                                             window.end_unix, spent, call.reservation);
+  }
+  if (r.outcome == redis::LedgerOutcome::Unavailable) {
+    note_shared_failure("budget ledger", deps_.budget_failure);
+    if (deps_.budget_failure == redis::FailurePolicy::FailOpen) {
+      co_return true;
+    }
+    co_await ex.respond_error(Errc::NotReady,
+                              "The gateway cannot check this API key's budget right now.", {},
+                              "Retry-After: 1\r\n");
+    co_return false;
+  }
+  if (r.outcome == redis::LedgerOutcome::OverBudget) {
+    const auto period = limits::parse_budget_period(key.budget_period)
+                            .value_or(limits::BudgetPeriod::Monthly);
+    co_await ex.respond_error(
+        Errc::BudgetExceeded, over_budget_message(key, period, window, r.spent), {},
+        "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
+            "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
+    co_return false;
+  }
+  call.shared_hold = call.reservation.active;
+  co_return true;
+}
+
+asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Local& local, Call& call) {
   const auth::KeyInfo& key = *call.key;
   const auto& pricing = call.route->pricing;
   if (!key.budget || !pricing) {
@@ -447,6 +529,10 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
   // A copy: the per-thread cache may roll over to the next period while this call waits.
   const limits::PeriodWindow window = current_window(period);
   call.period_id = window.id;
+  if (local.redis_ledger) {
+    co_return co_await reserve_shared_budget(ex, local, call, window,
+                                             worst_case(ex, call, *pricing));
+  }
   if (!deps_.ledger.loaded(key.id, window.id)) {
     auto [eptr, spent] = co_await asio::co_spawn(
         deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
@@ -459,17 +545,7 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
     }
     deps_.ledger.load(key.id, window.id, spent);
   }
-  // Worst case: every body byte a prompt token (no tokenizer makes fewer bytes per token),
-  // and the full output allowance.
-  const std::int64_t prompt_bound = static_cast<std::int64_t>(ex.request().body.size());
-  std::int64_t max_out = call.req.max_output_tokens;
-  if (max_out < 0) {
-    max_out = pricing->max_output_tokens.value_or(deps_.default_max_output_tokens);
-  }
-  if (call.endpoint == kEndpointEmbeddings) {
-    max_out = 0;
-  }
-  const core::Money worst = pricing::worst_case_cost(*pricing, prompt_bound, max_out, call.service);
+  const core::Money worst = worst_case(ex, call, *pricing);
   call.ledger = &deps_.ledger;
   const auto reserved =
       deps_.ledger.reserve(key.id, window.id, *key.budget, worst, call.reservation);
@@ -482,11 +558,7 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Call& call) {
   if (reserved == limits::ReserveResult::OverBudget) {
     const core::Money spent = deps_.ledger.spent(key.id, window.id);
     co_await ex.respond_error(
-        Errc::BudgetExceeded,
-        "This API key has reached its budget of $" + key.budget->to_string(2) + " for the " +
-            std::string(limits::to_string(period)) + " period " + window.id + " ($" +
-            spent.to_string(2) + " spent); the call would risk exceeding it.",
-        {},
+        Errc::BudgetExceeded, over_budget_message(key, period, window, spent), {},
         "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
             "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
     co_return false;
@@ -610,18 +682,7 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
                                                              ex.gateway_request_id(),
                                                              call.rate_ticket);
     if (shared.unavailable) {
-      // Counted always, logged at most every 10 s: an outage must not flood the log.
-      const std::uint64_t n = limiter_failures_.fetch_add(1) + 1;
-      const std::int64_t now = steady_ms();
-      std::int64_t last = limiter_failure_logged_ms_.load();
-      if (now - last >= 10'000 && limiter_failure_logged_ms_.compare_exchange_strong(last, now)) {
-        core::LogLine(core::LogLevel::Warn, "rate limiter unavailable (Redis)")
-            .field("policy", deps_.rate_limit_failure == redis::FailurePolicy::FailOpen
-                                 ? "fail_open"
-                                 : "fail_closed")
-            .field("failures_total", n)
-            .emit();
-      }
+      note_shared_failure("rate limiter", deps_.rate_limit_failure);
       if (deps_.rate_limit_failure == redis::FailurePolicy::FailOpen) {
         co_return true;
       }
@@ -666,14 +727,38 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   co_return false;
 }
 
-void Proxy::settle_budget(Call& call) {
+namespace {
+asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledger,
+                                    limits::Reservation hold, std::string hold_id,
+                                    core::Money budget, core::Money actual, std::string key_id,
+                                    std::string period_id);
+}  // namespace
+
+void Proxy::settle_budget(http::Exchange& ex, Local& local, Call& call) {
   if (!call.reservation.active) {
     return;
   }
-  const auto settled = deps_.ledger.settle(
-      call.reservation, call.cost.known() ? call.cost.total : call.reservation.amount);
+  const core::Money actual = call.cost.known() ? call.cost.total : call.reservation.amount;
+  if (call.shared_hold) {
+    // Off the request's path: the hold keeps the budget safe until the settlement lands.
+    asio::co_spawn(ex.worker().io_context(),
+                   settle_shared(this, local.redis_ledger.get(), call.reservation,
+                                 std::string(ex.gateway_request_id()), *call.key->budget, actual,
+                                 call.key->id, call.period_id),
+                   asio::detached);
+    call.reservation.active = false;
+    return;
+  }
+  const auto settled = deps_.ledger.settle(call.reservation, actual);
   if (settled.crossed_soft_threshold) {
-    store::BudgetEvent e{call.key->id, call.period_id, "soft_threshold",
+    record_soft_threshold(call.key->id, call.period_id, settled);
+  }
+}
+
+void Proxy::record_soft_threshold(const std::string& key_id, const std::string& period_id,
+                                  const limits::Settled& settled) {
+  {
+    store::BudgetEvent e{key_id, period_id, "soft_threshold",
                          settled.spent.to_string(), settled.budget.to_string(),
                          core::unix_micros()};
     core::LogLine(core::LogLevel::Warn, "budget soft threshold crossed")
@@ -693,6 +778,18 @@ void Proxy::settle_budget(Call& call) {
     });
   }
 }
+
+namespace {
+asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledger,
+                                    limits::Reservation hold, std::string hold_id,
+                                    core::Money budget, core::Money actual, std::string key_id,
+                                    std::string period_id) {
+  const auto settled = co_await ledger->settle(hold, hold_id, budget, actual);
+  if (settled && settled->crossed_soft_threshold) {
+    proxy->record_soft_threshold(key_id, period_id, *settled);
+  }
+}
+}  // namespace
 
 asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
   const std::string_view body = ex.request().body;

@@ -10,6 +10,7 @@
 #include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
 #include "redis/rate_limits.hpp"
+#include "redis/spend_ledger.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -32,6 +33,10 @@ struct ProxyDeps {
   /// Set: rate limits live in Redis (one connection per I/O thread), shared by replicas.
   std::optional<redis::Options> redis;
   redis::FailurePolicy rate_limit_failure = redis::FailurePolicy::FailOpen;
+  /// With Redis, budgets are held there too; while it does not answer they fail closed
+  /// (503) unless this says fail_open (served without a budget check, counted and logged).
+  redis::FailurePolicy budget_failure = redis::FailurePolicy::FailClosed;
+  unsigned budget_soft_threshold_percent = 80;
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
@@ -46,6 +51,10 @@ class Proxy final : public http::Handler {
 
   std::unique_ptr<http::WorkerLocal> make_worker_local(http::Worker& w) override;
   boost::asio::awaitable<void> handle(http::Exchange& ex) override;
+
+  /// Logs and stores a soft-threshold crossing (once per key and period).
+  void record_soft_threshold(const std::string& key_id, const std::string& period_id,
+                             const limits::Settled& settled);
 
   /// /readyz answers 200 once this is set (after the first catalog load).
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
@@ -62,7 +71,11 @@ class Proxy final : public http::Handler {
   boost::asio::awaitable<void> answer_echo(http::Exchange& ex, Call& call);
   /// Reserves the call's worst case against the key's budget; answers 429 (and returns
   /// false) when it would risk passing it.
-  boost::asio::awaitable<bool> reserve_budget(http::Exchange& ex, Call& call);
+  boost::asio::awaitable<bool> reserve_budget(http::Exchange& ex, Local& local, Call& call);
+  /// Holds the worst case in the shared (Redis) ledger; same contract as reserve_budget.
+  boost::asio::awaitable<bool> reserve_shared_budget(http::Exchange& ex, Local& local, Call& call,
+                                                     const limits::PeriodWindow& window,
+                                                     core::Money worst);
   void compute_cost(http::Exchange& ex, Call& call);
   /// Refuses (429 with Retry-After) a call over the key's RPM, TPM or concurrency limit;
   /// otherwise counts it.
@@ -74,13 +87,19 @@ class Proxy final : public http::Handler {
   static std::string rate_headers(const limits::RateDecision& d);
   /// The provider's pass-through headers, minus its x-ratelimit-* when the key has its own.
   static std::string upstream_headers(const Call& call, const std::string& passthrough);
-  void settle_budget(Call& call);
+  void settle_budget(http::Exchange& ex, Local& local, Call& call);
+  core::Money worst_case(http::Exchange& ex, const Call& call,
+                         const pricing::ModelPricing& pricing) const;
+  static std::string over_budget_message(const auth::KeyInfo& key, limits::BudgetPeriod period,
+                                         const limits::PeriodWindow& window, core::Money spent);
+  /// Counts a shared-state failure and logs it at most every 10 s.
+  void note_shared_failure(std::string_view what, redis::FailurePolicy policy);
   void record_usage(http::Exchange& ex, Call& call);
 
   ProxyDeps deps_;
   std::atomic<bool> ready_{false};
-  std::atomic<std::uint64_t> limiter_failures_{0};
-  std::atomic<std::int64_t> limiter_failure_logged_ms_{0};
+  std::atomic<std::uint64_t> shared_failures_{0};
+  std::atomic<std::int64_t> shared_failure_logged_ms_{0};
 };
 
 }  // namespace llmgw::proxy

@@ -35,11 +35,11 @@ function env(extra = {}) {
 }
 
 before(async () => {
-  mock = new OpenAIMock();
+  mock = new OpenAIMock({ anyModel: true });
   await mock.start();
   redis = await new RedisServer().start();
   pg = await pgSchema();
-  const config = standardConfig(mock.baseUrl);
+  const config = distributedConfig(mock.baseUrl);
   const first = await startGateway({ config, env: env(), mockKey: mock.apiKey,
     keys: { rpm100: { rpm: 100 }, rpm5: { rpm: 5 }, free: {}, todisable: {} } });
   gws.push(first);
@@ -58,6 +58,27 @@ after(async () => {
 });
 
 const key = (name) => gws[0].keys[name];
+
+/** The standard models plus `money-budget`, priced by the file: $1 / 1M input, $2 / 1M output. */
+function distributedConfig(mockBaseUrl) {
+  const c = standardConfig(mockBaseUrl);
+  c.models.push({ name: 'money-budget', provider: 'mock' });
+  c.prices = [{ model: 'money-budget', components: { raw:
+    '[{direction: "input", unit: "1m_tokens", price: "1"}, {direction: "output", unit: "1m_tokens", price: "2"}]' } }];
+  return c;
+}
+
+// Exact decimals as BigInt counts of 1e-24 USD.
+const DECIMALS = 24;
+const ONE = 10n ** BigInt(DECIMALS);
+function dec(text) {
+  const [w, f = ''] = String(text).split('.');
+  return BigInt(w) * ONE + BigInt(f.padEnd(DECIMALS, '0'));
+}
+function decStr(units) {
+  const frac = (units % ONE).toString().padStart(DECIMALS, '0').replace(/0+$/, '');
+  return frac ? `${units / ONE}.${frac}` : `${units / ONE}`;
+}
 
 test('rpm 100 across three replicas: 300 concurrent calls, exactly 100 accepted; usage rows match', T, async () => {
   const calls = Array.from({ length: 300 }, (_, i) =>
@@ -87,6 +108,41 @@ test('rpm 100 across three replicas: 300 concurrent calls, exactly 100 accepted;
   assert.equal(rows, '100', 'usage rows in PostgreSQL');
   // Refused calls never reached a provider and are not usage: no rows for them.
   assert.equal(await pg.query(`SELECT count(*) FROM usage_records WHERE key_id = '${id}'`), '100');
+});
+
+test('a budget under 150 concurrent calls through three replicas is never passed', T, async () => {
+  const IN = dec('1') / 1_000_000n;
+  const OUT = dec('2') / 1_000_000n;
+  const maxTokens = 100n;
+  const body = chatBody('money-budget', 'spend [mock:prompt_tokens=50] [mock:completion_tokens=20] [mock:delay_ms=30]',
+    { max_tokens: Number(maxTokens) });
+  const worst = BigInt(Buffer.byteLength(JSON.stringify(body))) * IN + maxTokens * OUT;
+  const actual = 50n * IN + 20n * OUT;
+  const budget = worst * 10n + worst / 2n;  // 10 worst cases fit at once, 11 do not
+  const k = await gws[0].createKey('budgeted', { budget: decStr(budget), budgetPeriod: 'monthly' });
+  const results = await Promise.all(Array.from({ length: 150 }, (_, i) =>
+    chat(gws[i % 3].port, k.key, body, { timeoutMs: 30_000 })));
+  const ok = results.filter((r) => r.status === 200).length;
+  for (const r of results) {
+    if (r.status !== 200) {
+      assert.equal(r.status, 429, r.text);
+      assert.equal(r.json.error.type, 'insufficient_quota');
+    }
+  }
+  assert.ok(ok >= 10, `at least the 10 worst cases that fit at once: ${ok}`);
+  assert.ok(BigInt(ok) * actual <= budget, `${ok} calls cost ${decStr(BigInt(ok) * actual)} > budget ${decStr(budget)}`);
+  // Without a shared ledger each replica would have let 10 worst cases through at once.
+  const deadline = Date.now() + 10_000;
+  let rows = '';
+  while (Date.now() < deadline) {
+    rows = await pg.query(`SELECT count(*) FROM usage_records WHERE key_id = '${k.id}'`);
+    if (rows === String(ok)) break;
+    await sleep(100);
+  }
+  assert.equal(rows, String(ok));
+  const spent = await pg.query(`SELECT COALESCE(sum(cost_usd::numeric), 0) FROM usage_records WHERE key_id = '${k.id}'`);
+  assert.ok(dec(spent) <= budget, `spent ${spent} > budget ${decStr(budget)}`);
+  assert.equal(dec(spent), BigInt(ok) * actual);
 });
 
 test('a key disabled through replica A is refused by B and C within one second', T, async () => {
@@ -122,7 +178,7 @@ test('Redis stopped: fail_open serves without limits, fail_closed answers 503; b
   // A key without limits never needs Redis.
   assert.equal((await chat(closed.port, key('free').key, chatBody('gpt-4o-mini', 'free'))).status, 200);
   for (const gw of gws) assert.equal(gw.exit, null, 'no replica died');
-  assert.ok(gws[0].logLines().some((l) => l.msg === 'rate limiter unavailable (Redis)'));
+  assert.ok(gws[0].logLines().some((l) => l.msg === 'shared state unavailable (Redis)'));
 
   await redis.start(redis.port);  // same port, empty: the windows start over
   await sleep(400);  // past the clients' reconnect back-off
