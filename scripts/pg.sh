@@ -6,6 +6,8 @@
 #   eval "$(scripts/pg.sh start)"   starts it and prints, as shell exports,
 #                                   LLMGW_TEST_DATABASE_URL (postgresql://...) and LLMGW_PG_DIR
 #   scripts/pg.sh stop [DIR]        stops the server of DIR (default $LLMGW_PG_DIR), removes DIR
+#   scripts/pg.sh pause DIR         stops the server at once (like a crash), keeping its data
+#   scripts/pg.sh resume DIR        starts it again on the same port (outage tests)
 #
 # initdb and postgres refuse to run as root: as root the server runs as the `postgres` user of
 # Debian's package (or `nobody` when that user does not exist), which owns the directory.
@@ -86,9 +88,13 @@ start() {
     # fsync off and friends: a test server is thrown away, never recovered. One line: pg_ctl
     # hands the options to a shell.
     local options="-c listen_addresses=127.0.0.1 -p $port -k $dir/socket -c fsync=off"
-    options+=" -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+    options+=" -c full_page_writes=off -c max_connections=300"
+    # Asynchronous commit loses the last acknowledged transactions when the server is killed:
+    # fine for tests that never kill it, wrong for the outage tests (LLMGW_PG_DURABLE=1).
+    if [[ ${LLMGW_PG_DURABLE:-0} != 1 ]]; then options+=" -c synchronous_commit=off"; fi
     if as_server_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log/postgres.log" -w -t 60 \
         -o "$options" start >/dev/null 2>&1; then
+      echo "$options" >"$dir/options"
       break
     fi
     if ((attempt == kStartAttempts)); then
@@ -131,8 +137,26 @@ stop() {
   rm -rf "$dir"
 }
 
+pause() {
+  local dir=${1:-}
+  [[ -f $dir/bindir && -d $dir/data ]] || die "pause: $dir is not a directory made by pg.sh start"
+  server_user=$(cat "$dir/user")
+  as_server_user "$(cat "$dir/bindir")/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 ||
+    die "pause: pg_ctl stop failed"
+}
+
+resume() {
+  local dir=${1:-}
+  [[ -f $dir/options ]] || die "resume: $dir is not a directory made by pg.sh start"
+  server_user=$(cat "$dir/user")
+  as_server_user "$(cat "$dir/bindir")/pg_ctl" -D "$dir/data" -l "$dir/log/postgres.log" -w -t 60 \
+    -o "$(cat "$dir/options")" start >/dev/null 2>&1 || die "resume: postgres did not start"
+}
+
 case ${1:-} in
   start) start ;;
   stop) stop "${2:-}" ;;
-  *) die "usage: scripts/pg.sh start | stop [DIR]" ;;
+  pause) pause "${2:-}" ;;
+  resume) resume "${2:-}" ;;
+  *) die "usage: scripts/pg.sh start | stop [DIR] | pause DIR | resume DIR" ;;
 esac

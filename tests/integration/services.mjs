@@ -100,3 +100,30 @@ export async function pgSchema() {
     drop: () => psql(base, `DROP SCHEMA ${name} CASCADE`),
   };
 }
+
+/**
+ * A private PostgreSQL server (scripts/pg.sh) that a test may stop and start again:
+ * {url, pause(), resume(), query(sql), stop()}.
+ */
+export async function privatePostgres() {
+  const script = path.join(path.dirname(new URL(import.meta.url).pathname), '../../scripts/pg.sh');
+  const run = (args) => new Promise((resolve, reject) => {
+    // Durable commits: the outage tests kill the server and count what it acknowledged.
+    execFile('bash', [script, ...args], { timeout: 120_000, env: { ...process.env, LLMGW_PG_DURABLE: '1' } },
+      (err, stdout, stderr) => {
+      if (err) reject(new Error(`pg.sh ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve(String(stdout));
+    });
+  });
+  const out = await run(['start']);
+  const url = /LLMGW_TEST_DATABASE_URL=(\S+)/.exec(out)?.[1];
+  const dir = /LLMGW_PG_DIR=(\S+)/.exec(out)?.[1];
+  if (!url || !dir) throw new Error(`pg.sh start printed no URL: ${out}`);
+  return {
+    url,
+    pause: () => run(['pause', dir]),
+    resume: () => run(['resume', dir]),
+    query: (sql) => psql(url, sql),
+    stop: () => run(['stop', dir]),
+  };
+}
