@@ -147,6 +147,27 @@ void LocalRateLimiter::release(RateTicket& t) {
   }
 }
 
+void LocalRateLimiter::cancel(RateTicket& t) {
+  if (!t.active) {
+    return;
+  }
+  if (t.entry != 0) {
+    Shard& sh = shard(t.key_id);
+    std::lock_guard lock(sh.mutex);
+    if (auto it = sh.keys.find(t.key_id); it != sh.keys.end()) {
+      KeyState& s = it->second;
+      auto e = std::lower_bound(s.log.begin(), s.log.end(), t.entry,
+                                [](const Entry& x, std::uint64_t id) { return x.id < id; });
+      if (e != s.log.end() && e->id == t.entry) {
+        s.tokens -= e->tokens;
+        s.log.erase(e);
+      }
+    }
+    t.entry = 0;
+  }
+  release(t);
+}
+
 std::string format_reset(std::int64_t ms) {
   if (ms < 1000) {
     return std::to_string(std::max<std::int64_t>(0, ms)) + "ms";

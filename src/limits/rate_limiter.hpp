@@ -66,6 +66,8 @@ class RateLimiter {
   virtual void reconcile(RateTicket& t, std::int64_t actual_tokens, std::int64_t now_ms) = 0;
   /// Frees the concurrency slot; the window entries stay until they age out.
   virtual void release(RateTicket& t) = 0;
+  /// Takes back everything `acquire` counted (another limit of the same call refused it).
+  virtual void cancel(RateTicket& t) = 0;
 };
 
 class LocalRateLimiter final : public RateLimiter {
@@ -76,6 +78,7 @@ class LocalRateLimiter final : public RateLimiter {
                        std::int64_t now_ms, RateTicket& out) override;
   void reconcile(RateTicket& t, std::int64_t actual_tokens, std::int64_t now_ms) override;
   void release(RateTicket& t) override;
+  void cancel(RateTicket& t) override;
 
  private:
   struct Entry {

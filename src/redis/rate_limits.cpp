@@ -20,7 +20,8 @@ bool parse_failure_policy(std::string_view s, FailurePolicy& out) {
 namespace {
 
 // KEYS: req, tok, toksum, inflight. ARGV: now_ms (0: Redis's clock), window_ms, rpm, tpm,
-// max_concurrent (0: no limit), est_tokens, call id, slot ttl ms.
+// max_concurrent (each -1: no such limit; 0 is a limit that refuses), est_tokens, call id,
+// slot ttl ms.
 // Returns {verdict, retry_ms, requests used, tokens used, reset_ms}; verdict as RateVerdict.
 const std::string kAcquire = R"lua(
 local now = tonumber(ARGV[1])
@@ -44,13 +45,16 @@ local reqs = redis.call('ZCARD', KEYS[1])
 local toks = tonumber(redis.call('GET', KEYS[3]) or '0')
 local inflight = redis.call('ZCARD', KEYS[4])
 local verdict, retry = 0, 0
-if tpm > 0 and est > tpm then
+if tpm >= 0 and est > tpm then
   verdict = 4
-elseif rpm > 0 and reqs + 1 > rpm then
+elseif rpm >= 0 and reqs + 1 > rpm then
   verdict = 1
-  local e = redis.call('ZRANGE', KEYS[1], reqs - rpm, reqs - rpm, 'WITHSCORES')
-  retry = tonumber(e[2]) + win - now
-elseif tpm > 0 and toks + est > tpm then
+  retry = win
+  if rpm > 0 then
+    local e = redis.call('ZRANGE', KEYS[1], reqs - rpm, reqs - rpm, 'WITHSCORES')
+    retry = tonumber(e[2]) + win - now
+  end
+elseif tpm >= 0 and toks + est > tpm then
   verdict = 2
   retry = win
   local all = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
@@ -59,20 +63,20 @@ elseif tpm > 0 and toks + est > tpm then
     freed = freed + tonumber(string.match(all[i], ':(%d+)$'))
     if toks - freed + est <= tpm then retry = tonumber(all[i + 1]) + win - now; break end
   end
-elseif mc > 0 and inflight + 1 > mc then
+elseif mc >= 0 and inflight + 1 > mc then
   verdict = 3
   retry = 1000
 end
 if verdict ~= 0 and verdict ~= 4 and retry < 1 then retry = 1 end
 if verdict == 0 then
-  if rpm > 0 or tpm > 0 then
+  if rpm >= 0 or tpm >= 0 then
     redis.call('ZADD', KEYS[1], now, id)
     redis.call('ZADD', KEYS[2], now, id .. ':' .. est)
     redis.call('INCRBY', KEYS[3], est)
     reqs = reqs + 1
     toks = toks + est
   end
-  if mc > 0 then redis.call('ZADD', KEYS[4], now + ttl, id) end
+  if mc >= 0 then redis.call('ZADD', KEYS[4], now + ttl, id) end
   local keep = math.max(win, ttl) + 1000
   for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
 end
@@ -99,6 +103,11 @@ return 1
 
 std::string base(std::string_view key_id) { return "llmgw:rl:{" + std::string(key_id) + "}:"; }
 
+/// A limit for the script: -1 when the key has none (0 is a limit: nothing passes).
+std::int64_t limit_arg(const std::optional<std::int64_t>& limit) {
+  return limit ? std::max<std::int64_t>(0, *limit) : -1;
+}
+
 }  // namespace
 
 asio::awaitable<RedisRateResult> RedisRateLimiter::acquire(std::string_view key_id,
@@ -121,8 +130,9 @@ asio::awaitable<RedisRateResult> RedisRateLimiter::acquire(std::string_view key_
   }
   std::vector<std::string> argv;
   argv.reserve(8);
-  for (const std::int64_t v : {now_ms, limits::LocalRateLimiter::kWindowMs, limits.rpm.value_or(0),
-                               limits.tpm.value_or(0), limits.max_concurrent.value_or(0), est_tokens}) {
+  for (const std::int64_t v :
+       {now_ms, limits::LocalRateLimiter::kWindowMs, limit_arg(limits.rpm), limit_arg(limits.tpm),
+        limit_arg(limits.max_concurrent), est_tokens}) {
     argv.push_back(std::to_string(v));
   }
   argv.emplace_back(call_id);

@@ -6,6 +6,10 @@
 /// Keys per gateway key K (one hash slot: `{K}`): `llmgw:rl:{K}:req` (zset of call ids by
 /// time), `:tok` (zset of "id:tokens" by time), `:toksum` (their sum), `:inflight` (zset of
 /// call ids by expiry: a replica that dies mid-call frees its slots after `slot_ttl`).
+///
+/// Unlike LocalRateLimiter, a clock that steps back is not held at the latest time seen: each
+/// call is counted at the time it was made (the sorted sets keep the order), so after a step
+/// back the earlier entries age out late, never early, and Retry-After says when they will.
 
 #include "limits/rate_limiter.hpp"
 #include "redis/redis_client.hpp"

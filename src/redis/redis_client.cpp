@@ -11,7 +11,6 @@
 #include <openssl/evp.h>
 
 #include <charconv>
-#include <unordered_map>
 
 namespace llmgw::redis {
 
@@ -28,7 +27,14 @@ bool Options::parse_address(std::string_view text, Options& out) {
   if (ec != std::errc{} || end != p.data() + p.size() || port == 0 || port > 65535) {
     return false;
   }
-  out.host = std::string(text.substr(0, colon));
+  std::string_view host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // "[::1]:6379": an IPv6 literal
+    if (host.empty()) {
+      return false;
+    }
+  }
+  out.host = std::string(host);
   out.port = static_cast<std::uint16_t>(port);
   return true;
 }
@@ -228,9 +234,10 @@ void Client::watch_read() {
   }
   read_armed_ = true;
   fd_->async_wait(asio::posix::stream_descriptor::wait_read,
-                  [this, gen = generation_](const boost::system::error_code& ec) {
-                    if (gen != generation_) {
-                      return;  // a watcher of an earlier connection
+                  [this, alive = std::weak_ptr<void>(alive_),
+                   gen = generation_](const boost::system::error_code& ec) {
+                    if (alive.expired() || gen != generation_) {
+                      return;  // a watcher of an earlier connection or of a destroyed Client
                     }
                     read_armed_ = false;
                     if (ec || ctx_ == nullptr || !reading_) {
@@ -249,8 +256,9 @@ void Client::watch_write() {
   }
   write_armed_ = true;
   fd_->async_wait(asio::posix::stream_descriptor::wait_write,
-                  [this, gen = generation_](const boost::system::error_code& ec) {
-                    if (gen != generation_) {
+                  [this, alive = std::weak_ptr<void>(alive_),
+                   gen = generation_](const boost::system::error_code& ec) {
+                    if (alive.expired() || gen != generation_) {
                       return;
                     }
                     write_armed_ = false;
@@ -298,20 +306,30 @@ asio::awaitable<std::optional<Reply>> Client::command(std::vector<std::string> a
   co_return std::move(pending->result);
 }
 
+const std::string& Client::sha_of(const std::string& script) {
+  for (const auto& s : scripts_) {
+    if (s.text == script) {
+      return s.sha;
+    }
+  }
+  if (scripts_.size() >= kMaxScripts) {
+    scripts_.clear();  // scripts are constants of the code: this only bounds a misuse
+  }
+  scripts_.push_back({script, sha1_hex(script)});
+  return scripts_.back().sha;
+}
+
 asio::awaitable<std::optional<Reply>> Client::eval(const std::string& script,
                                                    const std::vector<std::string>& keys,
                                                    const std::vector<std::string>& argv) {
-  if (script_sha_cache_key_ != script) {
-    script_sha_cache_key_ = script;
-    script_sha_ = sha1_hex(script);
-  }
   auto build = [&](std::string_view verb, const std::string& body) {
     std::vector<std::string> args{std::string(verb), body, std::to_string(keys.size())};
     args.insert(args.end(), keys.begin(), keys.end());
     args.insert(args.end(), argv.begin(), argv.end());
     return args;
   };
-  auto r = co_await command(build("EVALSHA", script_sha_));
+  // Built before the first suspension: another eval may add to scripts_ meanwhile.
+  auto r = co_await command(build("EVALSHA", sha_of(script)));
   if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
     r = co_await command(build("EVAL", script));  // loads it into the script cache too
   }

@@ -51,7 +51,8 @@ class Client {
 
   /// Sends one command (each argument binary-safe). nullopt: Redis unreachable or too slow.
   boost::asio::awaitable<std::optional<Reply>> command(std::vector<std::string> args);
-  /// EVALSHA of `script` (loaded on first use; reloaded after NOSCRIPT).
+  /// EVALSHA of `script` (loaded on first use; reloaded after NOSCRIPT). Its SHA1 is computed
+  /// once per script text; the arguments must outlive the call.
   boost::asio::awaitable<std::optional<Reply>> eval(const std::string& script,
                                                     const std::vector<std::string>& keys,
                                                     const std::vector<std::string>& argv);
@@ -62,6 +63,13 @@ class Client {
   struct Pending;
 
  private:
+  struct Script {
+    std::string text;
+    std::string sha;
+  };
+  static constexpr std::size_t kMaxScripts = 32;
+
+  const std::string& sha_of(const std::string& script);
   bool ensure_connected();
   void watch_read();
   void watch_write();
@@ -84,8 +92,10 @@ class Client {
   bool write_armed_ = false;
   std::uint64_t generation_ = 0;  ///< bumped per connection: stale watchers do nothing
   std::chrono::steady_clock::time_point retry_at_{};
-  std::string script_sha_cache_key_;
-  std::string script_sha_;
+  std::vector<Script> scripts_;  ///< SHA1 of each script text used (a handful)
+  /// Expires with the Client: descriptor waits still queued when it is destroyed run later
+  /// (operation_aborted) and must touch nothing of it.
+  std::shared_ptr<void> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace llmgw::redis

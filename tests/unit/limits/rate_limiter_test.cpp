@@ -110,6 +110,20 @@ TEST_F(Limiter, ConcurrencySlotsAreHeldUntilRelease) {
   EXPECT_EQ(take(l, 0, kT0, &c).verdict, RateVerdict::Ok);
 }
 
+TEST_F(Limiter, CancelTakesBackTheRequestTheTokensAndTheSlot) {
+  const RateLimits l{.rpm = 2, .tpm = 100, .max_concurrent = 1};
+  RateTicket t;
+  ASSERT_EQ(take(l, 60, kT0, &t).verdict, RateVerdict::Ok);
+  EXPECT_EQ(take(l, 60, kT0 + 1).verdict, RateVerdict::Tokens);
+  rl.cancel(t);  // e.g. the model's own limit refused the call
+  EXPECT_FALSE(t.active);
+  RateTicket u;
+  const auto d = take(l, 60, kT0 + 2, &u);
+  ASSERT_EQ(d.verdict, RateVerdict::Ok);
+  EXPECT_EQ(d.requests->remaining, 1) << "the cancelled call no longer counts";
+  EXPECT_EQ(d.tokens->remaining, 40);
+}
+
 TEST_F(Limiter, KeysAreIndependentAndUnlimitedKeysAreFree) {
   RateTicket t;
   EXPECT_EQ(rl.acquire("key_a", {.rpm = 1}, 0, kT0, t).verdict, RateVerdict::Ok);
