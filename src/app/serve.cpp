@@ -7,6 +7,7 @@
 #include "limits/spend_ledger.hpp"
 #include "auth/key_cache.hpp"
 #include "catalog/catalog.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
 #include "events/usage_writer.hpp"
 #include "http/server.hpp"
@@ -21,6 +22,7 @@
 #include <thread>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <pthread.h>
 #include <sys/resource.h>
 
@@ -49,6 +51,30 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+/// This data directory's replica id (DATA_DIR/replica.id, created once): what tells its spools
+/// apart from other replicas' in a shared database.
+std::string replica_id(const std::string& data_dir) {
+  const std::string path = data_dir + "/replica.id";
+  if (std::ifstream in(path); in) {
+    std::string id;
+    if (std::getline(in, id) && id.size() == 20 && id.starts_with("rep_")) {
+      return id;
+    }
+    throw std::runtime_error(path + ": not a replica id (rep_ + 16 hex digits)");
+  }
+  const std::string id = core::new_id("rep_");
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) {
+      throw std::runtime_error(tmp + ": cannot be written");
+    }
+  }
+  std::filesystem::rename(tmp, path);
+  return id;
 }
 
 std::optional<redis::Options> redis_options(const core::Settings& s) {
@@ -126,6 +152,8 @@ int run_serve(const ServeOptions& opts) {
       // all are replayed before serving.
       std::vector<std::unique_ptr<events::UsageSpool>> spools;
       const std::string dir = s.data_dir + "/spool";
+      // A shared database holds the marks of every replica's spools: name them per replica.
+      const std::string prefix = s.database_url.empty() ? std::string() : replica_id(s.data_dir) + "/";
       const unsigned producers = s.usage_spool_bytes == 0 ? 0 : s.effective_threads();
       for (unsigned i = 0;; ++i) {
         const std::string path = dir + "/usage-" + std::to_string(i) + ".spool";
@@ -133,7 +161,7 @@ int run_serve(const ServeOptions& opts) {
           break;
         }
         spools.push_back(events::UsageSpool::open(
-            path, s.usage_spool_bytes == 0 ? (4u << 20) : s.usage_spool_bytes));
+            path, s.usage_spool_bytes == 0 ? (4u << 20) : s.usage_spool_bytes, prefix));
       }
       usage.attach_spools(std::move(spools), producers);
       if (const std::size_t replayed = usage.start(); replayed > 0) {

@@ -74,7 +74,8 @@ struct UsageSpool::Header {
 static_assert(sizeof(UsageSpool::Header) <= kHeaderBytes);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
-std::unique_ptr<UsageSpool> UsageSpool::open(const std::string& path, std::size_t capacity) {
+std::unique_ptr<UsageSpool> UsageSpool::open(const std::string& path, std::size_t capacity,
+                                             const std::string& name_prefix) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -104,7 +105,7 @@ std::unique_ptr<UsageSpool> UsageSpool::open(const std::string& path, std::size_
     throw std::runtime_error("usage spool " + path + ": mmap: " + std::strerror(errno));
   }
   auto s = std::unique_ptr<UsageSpool>(new UsageSpool());
-  s->name_ = std::filesystem::path(path).filename().string();
+  s->name_ = name_prefix + std::filesystem::path(path).filename().string();
   s->fd_ = fd;
   s->map_ = static_cast<char*>(m);
   s->map_bytes_ = bytes;

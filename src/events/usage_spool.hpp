@@ -24,7 +24,10 @@ class UsageSpool {
   struct Header;  ///< the mapped file's first page (defined in the .cpp)
 
   /// Opens or creates `path` with `capacity` bytes of ring. Throws std::runtime_error.
-  static std::unique_ptr<UsageSpool> open(const std::string& path, std::size_t capacity);
+  /// `name_prefix` makes the spool's name (its mark in the store) unique among processes
+  /// sharing one database: every replica has a `usage-0.spool`.
+  static std::unique_ptr<UsageSpool> open(const std::string& path, std::size_t capacity,
+                                          const std::string& name_prefix = {});
   ~UsageSpool();
   UsageSpool(const UsageSpool&) = delete;
   UsageSpool& operator=(const UsageSpool&) = delete;

@@ -96,3 +96,27 @@ test('PostgreSQL stopped and restarted mid-load: serving goes on, every answered
   assert.ok(gws[0].logLines().some((l) => l.msg === 'config reload failed; serving the last snapshot'));
   assert.ok(gws[0].logLines().some((l) => l.msg === 'config store reachable again'));
 });
+
+test('a replica killed during the outage replays its own spool at restart, whatever the others wrote', T, async () => {
+  const { key, id } = gws[0].keys.limited;
+  const before = await usageRows(id);
+  await pg.pause();
+  // Both replicas answer calls they cannot record yet; A is then killed with its records in
+  // its spool. B writes its own after the database returns, moving B's marks past A's
+  // sequence numbers: A's replay must still write every one of its records.
+  let answered = 0;
+  for (let i = 0; i < 40; i++) {
+    const r = await chat(gws[i % 2].port, key, chatBody('gpt-4o-mini', `spooled ${i}`));
+    assert.equal(r.status, 200, r.text);
+    answered++;
+  }
+  await gws[0].kill();
+  await pg.resume();
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && (await usageRows(id)) < before + 20) await sleep(200);
+  assert.equal(await usageRows(id), before + 20, 'B wrote its 20');
+  await gws[0].serve();
+  while (Date.now() < deadline && (await usageRows(id)) < before + answered) await sleep(200);
+  assert.equal(await usageRows(id), before + answered, 'A replayed its 20 at restart');
+  assert.ok(gws[0].logLines().some((l) => l.msg === 'usage records replayed from the spool'));
+});
