@@ -223,6 +223,8 @@ json::object model_view(const store::ModelRecord& m) {
           {"upstream_model", m.config.upstream_model},
           {"pricing_model", m.config.pricing_model.empty() ? json::value(nullptr)
                                                            : json::value(m.config.pricing_model)},
+          {"rpm_limit", opt(m.config.rpm_limit)},
+          {"tpm_limit", opt(m.config.tpm_limit)},
           {"enabled", m.enabled},
           {"source", m.source},
           {"created_at", core::format_utc(m.created_at)},
@@ -370,7 +372,7 @@ std::int64_t parse_time(std::string_view text, std::string_view param) {
 
 bool valid_usd(const std::string& s) {
   static const std::regex kAmount(R"(^[0-9]{1,12}(\.[0-9]{1,12})?$)");
-  return std::regex_match(s, kAmount);
+  return std::regex_match(s, kAmount) && *core::Money::parse(s) <= core::kMaxBudget;
 }
 
 std::size_t page_limit(const Request& r) {
@@ -993,7 +995,7 @@ void AdminApi::Impl::read_key_fields(Body& b, store::ApiKeyRecord& k, bool creat
     k.budget_usd.reset();
   } else if (auto budget = b.string("budget_usd")) {
     if (!valid_usd(*budget)) {
-      fail(Errc::InvalidValue, "'budget_usd' must be a decimal amount such as \"25.00\".", "budget_usd");
+      fail(Errc::InvalidValue, "'budget_usd' must be a decimal amount such as \"25.00\", at most 9000000.", "budget_usd");
     }
     k.budget_usd = std::move(*budget);
   }
@@ -1295,6 +1297,12 @@ void AdminApi::Impl::read_model_fields(Body& b, store::ModelRecord& m, bool crea
            "pricing_model");
     }
     m.config.pricing_model = std::move(*pm);
+  }
+  bool present = false;
+  for (auto [name, field] :
+       {std::pair{"rpm_limit", &m.config.rpm_limit}, {"tpm_limit", &m.config.tpm_limit}}) {
+    auto v = positive_or_null(b, name, present);
+    if (present) *field = v;
   }
   if (auto enabled = b.boolean("enabled")) m.enabled = *enabled;
   b.finish();

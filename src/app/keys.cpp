@@ -2,6 +2,7 @@
 #include "app/store_factory.hpp"
 #include "auth/api_key.hpp"
 #include "core/ids.hpp"
+#include "core/money.hpp"
 #include "core/json.hpp"
 
 #include <boost/json/array.hpp>
@@ -89,7 +90,7 @@ store::AuditRecord cli_audit(std::string action, const std::string& key_id, std:
 
 bool valid_usd_amount(const std::string& s) {
   static const std::regex kAmount(R"(^[0-9]{1,12}(\.[0-9]{1,12})?$)");
-  return std::regex_match(s, kAmount);
+  return std::regex_match(s, kAmount) && *core::Money::parse(s) <= core::kMaxBudget;
 }
 
 int run_migrate(const core::Settings& settings) {
@@ -136,7 +137,7 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
   rec.tpm_limit = o.tpm;
   if (!o.budget_usd.empty()) {
     if (!valid_usd_amount(o.budget_usd)) {
-      return fail("--budget: '" + o.budget_usd + "' is not an amount in USD (e.g. 25 or 10.50)");
+      return fail("--budget: '" + o.budget_usd + "' is not an amount in USD from 0 to 9000000 (e.g. 25 or 10.50)");
     }
     rec.budget_usd = o.budget_usd;
   }

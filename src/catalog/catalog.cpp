@@ -94,6 +94,8 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
     r.model = m.config.name;
     r.upstream_model = m.config.upstream_model.empty() ? m.config.name : m.config.upstream_model;
     r.provider = it->second;
+    r.model_rpm = m.config.rpm_limit;
+    r.model_tpm = m.config.tpm_limit;
     const std::string& pricing_name =
         m.config.pricing_model.empty() ? r.upstream_model : m.config.pricing_model;
     if (auto p = snap->prices_.find(pricing_name); p != snap->prices_.end()) {
@@ -107,7 +109,7 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
         snap->routes_.contains(a.config.alias)) {
       continue;
     }
-    Route r = it->second;
+    Route r = it->second;  // the model's provider, prices and limits
     r.name = a.config.alias;
     r.is_alias = true;
     snap->routes_.emplace(r.name, std::move(r));

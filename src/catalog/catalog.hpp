@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,6 +42,10 @@ struct Route {
   std::int64_t created = 0;    ///< unix seconds, for /v1/models
   /// Effective prices (admin and override prices already win), or null when it has none.
   std::shared_ptr<const pricing::ModelPricing> pricing;
+  /// Requests and tokens per minute of `model` (for an alias, of the model it points to),
+  /// shared by every key and alias that reaches it; none: no limit.
+  std::optional<std::int64_t> model_rpm;
+  std::optional<std::int64_t> model_tpm;
 };
 
 /// Builds the effective price of every priced model from the store's rows; rows whose

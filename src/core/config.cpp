@@ -198,6 +198,9 @@ std::string expand_env(const std::string& text, const std::string& where) {
 
 namespace {
 
+/// The largest per-minute limit a model accepts: the admin API's bound for limits too.
+constexpr std::int64_t kMaxLimit = 1'000'000'000'000;
+
 class Parser {
  public:
   explicit Parser(std::string origin) : origin_(std::move(origin)) {}
@@ -303,6 +306,25 @@ class Parser {
     return std::chrono::milliseconds(v);
   }
 
+  /// An optional positive count (a per-minute limit); absent or null: none.
+  std::optional<std::int64_t> limit(const YAML::Node& n, const std::string& at,
+                                    const char* key) const {
+    const std::string range = "a whole number between 1 and " + std::to_string(kMaxLimit);
+    if (const YAML::Node v = n[key]; v && !v.IsNull() && !v.IsScalar()) {
+      fail(at + "." + key, "must be " + range);
+    }
+    const std::string s = scalar(n, at, key, false);
+    if (s.empty()) {
+      return std::nullopt;
+    }
+    std::int64_t v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size() || v < 1 || v > kMaxLimit) {
+      fail(at + "." + key, "'" + s + "' is not " + range);
+    }
+    return v;
+  }
+
   void check_name(const std::string& field, const std::string& v) const {
     if (v.size() > 200) {
       fail(field, "is longer than 200 characters");
@@ -354,7 +376,8 @@ class Parser {
   }
 
   ModelConfig model(const YAML::Node& n, const std::string& at) {
-    check_keys(n, at, {"name", "provider", "upstream_model", "pricing_model"});
+    check_keys(n, at,
+               {"name", "provider", "upstream_model", "pricing_model", "rpm_limit", "tpm_limit"});
     ModelConfig m;
     m.name = scalar(n, at, "name", true);
     check_name(at + ".name", m.name);
@@ -367,6 +390,8 @@ class Parser {
     if (!m.pricing_model.empty()) {
       check_name(at + ".pricing_model", m.pricing_model);
     }
+    m.rpm_limit = limit(n, at, "rpm_limit");
+    m.tpm_limit = limit(n, at, "tpm_limit");
     return m;
   }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -85,6 +86,11 @@ struct ModelConfig {
   std::string provider;
   std::string upstream_model;  ///< defaults to name
   std::string pricing_model;   ///< price-list name; empty: the upstream model's name
+  /// Requests and tokens per minute for the model, shared by every key that calls it (an
+  /// alias counts against its model): protects the provider's quota. None: no limit (the
+  /// initializers let `{name, provider, upstream, pricing}` leave them out).
+  std::optional<std::int64_t> rpm_limit = std::nullopt;
+  std::optional<std::int64_t> tpm_limit = std::nullopt;
   bool operator==(const ModelConfig&) const = default;
 };
 

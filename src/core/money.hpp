@@ -58,4 +58,9 @@ class Money {
   Rep units_ = 0;
 };
 
+/// The largest budget a key may have, per period: the shared (Redis) ledger counts in
+/// integer nano-dollars that its Lua scripts compare exactly only up to 2^53 (about $9.007M).
+inline const Money kMaxBudget = Money::from_units(Money::Rep(9'000'000) * Money::Rep(1'000'000'000'000) *
+                                                  Money::Rep(1'000'000'000'000));
+
 }  // namespace llmgw::core

@@ -11,6 +11,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -201,16 +203,18 @@ struct Proxy::Call {
   bool cost_computed = false;
   limits::Reservation reservation;
   limits::SpendLedger* ledger = nullptr;
-  limits::RateTicket rate_ticket;
-  limits::RateDecision rate;  ///< the key's windows after this call was counted
+  limits::RateTicket rate_ticket;   ///< the key's limits
+  limits::RateTicket model_ticket;  ///< the model's limits (shared by every key)
+  limits::RateDecision rate;  ///< the windows the client sees in x-ratelimit-*
   limits::RateLimiter* rate_limiter = nullptr;
   /// A call that ends without settling (an exception on the way) gives its hold back.
   ~Call() {
     if (reservation.active && ledger != nullptr) {
       ledger->release(reservation);
     }
-    if (rate_ticket.active && rate_limiter != nullptr) {
+    if (rate_limiter != nullptr) {
       rate_limiter->release(rate_ticket);
+      rate_limiter->release(model_ticket);
     }
   }
   std::string period_id;
@@ -488,7 +492,7 @@ asio::awaitable<bool> Proxy::reserve_shared_budget(http::Exchange& ex, Local& lo
         deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
         use_tuple);
     if (eptr) {
-      co_await ex.respond_error(Errc::NotReady,
+      co_await refuse_budget(ex, local, call, Errc::NotReady,
                                 "The gateway could not read this key's spend; try again.");
       co_return false;
     }
@@ -500,7 +504,7 @@ asio::awaitable<bool> Proxy::reserve_shared_budget(http::Exchange& ex, Local& lo
     if (deps_.budget_failure == redis::FailurePolicy::FailOpen) {
       co_return true;
     }
-    co_await ex.respond_error(Errc::NotReady,
+    co_await refuse_budget(ex, local, call, Errc::NotReady,
                               "The gateway cannot check this API key's budget right now.", {},
                               "Retry-After: 1\r\n");
     co_return false;
@@ -508,7 +512,7 @@ asio::awaitable<bool> Proxy::reserve_shared_budget(http::Exchange& ex, Local& lo
   if (r.outcome == redis::LedgerOutcome::OverBudget) {
     const auto period = limits::parse_budget_period(key.budget_period)
                             .value_or(limits::BudgetPeriod::Monthly);
-    co_await ex.respond_error(
+    co_await refuse_budget(ex, local, call, 
         Errc::BudgetExceeded, over_budget_message(key, period, window, r.spent), {},
         "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
             "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
@@ -539,7 +543,7 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Local& local, Ca
         use_tuple);
     if (eptr) {
       // Budgets fail closed: without the spend so far, a call could overrun.
-      co_await ex.respond_error(Errc::NotReady,
+      co_await refuse_budget(ex, local, call, Errc::NotReady,
                                 "The gateway could not read this key's spend; try again.");
       co_return false;
     }
@@ -551,13 +555,13 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Local& local, Ca
       deps_.ledger.reserve(key.id, window.id, *key.budget, worst, call.reservation);
   if (reserved == limits::ReserveResult::NotLoaded) {
     // The period turned over while the spend was being read: fail closed, the retry loads it.
-    co_await ex.respond_error(Errc::NotReady,
+    co_await refuse_budget(ex, local, call, Errc::NotReady,
                               "The budget period of this key just changed; try again.");
     co_return false;
   }
   if (reserved == limits::ReserveResult::OverBudget) {
     const core::Money spent = deps_.ledger.spent(key.id, window.id);
-    co_await ex.respond_error(
+    co_await refuse_budget(ex, local, call, 
         Errc::BudgetExceeded, over_budget_message(key, period, window, spent), {},
         "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
             "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
@@ -642,34 +646,81 @@ std::string Proxy::upstream_headers(const Call& call, const std::string& passthr
 
 namespace {
 /// Runs the shared limiter's end-of-call update after the answer, off the request's path.
-asio::awaitable<void> finish_shared(redis::RedisRateLimiter* limiter, limits::RateTicket ticket,
-                                    std::int64_t actual_tokens) {
-  co_await limiter->finish(ticket, actual_tokens);
+asio::awaitable<void> finish_shared(redis::RedisRateLimiter* limiter, limits::RateTicket key,
+                                    limits::RateTicket model, std::int64_t actual_tokens) {
+  co_await limiter->finish(key, actual_tokens);
+  co_await limiter->finish(model, actual_tokens);
+}
+
+/// "Rate limit reached …" for the limit that refused (`whose`: "this API key" or "model `m`").
+std::string refusal_message(limits::RateVerdict v, const limits::RateLimits& lim,
+                            std::string_view whose, std::int64_t estimate) {
+  switch (v) {
+    case limits::RateVerdict::Requests:
+      return "Rate limit reached for requests: " + std::to_string(*lim.rpm) + " per minute for " +
+             std::string(whose) + ".";
+    case limits::RateVerdict::Tokens:
+      return "Rate limit reached for tokens: " + std::to_string(*lim.tpm) + " per minute for " +
+             std::string(whose) + ".";
+    case limits::RateVerdict::Concurrency:
+      return "Too many requests in flight for " + std::string(whose) + " (limit " +
+             std::to_string(*lim.max_concurrent) + ").";
+    default:
+      return "Request too large: about " + std::to_string(estimate) + " tokens, above the limit of " +
+             std::to_string(*lim.tpm) + " tokens per minute for " + std::string(whose) + ".";
+  }
 }
 }  // namespace
 
 void Proxy::finish_rate_limits(http::Exchange& ex, Local& local, Call& call) {
-  if (!call.rate_ticket.active) {
+  if (!call.rate_ticket.active && !call.model_ticket.active) {
     return;
   }
   const std::int64_t actual = call.usage.prompt_total() + call.usage.completion_total();
   if (call.rate_limiter != nullptr) {
-    deps_.rate_limiter.reconcile(call.rate_ticket, actual, steady_ms());
-    deps_.rate_limiter.release(call.rate_ticket);
+    for (auto* t : {&call.rate_ticket, &call.model_ticket}) {
+      deps_.rate_limiter.reconcile(*t, actual, steady_ms());
+      deps_.rate_limiter.release(*t);
+    }
     return;
   }
   if (local.redis_limits) {
     asio::co_spawn(ex.worker().io_context(),
-                   finish_shared(local.redis_limits.get(), std::move(call.rate_ticket), actual),
+                   finish_shared(local.redis_limits.get(), std::move(call.rate_ticket),
+                                 std::move(call.model_ticket), actual),
                    asio::detached);
     call.rate_ticket.active = false;
+    call.model_ticket.active = false;
   }
+}
+
+asio::awaitable<void> Proxy::cancel_rate_limits(Local& local, Call& call) {
+  for (auto* t : {&call.rate_ticket, &call.model_ticket}) {
+    if (!t->active) {
+      continue;
+    }
+    if (call.rate_limiter != nullptr) {
+      call.rate_limiter->cancel(*t);
+    } else if (local.redis_limits) {
+      co_await local.redis_limits->cancel(*t);
+    }
+  }
+}
+
+asio::awaitable<void> Proxy::refuse_budget(http::Exchange& ex, Local& local, Call& call,
+                                           core::Errc e, std::string_view message,
+                                           std::string_view param, std::string_view headers) {
+  // Before the answer: the client's next call must not find this one still counted.
+  co_await cancel_rate_limits(local, call);
+  co_await ex.respond_error(e, message, param, headers);
 }
 
 asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local, Call& call) {
   const auth::KeyInfo& key = *call.key;
-  const limits::RateLimits lim{key.rpm_limit, key.tpm_limit, key.max_concurrent};
-  if (!lim.any()) {
+  const limits::RateLimits key_lim{key.rpm_limit, key.tpm_limit, key.max_concurrent};
+  // The model's own limits protect the provider's quota: shared by every key (and alias).
+  const limits::RateLimits model_lim{call.route->model_rpm, call.route->model_tpm, std::nullopt};
+  if (!key_lim.any() && !model_lim.any()) {
     co_return true;
   }
   // Before the call only its size is known: about four bytes of JSON per prompt token, plus
@@ -677,10 +728,20 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   const std::int64_t estimate =
       static_cast<std::int64_t>(ex.request().body.size() / 4) +
       std::max<std::int64_t>(0, call.req.max_output_tokens);
+  const std::string model_subject = "model:" + call.route->model;
+  limits::RateDecision key_d;
+  limits::RateDecision model_d;
   if (local.redis_limits) {
-    const auto shared = co_await local.redis_limits->acquire(key.id, lim, estimate,
-                                                             ex.gateway_request_id(),
-                                                             call.rate_ticket);
+    std::vector<redis::RateSubject> subjects;
+    if (key_lim.any()) {
+      subjects.push_back({key.id, key_lim});
+    }
+    if (model_lim.any()) {
+      subjects.push_back({model_subject, model_lim});
+    }
+    std::vector<limits::RateTicket> tickets;
+    auto shared = co_await local.redis_limits->acquire_all(
+        std::move(subjects), estimate, std::string(ex.gateway_request_id()), tickets);
     if (shared.unavailable) {
       note_shared_failure("rate limiter", deps_.rate_limit_failure);
       if (deps_.rate_limit_failure == redis::FailurePolicy::FailOpen) {
@@ -691,37 +752,45 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
                                 {}, "Retry-After: 1\r\n");
       co_return false;
     }
-    call.rate = shared.decision;
+    std::size_t i = 0;
+    if (key_lim.any()) {
+      key_d = std::move(shared.decisions[i]);
+      call.rate_ticket = std::move(tickets[i++]);
+    }
+    if (model_lim.any()) {
+      model_d = std::move(shared.decisions[i]);
+      call.model_ticket = std::move(tickets[i]);
+    }
   } else {
-    call.rate = deps_.rate_limiter.acquire(key.id, lim, estimate, steady_ms(), call.rate_ticket);
     call.rate_limiter = &deps_.rate_limiter;
+    const std::int64_t now = steady_ms();
+    if (key_lim.any()) {
+      key_d = deps_.rate_limiter.acquire(key.id, key_lim, estimate, now, call.rate_ticket);
+    }
+    if (key_d.verdict == limits::RateVerdict::Ok && model_lim.any()) {
+      model_d = deps_.rate_limiter.acquire(model_subject, model_lim, estimate, now,
+                                           call.model_ticket);
+      if (model_d.verdict != limits::RateVerdict::Ok) {
+        deps_.rate_limiter.cancel(call.rate_ticket);  // all or nothing
+      }
+    }
   }
-  if (call.rate.verdict == limits::RateVerdict::Ok) {
+  // The key's windows are the client's: its headers; a key without limits sees the model's.
+  call.rate = key_lim.any() ? key_d : model_d;
+  const bool model_refused = model_d.verdict != limits::RateVerdict::Ok;
+  if (key_d.verdict == limits::RateVerdict::Ok && !model_refused) {
     co_return true;
   }
-  std::string msg;
-  switch (call.rate.verdict) {
-    case limits::RateVerdict::Requests:
-      msg = "Rate limit reached for requests: " + std::to_string(*key.rpm_limit) +
-            " per minute for this API key.";
-      break;
-    case limits::RateVerdict::Tokens:
-      msg = "Rate limit reached for tokens: " + std::to_string(*key.tpm_limit) +
-            " per minute for this API key.";
-      break;
-    case limits::RateVerdict::Concurrency:
-      msg = "Too many requests in flight for this API key (limit " +
-            std::to_string(*key.max_concurrent) + ").";
-      break;
-    default:
-      msg = "Request too large: about " + std::to_string(estimate) +
-            " tokens, above this API key's limit of " + std::to_string(*key.tpm_limit) +
-            " tokens per minute.";
-      break;
-  }
+  const limits::RateDecision& refused = model_refused && key_d.verdict == limits::RateVerdict::Ok
+                                            ? model_d
+                                            : key_d;
+  const std::string msg =
+      &refused == &model_d
+          ? refusal_message(refused.verdict, model_lim, "model `" + call.route->model + "`", estimate)
+          : refusal_message(refused.verdict, key_lim, "this API key", estimate);
   std::string headers = rate_headers(call.rate);
-  if (call.rate.verdict != limits::RateVerdict::TooLarge) {
-    headers += "Retry-After: " + std::to_string((call.rate.retry_after_ms + 999) / 1000) + "\r\n";
+  if (refused.verdict != limits::RateVerdict::TooLarge) {
+    headers += "Retry-After: " + std::to_string((refused.retry_after_ms + 999) / 1000) + "\r\n";
   }
   co_await ex.respond_error(Errc::RateLimited, msg, {}, headers);
   co_return false;
@@ -784,7 +853,25 @@ asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledge
                                     limits::Reservation hold, std::string hold_id,
                                     core::Money budget, core::Money actual, std::string key_id,
                                     std::string period_id) {
-  const auto settled = co_await ledger->settle(hold, hold_id, budget, actual);
+  // A lost settlement would leave the shared spend behind the real one (and the hold would
+  // lapse): retried while Redis recovers, then logged.
+  std::optional<limits::Settled> settled;
+  for (int attempt = 0; attempt < 5 && !settled; ++attempt) {
+    if (attempt > 0) {
+      asio::steady_timer wait(co_await asio::this_coro::executor,
+                              std::chrono::milliseconds(200 << attempt));
+      co_await wait.async_wait(asio::use_awaitable);
+    }
+    limits::Reservation r = hold;
+    r.active = true;
+    settled = co_await ledger->settle(r, hold_id, budget, actual);
+  }
+  if (!settled) {
+    core::LogLine(core::LogLevel::Error, "budget settlement lost (Redis unavailable)")
+        .field("key_id", key_id)
+        .field("cost_usd", actual.to_string())
+        .emit();
+  }
   if (settled && settled->crossed_soft_threshold) {
     proxy->record_soft_threshold(key_id, period_id, *settled);
   }

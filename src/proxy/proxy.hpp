@@ -80,6 +80,13 @@ class Proxy final : public http::Handler {
   /// Refuses (429 with Retry-After) a call over the key's RPM, TPM or concurrency limit;
   /// otherwise counts it.
   boost::asio::awaitable<bool> check_rate_limits(http::Exchange& ex, Local& local, Call& call);
+  /// Answers a refusal by the budget check, after taking back the call's rate-limit counts.
+  boost::asio::awaitable<void> refuse_budget(http::Exchange& ex, Local& local, Call& call,
+                                             core::Errc e, std::string_view message,
+                                             std::string_view param = {},
+                                             std::string_view headers = {});
+  /// The call was refused after its rate limits were counted: take them back.
+  boost::asio::awaitable<void> cancel_rate_limits(Local& local, Call& call);
   /// After the call: the actual tokens replace the estimate, the concurrency slot is freed.
   void finish_rate_limits(http::Exchange& ex, Local& local, Call& call);
   static std::string cost_headers(const Call& call);

@@ -29,61 +29,77 @@ if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local win, rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local mc, est, id, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local win, n, est, id, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5],
+  tonumber(ARGV[6])
 local cutoff = now - win
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff)
-if #old > 0 then
-  local freed = 0
-  for _, m in ipairs(old) do freed = freed + tonumber(string.match(m, ':(%d+)$')) end
-  redis.call('DECRBY', KEYS[3], freed)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-local reqs = redis.call('ZCARD', KEYS[1])
-local toks = tonumber(redis.call('GET', KEYS[3]) or '0')
-local inflight = redis.call('ZCARD', KEYS[4])
-local verdict, retry = 0, 0
-if tpm >= 0 and est > tpm then
-  verdict = 4
-elseif rpm >= 0 and reqs + 1 > rpm then
-  verdict = 1
-  retry = win
-  if rpm > 0 then
-    local e = redis.call('ZRANGE', KEYS[1], reqs - rpm, reqs - rpm, 'WITHSCORES')
-    retry = tonumber(e[2]) + win - now
+local first = {0, 0, 0}
+local state = {}
+for s = 1, n do
+  local k, a = (s - 1) * 4, 6 + (s - 1) * 3
+  local rpm, tpm, mc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[k + 1], '-inf', cutoff)
+  local old = redis.call('ZRANGEBYSCORE', KEYS[k + 2], '-inf', cutoff)
+  if #old > 0 then
+    local freed = 0
+    for _, m in ipairs(old) do freed = freed + tonumber(string.match(m, ':(%d+)$')) end
+    redis.call('DECRBY', KEYS[k + 3], freed)
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 2], '-inf', cutoff)
   end
-elseif tpm >= 0 and toks + est > tpm then
-  verdict = 2
-  retry = win
-  local all = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-  local freed = 0
-  for i = 1, #all, 2 do
-    freed = freed + tonumber(string.match(all[i], ':(%d+)$'))
-    if toks - freed + est <= tpm then retry = tonumber(all[i + 1]) + win - now; break end
+  redis.call('ZREMRANGEBYSCORE', KEYS[k + 4], '-inf', now)
+  local reqs = redis.call('ZCARD', KEYS[k + 1])
+  local toks = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
+  local inflight = redis.call('ZCARD', KEYS[k + 4])
+  local verdict, retry = 0, 0
+  if tpm >= 0 and est > tpm then
+    verdict = 4
+  elseif rpm >= 0 and reqs + 1 > rpm then
+    verdict = 1
+    retry = win
+    if rpm > 0 then
+      local e = redis.call('ZRANGE', KEYS[k + 1], reqs - rpm, reqs - rpm, 'WITHSCORES')
+      retry = tonumber(e[2]) + win - now
+    end
+  elseif tpm >= 0 and toks + est > tpm then
+    verdict = 2
+    retry = win
+    local all = redis.call('ZRANGE', KEYS[k + 2], 0, -1, 'WITHSCORES')
+    local freed = 0
+    for i = 1, #all, 2 do
+      freed = freed + tonumber(string.match(all[i], ':(%d+)$'))
+      if toks - freed + est <= tpm then retry = tonumber(all[i + 1]) + win - now; break end
+    end
+  elseif mc >= 0 and inflight + 1 > mc then
+    verdict = 3
+    retry = 1000
   end
-elseif mc >= 0 and inflight + 1 > mc then
-  verdict = 3
-  retry = 1000
+  if verdict ~= 0 and verdict ~= 4 and retry < 1 then retry = 1 end
+  if verdict ~= 0 and first[1] == 0 then first = {verdict, retry, s} end
+  state[s] = {rpm, tpm, mc, reqs, toks}
 end
-if verdict ~= 0 and verdict ~= 4 and retry < 1 then retry = 1 end
-if verdict == 0 then
-  if rpm >= 0 or tpm >= 0 then
-    redis.call('ZADD', KEYS[1], now, id)
-    redis.call('ZADD', KEYS[2], now, id .. ':' .. est)
-    redis.call('INCRBY', KEYS[3], est)
-    reqs = reqs + 1
-    toks = toks + est
+local out = {first[1], first[2], first[3]}
+for s = 1, n do
+  local k, st = (s - 1) * 4, state[s]
+  local reqs, toks = st[4], st[5]
+  if first[1] == 0 then
+    if st[1] >= 0 or st[2] >= 0 then
+      redis.call('ZADD', KEYS[k + 1], now, id)
+      redis.call('ZADD', KEYS[k + 2], now, id .. ':' .. est)
+      redis.call('INCRBY', KEYS[k + 3], est)
+      reqs = reqs + 1
+      toks = toks + est
+    end
+    if st[3] >= 0 then redis.call('ZADD', KEYS[k + 4], now + ttl, id) end
+    local keep = math.max(win, ttl) + 1000
+    for i = 1, 4 do redis.call('PEXPIRE', KEYS[k + i], keep) end
   end
-  if mc >= 0 then redis.call('ZADD', KEYS[4], now + ttl, id) end
-  local keep = math.max(win, ttl) + 1000
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keep) end
+  local reset = 0
+  local newest = redis.call('ZRANGE', KEYS[k + 1], -1, -1, 'WITHSCORES')
+  if #newest > 0 then reset = tonumber(newest[2]) + win - now end
+  out[#out + 1] = reqs
+  out[#out + 1] = toks
+  out[#out + 1] = reset
 end
-local reset = 0
-local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #newest > 0 then reset = tonumber(newest[2]) + win - now end
-return {verdict, retry, reqs, toks, reset}
+return out
 )lua";
 
 // KEYS: tok, toksum, inflight. ARGV: id, estimate, actual, has_entry, has_slot.
@@ -98,6 +114,16 @@ if ARGV[4] == '1' then
   end
 end
 if ARGV[5] == '1' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+return 1
+)lua";
+
+// KEYS: req, tok, toksum, inflight. ARGV: id, estimate. Takes back what acquire counted.
+const std::string kCancel = R"lua(
+redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. ARGV[2]) == 1 then
+  redis.call('DECRBY', KEYS[3], ARGV[2])
+end
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1
 )lua";
 
@@ -120,47 +146,86 @@ asio::awaitable<RedisRateResult> RedisRateLimiter::acquire(std::string_view key_
   if (!limits.any()) {
     co_return res;
   }
+  std::vector<RateSubject> subjects;
+  subjects.push_back({std::string(key_id), limits});
+  std::vector<limits::RateTicket> tickets;
+  auto all = co_await acquire_all(std::move(subjects), est_tokens, std::string(call_id), tickets,
+                                  now_ms);
+  res.unavailable = all.unavailable;
+  if (!all.unavailable) {
+    res.decision = std::move(all.decisions.front());
+    out = std::move(tickets.front());
+  }
+  co_return res;
+}
+
+asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(std::vector<RateSubject> subjects,
+                                                               std::int64_t est_tokens,
+                                                               std::string call_id,
+                                                               std::vector<limits::RateTicket>& out,
+                                                               std::int64_t now_ms) {
+  RedisRateResults res;
   est_tokens = std::max<std::int64_t>(0, est_tokens);
-  const std::string b = base(key_id);
   // Built before the co_await: GCC 12 miscompiles braced initialisers inside one.
   std::vector<std::string> keys;
-  keys.reserve(4);
-  for (const char* k : {"req", "tok", "toksum", "inflight"}) {
-    keys.push_back(b + k);
-  }
   std::vector<std::string> argv;
-  argv.reserve(8);
-  for (const std::int64_t v :
-       {now_ms, limits::LocalRateLimiter::kWindowMs, limit_arg(limits.rpm), limit_arg(limits.tpm),
-        limit_arg(limits.max_concurrent), est_tokens}) {
+  keys.reserve(4 * subjects.size());
+  for (const std::int64_t v : {now_ms, limits::LocalRateLimiter::kWindowMs,
+                               static_cast<std::int64_t>(subjects.size()), est_tokens}) {
     argv.push_back(std::to_string(v));
   }
-  argv.emplace_back(call_id);
+  argv.push_back(call_id);
   argv.push_back(std::to_string(slot_ttl_.count()));
+  for (const auto& s : subjects) {
+    const std::string b = base(s.id);
+    for (const char* k : {"req", "tok", "toksum", "inflight"}) {
+      keys.push_back(b + k);
+    }
+    for (const std::int64_t v : {limit_arg(s.limits.rpm), limit_arg(s.limits.tpm),
+                                 limit_arg(s.limits.max_concurrent)}) {
+      argv.push_back(std::to_string(v));
+    }
+  }
   const auto reply = co_await client_.eval(kAcquire, keys, argv);
-  if (!reply || reply->type != Reply::Type::Array || reply->elements.size() != 5) {
+  if (!reply || reply->type != Reply::Type::Array ||
+      reply->elements.size() != 3 + 3 * subjects.size()) {
     res.unavailable = true;
     co_return res;
   }
   const auto& e = reply->elements;
-  auto& d = res.decision;
-  d.verdict = static_cast<limits::RateVerdict>(e[0].integer);
-  d.retry_after_ms = e[1].integer;
-  const bool ok = d.verdict == limits::RateVerdict::Ok;
-  const std::int64_t reset = ok ? limits::LocalRateLimiter::kWindowMs : e[4].integer;
-  if (limits.rpm) {
-    d.requests = limits::WindowState{*limits.rpm, std::max<std::int64_t>(0, *limits.rpm - e[2].integer), reset};
+  const auto verdict = static_cast<limits::RateVerdict>(e[0].integer);
+  const bool ok = verdict == limits::RateVerdict::Ok;
+  if (!ok) {
+    res.refused = static_cast<std::size_t>(e[2].integer - 1);
   }
-  if (limits.tpm) {
-    d.tokens = limits::WindowState{*limits.tpm, std::max<std::int64_t>(0, *limits.tpm - e[3].integer), reset};
-  }
-  if (ok) {
-    out.key_id = std::string(key_id);
-    out.call_id = std::string(call_id);
-    out.entry = (limits.rpm || limits.tpm) ? 1 : 0;
-    out.tokens = est_tokens;
-    out.slot = limits.max_concurrent.has_value();
-    out.active = true;
+  out.clear();
+  for (std::size_t i = 0; i < subjects.size(); ++i) {
+    const auto& lim = subjects[i].limits;
+    limits::RateDecision d;
+    if (!ok && i == res.refused) {
+      d.verdict = verdict;
+      d.retry_after_ms = e[1].integer;
+    }
+    const std::int64_t reqs = e[3 + 3 * i].integer;
+    const std::int64_t toks = e[4 + 3 * i].integer;
+    const std::int64_t reset = ok ? limits::LocalRateLimiter::kWindowMs : e[5 + 3 * i].integer;
+    if (lim.rpm) {
+      d.requests = limits::WindowState{*lim.rpm, std::max<std::int64_t>(0, *lim.rpm - reqs), reset};
+    }
+    if (lim.tpm) {
+      d.tokens = limits::WindowState{*lim.tpm, std::max<std::int64_t>(0, *lim.tpm - toks), reset};
+    }
+    res.decisions.push_back(std::move(d));
+    limits::RateTicket t;
+    if (ok) {
+      t.key_id = subjects[i].id;
+      t.call_id = call_id;
+      t.entry = (lim.rpm || lim.tpm) ? 1 : 0;
+      t.tokens = est_tokens;
+      t.slot = lim.max_concurrent.has_value();
+      t.active = true;
+    }
+    out.push_back(std::move(t));
   }
   co_return res;
 }
@@ -182,6 +247,26 @@ asio::awaitable<void> RedisRateLimiter::finish(limits::RateTicket& t, std::int64
   argv.emplace_back(t.entry != 0 ? "1" : "0");
   argv.emplace_back(t.slot ? "1" : "0");
   co_await client_.eval(kFinish, keys, argv);
+}
+
+}  // namespace llmgw::redis
+
+namespace llmgw::redis {
+
+asio::awaitable<void> RedisRateLimiter::cancel(limits::RateTicket& t) {
+  if (!t.active) {
+    co_return;
+  }
+  t.active = false;
+  const std::string b = base(t.key_id);
+  std::vector<std::string> keys;
+  for (const char* k : {"req", "tok", "toksum", "inflight"}) {
+    keys.push_back(b + k);
+  }
+  std::vector<std::string> argv;
+  argv.push_back(t.call_id);
+  argv.push_back(std::to_string(t.tokens));
+  co_await client_.eval(kCancel, keys, argv);
 }
 
 }  // namespace llmgw::redis

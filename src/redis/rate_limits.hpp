@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace llmgw::redis {
 
@@ -28,6 +29,18 @@ bool parse_failure_policy(std::string_view s, FailurePolicy& out);
 struct RedisRateResult {
   limits::RateDecision decision;
   bool unavailable = false;  ///< Redis did not answer: the caller applies its policy
+};
+
+/// One set of limits checked for a call: a gateway key ("key_…") or a model ("model:…").
+struct RateSubject {
+  std::string id;
+  limits::RateLimits limits;
+};
+
+struct RedisRateResults {
+  std::vector<limits::RateDecision> decisions;  ///< one per subject, in order
+  std::size_t refused = static_cast<std::size_t>(-1);  ///< the first subject that refused
+  bool unavailable = false;
 };
 
 class RedisRateLimiter {
@@ -41,9 +54,18 @@ class RedisRateLimiter {
                                                   const limits::RateLimits& limits,
                                                   std::int64_t est_tokens, std::string_view call_id,
                                                   limits::RateTicket& out, std::int64_t now_ms = 0);
+  /// Every subject's limits checked and, only if all pass, counted: one script, one round
+  /// trip, all or nothing. `out` gets one ticket per subject.
+  boost::asio::awaitable<RedisRateResults> acquire_all(std::vector<RateSubject> subjects,
+                                                       std::int64_t est_tokens,
+                                                       std::string call_id,
+                                                       std::vector<limits::RateTicket>& out,
+                                                       std::int64_t now_ms = 0);
   /// Reconciles the tokens and frees the slot in one round trip. Best effort: a failure
   /// leaves the estimate counted (it ages out) and the slot until its expiry.
   boost::asio::awaitable<void> finish(limits::RateTicket& t, std::int64_t actual_tokens);
+  /// Takes back what `acquire` counted (a later check of the same call refused it).
+  boost::asio::awaitable<void> cancel(limits::RateTicket& t);
 
  private:
   Client& client_;

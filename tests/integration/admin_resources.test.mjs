@@ -453,8 +453,8 @@ test('providers: 409 on taken names, rows in use and configuration-owned rows; 4
 // ---------------------------------------------------------------------------------------------
 // Models and prices
 
-const MODEL_FIELDS = ['id', 'object', 'name', 'provider', 'upstream_model', 'pricing_model', 'enabled', 'source',
-  'created_at', 'updated_at'];
+const MODEL_FIELDS = ['id', 'object', 'name', 'provider', 'upstream_model', 'pricing_model', 'rpm_limit',
+  'tpm_limit', 'enabled', 'source', 'created_at', 'updated_at'];
 
 function assertModel(m, ctx) {
   for (const f of MODEL_FIELDS) assert.ok(Object.hasOwn(m, f), `${ctx}: model lacks ${f}: ${JSON.stringify(m)}`);
@@ -466,8 +466,8 @@ test('models: CRUD, filters, 404/409/422', T, async () => {
   const m = await ok(s.req('POST', '/admin/models', { name, provider: 'mock', upstream_model: 'gpt-4o-mini' }), 201);
   written.push({ id: m.id, kind: 'model' });
   assertModel(m, 'create');
-  assert.deepEqual([m.name, m.provider, m.upstream_model, m.pricing_model, m.enabled, m.source],
-    [name, 'mock', 'gpt-4o-mini', null, true, 'admin']);
+  assert.deepEqual([m.name, m.provider, m.upstream_model, m.pricing_model, m.rpm_limit, m.tpm_limit, m.enabled,
+    m.source], [name, 'mock', 'gpt-4o-mini', null, null, null, true, 'admin']);
   const d = await ok(s.req('GET', `/admin/models/${m.id}`));
   assertModel(d, 'get');
   assert.ok(Array.isArray(d.prices), `GET /admin/models/{id} adds prices: ${JSON.stringify(d)}`);
@@ -480,6 +480,23 @@ test('models: CRUD, filters, 404/409/422', T, async () => {
   assert.equal(q.pricing_model, null);
   q = await ok(s.req('PATCH', `/admin/models/${m.id}`, { upstream_model: 'gpt-4o' }));
   assert.equal(q.upstream_model, 'gpt-4o');
+
+  // Per-model limits: set, changed one at a time, cleared by null; bad values refused.
+  q = await ok(s.req('PATCH', `/admin/models/${m.id}`, { rpm_limit: 600, tpm_limit: 90000 }));
+  assert.deepEqual([q.rpm_limit, q.tpm_limit], [600, 90000]);
+  q = await ok(s.req('PATCH', `/admin/models/${m.id}`, { rpm_limit: null }));
+  assert.deepEqual([q.rpm_limit, q.tpm_limit], [null, 90000], 'null clears one limit only');
+  const read = await ok(s.req('GET', `/admin/models/${m.id}`));
+  assert.deepEqual([read.rpm_limit, read.tpm_limit], [null, 90000]);
+  for (const [body, param] of [[{ rpm_limit: 0 }, 'rpm_limit'], [{ tpm_limit: -1 }, 'tpm_limit']]) {
+    err(await s.req('PATCH', `/admin/models/${m.id}`, body), 422, param, JSON.stringify(body));
+  }
+  err(await s.req('PATCH', `/admin/models/${m.id}`, { rpm_limit: '60' }), 400, 'rpm_limit');
+  q = await ok(s.req('PATCH', `/admin/models/${m.id}`, { tpm_limit: null }));
+  assert.deepEqual([q.rpm_limit, q.tpm_limit], [null, null]);
+  const limited = await ok(s.req('POST', '/admin/models', { name: `${name}-limited`, provider: 'local', rpm_limit: 5 }), 201);
+  assert.deepEqual([limited.rpm_limit, limited.tpm_limit], [5, null]);
+  await ok(s.req('DELETE', `/admin/models/${limited.id}`));
   q = await ok(s.req('PATCH', `/admin/models/${m.id}`, { provider: 'local', enabled: false }));
   assert.deepEqual([q.provider, q.enabled, q.name], ['local', false, name]);
   err(await s.req('PATCH', `/admin/models/${m.id}`, { provider: 'no-such-provider' }), 422, 'provider');

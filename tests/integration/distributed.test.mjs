@@ -63,6 +63,7 @@ const key = (name) => gws[0].keys[name];
 function distributedConfig(mockBaseUrl) {
   const c = standardConfig(mockBaseUrl);
   c.models.push({ name: 'money-budget', provider: 'mock' });
+  c.models.push({ name: 'model-rpm-10', provider: 'mock', upstream_model: 'gpt-4o-mini', rpm_limit: 10 });
   c.prices = [{ model: 'money-budget', components: { raw:
     '[{direction: "input", unit: "1m_tokens", price: "1"}, {direction: "output", unit: "1m_tokens", price: "2"}]' } }];
   return c;
@@ -143,6 +144,26 @@ test('a budget under 150 concurrent calls through three replicas is never passed
   const spent = await pg.query(`SELECT COALESCE(sum(cost_usd::numeric), 0) FROM usage_records WHERE key_id = '${k.id}'`);
   assert.ok(dec(spent) <= budget, `spent ${spent} > budget ${decStr(budget)}`);
   assert.equal(dec(spent), BigInt(ok) * actual);
+});
+
+test('across replicas, a call refused by the budget takes back its rate-limit counts', T, async () => {
+  const k = await gws[0].createKey('refused', { rpm: 3, budget: '0.000001' });
+  for (let i = 0; i < 6; i++) {
+    const r = await chat(gws[i % 3].port, k.key, chatBody('gpt-4o-mini', `refused ${i}`));
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.json.error.type, 'insufficient_quota', r.text);
+  }
+});
+
+test('a model\'s rpm holds across replicas and keys: exactly 10 of 40', T, async () => {
+  const keys = [key('free').key, key('todisable').key];
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+    chat(gws[i % 3].port, keys[i % 2], chatBody('model-rpm-10', `m ${i}`))));
+  assert.equal(results.filter((r) => r.status === 200).length, 10);
+  for (const r of results.filter((x) => x.status !== 200)) {
+    assert.equal(r.status, 429, r.text);
+    assert.match(r.json.error.message, /model `model-rpm-10`/);
+  }
 });
 
 test('a key disabled through replica A is refused by B and C within one second', T, async () => {

@@ -118,3 +118,48 @@ test('streams carry the headers too, and a limit set by PATCH applies to the nex
   assert.equal((await s.req('PATCH', `/admin/keys/${key.id}`, { rpm_limit: null })).status, 200);
   assert.equal((await chat(s.gw.port, key.key, chatBody('gpt-4o-mini', 'hi'))).status, 200);
 });
+
+test('a call refused by the budget takes back its rate-limit counts and its slot', T, async () => {
+  // gpt-4o-mini is priced by the catalog: a budget of a millionth of a dollar refuses any call.
+  const key = await newKey({ rpm_limit: 3, max_concurrent: 1, budget_usd: '0.000001' });
+  for (let i = 0; i < 6; i++) {
+    const r = await chat(s.gw.port, key.key, chatBody('gpt-4o-mini', `refused ${i}`));
+    assertOpenAIError(assert, r, 429, 'insufficient_quota', 'insufficient_quota');
+  }
+  // The budget is lifted: the window is still empty, all three requests of the minute remain.
+  assert.equal((await s.req('PATCH', `/admin/keys/${key.id}`, { budget_usd: null })).status, 200);
+  const ok = await chat(s.gw.port, key.key, chatBody('gpt-4o-mini', 'now'));
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(hdr(ok, 'x-ratelimit-remaining-requests'), '2');
+});
+
+test('a model\'s own rpm is shared by every key and alias that reaches it', T, async () => {
+  const tag = `${Date.now()}`;
+  const prov = await s.req('POST', '/admin/providers',
+    { name: `rl-prov-${tag}`, type: 'openai', base_url: s.mock.baseUrl, api_key: s.mock.apiKey });
+  assert.equal(prov.status, 201, prov.text);
+  const model = await s.req('POST', '/admin/models',
+    { name: `rl-model-${tag}`, provider: prov.json.name, upstream_model: 'gpt-4o-mini', rpm_limit: 4 });
+  assert.equal(model.status, 201, model.text);
+  assert.equal(model.json.rpm_limit, 4);
+  const alias = await s.req('POST', '/admin/aliases', { alias: `rl-alias-${tag}`, model: model.json.name });
+  assert.equal(alias.status, 201, alias.text);
+  const a = await newKey({});
+  const b = await newKey({ rpm_limit: 100 });
+  const calls = [];
+  for (let i = 0; i < 10; i++) {
+    calls.push(chat(s.gw.port, (i % 2 ? a : b).key, chatBody(i % 3 ? model.json.name : alias.json.alias, `m ${i}`)));
+  }
+  const results = await Promise.all(calls);
+  assert.equal(results.filter((r) => r.status === 200).length, 4, 'four across both keys and the alias');
+  for (const r of results.filter((x) => x.status !== 200)) {
+    assertOpenAIError(assert, r, 429, 'rate_limit_error', 'rate_limit_exceeded');
+    assert.match(r.json.error.message, /model `rl-model-/);
+    assert.ok(Number(hdr(r, 'retry-after')) >= 1);
+  }
+  // Key b's own window was not charged for the calls the model refused.
+  const again = await chat(s.gw.port, b.key, chatBody('gpt-4o-mini', 'other model'));
+  assert.equal(again.status, 200);
+  const usedByB = results.filter((r, i) => i % 2 === 0 && r.status === 200).length;
+  assert.equal(hdr(again, 'x-ratelimit-remaining-requests'), String(100 - usedByB - 1));
+});

@@ -265,9 +265,17 @@ CREATE INDEX admin_audit_by_resource ON admin_audit (resource_type, resource_id,
 CREATE INDEX admin_audit_by_time ON admin_audit (at_us);
 )sql";
 
+// Per-model rate limits (see the SQLite migration of the same version). NULL: no limit.
+constexpr std::string_view kModelLimits = R"sql(
+ALTER TABLE models
+  ADD COLUMN rpm_limit BIGINT CHECK (rpm_limit IS NULL OR rpm_limit > 0),
+  ADD COLUMN tpm_limit BIGINT CHECK (tpm_limit IS NULL OR tpm_limit > 0);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
+    Migration{3, "model_limits", kModelLimits},
 };
 
 }  // namespace

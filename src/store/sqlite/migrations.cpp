@@ -321,9 +321,17 @@ CREATE INDEX admin_audit_by_resource ON admin_audit (resource_type, resource_id,
 CREATE INDEX admin_audit_by_time ON admin_audit (at_us);
 )sql";
 
+// Per-model rate limits: requests and tokens per minute shared by every key calling the
+// model, to stay within the provider's quota. NULL: no limit. Existing models get none.
+constexpr std::string_view kModelLimits = R"sql(
+ALTER TABLE models ADD COLUMN rpm_limit INTEGER CHECK (rpm_limit IS NULL OR rpm_limit > 0);
+ALTER TABLE models ADD COLUMN tpm_limit INTEGER CHECK (tpm_limit IS NULL OR tpm_limit > 0);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
+    Migration{3, "model_limits", kModelLimits},
 };
 
 }  // namespace

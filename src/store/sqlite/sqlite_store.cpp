@@ -522,6 +522,8 @@ struct ModelRow {
   std::string provider_id;
   std::string upstream_model;
   std::string pricing_model;  ///< empty: NULL in the table
+  std::optional<std::int64_t> rpm_limit;
+  std::optional<std::int64_t> tpm_limit;
 };
 
 struct AliasRow {
@@ -590,7 +592,8 @@ std::optional<ProviderRecord> read_provider_by_id(Connection& c, const SecretCod
 
 constexpr std::string_view kModelColumns =
     "SELECT m.id, m.name, p.name, m.upstream_model, m.enabled, m.source, m.pricing_model,"
-    " m.created_at, m.updated_at FROM models m JOIN providers p ON p.id = m.provider_id ";
+    " m.created_at, m.updated_at, m.rpm_limit, m.tpm_limit"
+    " FROM models m JOIN providers p ON p.id = m.provider_id ";
 
 ModelRecord read_model(const Query& q) {
   ModelRecord m;
@@ -603,6 +606,8 @@ ModelRecord read_model(const Query& q) {
   m.config.pricing_model = q.text(6);  // NULL reads as ""
   m.created_at = q.integer(7);
   m.updated_at = q.integer(8);
+  m.config.rpm_limit = q.optional_integer(9);
+  m.config.tpm_limit = q.optional_integer(10);
   return m;
 }
 
@@ -659,10 +664,11 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
   std::map<std::string, ModelRow> models;
   {
     Query q = c.query(
-        "SELECT name, id, source, provider_id, upstream_model, COALESCE(pricing_model, '')"
-        " FROM models");
+        "SELECT name, id, source, provider_id, upstream_model, COALESCE(pricing_model, ''),"
+        " rpm_limit, tpm_limit FROM models");
     while (q.step()) {
-      models.emplace(q.text(0), ModelRow{q.text(1), q.text(2), q.text(3), q.text(4), q.text(5)});
+      models.emplace(q.text(0), ModelRow{q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
+                                         q.optional_integer(6), q.optional_integer(7)});
     }
   }
   std::map<std::string, AliasRow> aliases;
@@ -755,29 +761,34 @@ bool apply_config_rows(Connection& c, const SecretCodec* codec, const core::Gate
     if (it == models.end()) {
       const std::string id = core::new_id("model_");
       c.query(
-           "INSERT INTO models (id, name, provider_id, upstream_model, pricing_model, source,"
-           " created_at, updated_at, version)"
-           " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, ''), 'config', ?6, ?6, ?7)")
-          .bind(id, m.name, provider_id, upstream, m.pricing_model, now, next)
+           "INSERT INTO models (id, name, provider_id, upstream_model, pricing_model, rpm_limit,"
+           " tpm_limit, source, created_at, updated_at, version)"
+           " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, ''), ?6, ?7, 'config', ?8, ?8, ?9)")
+          .bind(id, m.name, provider_id, upstream, m.pricing_model, m.rpm_limit, m.tpm_limit, now,
+                next)
           .run();
-      models.emplace(
-          m.name, ModelRow{id, std::string(kSourceConfig), provider_id, upstream, m.pricing_model});
+      models.emplace(m.name, ModelRow{id, std::string(kSourceConfig), provider_id, upstream,
+                                      m.pricing_model, m.rpm_limit, m.tpm_limit});
       changed = true;
       continue;
     }
     detail::reject_admin_collision(it->second.source, "model", m.name);
     if (it->second.provider_id == provider_id && it->second.upstream_model == upstream &&
-        it->second.pricing_model == m.pricing_model) {
+        it->second.pricing_model == m.pricing_model && it->second.rpm_limit == m.rpm_limit &&
+        it->second.tpm_limit == m.tpm_limit) {
       continue;
     }
     c.query(
          "UPDATE models SET provider_id = ?2, upstream_model = ?3, pricing_model = NULLIF(?4, ''),"
-         " updated_at = ?5, version = ?6 WHERE id = ?1")
-        .bind(it->second.id, provider_id, upstream, m.pricing_model, now, next)
+         " rpm_limit = ?5, tpm_limit = ?6, updated_at = ?7, version = ?8 WHERE id = ?1")
+        .bind(it->second.id, provider_id, upstream, m.pricing_model, m.rpm_limit, m.tpm_limit, now,
+              next)
         .run();
     it->second.provider_id = provider_id;
     it->second.upstream_model = upstream;
     it->second.pricing_model = m.pricing_model;
+    it->second.rpm_limit = m.rpm_limit;
+    it->second.tpm_limit = m.tpm_limit;
     changed = true;
   }
 
@@ -1775,10 +1786,10 @@ void SqliteStore::insert_model(ModelRecord& m, const AuditRecord* audit) {
       [&] {
         c.query(
              "INSERT INTO models (id, name, provider_id, upstream_model, pricing_model, enabled,"
-             " source, created_at, updated_at, version)"
-             " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, ''), ?6, 'admin', ?7, ?7, ?8)")
+             " rpm_limit, tpm_limit, source, created_at, updated_at, version)"
+             " VALUES (?1, ?2, ?3, ?4, NULLIF(?5, ''), ?6, ?7, ?8, 'admin', ?9, ?9, ?10)")
             .bind(m.id, m.config.name, provider_id, m.config.upstream_model, m.config.pricing_model,
-                  m.enabled, now, version)
+                  m.enabled, m.config.rpm_limit, m.config.tpm_limit, now, version)
             .run();
       },
       "a model with id '" + m.id + "' already exists");
@@ -1818,10 +1829,10 @@ bool SqliteStore::update_model(ModelRecord& m, const AuditRecord* audit) {
   const std::int64_t version = bump_config_version(c);
   c.query(
        "UPDATE models SET name = ?2, provider_id = ?3, upstream_model = ?4,"
-       " pricing_model = NULLIF(?5, ''), enabled = ?6, updated_at = ?7, version = ?8"
-       " WHERE id = ?1")
+       " pricing_model = NULLIF(?5, ''), enabled = ?6, rpm_limit = ?7, tpm_limit = ?8,"
+       " updated_at = ?9, version = ?10 WHERE id = ?1")
       .bind(m.id, m.config.name, provider_id, m.config.upstream_model, m.config.pricing_model,
-            m.enabled, now, version)
+            m.enabled, m.config.rpm_limit, m.config.tpm_limit, now, version)
       .run();
   append_audit(c, audit);
   tx.commit();

@@ -65,6 +65,38 @@ TEST(Snapshot, LeavesOutProvidersWhoseCredentialDoesNotOpen) {
   EXPECT_TRUE(s->listing().empty());
 }
 
+TEST(Snapshot, RoutesCarryTheLimitsOfTheModelTheyResolveTo) {
+  auto data = sample();
+  data.models[0].config.rpm_limit = 500;
+  data.models[0].config.tpm_limit = 90'000;
+  store::ModelRecord tpm_only;
+  tpm_only.config = {"gpt-4o", "openai-main", "gpt-4o", ""};
+  tpm_only.config.tpm_limit = 1'000;
+  data.models.push_back(tpm_only);
+  data.aliases.push_back({{"smart", "gpt-4o"}, "config"});
+  const auto s = Snapshot::build(data);
+
+  for (const char* name : {"gpt-4o-mini", "fast"}) {
+    const Route* r = s->find(name);
+    ASSERT_NE(r, nullptr) << name;
+    EXPECT_EQ(r->model, "gpt-4o-mini") << name;
+    EXPECT_EQ(r->model_rpm, 500) << name;
+    EXPECT_EQ(r->model_tpm, 90'000) << name;
+  }
+  for (const char* name : {"gpt-4o", "smart"}) {
+    const Route* r = s->find(name);
+    ASSERT_NE(r, nullptr) << name;
+    EXPECT_EQ(r->model_rpm, std::nullopt) << name;
+    EXPECT_EQ(r->model_tpm, 1'000) << name;
+  }
+  // Without limits in the data, no route has any.
+  const auto plain = Snapshot::build(sample());
+  for (const Route* r : plain->listing()) {
+    EXPECT_EQ(r->model_rpm, std::nullopt) << r->name;
+    EXPECT_EQ(r->model_tpm, std::nullopt) << r->name;
+  }
+}
+
 TEST(BuildPrices, AdminRowWinsOverOverrideAndCatalogRows) {
   store::CatalogData d;
   // As load_catalog orders them: by component, then source ("admin" < "catalog" < "override").

@@ -84,6 +84,54 @@ TEST(ParseConfig, RejectsDuplicatesAndAliasShadowingModel) {
             "cfg.yaml: aliases[0].alias: 'm' is already a model name");
 }
 
+TEST(ParseConfig, ReadsModelRateLimits) {
+  ::setenv("LLMGW_TEST_TPM", "200000", 1);
+  const auto cfg = parse_config(R"(
+providers:
+  - {name: a, type: echo}
+models:
+  - {name: limited, provider: a, rpm_limit: 500, tpm_limit: "${LLMGW_TEST_TPM}"}
+  - {name: rpm-only, provider: a, rpm_limit: 1}
+  - {name: free, provider: a, rpm_limit: null, tpm_limit: "${LLMGW_TEST_UNSET_TPM:-}"}
+)",
+                                "cfg.yaml");
+  ASSERT_EQ(cfg.models.size(), 3u);
+  EXPECT_EQ(cfg.models[0].rpm_limit, 500);
+  EXPECT_EQ(cfg.models[0].tpm_limit, 200'000);
+  EXPECT_EQ(cfg.models[1].rpm_limit, 1);
+  EXPECT_EQ(cfg.models[1].tpm_limit, std::nullopt);
+  EXPECT_EQ(cfg.models[2].rpm_limit, std::nullopt);
+  EXPECT_EQ(cfg.models[2].tpm_limit, std::nullopt);
+  // Only the limits differ: the models are not equal, so applying the file writes them.
+  ModelConfig unlimited = cfg.models[0];
+  unlimited.tpm_limit.reset();
+  EXPECT_NE(unlimited, cfg.models[0]);
+}
+
+TEST(ParseConfig, RejectsModelRateLimitsThatAreNotPositiveWholeNumbers) {
+  const std::string head =
+      "providers:\n  - {name: a, type: echo}\nmodels:\n  - {name: m, provider: a}\n"
+      "  - {name: n, provider: a, ";
+  const std::string range = "a whole number between 1 and 1000000000000";
+  EXPECT_EQ(error_of(head + "rpm_limit: 0}\n"),
+            "cfg.yaml: models[1].rpm_limit: '0' is not " + range);
+  EXPECT_EQ(error_of(head + "tpm_limit: -5}\n"),
+            "cfg.yaml: models[1].tpm_limit: '-5' is not " + range);
+  EXPECT_EQ(error_of(head + "rpm_limit: 1.5}\n"),
+            "cfg.yaml: models[1].rpm_limit: '1.5' is not " + range);
+  EXPECT_EQ(error_of(head + "rpm_limit: lots}\n"),
+            "cfg.yaml: models[1].rpm_limit: 'lots' is not " + range);
+  EXPECT_EQ(error_of(head + "tpm_limit: 1000000000001}\n"),
+            "cfg.yaml: models[1].tpm_limit: '1000000000001' is not " + range);
+  EXPECT_EQ(error_of(head + "tpm_limit: 99999999999999999999}\n"),
+            "cfg.yaml: models[1].tpm_limit: '99999999999999999999' is not " + range);
+  EXPECT_EQ(error_of(head + "rpm_limit: [1]}\n"),
+            "cfg.yaml: models[1].rpm_limit: must be " + range);
+  EXPECT_EQ(error_of(head + "rpm_minute: 3}\n"),
+            "cfg.yaml: models[1].rpm_minute: unknown field (expected one of: name, provider, "
+            "upstream_model, pricing_model, rpm_limit, tpm_limit)");
+}
+
 TEST(ExpandEnv, UsesDefaultsAndRejectsUnclosed) {
   ::unsetenv("LLMGW_NOPE");
   EXPECT_EQ(expand_env("a${LLMGW_NOPE:-b}c", "x"), "abc");

@@ -239,7 +239,7 @@ TEST_P(AdminApiMigration, KeepsTheKeysAndPricesOfAVersionOneDatabase) {
   auto owned = db_->open();
   Store& store = *owned;
   EXPECT_EQ(store.schema_version(), 1);
-  EXPECT_EQ(store.migrate(), 2);
+  EXPECT_EQ(store.migrate(), db_->latest_migration_version());
   EXPECT_EQ(store.config_version(), 3);
 
   const auto key = store.find_key_by_hash("hash1");
@@ -694,6 +694,49 @@ TEST_P(AdminStoreTest, AdminProvidersModelsAndAliasesRoundTrip) {
   EXPECT_THAT(empty.models, IsEmpty());
   EXPECT_THAT(empty.aliases, IsEmpty());
   EXPECT_EQ(audit_rows(), 1);
+}
+
+TEST_P(AdminStoreTest, AdminModelLimitsRoundTrip) {
+  ProviderRecord p = admin_provider("local", "sk-local");
+  store_.insert_provider(p, nullptr);  // version 1
+  ModelRecord limited = admin_model("limited", "local");
+  limited.config.rpm_limit = 100;
+  limited.config.tpm_limit = 50'000;
+  store_.insert_model(limited, nullptr);  // 2
+  ModelRecord unlimited = admin_model("unlimited", "local");
+  store_.insert_model(unlimited, nullptr);  // 3
+  EXPECT_EQ(store_.find_model(limited.id)->config, limited.config);
+  EXPECT_EQ(store_.find_model(unlimited.id)->config, unlimited.config);
+  EXPECT_EQ(raw_->value("SELECT rpm_limit FROM models WHERE name = 'limited'"), "100");
+  EXPECT_EQ(raw_->value("SELECT tpm_limit FROM models WHERE name = 'limited'"), "50000");
+  EXPECT_EQ(raw_->value("SELECT rpm_limit FROM models WHERE name = 'unlimited'"), "NULL");
+
+  // Changing only the limits is a write like any other: a new config version.
+  limited.config.rpm_limit.reset();
+  limited.config.tpm_limit = 75'000;
+  ASSERT_TRUE(store_.update_model(limited, nullptr));  // 4
+  unlimited.config.rpm_limit = 7;
+  ASSERT_TRUE(store_.update_model(unlimited, nullptr));  // 5
+  EXPECT_EQ(store_.config_version(), 5);
+  EXPECT_EQ(raw_->value("SELECT version FROM models WHERE name = 'limited'"), "4");
+  EXPECT_EQ(raw_->value("SELECT rpm_limit FROM models WHERE name = 'limited'"), "NULL");
+
+  const auto listed = store_.list_models();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].config, limited.config);  // by name
+  EXPECT_EQ(listed[1].config, unlimited.config);
+  const CatalogData catalog = store_.load_catalog();
+  ASSERT_EQ(catalog.models.size(), 2u);
+  EXPECT_EQ(catalog.models[0].config, limited.config);
+  EXPECT_EQ(catalog.models[1].config, unlimited.config);
+
+  // The schema refuses a limit that is not a positive count; nothing is changed.
+  ModelRecord zero = limited;
+  zero.config.rpm_limit = 0;
+  EXPECT_THAT(error_of<std::runtime_error>([&] { store_.update_model(zero, nullptr); }),
+              HasSubstr(std::string(db_->check_violation())));
+  EXPECT_EQ(store_.find_model(limited.id)->config, limited.config);
+  EXPECT_EQ(store_.config_version(), 5);
 }
 
 TEST_P(AdminStoreTest, RowsOfTheConfigurationFileRefuseAdminWrites) {

@@ -203,7 +203,57 @@ TEST_P(FreshStoreTest, MigrateIsIdempotent) {
   EXPECT_EQ(raw->value("SELECT COUNT(*) FROM schema_migrations"), std::to_string(latest));
   EXPECT_EQ(raw->value("SELECT name FROM schema_migrations WHERE version = 1"), "initial_schema");
   EXPECT_EQ(raw->value("SELECT name FROM schema_migrations WHERE version = 2"), "admin_api");
+  EXPECT_EQ(raw->value("SELECT name FROM schema_migrations WHERE version = 3"), "model_limits");
   EXPECT_EQ(store->config_version(), 0);
+}
+
+TEST_P(FreshStoreTest, ModelLimitsMigrationKeepsTheModelsOfAVersionTwoDatabase) {
+  // A database as the previous build left it: migrations 1 and 2, with a model and an alias.
+  db_->migrate_raw_to_version(2);
+  db_->raw()->exec(
+      "UPDATE config_version SET version = 4;"
+      "INSERT INTO providers (id, name, type, connect_timeout_ms, first_byte_timeout_ms,"
+      " idle_timeout_ms, source, created_at, updated_at, version)"
+      " VALUES ('prov_1', 'local', 'echo', 100, 200, 300, 'admin', 10, 20, 2);"
+      "INSERT INTO models (id, name, provider_id, upstream_model, pricing_model, source,"
+      " created_at, updated_at, version)"
+      " VALUES ('model_1', 'echo-1', 'prov_1', 'echo-up', 'priced-as', 'admin', 30, 40, 3);"
+      "INSERT INTO model_aliases (alias, model_id, source, created_at, updated_at, version)"
+      " VALUES ('fast', 'model_1', 'admin', 50, 60, 4);");
+  auto store = db_->open();
+  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->migrate(), 3);
+  EXPECT_EQ(store->config_version(), 4);
+
+  const CatalogData catalog = store->load_catalog();
+  ASSERT_EQ(catalog.models.size(), 1u);
+  const ModelRecord& m = catalog.models[0];
+  EXPECT_EQ(m.id, "model_1");
+  EXPECT_EQ(m.config.name, "echo-1");
+  EXPECT_EQ(m.config.provider, "local");
+  EXPECT_EQ(m.config.upstream_model, "echo-up");
+  EXPECT_EQ(m.config.pricing_model, "priced-as");
+  EXPECT_EQ(m.config.rpm_limit, std::nullopt);
+  EXPECT_EQ(m.config.tpm_limit, std::nullopt);
+  EXPECT_EQ(m.created_at, 30);
+  EXPECT_EQ(m.updated_at, 40);
+  ASSERT_EQ(catalog.aliases.size(), 1u);
+  EXPECT_EQ(catalog.aliases[0].config.model, "echo-1");
+
+  auto raw = db_->raw();
+  EXPECT_EQ(raw->value("SELECT rpm_limit FROM models"), "NULL");
+  EXPECT_EQ(raw->value("SELECT tpm_limit FROM models"), "NULL");
+  // The new columns refuse what is not a positive count, and take a limit.
+  EXPECT_THROW(raw->exec("UPDATE models SET rpm_limit = 0"), std::runtime_error);
+  EXPECT_THROW(raw->exec("UPDATE models SET tpm_limit = -1"), std::runtime_error);
+  ModelRecord limited = m;
+  limited.config.rpm_limit = 60;
+  ASSERT_TRUE(store->update_model(limited, nullptr));
+  EXPECT_EQ(store->find_model("model_1")->config, limited.config);
+  if (db_->is_sqlite()) {
+    EXPECT_EQ(raw->value("PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(raw->value("PRAGMA foreign_key_check"), "");
+  }
 }
 
 TEST_P(StoreTest, SchemaRejectsValuesOutsideItsEnumerations) {
@@ -565,6 +615,52 @@ TEST_P(StoreTest, ApplyConfigStoresAndUpdatesPricingModel) {
 
   store_.apply_config(cfg);
   EXPECT_EQ(store_.config_version(), 2);
+}
+
+TEST_P(StoreTest, ApplyConfigStoresAndUpdatesModelLimits) {
+  auto cfg = sample_config();
+  cfg.models[0].rpm_limit = 500;
+  cfg.models[0].tpm_limit = 2'000'000;
+  cfg.models[1].tpm_limit = 90'000;
+  store_.apply_config(cfg);
+  EXPECT_EQ(store_.config_version(), 1);
+  CatalogData catalog = store_.load_catalog();
+  EXPECT_EQ(catalog.models[0].config, cfg.models[2]);  // echo-1: no limits
+  EXPECT_EQ(catalog.models[1].config, cfg.models[0]);
+  EXPECT_EQ(catalog.models[2].config, cfg.models[1]);
+  auto raw = db_->raw();
+  EXPECT_EQ(raw->value("SELECT rpm_limit FROM models WHERE name = 'gpt-4o'"), "500");
+  EXPECT_EQ(raw->value("SELECT tpm_limit FROM models WHERE name = 'gpt-4o'"), "2000000");
+  EXPECT_EQ(raw->value("SELECT rpm_limit FROM models WHERE name = 'gpt-4o-mini'"), "NULL");
+  EXPECT_EQ(raw->value("SELECT rpm_limit FROM models WHERE name = 'echo-1'"), "NULL");
+  EXPECT_EQ(raw->value("SELECT tpm_limit FROM models WHERE name = 'echo-1'"), "NULL");
+
+  // The same file again changes nothing.
+  store_.apply_config(cfg);
+  EXPECT_EQ(store_.config_version(), 1);
+
+  // A change of the limits alone is a change: the version moves, so gateways reload.
+  cfg.models[0].rpm_limit = 600;
+  store_.apply_config(cfg);
+  EXPECT_EQ(store_.config_version(), 2);
+  cfg.models[1].tpm_limit.reset();  // a limit removed
+  cfg.models[2].rpm_limit = 1;      // a limit added
+  store_.apply_config(cfg);
+  EXPECT_EQ(store_.config_version(), 3);
+  catalog = store_.load_catalog();
+  EXPECT_EQ(catalog.models[0].config, cfg.models[2]);
+  EXPECT_EQ(catalog.models[1].config, cfg.models[0]);
+  EXPECT_EQ(catalog.models[2].config, cfg.models[1]);
+  EXPECT_EQ(raw->value("SELECT version FROM models WHERE name = 'gpt-4o'"), "2");
+  EXPECT_EQ(raw->value("SELECT version FROM models WHERE name = 'gpt-4o-mini'"), "3");
+  EXPECT_EQ(raw->value("SELECT version FROM models WHERE name = 'echo-1'"), "3");
+  EXPECT_EQ(raw->value("SELECT tpm_limit FROM models WHERE name = 'gpt-4o-mini'"), "NULL");
+
+  // A restart with the same file: nothing changes.
+  auto restarted = db_->open();
+  restarted->migrate();
+  restarted->apply_config(cfg);
+  EXPECT_EQ(restarted->config_version(), 3);
 }
 
 TEST_P(StoreTest, ApplyConfigDeletesRowsTheFileNoLongerNames) {

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <system_error>
 
@@ -68,6 +69,19 @@ class RawPg final : public RawSql {
   PGconn* conn_;
 };
 
+/// Runs `migrations` up to `version` on `db` and records each in schema_migrations.
+template <typename Migration>
+void apply_migrations(RawSql& db, std::span<const Migration> migrations, int version) {
+  for (const auto& m : migrations) {
+    if (m.version > version) {
+      break;
+    }
+    db.exec(std::string(m.sql));
+    db.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", '" +
+            std::string(m.name) + "', 0)");
+  }
+}
+
 class SqliteDatabase final : public Database {
  public:
   SqliteDatabase() : path_(dir_.file("data/llmgw.db")) {}
@@ -81,13 +95,12 @@ class SqliteDatabase final : public Database {
   [[nodiscard]] int latest_migration_version() const override {
     return sqlite::latest_migration_version();
   }
-  void migrate_raw_to_version_one() override {
+  void migrate_raw_to_version(int version) override {
     auto db = raw();
     db->exec(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
         " applied_at INTEGER NOT NULL) STRICT");
-    db->exec(std::string(sqlite::migrations()[0].sql));
-    db->exec("INSERT INTO schema_migrations VALUES (1, 'initial_schema', 0)");
+    apply_migrations(*db, sqlite::migrations(), version);
   }
   [[nodiscard]] std::string_view check_violation() const noexcept override {
     return "CHECK constraint failed";
@@ -164,13 +177,12 @@ class PostgresDatabase final : public Database {
   [[nodiscard]] int latest_migration_version() const override {
     return postgres::latest_migration_version();
   }
-  void migrate_raw_to_version_one() override {
+  void migrate_raw_to_version(int version) override {
     auto db = raw();
     db->exec(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
         " applied_at BIGINT NOT NULL)");
-    db->exec(std::string(postgres::migrations()[0].sql));
-    db->exec("INSERT INTO schema_migrations VALUES (1, 'initial_schema', 0)");
+    apply_migrations(*db, postgres::migrations(), version);
   }
   [[nodiscard]] std::string_view check_violation() const noexcept override {
     return "violates check constraint";

@@ -84,8 +84,10 @@ class Database {
   virtual std::unique_ptr<RawSql> raw() = 0;
   /// The highest migration version of this backend's build.
   [[nodiscard]] virtual int latest_migration_version() const = 0;
-  /// Applies only migration 1 and records it, as a build of that time left the database.
-  virtual void migrate_raw_to_version_one() = 0;
+  /// Applies migrations 1 to `version` only and records them, as a build of that time left
+  /// the database.
+  virtual void migrate_raw_to_version(int version) = 0;
+  void migrate_raw_to_version_one() { migrate_raw_to_version(1); }
   /// What the database says when a CHECK constraint rejects a row.
   [[nodiscard]] virtual std::string_view check_violation() const noexcept = 0;
   /// The SQL function naming a JSON value's type ("array", "object").
