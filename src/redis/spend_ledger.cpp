@@ -45,8 +45,13 @@ return {1, spent}
 
 // KEYS: period hash, holds zset. ARGV: hold id, held amount, actual, soft threshold (0: none).
 // Returns {spent, crossed}.
+// The hold is the settlement's guard: a retry of a settlement Redis already applied (its
+// answer was lost) finds no hold and adds nothing. A hold that lapsed before its call ended
+// is not added either (see hold_ttl).
 const std::string kSettle = R"lua(
-redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. ARGV[2])
+if redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. ARGV[2]) == 0 then
+  return {tonumber(redis.call('HGET', KEYS[1], 'spent') or '0'), 0}
+end
 local spent = redis.call('HINCRBY', KEYS[1], 'spent', ARGV[3])
 local crossed = 0
 local soft = tonumber(ARGV[4])

@@ -9,7 +9,8 @@
 ///
 /// Keys per gateway key K and period P (one hash slot): `llmgw:budget:{K}:P` (hash: spent,
 /// soft) and `llmgw:budget:{K}:P:holds` (zset of "hold-id:amount" by expiry, so the holds of
-/// a replica that died mid-call lapse after `hold_ttl`). Seeded from the store's spend the
+/// a replica that died mid-call lapse after `hold_ttl`, one hour: a call still running then
+/// is settled without its cost in the shared spend, which only the store then has). Seeded from the store's spend the
 /// first time a period is seen; kept until a day after the period ends.
 
 #include "core/money.hpp"
@@ -39,7 +40,7 @@ struct LedgerReserve {
 class RedisSpendLedger {
  public:
   RedisSpendLedger(Client& client, unsigned soft_threshold_percent,
-                   std::chrono::milliseconds hold_ttl = std::chrono::minutes(15))
+                   std::chrono::milliseconds hold_ttl = std::chrono::hours(1))
       : client_(client), soft_percent_(soft_threshold_percent), hold_ttl_(hold_ttl) {}
 
   /// Holds `amount` for `hold_id` unless spent + holds + amount would pass `budget`.
@@ -52,7 +53,8 @@ class RedisSpendLedger {
                                                 std::int64_t period_end_unix,
                                                 std::optional<core::Money> seed,
                                                 limits::Reservation& out, std::int64_t now_ms = 0);
-  /// Replaces the hold by `actual`. nullopt: Redis did not answer (the hold lapses on its own).
+  /// Replaces the hold by `actual`, once: a repeated settlement of the same hold adds nothing.
+  /// nullopt: Redis did not answer (the hold lapses on its own).
   boost::asio::awaitable<std::optional<limits::Settled>> settle(limits::Reservation& r,
                                                                 std::string_view hold_id,
                                                                 core::Money budget,

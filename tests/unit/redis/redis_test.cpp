@@ -6,6 +6,8 @@
 #include "limits/rate_limiter.hpp"
 #include "redis/rate_limits.hpp"
 #include "redis/redis_client.hpp"
+#include "redis/spend_ledger.hpp"
+#include "core/ids.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -1213,6 +1215,99 @@ TEST_F(RedisRateLimiterTest, MatchesTheLocalLimiterOnARandomWorkload) {
       open.push_back(std::move(t));
     }
   }
+}
+
+}  // namespace
+}  // namespace llmgw::redis
+
+namespace llmgw::redis {
+namespace {
+
+// --- the shared budget ledger and checks of several subjects at once
+
+class RedisLedgerTest : public RedisRateLimiterTest {
+ protected:
+  static core::Money usd(const char* text) { return *core::Money::parse(text); }
+  LedgerReserve hold(core::Money budget, core::Money amount, const std::string& id,
+                     std::optional<core::Money> seed, limits::Reservation& r,
+                     std::int64_t now_ms = 0) {
+    return run(ioc_, ledger_.reserve(key_, "2026-11", budget, amount, id, core::unix_seconds() + 3600,
+                                     seed, r, now_ms));
+  }
+  RedisSpendLedger ledger_{client_, 80};
+};
+
+TEST_F(RedisLedgerTest, SeededOnceThenHoldsAndSettlesExactly) {
+  limits::Reservation r;
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "a", std::nullopt, r).outcome, LedgerOutcome::NotLoaded);
+  EXPECT_FALSE(r.active);
+  auto seeded = hold(usd("1"), usd("0.3"), "a", usd("0.25"), r);
+  ASSERT_EQ(seeded.outcome, LedgerOutcome::Ok);
+  EXPECT_EQ(seeded.spent, usd("0.25"));
+  // Another replica's seed arrives late: the first one stays (Redis knows more than the store).
+  limits::Reservation r2;
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "b", usd("0"), r2).outcome, LedgerOutcome::Ok);
+  limits::Reservation r3;
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).outcome, LedgerOutcome::OverBudget)
+      << "0.25 spent + 0.6 held + 0.3 > 1";
+  const auto settled = run(ioc_, ledger_.settle(r, "a", usd("1"), usd("0.1")));
+  ASSERT_TRUE(settled);
+  EXPECT_EQ(settled->spent, usd("0.35"));
+  // The same settlement again (a retry whose first answer was lost) adds nothing.
+  limits::Reservation again = r;
+  again.active = true;
+  EXPECT_EQ(run(ioc_, ledger_.settle(again, "a", usd("1"), usd("0.1")))->spent, usd("0.35"));
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).outcome, LedgerOutcome::Ok)
+      << "0.35 + 0.3 + 0.3 <= 1 once a's hold became its cost";
+}
+
+TEST_F(RedisLedgerTest, SoftThresholdIsReportedOncePerPeriod) {
+  limits::Reservation a, b;
+  ASSERT_EQ(hold(usd("10"), usd("5"), "a", usd("0"), a).outcome, LedgerOutcome::Ok);
+  ASSERT_EQ(hold(usd("10"), usd("5"), "b", std::nullopt, b).outcome, LedgerOutcome::Ok);
+  EXPECT_TRUE(run(ioc_, ledger_.settle(a, "a", usd("10"), usd("8")))->crossed_soft_threshold);
+  EXPECT_FALSE(run(ioc_, ledger_.settle(b, "b", usd("10"), usd("1")))->crossed_soft_threshold);
+}
+
+TEST_F(RedisLedgerTest, HoldsOfADeadReplicaLapseAndReleaseGivesBack) {
+  limits::Reservation a, b, c;
+  const std::int64_t t0 = kT0;
+  ASSERT_EQ(hold(usd("1"), usd("0.9"), "a", usd("0"), a, t0).outcome, LedgerOutcome::Ok);
+  EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 1).outcome,
+            LedgerOutcome::OverBudget);
+  // Never settled (its replica died): after the hold's lifetime the budget is free again.
+  EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 3'600'001).outcome,
+            LedgerOutcome::Ok);
+  run(ioc_, ledger_.release(b, "b"));
+  EXPECT_EQ(hold(usd("1"), usd("1"), "c", std::nullopt, c, t0 + 3'600'002).outcome,
+            LedgerOutcome::Ok);
+}
+
+TEST(RedisLedgerMoney, NanoDollarsRoundAgainstTheCaller) {
+  EXPECT_EQ(to_nano_up(*core::Money::parse("0.0000000001")), 1);
+  EXPECT_EQ(to_nano_down(*core::Money::parse("0.0000000019")), 1);
+  EXPECT_EQ(to_nano_up(*core::Money::parse("9000000")), 9'000'000'000'000'000);
+  EXPECT_EQ(from_nano(150), *core::Money::parse("0.00000015"));
+}
+
+TEST_F(RedisRateLimiterTest, SeveralSubjectsAreCheckedAllOrNothingInOneScript) {
+  const std::string model = "model:m-" + suffix_;
+  std::vector<limits::RateTicket> tickets;
+  auto call = [&](std::int64_t at) {
+    std::vector<RateSubject> subjects{{key_, RateLimits{.rpm = 10}}, {model, RateLimits{.rpm = 2}}};
+    return run(ioc_, rl_.acquire_all(std::move(subjects), 0, next_call_id(), tickets, at));
+  };
+  EXPECT_EQ(call(kT0).refused, static_cast<std::size_t>(-1));
+  EXPECT_EQ(call(kT0 + 1).refused, static_cast<std::size_t>(-1));
+  const auto third = call(kT0 + 2);
+  ASSERT_EQ(third.refused, 1u) << "the model's limit";
+  EXPECT_EQ(third.decisions[1].verdict, RateVerdict::Requests);
+  EXPECT_EQ(third.decisions[0].verdict, RateVerdict::Ok);
+  // The refused call took nothing from the key: 8 of its 10 remain.
+  RateTicket t;
+  const auto d = take(RateLimits{.rpm = 10}, 0, kT0 + 3, &t);
+  ASSERT_TRUE(d.requests);
+  EXPECT_EQ(d.requests->remaining, 7) << "two calls before, this one now";
 }
 
 }  // namespace
