@@ -219,6 +219,7 @@ struct Proxy::Call {
   }
   std::string period_id;
   bool shared_hold = false;  ///< `reservation` is held in Redis (by the gateway request id)
+  bool budget_checked = false;  ///< the budget was checked with the rate limits (Redis)
   std::int64_t upstream_us = 0;
   unsigned status = 0;
 };
@@ -479,49 +480,6 @@ void Proxy::note_shared_failure(std::string_view what, redis::FailurePolicy poli
   }
 }
 
-asio::awaitable<bool> Proxy::reserve_shared_budget(http::Exchange& ex, Local& local, Call& call,
-                                                   const limits::PeriodWindow& window,
-                                                   core::Money worst) {
-  const auth::KeyInfo& key = *call.key;
-  const std::string_view hold_id = ex.gateway_request_id();
-  auto r = co_await local.redis_ledger->reserve(key.id, window.id, *key.budget, worst, hold_id,
-                                                window.end_unix, std::nullopt, call.reservation);
-  if (r.outcome == redis::LedgerOutcome::NotLoaded) {
-    // First call of the period anywhere (or Redis lost its data): seed it from the store.
-    auto [eptr, spent] = co_await asio::co_spawn(
-        deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
-        use_tuple);
-    if (eptr) {
-      co_await refuse_budget(ex, local, call, Errc::NotReady,
-                                "The gateway could not read this key's spend; try again.");
-      co_return false;
-    }
-    r = co_await local.redis_ledger->reserve(key.id, window.id, *key.budget, worst, hold_id,
-                                             window.end_unix, spent, call.reservation);
-  }
-  if (r.outcome == redis::LedgerOutcome::Unavailable) {
-    note_shared_failure("budget ledger", deps_.budget_failure);
-    if (deps_.budget_failure == redis::FailurePolicy::FailOpen) {
-      co_return true;
-    }
-    co_await refuse_budget(ex, local, call, Errc::NotReady,
-                              "The gateway cannot check this API key's budget right now.", {},
-                              "Retry-After: 1\r\n");
-    co_return false;
-  }
-  if (r.outcome == redis::LedgerOutcome::OverBudget) {
-    const auto period = limits::parse_budget_period(key.budget_period)
-                            .value_or(limits::BudgetPeriod::Monthly);
-    co_await refuse_budget(ex, local, call, 
-        Errc::BudgetExceeded, over_budget_message(key, period, window, r.spent), {},
-        "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
-            "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
-    co_return false;
-  }
-  call.shared_hold = call.reservation.active;
-  co_return true;
-}
-
 asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Local& local, Call& call) {
   const auth::KeyInfo& key = *call.key;
   const auto& pricing = call.route->pricing;
@@ -532,11 +490,10 @@ asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Local& local, Ca
                           .value_or(limits::BudgetPeriod::Monthly);
   // A copy: the per-thread cache may roll over to the next period while this call waits.
   const limits::PeriodWindow window = current_window(period);
-  call.period_id = window.id;
-  if (local.redis_ledger) {
-    co_return co_await reserve_shared_budget(ex, local, call, window,
-                                             worst_case(ex, call, *pricing));
+  if (call.budget_checked) {
+    co_return true;  // held (or let through by the failure policy) with the rate limits
   }
+  call.period_id = window.id;
   if (!deps_.ledger.loaded(key.id, window.id)) {
     auto [eptr, spent] = co_await asio::co_spawn(
         deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
@@ -720,7 +677,9 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   const limits::RateLimits key_lim{key.rpm_limit, key.tpm_limit, key.max_concurrent};
   // The model's own limits protect the provider's quota: shared by every key (and alias).
   const limits::RateLimits model_lim{call.route->model_rpm, call.route->model_tpm, std::nullopt};
-  if (!key_lim.any() && !model_lim.any()) {
+  // With Redis, a budgeted call's hold goes into the same script as its rate limits.
+  const bool shared_budget = local.redis_limits && key.budget && call.route->pricing;
+  if (!key_lim.any() && !model_lim.any() && !shared_budget) {
     co_return true;
   }
   // Before the call only its size is known: about four bytes of JSON per prompt token, plus
@@ -732,25 +691,79 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   limits::RateDecision key_d;
   limits::RateDecision model_d;
   if (local.redis_limits) {
-    std::vector<redis::RateSubject> subjects;
+    std::vector<redis::RateSubject> subjects;  // copied per call: a retry may need them
     if (key_lim.any()) {
       subjects.push_back({key.id, key_lim});
     }
     if (model_lim.any()) {
       subjects.push_back({model_subject, model_lim});
     }
+    std::optional<redis::BudgetHoldRequest> hold;
+    limits::PeriodWindow window;
+    core::Money worst;
+    if (shared_budget) {
+      const auto period = limits::parse_budget_period(key.budget_period)
+                              .value_or(limits::BudgetPeriod::Monthly);
+      window = current_window(period);  // a copy: the cache may roll over while this waits
+      worst = worst_case(ex, call, *call.route->pricing);
+      hold = redis::BudgetHoldRequest{
+          .key_id = key.id,
+          .period_id = window.id,
+          .budget_nano = redis::to_nano_down(*key.budget),
+          .amount_nano = redis::to_nano_up(worst),
+          .period_ttl_ms =
+              std::max<std::int64_t>(60, window.end_unix - core::unix_seconds() + 86'400) * 1000};
+      call.period_id = window.id;
+      call.budget_checked = true;
+    }
     std::vector<limits::RateTicket> tickets;
     auto shared = co_await local.redis_limits->acquire_all(
-        std::move(subjects), estimate, std::string(ex.gateway_request_id()), tickets);
+        subjects, estimate, std::string(ex.gateway_request_id()), tickets, 0, hold);
+    if (!shared.unavailable && shared.budget_status == 2) {
+      // First call of the period anywhere (or Redis lost its data): seed it from the store.
+      auto [eptr, spent] = co_await asio::co_spawn(
+          deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
+          use_tuple);
+      if (eptr) {
+        co_await ex.respond_error(Errc::NotReady,
+                                  "The gateway could not read this key's spend; try again.");
+        co_return false;
+      }
+      hold->seed_nano = redis::to_nano_up(spent);
+      shared = co_await local.redis_limits->acquire_all(
+          subjects, estimate, std::string(ex.gateway_request_id()), tickets, 0, hold);
+    }
     if (shared.unavailable) {
-      note_shared_failure("rate limiter", deps_.rate_limit_failure);
-      if (deps_.rate_limit_failure == redis::FailurePolicy::FailOpen) {
+      const bool limited = key_lim.any() || model_lim.any();
+      const bool closed =
+          (shared_budget && deps_.budget_failure == redis::FailurePolicy::FailClosed) ||
+          (limited && deps_.rate_limit_failure == redis::FailurePolicy::FailClosed);
+      note_shared_failure(shared_budget ? "rate limiter and budget ledger" : "rate limiter",
+                          closed ? redis::FailurePolicy::FailClosed : redis::FailurePolicy::FailOpen);
+      if (!closed) {
         co_return true;
       }
       co_await ex.respond_error(Errc::NotReady,
-                                "The gateway cannot check this API key's rate limits right now.",
-                                {}, "Retry-After: 1\r\n");
+                                "The gateway cannot check this API key's limits right now.", {},
+                                "Retry-After: 1\r\n");
       co_return false;
+    }
+    if (shared.budget_status == 0) {
+      const auto period = limits::parse_budget_period(key.budget_period)
+                              .value_or(limits::BudgetPeriod::Monthly);
+      co_await ex.respond_error(
+          Errc::BudgetExceeded,
+          over_budget_message(key, period, window, redis::from_nano(shared.budget_spent_nano)), {},
+          "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
+              "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
+      co_return false;
+    }
+    if (shared.budget_status == 1 && hold->amount_nano > 0) {
+      call.reservation.key_id = key.id;
+      call.reservation.period_id = window.id;
+      call.reservation.amount = redis::from_nano(hold->amount_nano);
+      call.reservation.active = true;
+      call.shared_hold = true;
     }
     std::size_t i = 0;
     if (key_lim.any()) {

@@ -72,10 +72,6 @@ class Proxy final : public http::Handler {
   /// Reserves the call's worst case against the key's budget; answers 429 (and returns
   /// false) when it would risk passing it.
   boost::asio::awaitable<bool> reserve_budget(http::Exchange& ex, Local& local, Call& call);
-  /// Holds the worst case in the shared (Redis) ledger; same contract as reserve_budget.
-  boost::asio::awaitable<bool> reserve_shared_budget(http::Exchange& ex, Local& local, Call& call,
-                                                     const limits::PeriodWindow& window,
-                                                     core::Money worst);
   void compute_cost(http::Exchange& ex, Call& call);
   /// Refuses (429 with Retry-After) a call over the key's RPM, TPM or concurrency limit;
   /// otherwise counts it.

@@ -1,5 +1,7 @@
 #include "redis/rate_limits.hpp"
 
+#include "redis/spend_ledger.hpp"
+
 #include <algorithm>
 
 namespace llmgw::redis {
@@ -76,11 +78,41 @@ for s = 1, n do
   if verdict ~= 0 and first[1] == 0 then first = {verdict, retry, s} end
   state[s] = {rpm, tpm, mc, reqs, toks}
 end
+-- The budget hold, when asked (KEYS after the subjects': period hash, holds; ARGV after the
+-- subjects': '1', budget, amount, seed (-1: none), hold ttl ms, period ttl ms; nano-dollars).
+-- Checked only when every rate limit passed; status 1 held, 0 over budget, 2 not loaded.
+local b, bk = 6 + 3 * n, 4 * n
+local bstatus, bspent = -1, 0
+if first[1] == 0 and ARGV[b + 1] == '1' then
+  local spent = redis.call('HGET', KEYS[bk + 1], 'spent')
+  if not spent and tonumber(ARGV[b + 4]) >= 0 then
+    redis.call('HSETNX', KEYS[bk + 1], 'spent', ARGV[b + 4])
+    redis.call('PEXPIRE', KEYS[bk + 1], ARGV[b + 6])
+    spent = redis.call('HGET', KEYS[bk + 1], 'spent')
+  end
+  if not spent then
+    bstatus = 2
+  else
+    bspent = tonumber(spent)
+    redis.call('ZREMRANGEBYSCORE', KEYS[bk + 2], '-inf', now)
+    local held = 0
+    for _, m in ipairs(redis.call('ZRANGE', KEYS[bk + 2], 0, -1)) do
+      held = held + tonumber(string.match(m, ':(%d+)$'))
+    end
+    local budget, amount = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+    if amount > 0 and bspent + held + amount > budget then bstatus = 0 else bstatus = 1 end
+  end
+end
+local record = first[1] == 0 and bstatus ~= 0 and bstatus ~= 2
+if bstatus == 1 and tonumber(ARGV[b + 3]) > 0 then
+  redis.call('ZADD', KEYS[bk + 2], now + tonumber(ARGV[b + 5]), id .. ':' .. ARGV[b + 3])
+  redis.call('PEXPIRE', KEYS[bk + 2], ARGV[b + 6])
+end
 local out = {first[1], first[2], first[3]}
 for s = 1, n do
   local k, st = (s - 1) * 4, state[s]
   local reqs, toks = st[4], st[5]
-  if first[1] == 0 then
+  if record then
     if st[1] >= 0 or st[2] >= 0 then
       redis.call('ZADD', KEYS[k + 1], now, id)
       redis.call('ZADD', KEYS[k + 2], now, id .. ':' .. est)
@@ -99,6 +131,8 @@ for s = 1, n do
   out[#out + 1] = toks
   out[#out + 1] = reset
 end
+out[#out + 1] = bstatus
+out[#out + 1] = bspent
 return out
 )lua";
 
@@ -159,11 +193,10 @@ asio::awaitable<RedisRateResult> RedisRateLimiter::acquire(std::string_view key_
   co_return res;
 }
 
-asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(std::vector<RateSubject> subjects,
-                                                               std::int64_t est_tokens,
-                                                               std::string call_id,
-                                                               std::vector<limits::RateTicket>& out,
-                                                               std::int64_t now_ms) {
+asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(
+    std::vector<RateSubject> subjects, std::int64_t est_tokens, std::string call_id,
+    std::vector<limits::RateTicket>& out, std::int64_t now_ms,
+    std::optional<BudgetHoldRequest> budget) {
   RedisRateResults res;
   est_tokens = std::max<std::int64_t>(0, est_tokens);
   // Built before the co_await: GCC 12 miscompiles braced initialisers inside one.
@@ -186,15 +219,29 @@ asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(std::vector<Rate
       argv.push_back(std::to_string(v));
     }
   }
+  if (budget) {
+    for (auto& k : budget_keys(budget->key_id, budget->period_id)) {
+      keys.push_back(std::move(k));
+    }
+    argv.emplace_back("1");
+    for (const std::int64_t v : {budget->budget_nano, budget->amount_nano, budget->seed_nano,
+                                 budget->hold_ttl_ms, budget->period_ttl_ms}) {
+      argv.push_back(std::to_string(v));
+    }
+  }
   const auto reply = co_await client_.eval(kAcquire, keys, argv);
   if (!reply || reply->type != Reply::Type::Array ||
-      reply->elements.size() != 3 + 3 * subjects.size()) {
+      reply->elements.size() != 5 + 3 * subjects.size()) {
     res.unavailable = true;
     co_return res;
   }
+  res.budget_status = static_cast<int>(reply->elements[3 + 3 * subjects.size()].integer);
+  res.budget_spent_nano = reply->elements[4 + 3 * subjects.size()].integer;
   const auto& e = reply->elements;
   const auto verdict = static_cast<limits::RateVerdict>(e[0].integer);
-  const bool ok = verdict == limits::RateVerdict::Ok;
+  // Counted only when the budget (if asked) held too: otherwise nothing was recorded.
+  const bool ok = verdict == limits::RateVerdict::Ok && res.budget_status != 0 &&
+                  res.budget_status != 2;
   if (!ok) {
     res.refused = static_cast<std::size_t>(e[2].integer - 1);
   }
@@ -202,13 +249,14 @@ asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(std::vector<Rate
   for (std::size_t i = 0; i < subjects.size(); ++i) {
     const auto& lim = subjects[i].limits;
     limits::RateDecision d;
-    if (!ok && i == res.refused) {
+    if (verdict != limits::RateVerdict::Ok && i == res.refused) {
       d.verdict = verdict;
       d.retry_after_ms = e[1].integer;
     }
     const std::int64_t reqs = e[3 + 3 * i].integer;
     const std::int64_t toks = e[4 + 3 * i].integer;
-    const std::int64_t reset = ok ? limits::LocalRateLimiter::kWindowMs : e[5 + 3 * i].integer;
+    const std::int64_t reset =
+        verdict == limits::RateVerdict::Ok ? limits::LocalRateLimiter::kWindowMs : e[5 + 3 * i].integer;
     if (lim.rpm) {
       d.requests = limits::WindowState{*lim.rpm, std::max<std::int64_t>(0, *lim.rpm - reqs), reset};
     }

@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,10 +38,26 @@ struct RateSubject {
   limits::RateLimits limits;
 };
 
+/// A budget hold checked in the same script as the rate limits (see spend_ledger.hpp for the
+/// keys and amounts, all nano-dollars): the call is admitted only if both pass.
+struct BudgetHoldRequest {
+  std::string key_id;
+  std::string period_id;
+  std::int64_t budget_nano = 0;
+  std::int64_t amount_nano = 0;
+  std::int64_t seed_nano = -1;  ///< the store's spend when the period is new to Redis; -1: none
+  std::int64_t hold_ttl_ms = 3'600'000;
+  std::int64_t period_ttl_ms = 0;
+};
+
 struct RedisRateResults {
   std::vector<limits::RateDecision> decisions;  ///< one per subject, in order
   std::size_t refused = static_cast<std::size_t>(-1);  ///< the first subject that refused
   bool unavailable = false;
+  /// The budget hold: 1 held, 0 over budget, 2 period not in Redis (call again with a seed),
+  /// -1 not checked (no budget asked, or a rate limit refused first).
+  int budget_status = -1;
+  std::int64_t budget_spent_nano = 0;
 };
 
 class RedisRateLimiter {
@@ -56,11 +73,12 @@ class RedisRateLimiter {
                                                   limits::RateTicket& out, std::int64_t now_ms = 0);
   /// Every subject's limits checked and, only if all pass, counted: one script, one round
   /// trip, all or nothing. `out` gets one ticket per subject.
-  boost::asio::awaitable<RedisRateResults> acquire_all(std::vector<RateSubject> subjects,
-                                                       std::int64_t est_tokens,
-                                                       std::string call_id,
-                                                       std::vector<limits::RateTicket>& out,
-                                                       std::int64_t now_ms = 0);
+  /// With `budget`, its hold is checked in the same script, after the rate limits: one round
+  /// trip admits the call or refuses it with nothing recorded.
+  boost::asio::awaitable<RedisRateResults> acquire_all(
+      std::vector<RateSubject> subjects, std::int64_t est_tokens, std::string call_id,
+      std::vector<limits::RateTicket>& out, std::int64_t now_ms = 0,
+      std::optional<BudgetHoldRequest> budget = std::nullopt);
   /// Reconciles the tokens and frees the slot in one round trip. Best effort: a failure
   /// leaves the estimate counted (it ages out) and the slot until its expiry.
   boost::asio::awaitable<void> finish(limits::RateTicket& t, std::int64_t actual_tokens);

@@ -66,7 +66,9 @@ redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. ARGV[2])
 return 1
 )lua";
 
-std::vector<std::string> keys_of(std::string_view key_id, std::string_view period_id) {
+}  // namespace
+
+std::vector<std::string> budget_keys(std::string_view key_id, std::string_view period_id) {
   std::string base = "llmgw:budget:{";
   base += key_id;
   base += "}:";
@@ -76,8 +78,6 @@ std::vector<std::string> keys_of(std::string_view key_id, std::string_view perio
   keys.push_back(base + ":holds");
   return keys;
 }
-
-}  // namespace
 
 std::int64_t to_nano_up(core::Money m) {
   const auto u = m.units();
@@ -104,7 +104,7 @@ asio::awaitable<LedgerReserve> RedisSpendLedger::reserve(
   const std::int64_t amount_nano = to_nano_up(amount);
   const std::int64_t period_ttl_ms =
       std::max<std::int64_t>(60, period_end_unix - core::unix_seconds() + 86'400) * 1000;
-  const auto keys = keys_of(key_id, period_id);
+  const auto keys = budget_keys(key_id, period_id);
   std::vector<std::string> argv;
   argv.push_back(std::to_string(to_nano_down(budget)));
   argv.push_back(std::to_string(amount_nano));
@@ -139,7 +139,7 @@ asio::awaitable<LedgerReserve> RedisSpendLedger::reserve(
 asio::awaitable<std::optional<limits::Settled>> RedisSpendLedger::settle(
     limits::Reservation& r, std::string_view hold_id, core::Money budget, core::Money actual) {
   r.active = false;
-  const auto keys = keys_of(r.key_id, r.period_id);
+  const auto keys = budget_keys(r.key_id, r.period_id);
   const std::int64_t soft =
       soft_percent_ == 0 ? 0 : to_nano_down(budget) / 100 * soft_percent_ +
                                    to_nano_down(budget) % 100 * soft_percent_ / 100;
@@ -164,7 +164,7 @@ asio::awaitable<void> RedisSpendLedger::release(limits::Reservation& r, std::str
     co_return;
   }
   r.active = false;
-  const auto keys = keys_of(r.key_id, r.period_id);
+  const auto keys = budget_keys(r.key_id, r.period_id);
   std::vector<std::string> argv;
   argv.emplace_back(hold_id);
   argv.push_back(std::to_string(to_nano_up(r.amount)));

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llmgw::redis {
 
@@ -29,6 +30,9 @@ namespace llmgw::redis {
 std::int64_t to_nano_up(core::Money m);
 std::int64_t to_nano_down(core::Money m);
 core::Money from_nano(std::int64_t n);
+
+/// The ledger's keys of a key and period: the period hash, then the holds zset.
+std::vector<std::string> budget_keys(std::string_view key_id, std::string_view period_id);
 
 enum class LedgerOutcome : std::uint8_t { Ok, OverBudget, NotLoaded, Unavailable };
 

@@ -190,7 +190,11 @@ test('Redis stopped: fail_open serves without limits, fail_closed answers 503; b
     env: env({ LLMGW_RATE_LIMIT_FAILURE_POLICY: 'fail_closed' }) });
   gws.push(closed);
   const k = key('rpm5');
+  const budgeted = await gws[0].createKey('budget-while-down', { budget: '5' });
   await redis.stop();
+  // Budgets fail closed by default: without the shared ledger a call could overrun.
+  const noLedger = await chat(gws[1].port, budgeted.key, chatBody('gpt-4o-mini', 'down'));
+  assert.equal(noLedger.status, 503, noLedger.text);
   const open = await Promise.all(gws.slice(0, 3).map((gw) => chat(gw.port, k.key, chatBody('gpt-4o-mini', 'down'))));
   assert.deepEqual(open.map((r) => r.status), [200, 200, 200], 'fail_open: served');
   const shut = await chat(closed.port, k.key, chatBody('gpt-4o-mini', 'down'));
