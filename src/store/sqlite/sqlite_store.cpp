@@ -1101,10 +1101,23 @@ void refuse_newer_schema(int found, const std::string& path) {
 }  // namespace
 
 struct SqliteStore::Impl {
-  explicit Impl(const std::string& path) : connection(path) {}
+  explicit Impl(const std::string& path) : path(path), connection(path) {}
 
+  /// The connection of long reads (usage reports), opened at the first one: in WAL mode a
+  /// reader on its own connection never waits for the writer, nor makes key lookups and the
+  /// usage writer wait behind a report that scans millions of rows.
+  Connection& reports_connection() {
+    if (!reports) {
+      reports = std::make_unique<Connection>(path);
+    }
+    return *reports;
+  }
+
+  const std::string path;
   std::mutex mutex;
   Connection connection;
+  std::mutex reports_mutex;
+  std::unique_ptr<Connection> reports;
   std::shared_ptr<const SecretCodec> codec;  ///< null: credentials are written in clear
 };
 
@@ -2238,8 +2251,8 @@ std::vector<UsageTotals> SqliteStore::usage_report(const UsageQuery& q) {
 
   // Money is added in C++ (exact), never by SQLite (binary floating point).
   std::map<std::string, detail::UsageSum, std::less<>> sums;
-  std::lock_guard lock(impl_->mutex);
-  Query rows = impl_->connection.query(sql);
+  std::lock_guard lock(impl_->reports_mutex);
+  Query rows = impl_->reports_connection().query(sql);
   rows.bind(q.from_us, q.to_us, q.key_id, q.model, q.provider);
   std::int64_t last_day = std::numeric_limits<std::int64_t>::min();
   std::string day_text;
