@@ -370,11 +370,6 @@ std::int64_t parse_time(std::string_view text, std::string_view param) {
   return t;
 }
 
-bool valid_usd(const std::string& s) {
-  static const std::regex kAmount(R"(^[0-9]{1,12}(\.[0-9]{1,12})?$)");
-  return std::regex_match(s, kAmount) && *core::Money::parse(s) <= core::kMaxBudget;
-}
-
 std::size_t page_limit(const Request& r) {
   auto it = r.query.find("limit");
   if (it == r.query.end()) return kDefaultPage;
@@ -994,7 +989,7 @@ void AdminApi::Impl::read_key_fields(Body& b, store::ApiKeyRecord& k, bool creat
   if (b.is_null("budget_usd")) {
     k.budget_usd.reset();
   } else if (auto budget = b.string("budget_usd")) {
-    if (!valid_usd(*budget)) {
+    if (!core::valid_budget_text(*budget)) {
       fail(Errc::InvalidValue, "'budget_usd' must be a decimal amount such as \"25.00\", at most 9000000.", "budget_usd");
     }
     k.budget_usd = std::move(*budget);

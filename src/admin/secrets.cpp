@@ -1,5 +1,6 @@
 #include "admin/secrets.hpp"
 
+#include "auth/api_key.hpp"
 #include "core/ids.hpp"
 
 #include <cerrno>
@@ -31,31 +32,6 @@ std::string_view trim(std::string_view s) {
     s.remove_prefix(1);
   }
   return s;
-}
-
-std::optional<auth::Bytes> parse_hex(std::string_view s) {
-  if (s.size() != 2 * kKeyBytes) {
-    return std::nullopt;
-  }
-  auth::Bytes out(kKeyBytes);
-  for (std::size_t i = 0; i < kKeyBytes; ++i) {
-    unsigned v = 0;
-    for (std::size_t j = 0; j < 2; ++j) {
-      const char c = s[2 * i + j];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= static_cast<unsigned>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v |= static_cast<unsigned>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        v |= static_cast<unsigned>(c - 'A' + 10);
-      } else {
-        return std::nullopt;
-      }
-    }
-    out[i] = static_cast<unsigned char>(v);
-  }
-  return out;
 }
 
 void fsync_dir(const std::string& path) {
@@ -96,8 +72,8 @@ std::optional<std::string> MasterKeyCodec::open(std::string_view sealed,
 
 std::optional<auth::Bytes> parse_key_text(std::string_view text) {
   text = trim(text);
-  if (auto hex = parse_hex(text)) {
-    return hex;
+  if (auth::KeyDigest raw; auth::parse_digest_hex(text, raw)) {  // 64 hex digits = 32 bytes
+    return auth::Bytes(raw.begin(), raw.end());
   }
   // Base64 in either alphabet, padding optional: normalise to url-safe without padding.
   std::string s(text);

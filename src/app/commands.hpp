@@ -36,9 +36,6 @@ int run_admin_create_user(const core::Settings& settings, const std::string& ema
 /// `llmgw admin rotate-master-key`: reseals every provider credential under a new key.
 int run_admin_rotate_master_key(const core::Settings& settings, const std::string& new_key_file);
 
-/// Checks a USD amount: digits with at most 12 decimals ("25", "0.50").
-bool valid_usd_amount(const std::string& s);
-
 /// `llmgw catalog import [FILE]`: FILE empty = the built-in catalog.
 int run_catalog_import(const core::Settings& settings, const std::string& file,
                        const std::vector<std::string>& providers, bool verbose);

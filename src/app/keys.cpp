@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
-#include <regex>
 
 namespace llmgw::app {
 
@@ -88,11 +87,6 @@ store::AuditRecord cli_audit(std::string action, const std::string& key_id, std:
 
 }  // namespace
 
-bool valid_usd_amount(const std::string& s) {
-  static const std::regex kAmount(R"(^[0-9]{1,12}(\.[0-9]{1,12})?$)");
-  return std::regex_match(s, kAmount) && *core::Money::parse(s) <= core::kMaxBudget;
-}
-
 int run_migrate(const core::Settings& settings) {
   try {
     const auto st = open_store(settings);
@@ -136,7 +130,7 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
   rec.rpm_limit = o.rpm;
   rec.tpm_limit = o.tpm;
   if (!o.budget_usd.empty()) {
-    if (!valid_usd_amount(o.budget_usd)) {
+    if (!core::valid_budget_text(o.budget_usd)) {
       return fail("--budget: '" + o.budget_usd + "' is not an amount in USD from 0 to 9000000 (e.g. 25 or 10.50)");
     }
     rec.budget_usd = o.budget_usd;

@@ -120,4 +120,19 @@ std::string Money::to_string(int min_decimals) const {
   return out;
 }
 
+bool valid_budget_text(std::string_view text) {
+  const auto dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view frac = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  auto digits = [](std::string_view d) {
+    return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (whole.empty() || whole.size() > 12 || !digits(whole) ||
+      (dot != std::string_view::npos && (frac.empty() || frac.size() > 12 || !digits(frac)))) {
+    return false;
+  }
+  const auto m = Money::parse(text);
+  return m && *m <= kMaxBudget;
+}
+
 }  // namespace llmgw::core

@@ -63,4 +63,8 @@ class Money {
 inline const Money kMaxBudget = Money::from_units(Money::Rep(9'000'000) * Money::Rep(1'000'000'000'000) *
                                                   Money::Rep(1'000'000'000'000));
 
+/// A budget as an operator writes it: digits with at most 12 decimals ("25", "0.50"), up to
+/// kMaxBudget. The one check of the CLI and the admin API.
+bool valid_budget_text(std::string_view text);
+
 }  // namespace llmgw::core

@@ -758,11 +758,8 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
               "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
       co_return false;
     }
-    if (shared.budget_status == 1 && hold->amount_nano > 0) {
-      call.reservation.key_id = key.id;
-      call.reservation.period_id = window.id;
-      call.reservation.amount = redis::from_nano(hold->amount_nano);
-      call.reservation.active = true;
+    if (shared.hold.active) {
+      call.reservation = std::move(shared.hold);
       call.shared_hold = true;
     }
     std::size_t i = 0;

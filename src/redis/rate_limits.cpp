@@ -237,6 +237,12 @@ asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(
   }
   res.budget_status = static_cast<int>(reply->elements[3 + 3 * subjects.size()].integer);
   res.budget_spent_nano = reply->elements[4 + 3 * subjects.size()].integer;
+  if (res.budget_status == 1 && budget->amount_nano > 0) {
+    res.hold.key_id = budget->key_id;
+    res.hold.period_id = budget->period_id;
+    res.hold.amount = from_nano(budget->amount_nano);
+    res.hold.active = true;
+  }
   const auto& e = reply->elements;
   const auto verdict = static_cast<limits::RateVerdict>(e[0].integer);
   // Counted only when the budget (if asked) held too: otherwise nothing was recorded.

@@ -12,6 +12,7 @@
 /// back the earlier entries age out late, never early, and Retry-After says when they will.
 
 #include "limits/rate_limiter.hpp"
+#include "limits/spend_ledger.hpp"
 #include "redis/redis_client.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -58,6 +59,7 @@ struct RedisRateResults {
   /// -1 not checked (no budget asked, or a rate limit refused first).
   int budget_status = -1;
   std::int64_t budget_spent_nano = 0;
+  limits::Reservation hold;  ///< status 1 with a non-zero amount: the hold to settle later
 };
 
 class RedisRateLimiter {

@@ -48,3 +48,19 @@ TEST(Money, DividesByUnitSizes) {
 
 }  // namespace
 }  // namespace llmgw::core
+
+namespace llmgw::core {
+namespace {
+
+TEST(BudgetText, DigitsUpToTwelveDecimalsAndTheLedgersMaximum) {
+  for (const char* ok : {"0", "25", "10.50", "0.000000000001", "9000000", "9000000.000000000000"}) {
+    EXPECT_TRUE(valid_budget_text(ok)) << ok;
+  }
+  for (const char* bad : {"", ".5", "5.", "-1", "1e3", "1.0000000000001", "9000000.000000000001",
+                          "1000000000000", "12,5", " 1", "1.2.3"}) {
+    EXPECT_FALSE(valid_budget_text(bad)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace llmgw::core

@@ -1228,27 +1228,45 @@ namespace {
 class RedisLedgerTest : public RedisRateLimiterTest {
  protected:
   static core::Money usd(const char* text) { return *core::Money::parse(text); }
-  LedgerReserve hold(core::Money budget, core::Money amount, const std::string& id,
-                     std::optional<core::Money> seed, limits::Reservation& r,
-                     std::int64_t now_ms = 0) {
-    return run(ioc_, ledger_.reserve(key_, "2026-11", budget, amount, id, core::unix_seconds() + 3600,
-                                     seed, r, now_ms));
+  // The admission script's budget section, as the proxy runs it (no rate-limit subject).
+  struct Held {
+    int status = -1;  // 1 held, 0 over budget, 2 period not in Redis
+    core::Money spent;
+  };
+  Held hold(core::Money budget, core::Money amount, const std::string& id,
+            std::optional<core::Money> seed, limits::Reservation& r, std::int64_t now_ms = 0) {
+    BudgetHoldRequest req{.key_id = key_,
+                          .period_id = "2026-11",
+                          .budget_nano = to_nano_down(budget),
+                          .amount_nano = to_nano_up(amount),
+                          .seed_nano = seed ? to_nano_up(*seed) : -1,
+                          .period_ttl_ms = 7'200'000};
+    std::vector<RateTicket> tickets;
+    auto res = run(ioc_, rl_.acquire_all({}, 0, id, tickets, now_ms, req));
+    EXPECT_FALSE(res.unavailable);
+    if (res.hold.active) {
+      r = res.hold;
+    }
+    return {res.budget_status, from_nano(res.budget_spent_nano)};
   }
+  static constexpr int kHeld = 1;
+  static constexpr int kOver = 0;
+  static constexpr int kNotLoaded = 2;
   RedisSpendLedger ledger_{client_, 80};
 };
 
 TEST_F(RedisLedgerTest, SeededOnceThenHoldsAndSettlesExactly) {
   limits::Reservation r;
-  EXPECT_EQ(hold(usd("1"), usd("0.3"), "a", std::nullopt, r).outcome, LedgerOutcome::NotLoaded);
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "a", std::nullopt, r).status, kNotLoaded);
   EXPECT_FALSE(r.active);
   auto seeded = hold(usd("1"), usd("0.3"), "a", usd("0.25"), r);
-  ASSERT_EQ(seeded.outcome, LedgerOutcome::Ok);
+  ASSERT_EQ(seeded.status, kHeld);
   EXPECT_EQ(seeded.spent, usd("0.25"));
   // Another replica's seed arrives late: the first one stays (Redis knows more than the store).
   limits::Reservation r2;
-  EXPECT_EQ(hold(usd("1"), usd("0.3"), "b", usd("0"), r2).outcome, LedgerOutcome::Ok);
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "b", usd("0"), r2).status, kHeld);
   limits::Reservation r3;
-  EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).outcome, LedgerOutcome::OverBudget)
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).status, kOver)
       << "0.25 spent + 0.6 held + 0.3 > 1";
   const auto settled = run(ioc_, ledger_.settle(r, "a", usd("1"), usd("0.1")));
   ASSERT_TRUE(settled);
@@ -1257,30 +1275,27 @@ TEST_F(RedisLedgerTest, SeededOnceThenHoldsAndSettlesExactly) {
   limits::Reservation again = r;
   again.active = true;
   EXPECT_EQ(run(ioc_, ledger_.settle(again, "a", usd("1"), usd("0.1")))->spent, usd("0.35"));
-  EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).outcome, LedgerOutcome::Ok)
+  EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).status, kHeld)
       << "0.35 + 0.3 + 0.3 <= 1 once a's hold became its cost";
 }
 
 TEST_F(RedisLedgerTest, SoftThresholdIsReportedOncePerPeriod) {
   limits::Reservation a, b;
-  ASSERT_EQ(hold(usd("10"), usd("5"), "a", usd("0"), a).outcome, LedgerOutcome::Ok);
-  ASSERT_EQ(hold(usd("10"), usd("5"), "b", std::nullopt, b).outcome, LedgerOutcome::Ok);
+  ASSERT_EQ(hold(usd("10"), usd("5"), "a", usd("0"), a).status, kHeld);
+  ASSERT_EQ(hold(usd("10"), usd("5"), "b", std::nullopt, b).status, kHeld);
   EXPECT_TRUE(run(ioc_, ledger_.settle(a, "a", usd("10"), usd("8")))->crossed_soft_threshold);
   EXPECT_FALSE(run(ioc_, ledger_.settle(b, "b", usd("10"), usd("1")))->crossed_soft_threshold);
 }
 
-TEST_F(RedisLedgerTest, HoldsOfADeadReplicaLapseAndReleaseGivesBack) {
+TEST_F(RedisLedgerTest, HoldsOfADeadReplicaLapseAndAFreeSettlementGivesTheHoldBack) {
   limits::Reservation a, b, c;
   const std::int64_t t0 = kT0;
-  ASSERT_EQ(hold(usd("1"), usd("0.9"), "a", usd("0"), a, t0).outcome, LedgerOutcome::Ok);
-  EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 1).outcome,
-            LedgerOutcome::OverBudget);
+  ASSERT_EQ(hold(usd("1"), usd("0.9"), "a", usd("0"), a, t0).status, kHeld);
+  EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 1).status, kOver);
   // Never settled (its replica died): after the hold's lifetime the budget is free again.
-  EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 3'600'001).outcome,
-            LedgerOutcome::Ok);
-  run(ioc_, ledger_.release(b, "b"));
-  EXPECT_EQ(hold(usd("1"), usd("1"), "c", std::nullopt, c, t0 + 3'600'002).outcome,
-            LedgerOutcome::Ok);
+  EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 3'600'001).status, kHeld);
+  run(ioc_, ledger_.settle(b, "b", usd("1"), usd("0")));  // the call failed: it cost nothing
+  EXPECT_EQ(hold(usd("1"), usd("1"), "c", std::nullopt, c, t0 + 3'600'002).status, kHeld);
 }
 
 TEST(RedisLedgerMoney, NanoDollarsRoundAgainstTheCaller) {
