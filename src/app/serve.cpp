@@ -164,11 +164,27 @@ int run_serve(const ServeOptions& opts) {
             path, s.usage_spool_bytes == 0 ? (4u << 20) : s.usage_spool_bytes, prefix));
       }
       usage.attach_spools(std::move(spools), producers);
+      if (s.usage_queue == "redis") {
+        usage.attach_queue(std::make_unique<events::UsageQueue>(*redis_options(s),
+                                                                replica_id(s.data_dir)));
+      }
       if (const std::size_t replayed = usage.start(); replayed > 0) {
         core::LogLine(core::LogLevel::Warn, "usage records replayed from the spool")
             .field("records", static_cast<std::uint64_t>(replayed))
             .emit();
       }
+    }
+
+    // Every replica drains the shared usage queue into the store (its own pushes and those
+    // of replicas that are gone).
+    std::unique_ptr<events::UsageQueueWorker> queue_worker;
+    if (s.usage_queue == "redis") {
+      queue_worker = std::make_unique<events::UsageQueueWorker>(
+          store,
+          std::make_unique<events::UsageQueue>(*redis_options(s), replica_id(s.data_dir),
+                                               s.usage_lease),
+          events::UsageQueueWorkerOptions{.batch_size = s.usage_batch_size});
+      queue_worker->start();
     }
 
     boost::asio::thread_pool blocking(kBlockingThreads);
@@ -248,8 +264,12 @@ int run_serve(const ServeOptions& opts) {
     reloader.stop();
     blocking.join();
     usage.stop();
+    if (queue_worker) {
+      queue_worker->stop();  // after the writer: it drains what the writer pushed last
+    }
     core::LogLine(core::LogLevel::Info, "stopped")
-        .field("usage_records_written", usage.written())
+        .field("usage_records_written", usage.written() + (queue_worker ? queue_worker->written() : 0))
+        .field("usage_records_queued", usage.queued())
         .field("usage_records_dropped", usage.dropped())
         .emit();
     if (usage.failed_batches() > 0) {

@@ -104,6 +104,16 @@ Settings Settings::from_environment() {
     }
     s.budget_failure_policy = v;
   }
+  s.usage_queue = s.redis_address.empty() ? "direct" : "redis";
+  if (const char* v = env("LLMGW_USAGE_QUEUE")) {
+    if (std::string_view(v) != "redis" && std::string_view(v) != "direct") {
+      throw ConfigError("environment: LLMGW_USAGE_QUEUE: redis or direct");
+    }
+    if (std::string_view(v) == "redis" && s.redis_address.empty()) {
+      throw ConfigError("environment: LLMGW_USAGE_QUEUE=redis needs REDIS_ADDRESS");
+    }
+    s.usage_queue = v;
+  }
   env_number<std::size_t>("LLMGW_MAX_BODY_BYTES", s.max_body_bytes, 1024, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 1u << 20);
   env_ms("LLMGW_HEADER_TIMEOUT_MS", s.header_timeout);
@@ -115,6 +125,7 @@ Settings Settings::from_environment() {
   env_number<std::size_t>("CACHE_MODEL_SIZE", s.model_cache_size, 1, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_USAGE_BATCH", s.usage_batch_size, 1, 1'000'000);
   env_ms("LLMGW_USAGE_FLUSH_MS", s.usage_flush_interval);
+  env_ms("LLMGW_USAGE_LEASE_MS", s.usage_lease, 100);
   env_number<std::size_t>("LLMGW_USAGE_QUEUE_LIMIT", s.usage_queue_limit, 1, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_USAGE_SPOOL_BYTES", s.usage_spool_bytes, 0, std::size_t(1) << 34);
   if (s.usage_spool_bytes != 0 && s.usage_spool_bytes < (64u << 10)) {

@@ -41,6 +41,11 @@ struct Settings {
   /// LLMGW_BUDGET_FAILURE_POLICY: the same for budgets held in Redis; "fail_closed" (503) by
   /// default, since a call that cannot be checked could overrun the budget.
   std::string budget_failure_policy = "fail_closed";
+  /// LLMGW_USAGE_QUEUE: where a replica's usage records go from its spool. "redis" (the
+  /// default when REDIS_ADDRESS is set): a list in Redis that every replica's worker drains
+  /// into the store, so what a replica acknowledged outlives the replica and its disk;
+  /// "direct": straight into the store.
+  std::string usage_queue;
   std::size_t max_body_bytes = 10u << 20;        ///< LLMGW_MAX_BODY_BYTES
   std::size_t max_header_bytes = 16u << 10;      ///< LLMGW_MAX_HEADER_BYTES
   std::chrono::milliseconds header_timeout{10'000};   ///< LLMGW_HEADER_TIMEOUT_MS
@@ -54,6 +59,9 @@ struct Settings {
   std::size_t model_cache_size = 10'000;
   std::size_t usage_batch_size = 1'000;          ///< LLMGW_USAGE_BATCH
   std::chrono::milliseconds usage_flush_interval{200};  ///< LLMGW_USAGE_FLUSH_MS
+  /// LLMGW_USAGE_LEASE_MS: how long a batch taken from the Redis usage queue stays with its
+  /// worker before another replica puts it back (the worker died, or its store write hangs).
+  std::chrono::milliseconds usage_lease{15'000};
   std::size_t usage_queue_limit = 1'000'000;     ///< LLMGW_USAGE_QUEUE_LIMIT
   std::size_t usage_spool_bytes = 4u << 20;      ///< LLMGW_USAGE_SPOOL_BYTES per I/O thread; 0: none
   bool access_log = true;                        ///< LLMGW_ACCESS_LOG (0/1)

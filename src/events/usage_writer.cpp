@@ -23,6 +23,10 @@ void UsageWriter::attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools,
   producers_ = std::min(producers, spools_.size());
 }
 
+void UsageWriter::attach_queue(std::unique_ptr<UsageQueue> queue) {
+  redis_queue_ = std::move(queue);
+}
+
 std::size_t UsageWriter::start() {
   for (const auto& s : spools_) {
     s->start_sequence_after(store_.spool_mark(s->name()));
@@ -113,6 +117,25 @@ bool UsageWriter::write_with_retry(std::vector<store::UsageRecord>& batch,
   return false;
 }
 
+bool UsageWriter::deliver(std::vector<store::UsageRecord>& batch,
+                          const std::vector<store::SpoolMark>& marks) {
+  if (redis_queue_ && !batch.empty()) {
+    if (redis_queue_->push(batch)) {
+      queued_.fetch_add(batch.size(), std::memory_order_relaxed);
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_queue_warning_ >= std::chrono::seconds(10)) {  // at most every 10 s
+      last_queue_warning_ = now;
+      core::LogLine(core::LogLevel::Warn,
+                    "usage queue: redis did not take a batch; writing it to the store")
+          .field("records", static_cast<std::uint64_t>(batch.size()))
+          .emit();
+    }
+  }
+  return write_with_retry(batch, marks);
+}
+
 bool UsageWriter::drain_once(bool replay) {
   bool ok = true;
   // The spools: each read is applied with its mark, then consumed.
@@ -143,7 +166,7 @@ bool UsageWriter::drain_once(bool replay) {
         }
       }
       const std::vector<store::SpoolMark> marks{{s->name(), seqs.empty() ? 0 : seqs.back()}};
-      if (!write_with_retry(fresh, marks)) {
+      if (!deliver(fresh, marks)) {
         ok = false;
         break;  // stays in the spool: retried next round, and replayed after a restart
       }
@@ -160,7 +183,7 @@ bool UsageWriter::drain_once(bool replay) {
     const std::size_t n = std::min(opts_.batch_size, taken.size() - i);
     std::vector<store::UsageRecord> batch(std::make_move_iterator(taken.begin() + i),
                                           std::make_move_iterator(taken.begin() + i + n));
-    if (!write_with_retry(batch, {})) {
+    if (!deliver(batch, {})) {
       ok = false;
       std::lock_guard lock(mutex_);
       queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),

@@ -3,8 +3,10 @@
 /// batches (one transaction each) by a background thread. With spools attached (one per I/O
 /// thread, see usage_spool.hpp) a record is crash-safe the moment it is submitted; the
 /// in-memory queue remains for threads without a spool and for a full spool. `stop()` drains
-/// everything, so a clean shutdown loses none either way.
+/// everything, so a clean shutdown loses none either way. With the Redis usage queue attached
+/// (usage_queue.hpp) the batches go there, and every replica's queue worker writes them.
 
+#include "events/usage_queue.hpp"
 #include "events/usage_spool.hpp"
 #include "store/store.hpp"
 
@@ -35,6 +37,9 @@ class UsageWriter {
   /// Before start(): spools to drain (and replay); `producers` of them take submissions
   /// (spool i for submit(…, i)); the others are left from an earlier run with more threads.
   void attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools, std::size_t producers);
+  /// Before start(): records go to the Redis usage queue instead of the store (straight to
+  /// the store only while Redis does not take them).
+  void attach_queue(std::unique_ptr<UsageQueue> queue);
   /// Replays what the spools hold beyond the store's marks, then starts the thread.
   /// Returns the number of records replayed. Throws if the store refuses them.
   std::size_t start();
@@ -44,7 +49,10 @@ class UsageWriter {
   /// Writes everything queued and spooled, then stops the thread.
   void stop();
 
+  /// Records written to the store by this writer.
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(); }
+  /// Records pushed to the Redis usage queue.
+  [[nodiscard]] std::uint64_t queued() const noexcept { return queued_.load(); }
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(); }
   [[nodiscard]] std::uint64_t failed_batches() const noexcept { return failed_batches_.load(); }
 
@@ -52,6 +60,8 @@ class UsageWriter {
   void run();
   /// One round: the queue and every spool into the store. False if the store failed.
   bool drain_once(bool replay);
+  /// To the Redis queue if attached and it takes the batch, else write_with_retry.
+  bool deliver(std::vector<store::UsageRecord>& batch, const std::vector<store::SpoolMark>& marks);
   bool write_with_retry(std::vector<store::UsageRecord>& batch,
                         const std::vector<store::SpoolMark>& marks);
 
@@ -59,12 +69,15 @@ class UsageWriter {
   UsageWriterOptions opts_;
   std::vector<std::unique_ptr<UsageSpool>> spools_;
   std::size_t producers_ = 0;
+  std::unique_ptr<UsageQueue> redis_queue_;
+  std::chrono::steady_clock::time_point last_queue_warning_{};
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<store::UsageRecord> queue_;
   bool stopping_ = false;
   std::thread thread_;
   std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> queued_{0};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
 };

@@ -336,4 +336,113 @@ asio::awaitable<std::optional<Reply>> Client::eval(const std::string& script,
   co_return r;
 }
 
+// ---------------------------------------------------------------------------------------------
+// BlockingClient
+
+BlockingClient::BlockingClient(Options opts) : opts_(std::move(opts)) {}
+
+BlockingClient::~BlockingClient() { drop(); }
+
+void BlockingClient::drop() {
+  if (ctx_ != nullptr) {
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+bool BlockingClient::ensure_connected() {
+  if (ctx_ != nullptr) {
+    return true;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now < retry_at_) {
+    return false;
+  }
+  retry_at_ = now + opts_.backoff;
+  const auto ms = opts_.timeout.count();
+  const timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  ctx_ = redisConnectWithTimeout(opts_.host.c_str(), opts_.port, tv);
+  if (ctx_ == nullptr || ctx_->err != 0 || redisSetTimeout(ctx_, tv) != REDIS_OK) {
+    drop();
+    return false;
+  }
+  // AUTH and SELECT before anything else; a refusal is as good as no connection.
+  std::vector<std::vector<std::string>> hello;
+  if (!opts_.password.empty()) {
+    hello.push_back({"AUTH", opts_.password});
+  }
+  if (opts_.db != 0) {
+    hello.push_back({"SELECT", std::to_string(opts_.db)});
+  }
+  for (const auto& args : hello) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    const bool ok = r != nullptr && r->type != REDIS_REPLY_ERROR;
+    if (r != nullptr) {
+      freeReplyObject(r);
+    }
+    if (!ok) {
+      core::LogLine(core::LogLevel::Warn, "redis refused the connection's AUTH or SELECT").emit();
+      drop();
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<Reply> BlockingClient::command(const std::vector<std::string>& args) {
+  if (!ensure_connected()) {
+    return std::nullopt;
+  }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (r == nullptr) {
+    drop();  // I/O error or timeout: the connection's state is unknown
+    return std::nullopt;
+  }
+  Reply out = convert(r);
+  freeReplyObject(r);
+  return out;
+}
+
+std::optional<Reply> BlockingClient::eval(const std::string& script,
+                                          const std::vector<std::string>& keys,
+                                          const std::vector<std::string>& argv) {
+  const std::string* sha = nullptr;
+  for (const auto& [text, s] : shas_) {
+    if (text == script) {
+      sha = &s;
+    }
+  }
+  if (sha == nullptr) {
+    shas_.emplace_back(script, sha1_hex(script));
+    sha = &shas_.back().second;
+  }
+  auto build = [&](const std::string& verb, const std::string& body) {
+    std::vector<std::string> args{verb, body, std::to_string(keys.size())};
+    args.insert(args.end(), keys.begin(), keys.end());
+    args.insert(args.end(), argv.begin(), argv.end());
+    return args;
+  };
+  auto r = command(build("EVALSHA", *sha));
+  if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
+    r = command(build("EVAL", script));
+  }
+  return r;
+}
+
 }  // namespace llmgw::redis

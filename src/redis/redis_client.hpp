@@ -18,6 +18,7 @@
 #include <vector>
 
 struct redisAsyncContext;
+struct redisContext;
 
 namespace llmgw::redis {
 
@@ -96,6 +97,34 @@ class Client {
   /// Expires with the Client: descriptor waits still queued when it is destroyed run later
   /// (operation_aborted) and must touch nothing of it.
   std::shared_ptr<void> alive_ = std::make_shared<bool>(true);
+};
+
+/// A Redis connection for a background thread (the usage writer and the usage-queue worker),
+/// on hiredis's blocking API: each command waits at most `timeout` for its reply. Never used
+/// on an I/O thread. Connects on first use; after a failure it reconnects no sooner than
+/// `backoff` later (commands in between fail at once), so an absent Redis costs a caller
+/// one timeout per back-off, not one per command.
+class BlockingClient {
+ public:
+  explicit BlockingClient(Options opts);
+  ~BlockingClient();
+  BlockingClient(const BlockingClient&) = delete;
+  BlockingClient& operator=(const BlockingClient&) = delete;
+
+  /// One command; nullopt when Redis cannot be reached or does not answer in time.
+  std::optional<Reply> command(const std::vector<std::string>& args);
+  /// EVALSHA of `script`, loaded with EVAL on NOSCRIPT.
+  std::optional<Reply> eval(const std::string& script, const std::vector<std::string>& keys,
+                            const std::vector<std::string>& argv);
+
+ private:
+  bool ensure_connected();
+  void drop();
+
+  Options opts_;
+  redisContext* ctx_ = nullptr;
+  std::chrono::steady_clock::time_point retry_at_{};
+  std::vector<std::pair<std::string, std::string>> shas_;  ///< script text → SHA1
 };
 
 }  // namespace llmgw::redis

@@ -272,10 +272,16 @@ ALTER TABLE models
   ADD COLUMN tpm_limit BIGINT CHECK (tpm_limit IS NULL OR tpm_limit > 0);
 )sql";
 
+// One usage row per request (see the SQLite migration of the same version).
+constexpr std::string_view kUsageRequestIds = R"sql(
+CREATE UNIQUE INDEX usage_records_by_request ON usage_records (request_id);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
     Migration{3, "model_limits", kModelLimits},
+    Migration{4, "usage_request_ids", kUsageRequestIds},
 };
 
 }  // namespace

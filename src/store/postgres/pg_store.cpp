@@ -18,6 +18,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "core/ids.hpp"
@@ -1191,6 +1192,9 @@ std::string usage_insert_sql(std::size_t rows) {
     }
     sql += ')';
   }
+  // A record stored before (a repeated delivery) is skipped; RETURNING names the new ones,
+  // whose spend the caller then adds.
+  sql += " ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
   return sql;
 }
 
@@ -2354,10 +2358,11 @@ void PgStore::insert_usage_marked(std::span<const UsageRecord> batch,
   if (batch.empty() && marks.empty()) {
     return;
   }
-  // Costs are checked and summed once, outside the transaction (which may run twice).
+  // Costs are checked once, outside the transaction (which may run twice).
+  std::vector<std::optional<core::Money>> moneys;
   std::vector<std::optional<std::string>> costs;
+  moneys.reserve(batch.size());
   costs.reserve(batch.size());
-  detail::SpendSums sums;
   for (const auto& r : batch) {
     std::optional<core::Money> money;
     std::optional<std::string> cost;
@@ -2367,11 +2372,12 @@ void PgStore::insert_usage_marked(std::span<const UsageRecord> batch,
         cost = detail::is_plain_decimal(r.cost_usd) ? r.cost_usd : money->to_string();
       }
     }
+    moneys.push_back(std::move(money));
     costs.push_back(std::move(cost));
-    sums.add(r.key_id, r.created_at_us, r.model, money, r.prompt_tokens, r.completion_tokens);
   }
   impl_->call([&](Connection& c) {
     Transaction tx(c, Transaction::Kind::Write);
+    std::unordered_set<std::string> inserted;
     for (std::size_t begin = 0; begin < batch.size(); begin += kUsageRowsPerInsert) {
       const std::size_t end = std::min(batch.size(), begin + kUsageRowsPerInsert);
       Params params;
@@ -2402,7 +2408,18 @@ void PgStore::insert_usage_marked(std::span<const UsageRecord> batch,
         params.add(null_if_empty(r.cost_status));
         params.add(null_if_empty(r.prices_json));
       }
-      c.query(usage_insert_sql(end - begin), params);
+      const Result rows = c.query(usage_insert_sql(end - begin), params);
+      for (int i = 0; i < rows.rows(); ++i) {
+        inserted.insert(rows.row(i).text(0));
+      }
+    }
+    detail::SpendSums sums;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const UsageRecord& r = batch[i];
+      if (inserted.erase(r.request_id) != 0) {  // once per stored row
+        sums.add(r.key_id, r.created_at_us, r.model, moneys[i], r.prompt_tokens,
+                 r.completion_tokens);
+      }
     }
     write_spend(c, sums, core::unix_seconds());
     for (const auto& m : marks) {

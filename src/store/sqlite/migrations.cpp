@@ -328,10 +328,19 @@ ALTER TABLE models ADD COLUMN rpm_limit INTEGER CHECK (rpm_limit IS NULL OR rpm_
 ALTER TABLE models ADD COLUMN tpm_limit INTEGER CHECK (tpm_limit IS NULL OR tpm_limit > 0);
 )sql";
 
+// One usage row per request: the gateway's request id (128 random bits) is unique, and the
+// usage insert skips a record already stored. Delivery may then repeat safely: a spool
+// replayed after a crash, or a batch of the Redis usage queue that a dead replica had taken
+// and another one writes again.
+constexpr std::string_view kUsageRequestIds = R"sql(
+CREATE UNIQUE INDEX usage_records_by_request ON usage_records (request_id);
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
     Migration{3, "model_limits", kModelLimits},
+    Migration{4, "usage_request_ids", kUsageRequestIds},
 };
 
 }  // namespace

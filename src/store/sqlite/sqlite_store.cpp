@@ -2111,7 +2111,7 @@ void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
   static const std::string kSql =
       "INSERT INTO usage_records (" + std::string(kUsageColumns) +
       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-      " ?18, ?19, ?20, ?21, ?22, ?23)";
+      " ?18, ?19, ?20, ?21, ?22, ?23) ON CONFLICT (request_id) DO NOTHING";
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   Transaction tx(c, Transaction::Kind::Write);
@@ -2140,6 +2140,9 @@ void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
                       null_if_empty(r.prices_json))
           .run();
       q.reset();
+      if (sqlite3_changes(c.get()) == 0) {
+        continue;  // stored before (a repeated delivery): its spend is counted already
+      }
       sums.add(r.key_id, r.created_at_us, r.model, money, r.prompt_tokens, r.completion_tokens);
     }
   }

@@ -168,5 +168,30 @@ TEST(Settings, DatabaseUrlSelectsPostgresAndAnythingElseIsRefused) {
   ::unsetenv("DATABASE_URL");
 }
 
+TEST(Settings, UsageQueueIsRedisWhenRedisIsConfiguredUnlessSetDirect) {
+  ::unsetenv("REDIS_ADDRESS");
+  ::unsetenv("LLMGW_USAGE_QUEUE");
+  ::unsetenv("LLMGW_USAGE_LEASE_MS");
+  EXPECT_EQ(Settings::from_environment().usage_queue, "direct");
+  EXPECT_EQ(Settings::from_environment().usage_lease, std::chrono::milliseconds(15'000));
+  ::setenv("LLMGW_USAGE_QUEUE", "redis", 1);
+  EXPECT_THROW(Settings::from_environment(), ConfigError);  // no Redis to queue in
+  ::setenv("REDIS_ADDRESS", "127.0.0.1:6379", 1);
+  EXPECT_EQ(Settings::from_environment().usage_queue, "redis");
+  ::unsetenv("LLMGW_USAGE_QUEUE");
+  EXPECT_EQ(Settings::from_environment().usage_queue, "redis");
+  ::setenv("LLMGW_USAGE_QUEUE", "direct", 1);
+  EXPECT_EQ(Settings::from_environment().usage_queue, "direct");
+  ::setenv("LLMGW_USAGE_QUEUE", "kafka", 1);
+  EXPECT_THROW(Settings::from_environment(), ConfigError);
+  ::unsetenv("LLMGW_USAGE_QUEUE");
+  ::setenv("LLMGW_USAGE_LEASE_MS", "3000", 1);
+  EXPECT_EQ(Settings::from_environment().usage_lease, std::chrono::milliseconds(3'000));
+  ::setenv("LLMGW_USAGE_LEASE_MS", "10", 1);
+  EXPECT_THROW(Settings::from_environment(), ConfigError);
+  ::unsetenv("LLMGW_USAGE_LEASE_MS");
+  ::unsetenv("REDIS_ADDRESS");
+}
+
 }  // namespace
 }  // namespace llmgw::core

@@ -129,7 +129,7 @@ TEST_F(PgStoreTest, MigrateCreatesEveryTableOfTheDataModel) {
                           " 'usage_records') AND indexname NOT LIKE '%_pkey'"),
               UnorderedElementsAre("admin_audit_by_resource", "admin_audit_by_time",
                                    "retired_key_hashes_by_version", "usage_records_by_key_time",
-                                   "usage_records_by_time"));
+                                   "usage_records_by_time", "usage_records_by_request"));
   // Money: exact decimal text everywhere, NUMERIC where replicas add to it.
   EXPECT_EQ(raw->value("SELECT data_type FROM information_schema.columns WHERE table_schema ="
                        " current_schema() AND table_name = 'spend_daily'"

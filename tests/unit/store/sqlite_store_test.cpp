@@ -74,7 +74,7 @@ TEST(SqliteStore, AdminApiMigrationRebuildsThePricesTableStrictAndWithoutRowid) 
                          " AND name NOT LIKE 'sqlite_autoindex%'"),
               UnorderedElementsAre("admin_audit_by_resource", "admin_audit_by_time",
                                    "retired_key_hashes_by_version", "usage_records_by_key_time",
-                                   "usage_records_by_time"));
+                                   "usage_records_by_time", "usage_records_by_request"));
 }
 
 }  // namespace

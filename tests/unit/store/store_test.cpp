@@ -222,7 +222,7 @@ TEST_P(FreshStoreTest, ModelLimitsMigrationKeepsTheModelsOfAVersionTwoDatabase) 
       " VALUES ('fast', 'model_1', 'admin', 50, 60, 4);");
   auto store = db_->open();
   EXPECT_EQ(store->schema_version(), 2);
-  EXPECT_EQ(store->migrate(), 3);
+  EXPECT_EQ(store->migrate(), db_->latest_migration_version());
   EXPECT_EQ(store->config_version(), 4);
 
   const CatalogData catalog = store->load_catalog();
@@ -1115,6 +1115,28 @@ TEST_P(StoreTest, UsageWithUnknownCostIsCountedAsUnpriced) {
             (std::vector<std::string>{"0.5", "NULL", "0.25", "NULL"}));
   const auto recent = store_.recent_usage(4);
   EXPECT_EQ(recent[2], batch[1]);  // an empty cost round-trips as empty
+}
+
+// A record may be delivered twice (a spool replayed after a crash, a Redis usage-queue batch
+// written again after its worker's lease ended): one row per request id, its spend once.
+TEST_P(StoreTest, ARepeatedDeliveryIsStoredOnceAndCountedOnce) {
+  store_.insert_usage(std::vector{priced_usage(1, "key_a", "m", "0.5", kMidnightUs),
+                                  priced_usage(2, "key_a", "m", "0.25", kMidnightUs + 1)});
+  // Again, with a new record between them and a repeat inside the same batch.
+  store_.insert_usage(std::vector{priced_usage(2, "key_a", "m", "0.25", kMidnightUs + 1),
+                                  priced_usage(3, "key_a", "m", "0.125", kMidnightUs + 2),
+                                  priced_usage(3, "key_a", "m", "0.125", kMidnightUs + 2),
+                                  priced_usage(1, "key_a", "m", "0.5", kMidnightUs)});
+  store_.insert_usage_marked(std::vector{priced_usage(1, "key_a", "m", "0.5", kMidnightUs)},
+                             std::vector<SpoolMark>{{"usage-0.spool", 9}});
+  EXPECT_EQ(store_.count_usage(), 3);
+  EXPECT_EQ(store_.spool_mark("usage-0.spool"), 9u);  // the mark moves even when all repeat
+  const auto rows = all_spend(store_, "key_a");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].cost_usd, "0.875");
+  EXPECT_EQ(rows[0].requests, 3);
+  store_.rebuild_spend();
+  EXPECT_EQ(all_spend(store_, "key_a")[0].cost_usd, "0.875");
 }
 
 TEST_P(StoreTest, SpendRowsSplitAtUtcMidnight) {

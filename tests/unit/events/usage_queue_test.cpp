@@ -1,0 +1,288 @@
+// The Redis usage queue against a real redis-server (started here on a free port) and a real
+// SQLite store: records pushed by one replica's writer are written by any replica's worker;
+// a worker that dies holding a batch has it put back when its lease ends; a batch delivered
+// twice is stored once; a writer whose Redis is away writes to the store itself.
+
+#include "core/money.hpp"
+#include "events/usage_queue.hpp"
+#include "events/usage_writer.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "../redis/redis_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace llmgw::events {
+namespace {
+
+using namespace std::chrono_literals;
+
+store::UsageRecord record(int i) {
+  store::UsageRecord r;
+  r.request_id = "req-" + std::to_string(i);
+  r.client_request_id = i % 2 == 0 ? "client \"" + std::to_string(i) + "\" é\n" : "";
+  r.key_id = "key_" + std::to_string(i % 3);
+  r.model = "gpt-4o-mini";
+  r.upstream_model = "gpt-4o-mini-2024-07-18";
+  r.provider = "openai";
+  r.endpoint = i % 2 == 0 ? "chat.completions" : "embeddings";
+  r.pricing_model = "gpt-4o-mini";
+  r.service_tier = "default";
+  r.status = 200 + i % 2;
+  r.prompt_tokens = i;
+  r.completion_tokens = 2 * i;
+  r.cached_tokens = i / 2;
+  r.reasoning_tokens = i / 3;
+  r.cache_write_tokens = i / 4;
+  r.cost_usd = i % 10 == 0 ? "" : "0.001";
+  r.cost_status = i % 10 == 0 ? "unpriced" : "exact";
+  r.prices_json = i % 10 == 0 ? "" : R"([{"direction":"input","price":"0.15"}])";
+  r.overhead_us = 17;
+  r.upstream_us = 1'000 + i;
+  r.stream = i % 3 == 0;
+  r.usage_reported = i % 5 != 0;
+  r.created_at_us = 1'764'201'600'000'000 + i;
+  return r;
+}
+
+TEST(UsageCodec, EveryFieldRoundTrips) {
+  for (int i = 0; i < 20; ++i) {
+    const auto r = record(i);
+    const auto back = decode_usage(encode_usage(r));
+    ASSERT_TRUE(back.has_value()) << encode_usage(r);
+    EXPECT_EQ(*back, r);
+  }
+  store::UsageRecord extreme = record(1);
+  extreme.prompt_tokens = INT64_MAX;
+  extreme.upstream_us = INT64_MIN;
+  EXPECT_EQ(decode_usage(encode_usage(extreme)), extreme);
+}
+
+TEST(UsageCodec, RefusesWhatItDidNotWrite) {
+  const std::string good = encode_usage(record(1));
+  for (std::string bad : {std::string(), std::string("null"), std::string("[]"),
+                          std::string("{\"v\":1}"), good.substr(0, good.size() - 1),
+                          std::string("\xff\xfe")}) {
+    EXPECT_FALSE(decode_usage(bad).has_value()) << bad;
+  }
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    const auto at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  EXPECT_FALSE(decode_usage(with("\"v\":1", "\"v\":2")));           // a later format
+  EXPECT_FALSE(decode_usage(with("\"request_id\":\"req-1\"", "\"request_id\":\"\"")));
+  EXPECT_FALSE(decode_usage(with("\"status\":201", "\"status\":\"201\"")));
+  EXPECT_FALSE(decode_usage(with("\"status\":201", "\"status\":1000")));
+  EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":1.5")));
+  EXPECT_FALSE(decode_usage(with("\"stream\":false", "\"stream\":0")));
+  EXPECT_FALSE(decode_usage(with("\"key_id\":\"key_1\",", "")));    // missing
+  EXPECT_TRUE(decode_usage(with("\"v\":1", "\"v\":1,\"extra\":true")));  // unknown: ignored
+}
+
+class UsageQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string error = redis_.start();
+    ASSERT_TRUE(error.empty()) << error;
+    char tmpl[] = "/tmp/llmgw-usageq-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    store_ = std::make_unique<store::SqliteStore>(dir_ + "/llmgw.db");
+    store_->migrate();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  [[nodiscard]] redis::Options options() const {
+    redis::Options o;
+    o.port = redis_.port();
+    o.timeout = 500ms;
+    o.backoff = 100ms;
+    return o;
+  }
+  std::unique_ptr<UsageQueue> queue(const std::string& worker, std::chrono::milliseconds lease = 15s) {
+    return std::make_unique<UsageQueue>(options(), worker, lease);
+  }
+  static std::vector<store::UsageRecord> records(int from, int to) {
+    std::vector<store::UsageRecord> out;
+    for (int i = from; i < to; ++i) {
+      out.push_back(record(i));
+    }
+    return out;
+  }
+  /// Waits (bounded) until the store holds `n` usage rows.
+  bool store_reaches(std::int64_t n, std::chrono::milliseconds within = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (store_->count_usage() >= n) {
+        return store_->count_usage() == n;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+  std::string total_spend() {
+    core::Money sum;
+    for (int k = 0; k < 3; ++k) {
+      for (const auto& row : store_->spend("key_" + std::to_string(k), "0000-01-01", "9999-12-31")) {
+        sum += *core::Money::parse(row.cost_usd);
+      }
+    }
+    return sum.to_string();
+  }
+
+  redis::test::RedisServer redis_;
+  std::string dir_;
+  std::unique_ptr<store::SqliteStore> store_;
+};
+
+TEST_F(UsageQueueTest, WhatOneReplicaPushesAnotherWritesInOrderAndOnce) {
+  auto producer = queue("rep_a");
+  ASSERT_TRUE(producer->push(records(0, 1'500)));
+  ASSERT_TRUE(producer->push(records(1'500, 2'500)));
+  EXPECT_EQ(producer->length(), 2'500);
+
+  UsageQueueWorker worker(*store_, queue("rep_b"), {.batch_size = 300});
+  worker.start();
+  EXPECT_TRUE(store_reaches(2'500));
+  worker.stop();
+  EXPECT_EQ(worker.written(), 2'500u);
+  EXPECT_EQ(producer->length(), 0);
+  // 2 250 priced calls at $0.001.
+  EXPECT_EQ(total_spend(), "2.25");
+  const auto newest = store_->recent_usage(1);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0], record(2'499));
+}
+
+TEST_F(UsageQueueTest, ABatchTakenByADeadWorkerIsPutBackWhenItsLeaseEnds) {
+  ASSERT_TRUE(queue("rep_a")->push(records(0, 100)));
+  auto dying = queue("rep_dead", 300ms);
+  const auto taken = dying->take(60);
+  ASSERT_TRUE(taken.has_value());
+  ASSERT_EQ(taken->size(), 60u);
+  // rep_dead never acknowledges. Before its lease ends nothing is reclaimed.
+  auto other = queue("rep_b");
+  EXPECT_EQ(other->reclaim(), 0);
+  EXPECT_EQ(other->length(), 40);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(other->reclaim(), 60);
+  EXPECT_EQ(other->length(), 100);
+  // Put back at the head, in their order.
+  const auto again = other->take(1);
+  ASSERT_TRUE(again && again->size() == 1u);
+  EXPECT_EQ(decode_usage(again->front())->request_id, "req-0");
+  ASSERT_TRUE(other->ack());
+
+  UsageQueueWorker worker(*store_, queue("rep_c"), {.reclaim_every = 50ms});
+  worker.start();
+  EXPECT_TRUE(store_reaches(99));
+  worker.stop();
+}
+
+TEST_F(UsageQueueTest, AWorkerThatDiedAfterWritingIsNotCountedTwice) {
+  ASSERT_TRUE(queue("rep_a")->push(records(0, 50)));
+  // The worker wrote its batch, then died before the acknowledgement.
+  auto dying = queue("rep_dead", 100ms);
+  const auto taken = dying->take(50);
+  ASSERT_TRUE(taken && taken->size() == 50u);
+  std::vector<store::UsageRecord> batch;
+  for (const auto& t : *taken) {
+    batch.push_back(*decode_usage(t));
+  }
+  store_->insert_usage(batch);
+  std::this_thread::sleep_for(200ms);
+
+  UsageQueueWorker worker(*store_, queue("rep_b"), {.reclaim_every = 50ms});
+  worker.start();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (worker.written() < 50 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  worker.stop();
+  EXPECT_EQ(worker.written(), 50u);  // delivered again ...
+  EXPECT_EQ(store_->count_usage(), 50);  // ... and stored once
+  EXPECT_EQ(total_spend(), "0.045");
+}
+
+TEST_F(UsageQueueTest, ARestartedWorkerFinishesItsOwnBatchFirst) {
+  ASSERT_TRUE(queue("rep_a")->push(records(0, 30)));
+  ASSERT_EQ(queue("rep_b")->take(10)->size(), 10u);  // then rep_b is gone (no ack)
+  auto again = queue("rep_b");
+  const auto taken = again->take(25);
+  ASSERT_TRUE(taken.has_value());
+  ASSERT_EQ(taken->size(), 10u);
+  EXPECT_EQ(decode_usage(taken->front())->request_id, "req-0");
+  ASSERT_TRUE(again->ack());
+  EXPECT_EQ(again->take(25)->size(), 20u);
+}
+
+TEST_F(UsageQueueTest, WhatIsNotARecordIsDroppedAndTheRestWritten) {
+  ASSERT_TRUE(queue("rep_a")->push(records(0, 10)));
+  redis::BlockingClient raw(options());
+  ASSERT_TRUE(raw.command({"RPUSH", "llmgw:usage:queue", "not json", "{\"v\":1}"}));
+  ASSERT_TRUE(queue("rep_a")->push(records(10, 20)));
+  UsageQueueWorker worker(*store_, queue("rep_b"));
+  worker.start();
+  EXPECT_TRUE(store_reaches(20));
+  worker.stop();
+  EXPECT_EQ(worker.undecodable(), 2u);
+  EXPECT_EQ(queue("rep_c")->length(), 0);
+}
+
+TEST_F(UsageQueueTest, AWorkerWaitsOutARedisOutageAndResumes) {
+  ASSERT_TRUE(queue("rep_a")->push(records(0, 10)));
+  redis_.kill();
+  UsageQueueWorker worker(*store_, queue("rep_b"), {.retry_delay = 50ms});
+  worker.start();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_GT(worker.failures(), 0u);
+  EXPECT_EQ(store_->count_usage(), 0);
+  ASSERT_EQ(redis_.start(), "");  // empty again: this test server keeps nothing on disk
+  ASSERT_TRUE(queue("rep_a")->push(records(10, 15)));
+  EXPECT_TRUE(store_reaches(5));
+  worker.stop();
+}
+
+TEST_F(UsageQueueTest, StopReleasesTheLeaseOfAWorkerHoldingNothing) {
+  UsageQueueWorker worker(*store_, queue("rep_b"));
+  worker.start();
+  std::this_thread::sleep_for(200ms);
+  redis::BlockingClient raw(options());
+  EXPECT_EQ(raw.command({"HEXISTS", "llmgw:usage:leases", "rep_b"})->integer, 1);
+  worker.stop();
+  EXPECT_EQ(raw.command({"HEXISTS", "llmgw:usage:leases", "rep_b"})->integer, 0);
+}
+
+TEST_F(UsageQueueTest, TheWriterPushesToRedisAndFallsBackToTheStoreWhenRedisIsAway) {
+  UsageWriter w(*store_, {.batch_size = 100, .flush_interval = 20ms});
+  w.attach_queue(queue("rep_a"));
+  w.start();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(w.submit(record(i)));
+  }
+  auto probe = queue("rep_probe");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (probe->length().value_or(0) < 100 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(probe->length(), 100);
+  EXPECT_EQ(w.queued(), 100u);
+  EXPECT_EQ(store_->count_usage(), 0);  // nothing written by the writer itself
+
+  redis_.kill();
+  for (int i = 100; i < 150; ++i) {
+    ASSERT_TRUE(w.submit(record(i)));
+  }
+  w.stop();
+  EXPECT_EQ(w.written(), 50u);
+  EXPECT_EQ(store_->count_usage(), 50);
+}
+
+}  // namespace
+}  // namespace llmgw::events
