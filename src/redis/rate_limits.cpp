@@ -229,7 +229,7 @@ asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(
       argv.push_back(std::to_string(v));
     }
   }
-  const auto reply = co_await client_.eval(kAcquire, keys, argv);
+  const auto reply = co_await client_.eval(kAcquire, std::move(keys), std::move(argv));
   if (!reply || reply->type != Reply::Type::Array ||
       reply->elements.size() != 5 + 3 * subjects.size()) {
     res.unavailable = true;
@@ -300,7 +300,7 @@ asio::awaitable<void> RedisRateLimiter::finish(limits::RateTicket& t, std::int64
   argv.push_back(std::to_string(std::max<std::int64_t>(0, actual_tokens)));
   argv.emplace_back(t.entry != 0 ? "1" : "0");
   argv.emplace_back(t.slot ? "1" : "0");
-  co_await client_.eval(kFinish, keys, argv);
+  co_await client_.eval(kFinish, std::move(keys), std::move(argv));
 }
 
 }  // namespace llmgw::redis
@@ -320,7 +320,7 @@ asio::awaitable<void> RedisRateLimiter::cancel(limits::RateTicket& t) {
   std::vector<std::string> argv;
   argv.push_back(t.call_id);
   argv.push_back(std::to_string(t.tokens));
-  co_await client_.eval(kCancel, keys, argv);
+  co_await client_.eval(kCancel, std::move(keys), std::move(argv));
 }
 
 }  // namespace llmgw::redis

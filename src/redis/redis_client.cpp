@@ -320,8 +320,8 @@ const std::string& Client::sha_of(const std::string& script) {
 }
 
 asio::awaitable<std::optional<Reply>> Client::eval(const std::string& script,
-                                                   const std::vector<std::string>& keys,
-                                                   const std::vector<std::string>& argv) {
+                                                   std::vector<std::string> keys,
+                                                   std::vector<std::string> argv) {
   auto build = [&](std::string_view verb, const std::string& body) {
     std::vector<std::string> args{std::string(verb), body, std::to_string(keys.size())};
     args.insert(args.end(), keys.begin(), keys.end());

@@ -53,10 +53,11 @@ class Client {
   /// Sends one command (each argument binary-safe). nullopt: Redis unreachable or too slow.
   boost::asio::awaitable<std::optional<Reply>> command(std::vector<std::string> args);
   /// EVALSHA of `script` (loaded on first use; reloaded after NOSCRIPT). Its SHA1 is computed
-  /// once per script text; the arguments must outlive the call.
+  /// once per script text. `script` is a constant of the program (static storage: it is read
+  /// again after a suspension); keys and arguments are taken by value.
   boost::asio::awaitable<std::optional<Reply>> eval(const std::string& script,
-                                                    const std::vector<std::string>& keys,
-                                                    const std::vector<std::string>& argv);
+                                                    std::vector<std::string> keys,
+                                                    std::vector<std::string> argv);
   [[nodiscard]] bool connected() const noexcept { return ctx_ != nullptr && up_; }
   /// Closes the connection (pending commands complete with nullopt).
   void close();

@@ -73,7 +73,7 @@ asio::awaitable<std::optional<limits::Settled>> RedisSpendLedger::settle(
   argv.push_back(std::to_string(to_nano_up(r.amount)));
   argv.push_back(std::to_string(to_nano_up(actual)));
   argv.push_back(std::to_string(soft));
-  const auto reply = co_await client_.eval(kSettle, keys, argv);
+  const auto reply = co_await client_.eval(kSettle, std::move(keys), std::move(argv));
   if (!reply || reply->type != Reply::Type::Array || reply->elements.size() != 2) {
     co_return std::nullopt;
   }
