@@ -1,5 +1,7 @@
 #include "core/ids.hpp"
 
+#include <chrono>
+
 #include <openssl/rand.h>
 
 #include <array>
@@ -123,12 +125,22 @@ struct Xoshiro {
 void append_request_id(std::string& out) {
   static thread_local Xoshiro rng;
   static constexpr char kHex[] = "0123456789abcdef";
-  for (int w = 0; w < 2; ++w) {
-    std::uint64_t v = rng.next();
-    for (int i = 0; i < 16; ++i) {
-      out.push_back(kHex[v & 0xF]);
-      v >>= 4;
-    }
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  for (int shift = 44; shift >= 0; shift -= 4) {  // 12 digits, most significant first
+    out.push_back(kHex[(ms >> shift) & 0xF]);
+  }
+  std::uint64_t v = rng.next();
+  for (int i = 0; i < 16; ++i) {
+    out.push_back(kHex[v & 0xF]);
+    v >>= 4;
+  }
+  v = rng.next();
+  for (int i = 0; i < 4; ++i) {
+    out.push_back(kHex[v & 0xF]);
+    v >>= 4;
   }
 }
 

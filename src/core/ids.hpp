@@ -24,8 +24,10 @@ std::optional<std::vector<unsigned char>> base64url_decode(std::string_view s);
 /// `prefix` + 16 lowercase hex digits from the CSPRNG, e.g. "key_3f9a…".
 std::string new_id(std::string_view prefix);
 
-/// A 32-hex-digit request id from a per-thread generator seeded by the CSPRNG.
-/// Appends to `out` (no allocation when `out` has capacity).
+/// A 32-hex-digit request id: 12 digits of the Unix time in milliseconds, then 20 random
+/// digits (80 bits) from a per-thread generator seeded by the CSPRNG. Ids sort by time, so
+/// the store's unique index on usage_records.request_id grows at its end instead of at a
+/// random page per insert. Appends to `out` (no allocation when `out` has capacity).
 void append_request_id(std::string& out);
 
 /// Wall clock as unix microseconds / seconds.
