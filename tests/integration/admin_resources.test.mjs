@@ -980,6 +980,25 @@ test('fuzz: ~200 random bodies and the pathological ones on every POST/PATCH/PUT
   await createKey({ name: 'after-fuzz' });
 });
 
+test('a NUL byte in a path id, a query value or a sign-in name: 404, 400, 401 on either store, never 5xx', T, async () => {
+  // PostgreSQL text cannot hold a NUL: such a value must be refused (or match nothing) before
+  // it reaches the store, as it matches nothing on SQLite.
+  for (const p of ['/admin/keys/key_%00', '/admin/keys/a%00b/spend', '/admin/providers/a%00b', '/admin/models/a%00b/prices',
+    '/admin/aliases/a%00b', '/admin/users/a%00b', '/admin/tokens/a%00b']) {
+    assertOpenAIError(assert, await s.req('GET', p), 404);
+  }
+  assertOpenAIError(assert, await s.req('PATCH', '/admin/keys/a%00b', { name: 'x' }), 404);
+  for (const p of ['/admin/keys?tag=a%00b', '/admin/audit?resource_id=a%00b', '/admin/audit?actor_id=a%00b',
+    '/admin/usage?key_id=a%00b', '/admin/usage?model=a%00b', '/admin/keys?a%00=1']) {
+    assertOpenAIError(assert, await s.req('GET', p), 400, 'invalid_request_error');
+  }
+  const signIn = (p, body) => adminRequest(s.gw.port, undefined, 'POST', p, body, { localAddress: freshAddress() });
+  assertOpenAIError(assert, await signIn('/admin/auth/login', '{"email":"a\\u0000b@llmgw.test","password":"any password 123"}'),
+    401, 'authentication_error');
+  assertOpenAIError(assert, await signIn('/admin/auth/token', '{"service_name":"a\\u0000b","token":"llmgw-st-x"}'),
+    401, 'authentication_error');
+});
+
 // ---------------------------------------------------------------------------------------------
 // The audit trail (last: it checks the writes of every test above)
 
