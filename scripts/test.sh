@@ -5,7 +5,8 @@
 #   2. preset release: the same suites against the binary users run
 # The JavaScript suites (node:test, the official openai SDK) start their own mock upstreams on
 # 127.0.0.1 with free ports and stop them. A throw-away PostgreSQL server (scripts/pg.sh:
-# initdb in a temporary directory, a free port) serves the store tests through
+# initdb in a temporary directory, a free port) serves the store tests and the integration
+# suites (CTest entry integration_pg runs them all on PostgreSQL) through
 # LLMGW_TEST_DATABASE_URL and is stopped on exit.
 # Extra arguments go to the final ctest run (e.g. -R echo).
 set -euo pipefail

@@ -621,7 +621,11 @@ bool match(std::string_view pattern, const std::vector<std::string_view>& segs,
   for (std::size_t i = 0; i < pat.size(); ++i) {
     if (pat[i].starts_with('{')) {
       auto decoded = percent_decode(segs[i], false);
-      if (!decoded || decoded->empty() || !valid_utf8(*decoded)) return false;
+      // No id or name holds a NUL (PostgreSQL text cannot): such a segment names nothing.
+      if (!decoded || decoded->empty() || !valid_utf8(*decoded) ||
+          decoded->find('\0') != std::string::npos) {
+        return false;
+      }
       found.push_back(std::move(*decoded));
     } else if (pat[i] != segs[i]) {
       return false;
@@ -862,6 +866,12 @@ std::string attempt_name(const std::string& who) {
   }
   return "sha256:" + auth::digest_hex(auth::digest_api_key(who)).substr(0, 32);
 }
+
+/// Whether a sign-in name could be stored, so is worth a lookup: at most `max` bytes and no
+/// NUL (PostgreSQL text cannot hold one; the lookup would fail instead of finding nothing).
+bool storable_name(std::string_view who, std::size_t max) {
+  return who.size() <= max && who.find('\0') == std::string_view::npos;
+}
 }  // namespace
 
 void AdminApi::Impl::throttled(const Request& r, const std::string& who) {
@@ -894,7 +904,7 @@ Response AdminApi::Impl::login(Request& r) {
   const auto password = Body::required(b.string("password"), "password");
   b.finish();
   throttled(r, email);
-  const auto user = email.size() <= 254 ? st().find_admin_user_by_email(email) : std::nullopt;
+  const auto user = storable_name(email, 254) ? st().find_admin_user_by_email(email) : std::nullopt;
   // Unknown emails cost a hash too, so the answer's timing does not tell which exist.
   const bool verified = auth::argon2id_verify(password, user ? user->password_hash : dummy());
   if (!user || !user->enabled || !verified) {
@@ -913,7 +923,8 @@ Response AdminApi::Impl::token_login(Request& r) {
   const auto secret = Body::required(b.string("token"), "token");
   b.finish();
   throttled(r, service);
-  const auto tok = service.size() <= 64 ? st().find_admin_token_by_service(service) : std::nullopt;
+  const auto tok =
+      storable_name(service, 64) ? st().find_admin_token_by_service(service) : std::nullopt;
   const bool verified = auth::argon2id_verify(secret, tok ? tok->token_hash : dummy());
   if (!tok || !tok->enabled || !verified) {
     record_failure(r, service, "token");

@@ -204,6 +204,10 @@ std::map<std::string, std::string, std::less<>> parse_query(std::string_view que
     if (!valid_utf8(*name) || !valid_utf8(*value)) {
       fail(core::Errc::BadRequest, "The query string is not UTF-8.");
     }
+    // A filter with a NUL matches nothing on SQLite and cannot be sent to PostgreSQL.
+    if (name->find('\0') != std::string::npos || value->find('\0') != std::string::npos) {
+      fail(core::Errc::BadRequest, "The query string holds a NUL byte (%00).");
+    }
     out[std::move(*name)] = std::move(*value);
   }
   return out;

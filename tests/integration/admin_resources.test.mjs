@@ -331,8 +331,11 @@ function assertProvider(p, ctx) {
   }
 }
 
-/** Every file of the data dir, and the gateway's stderr: `secret` is in none of them. */
-function assertNotStoredInClear(secret, what) {
+/**
+ * Every file of the data dir (on SQLite the database, its WAL and journal among them), every
+ * table of the store, and the gateway's stderr: `secret` is in none of them.
+ */
+async function assertNotStoredInClear(secret, what) {
   const hits = [];
   const walk = (dir) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -342,6 +345,13 @@ function assertNotStoredInClear(secret, what) {
     }
   };
   walk(s.gw.dataDir);
+  if (s.gw.store === 'postgres') {
+    // The database is not in the data dir: search the text of every row of every table.
+    const literal = `'${secret.replaceAll("'", "''")}'`;
+    const union = (await s.gw.tableNames())
+      .map((t) => `SELECT '${t}' AS t FROM "${t}" x WHERE strpos(x::text, ${literal}) > 0`).join(' UNION ');
+    hits.push(...(await s.gw.sql(union)).map((r) => `table ${r.t}`));
+  }
   assert.deepEqual(hits, [], `${what} stored in clear`);
   assert.ok(!s.gw.allStderr.includes(secret), `${what} in the gateway's log`);
 }
@@ -383,7 +393,7 @@ test('providers: CRUD; api_key is write-only, shown as a hint, encrypted at rest
   assert.ok(!row.credentials.includes(secret), `providers.credentials holds the key in clear: ${row.credentials}`);
   assert.ok(row.credentials.length > 0, 'a sealed credential is stored');
   assert.equal(row.credentials_encrypted, 1);
-  assertNotStoredInClear(secret, 'the provider api_key');
+  await assertNotStoredInClear(secret, 'the provider api_key');
 
   // PATCH: each field; a new key → a new hint, still sealed; null removes it.
   const secret2 = providerSecret();
@@ -392,7 +402,7 @@ test('providers: CRUD; api_key is write-only, shown as a hint, encrypted at rest
   assert.equal(q.name, name, 'other fields unchanged');
   const [row2] = await s.gw.sql(`SELECT credentials FROM providers WHERE id = '${p.id}'`);
   assert.ok(!row2.credentials.includes(secret2));
-  assertNotStoredInClear(secret2, 'the new provider api_key');
+  await assertNotStoredInClear(secret2, 'the new provider api_key');
   q = await ok(s.req('PATCH', `/admin/providers/${p.id}`, { connect_timeout_ms: 2500, first_byte_timeout_ms: 30000, idle_timeout_ms: 45000 }));
   assert.deepEqual([q.connect_timeout_ms, q.first_byte_timeout_ms, q.idle_timeout_ms], [2500, 30000, 45000]);
   assert.ok(q.api_key_hint.endsWith(secret2.slice(-4)), 'the key stays when not sent');
@@ -661,7 +671,7 @@ test('users: CRUD, passwords stored as Argon2id only, 409 on taken emails and on
   const [row] = await s.gw.sql(`SELECT password_hash FROM admin_users WHERE id = '${u.id}'`);
   assert.match(row.password_hash, /^\$argon2id\$v=19\$m=65536,t=1,p=4\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]{43}$/,
     `Argon2id t=1 m=64 MiB p=4 with a 32-byte tag: ${row.password_hash}`);
-  assertNotStoredInClear(password, 'a user password');
+  await assertNotStoredInClear(password, 'a user password');
 
   // PATCH each field; the new password and email sign in, the old ones do not.
   const email2 = `renamed-${email}`;
@@ -736,7 +746,7 @@ test('service tokens: the secret shown once, stored as Argon2id; PATCH, regenera
   assert.ok(!list.text.includes(t.token) && !list.text.includes('$argon2'));
   const [row] = await s.gw.sql(`SELECT token_hash FROM admin_tokens WHERE id = '${t.id}'`);
   assert.match(row.token_hash, /^\$argon2id\$v=19\$m=65536,t=1,p=4\$/, row.token_hash);
-  assertNotStoredInClear(t.token, 'a service token');
+  await assertNotStoredInClear(t.token, 'a service token');
 
   let q = await ok(s.req('PATCH', `/admin/tokens/${t.id}`, { role: 'editor' }));
   assert.equal(q.role, 'editor');
@@ -980,6 +990,25 @@ test('fuzz: ~200 random bodies and the pathological ones on every POST/PATCH/PUT
   await createKey({ name: 'after-fuzz' });
 });
 
+test('a NUL byte in a path id, a query value or a sign-in name: 404, 400, 401 on either store, never 5xx', T, async () => {
+  // PostgreSQL text cannot hold a NUL: such a value must be refused (or match nothing) before
+  // it reaches the store, as it matches nothing on SQLite.
+  for (const p of ['/admin/keys/key_%00', '/admin/keys/a%00b/spend', '/admin/providers/a%00b', '/admin/models/a%00b/prices',
+    '/admin/aliases/a%00b', '/admin/users/a%00b', '/admin/tokens/a%00b']) {
+    assertOpenAIError(assert, await s.req('GET', p), 404);
+  }
+  assertOpenAIError(assert, await s.req('PATCH', '/admin/keys/a%00b', { name: 'x' }), 404);
+  for (const p of ['/admin/keys?tag=a%00b', '/admin/audit?resource_id=a%00b', '/admin/audit?actor_id=a%00b',
+    '/admin/usage?key_id=a%00b', '/admin/usage?model=a%00b', '/admin/keys?a%00=1']) {
+    assertOpenAIError(assert, await s.req('GET', p), 400, 'invalid_request_error');
+  }
+  const signIn = (p, body) => adminRequest(s.gw.port, undefined, 'POST', p, body, { localAddress: freshAddress() });
+  assertOpenAIError(assert, await signIn('/admin/auth/login', '{"email":"a\\u0000b@llmgw.test","password":"any password 123"}'),
+    401, 'authentication_error');
+  assertOpenAIError(assert, await signIn('/admin/auth/token', '{"service_name":"a\\u0000b","token":"llmgw-st-x"}'),
+    401, 'authentication_error');
+});
+
 // ---------------------------------------------------------------------------------------------
 // The audit trail (last: it checks the writes of every test above)
 
@@ -1043,7 +1072,7 @@ test('audit: a record per write with before/after, actor and client; newest firs
 test('audit: no secret in clear anywhere in the trail (API and database), the data dir or the log', T, async () => {
   const all = await listAll('/admin/audit');
   const text = JSON.stringify(all);
-  const tables = (await s.gw.sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%audit%'")).map((r) => r.name);
+  const tables = (await s.gw.tableNames()).filter((t) => t.includes('audit'));
   assert.ok(tables.length > 0, 'an audit table in the database');
   let dbText = '';
   for (const t of tables) dbText += JSON.stringify(await s.gw.sql(`SELECT * FROM "${t}"`));
@@ -1053,7 +1082,7 @@ test('audit: no secret in clear anywhere in the trail (API and database), the da
     if (dbText.includes(secret)) leaks.push(`audit table: ${secret.slice(0, 14)}…`);
   }
   assert.deepEqual(leaks, [], 'secrets in the audit trail');
-  for (const secret of secrets) assertNotStoredInClear(secret, `secret ${secret.slice(0, 14)}…`);
+  for (const secret of secrets) await assertNotStoredInClear(secret, `secret ${secret.slice(0, 14)}…`);
   // The trail does record those writes (the check above is not vacuous).
   for (const w of written.filter((x) => ['provider', 'user', 'token'].includes(x.kind))) {
     assert.ok(all.some((r) => r.resource_id === w.id && r.action === 'create' && r.after), `create record of ${w.kind} ${w.id}`);

@@ -45,7 +45,8 @@ test('a killed gateway loses no usage record and no spend', T, async () => {
   const rows = await s.gw.usageRows();
   assert.equal(rows.length, 300, 'one row per answered call, none twice');
   assert.ok(rows.every((r) => r.prompt_tokens === 100 && r.completion_tokens === 10));
-  const spend = await s.gw.sql(`SELECT SUM(requests) AS n FROM spend_daily WHERE key_id = '${s.gw.keys.main.id}'`);
+  // CAST: PostgreSQL's SUM of integers is NUMERIC, which the harness reads as decimal text.
+  const spend = await s.gw.sql(`SELECT CAST(SUM(requests) AS INTEGER) AS n FROM spend_daily WHERE key_id = '${s.gw.keys.main.id}'`);
   assert.equal(spend[0].n, 300, 'spend rows count every replayed call');
 
   // A second restart replays nothing more.

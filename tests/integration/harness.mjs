@@ -1,12 +1,18 @@
 // Test harness: starts the mock upstream and the real `llmgw` binary in a temporary data
 // directory, creates keys through the CLI, talks HTTP (high level and raw sockets), reads the
-// usage database with the sqlite3 command-line tool and stops everything. For the admin API:
-// a stack with a bootstrapped admin signed in, JWT forging with the test secret, and exact
+// store (the sqlite3 or psql command-line tool) and stops everything. For the admin API: a
+// stack with a bootstrapped admin signed in, JWT forging with the test secret, and exact
 // decimal helpers for money.
 //
 // Binary: env LLMGW_BIN (absolute, or relative to the current directory or the repo root),
 // default build/release/llmgw under the repo root. A missing binary or a server that cannot
 // start fails the test with a message; nothing here ever skips.
+//
+// Store: env LLMGW_TEST_STORE. `sqlite` (the default): each gateway's database is DIR/llmgw.db.
+// `postgres`: each gateway gets a fresh schema in the server of LLMGW_TEST_DATABASE_URL
+// (scripts/test.sh starts one) through DATABASE_URL, for `serve` and the CLI alike, dropped at
+// cleanup; a test that sets DATABASE_URL itself keeps its own. Gateway.sql() answers the same
+// rows on both (see psqlJson), so the suites run unchanged on either.
 
 import { spawn, execFile } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -30,6 +36,12 @@ const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 15_000;
 const POLL_MS = 25;
+
+/** The store every gateway of the run uses unless a test picks one: 'sqlite' or 'postgres'. */
+export const TEST_STORE = process.env.LLMGW_TEST_STORE || 'sqlite';
+if (TEST_STORE !== 'sqlite' && TEST_STORE !== 'postgres') {
+  throw new Error(`LLMGW_TEST_STORE must be sqlite or postgres, not ${JSON.stringify(TEST_STORE)}`);
+}
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -196,10 +208,16 @@ export function standardConfig(mockBaseUrl, providerExtra = {}) {
 // The gateway
 
 export class Gateway {
-  constructor({ dataDir, configPath, env }) {
+  /**
+   * `env` is added to the environment of `serve` and of every CLI command; DATABASE_URL in it
+   * selects PostgreSQL. `schema` (a pgSchema()) is this gateway's own, dropped by cleanup().
+   * Tests get gateways from startGateway(), which picks the store of LLMGW_TEST_STORE.
+   */
+  constructor({ dataDir, configPath, env, schema = null }) {
     this.dataDir = dataDir;
     this.configPath = configPath;
     this.env = env;
+    this.schema = schema;
     this.keys = {};
     this.stderr = '';
     this.allStderr = ''; // every run of this gateway, for the sanitizer check
@@ -222,8 +240,20 @@ export class Gateway {
     return `${this.url}/v1`;
   }
 
+  /** The SQLite database file (meaningful when `store` is 'sqlite'). */
   get dbPath() {
     return path.join(this.dataDir, 'llmgw.db');
+  }
+
+  /** The PostgreSQL URL the gateway runs on, or null for SQLite. */
+  get databaseUrl() {
+    const url = this.env.DATABASE_URL;
+    return url && /^postgres(ql)?:/.test(url) ? url : null;
+  }
+
+  /** 'postgres' or 'sqlite': the store this gateway runs on. */
+  get store() {
+    return this.databaseUrl ? 'postgres' : 'sqlite';
   }
 
   /** `llmgw keys create` for this data dir; returns {key, id, stdout}. */
@@ -427,17 +457,30 @@ export class Gateway {
     return fs.readdirSync(`/proc/${this.pid}/fd`).length;
   }
 
-  /** Rows of `sql` against DIR/llmgw.db, through `sqlite3 -json`. */
+  /**
+   * Rows of `query` (SQL both stores understand) against this gateway's store, as an array of
+   * objects in the shape `sqlite3 -json` gives on either store (see psqlJson).
+   */
   sql(query) {
-    return sqliteJson(this.dbPath, query);
+    const url = this.databaseUrl;
+    return url ? psqlJson(url, query) : sqliteJson(this.dbPath, query);
+  }
+
+  /** The names of the store's tables, sorted. */
+  async tableNames() {
+    const rows = this.databaseUrl
+      ? await this.sql("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")
+      : await this.sql("SELECT name FROM sqlite_master WHERE type = 'table'");
+    return rows.map((r) => r.name).sort();
   }
 
   /**
    * All usage_records rows, each with `rid`: the x-request-id the client sent
-   * (client_request_id) or, for a request without one, the gateway's request_id.
+   * (client_request_id) or, for a request without one, the gateway's request_id. Rows of the
+   * same microsecond come in insertion (id) order on both stores.
    */
   async usageRows() {
-    const rows = await this.sql('SELECT * FROM usage_records ORDER BY created_at_us');
+    const rows = await this.sql('SELECT * FROM usage_records ORDER BY created_at_us, id');
     return rows.map((r) => ({ ...r, rid: r.client_request_id || r.request_id }));
   }
 
@@ -447,14 +490,20 @@ export class Gateway {
   }
 
   /**
-   * Kills what is left, removes the data dir, and fails if a sanitizer (dev/tsan builds)
-   * reported anything on stderr during any run of this gateway.
+   * Kills what is left, removes the data dir and drops the gateway's own schema, and fails if
+   * a sanitizer (dev/tsan builds) reported anything on stderr during any run of this gateway.
    */
   async cleanup() {
     await this.kill();
+    // On PostgreSQL no command may have fallen back to a SQLite database in the data dir.
+    const strayDb = this.databaseUrl !== null && fs.existsSync(this.dbPath);
     if (!process.env.LLMGW_KEEP_TMP) {
       await fsp.rm(this.dataDir, { recursive: true, force: true });
+      const schema = this.schema;
+      this.schema = null;
+      await schema?.drop();
     }
+    if (strayDb) throw new Error(`a SQLite database appeared in ${this.dataDir} although DATABASE_URL is set`);
     const m = SANITIZER_RE.exec(this.allStderr);
     if (m) {
       throw new Error(`sanitizer report on llmgw's stderr:\n${this.allStderr.slice(Math.max(0, m.index - 200), m.index + 4000)}`);
@@ -465,14 +514,17 @@ export class Gateway {
 /**
  * Creates a temp data dir, writes the config (YAML text or an object for toYaml), runs
  * `migrate`, creates `keys` ({name: options}) and, unless `serve: false`, starts `serve`.
+ * With LLMGW_TEST_STORE=postgres and no DATABASE_URL in `env`, the gateway gets a fresh schema.
  */
 export async function startGateway({ config, env = {}, keys = {}, serve = true, threads = 2,
   extraArgs = [], mockKey = DEFAULT_API_KEY } = {}) {
   gatewayBinary(); // fail fast with a clear message
+  const schema = TEST_STORE === 'postgres' && env.DATABASE_URL === undefined ? await pgSchema() : null;
   const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'llmgw-it-'));
   const configPath = path.join(dataDir, 'config.yaml');
   await fsp.writeFile(configPath, typeof config === 'string' ? config : toYaml(config));
-  const gw = new Gateway({ dataDir, configPath, env: { MOCK_KEY: mockKey, ...env } });
+  const gw = new Gateway({ dataDir, configPath, schema,
+    env: { MOCK_KEY: mockKey, ...(schema ? { DATABASE_URL: schema.url } : {}), ...env } });
   try {
     await runCliOk(['migrate', '--data-dir', dataDir], { env: gw.env });
     for (const [name, opts] of Object.entries(keys)) await gw.createKey(name, opts);
@@ -512,7 +564,7 @@ export async function startStack({ mockOptions = {}, providerExtra = {}, env = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// sqlite3
+// sqlite3 and psql
 
 export function sqliteJson(dbPath, query) {
   return new Promise((resolve, reject) => {
@@ -527,6 +579,85 @@ export function sqliteJson(dbPath, query) {
       resolve(text ? JSON.parse(text) : []);
     });
   });
+}
+
+/**
+ * Runs `sql` (statements, or a psql script with backslash commands) with psql on `url`;
+ * resolves with its unaligned, tuples-only output, trimmed.
+ */
+export function psql(url, sql) {
+  return new Promise((resolve, reject) => {
+    const child = execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', '-'],
+      { timeout: 15_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(err.code === 'ENOENT'
+            ? 'the psql command-line tool is not installed (apt-get install -y postgresql-client)'
+            : `psql failed: ${err.message}\n${stderr}`));
+        } else {
+          resolve(String(stdout).trim());
+        }
+      });
+    child.stdin.on('error', () => {}); // a failed start is reported by the callback
+    child.stdin.end(sql);
+  });
+}
+
+// The row values as the SQLite schema stores them, so that one assertion holds on both stores:
+// BOOLEAN → 0/1 (SQLite's flags are INTEGER); NUMERIC (money: spend_daily.cost_usd, TEXT in
+// SQLite) → its decimal text without trailing zeros, never a lossy JSON number; JSON → its
+// text as written (SQLite keeps JSON in TEXT). JSONB comes back parsed and psqlJson writes it
+// as compact JSON text. Integers stay JSON numbers, as with `sqlite3 -json`. Note that
+// PostgreSQL's SUM of integers is NUMERIC: cast it (CAST(SUM(x) AS INTEGER)) to compare it
+// as a number.
+const PG_AS_SQLITE = `
+SELECT 'SELECT coalesce(json_agg(r), ''[]'') FROM (SELECT ' || string_agg(
+    CASE format_type(atttypid, NULL)
+      WHEN 'boolean' THEN format('%1$I::int AS %1$I', attname)
+      WHEN 'numeric' THEN format('trim_scale(%1$I)::text AS %1$I', attname)
+      WHEN 'json' THEN format('%1$I::text AS %1$I', attname)
+      ELSE format('%I', attname)
+    END, ', ' ORDER BY attnum) || ' FROM pg_temp.llmgw_harness_rows) r'
+  FROM pg_attribute
+  WHERE attrelid = 'pg_temp.llmgw_harness_rows'::regclass AND attnum > 0 AND NOT attisdropped
+\\gexec
+`;
+
+/**
+ * Rows of `query` on the PostgreSQL of `url` as an array of objects, in the shape sqliteJson
+ * gives for the same rows on SQLite (see PG_AS_SQLITE). One psql session: the query becomes a
+ * temporary view whose column types pick each column's conversion.
+ */
+export async function psqlJson(url, query) {
+  const q = query.trim().replace(/;$/, '');
+  const text = await psql(url, `CREATE TEMP VIEW llmgw_harness_rows AS ${q};\n${PG_AS_SQLITE}`);
+  const rows = JSON.parse(text);
+  for (const row of rows) {
+    for (const [k, v] of Object.entries(row)) {
+      if (typeof v === 'object' && v !== null) row[k] = JSON.stringify(v);
+    }
+  }
+  return rows;
+}
+
+/**
+ * A fresh schema in the test PostgreSQL server: {url (search_path set to it), name,
+ * query(sql), drop()}. Fails when LLMGW_TEST_DATABASE_URL is not set (scripts/test.sh sets
+ * it).
+ */
+export async function pgSchema() {
+  const base = process.env.LLMGW_TEST_DATABASE_URL;
+  if (!base) {
+    throw new Error('LLMGW_TEST_DATABASE_URL is not set: run scripts/test.sh, or eval "$(scripts/pg.sh start)" first');
+  }
+  const name = `it_${crypto.randomBytes(6).toString('hex')}`;
+  await psql(base, `CREATE SCHEMA ${name}`);
+  const url = `${base}${base.includes('?') ? '&' : '?'}options=-csearch_path%3D${name}`;
+  return {
+    url,
+    name,
+    query: (sql) => psql(url, sql),
+    drop: () => psql(base, `DROP SCHEMA ${name} CASCADE`),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,13 +3,16 @@
 // (LLMGW_TEST_DATABASE_URL). A server that cannot start fails the test; nothing skips.
 
 import { spawn, execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { freePort, sleep } from './harness.mjs';
+import { freePort, sleep, psql, pgSchema } from './harness.mjs';
+
+// The per-test schema lives in the harness, which gives every gateway one when
+// LLMGW_TEST_STORE=postgres.
+export { pgSchema };
 
 /** Sends one inline command to Redis and resolves with the raw reply text. */
 export function redisCommand(port, line, timeoutMs = 2_000) {
@@ -69,36 +72,6 @@ export class RedisServer {
     await this.stop();
     if (this.dir) await fsp.rm(this.dir, { recursive: true, force: true });
   }
-}
-
-function psql(url, sql) {
-  return new Promise((resolve, reject) => {
-    execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', url, '-c', sql], { timeout: 15_000 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`psql failed: ${err.message}\n${stderr}`));
-        else resolve(String(stdout).trim());
-      });
-  });
-}
-
-/**
- * A fresh schema in the test PostgreSQL server: {url (search_path set to it), query(sql),
- * drop()}. Fails when LLMGW_TEST_DATABASE_URL is not set (scripts/test.sh sets it).
- */
-export async function pgSchema() {
-  const base = process.env.LLMGW_TEST_DATABASE_URL;
-  if (!base) {
-    throw new Error('LLMGW_TEST_DATABASE_URL is not set: run scripts/test.sh, or eval "$(scripts/pg.sh start)" first');
-  }
-  const name = `it_${crypto.randomBytes(6).toString('hex')}`;
-  await psql(base, `CREATE SCHEMA ${name}`);
-  const url = `${base}${base.includes('?') ? '&' : '?'}options=-csearch_path%3D${name}`;
-  return {
-    url,
-    name,
-    query: (sql) => psql(url, sql),
-    drop: () => psql(base, `DROP SCHEMA ${name} CASCADE`),
-  };
 }
 
 /**

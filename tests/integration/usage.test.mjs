@@ -1,5 +1,6 @@
-// Usage records: after SIGTERM (the batch writer flushes), DIR/llmgw.db holds exactly one row
-// per proxied request, with the token counts the upstream reported.
+// Usage records: after SIGTERM (the batch writer flushes), the store (DIR/llmgw.db, or the
+// gateway's PostgreSQL schema) holds exactly one row per proxied request, with the token
+// counts the upstream reported.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

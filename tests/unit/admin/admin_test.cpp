@@ -104,6 +104,8 @@ TEST(Query, DecodesEscapesAndRefusesBrokenOnes) {
   EXPECT_EQ(q.at("flag"), "");
   EXPECT_EQ(error_of([] { parse_query("a=%zz"); }).errc, core::Errc::BadRequest);
   EXPECT_EQ(error_of([] { parse_query("a=%4"); }).errc, core::Errc::BadRequest);
+  EXPECT_EQ(error_of([] { parse_query("tag=a%00b"); }).errc, core::Errc::BadRequest);
+  EXPECT_EQ(error_of([] { parse_query("a%00=1"); }).errc, core::Errc::BadRequest);
   EXPECT_EQ(percent_decode("a%2Fb", false), "a/b");
   EXPECT_EQ(percent_decode("a+b", false), "a+b");
 }
