@@ -14,6 +14,9 @@ namespace json = boost::json;
 namespace {
 
 constexpr int kFormat = 1;
+/// Consecutive rounds (a second apart) that every record of a batch is refused, while the
+/// store answers reads, before the batch goes to the dead list.
+constexpr int kRefusalsBeforeBurial = 10;
 
 /// The text fields and the integer fields of a record, by their JSON names: encode and decode
 /// walk the same tables, so a field added to one cannot be forgotten by the other.
@@ -167,7 +170,8 @@ UsageQueue::UsageQueue(redis::Options opts, std::string worker_id, std::chrono::
       prefix_(std::move(prefix)),
       queue_key_(prefix_ + "queue"),
       taken_key_(prefix_ + "taken:" + worker_id_),
-      leases_key_(prefix_ + "leases") {}
+      leases_key_(prefix_ + "leases"),
+      dead_key_(prefix_ + "dead") {}
 
 bool UsageQueue::push(std::span<const store::UsageRecord> batch) {
   if (batch.empty()) {
@@ -207,6 +211,16 @@ std::optional<std::vector<std::string>> UsageQueue::take(std::size_t max) {
 
 bool UsageQueue::ack() {
   const auto reply = client_.command({"DEL", taken_key_});
+  return reply && reply->type == redis::Reply::Type::Integer;
+}
+
+bool UsageQueue::bury(const std::vector<std::string>& records) {
+  if (records.empty()) {
+    return true;
+  }
+  std::vector<std::string> args{"RPUSH", dead_key_};
+  args.insert(args.end(), records.begin(), records.end());
+  const auto reply = client_.command(args);
   return reply && reply->type == redis::Reply::Type::Integer;
 }
 
@@ -282,10 +296,12 @@ int UsageQueueWorker::step() {
     return 0;
   }
   std::vector<store::UsageRecord> batch;
+  std::vector<std::string> texts;  // of each decoded record, to bury it if refused
   batch.reserve(items->size());
-  for (const auto& text : *items) {
+  for (auto& text : *items) {
     if (auto r = decode_usage(text)) {
       batch.push_back(std::move(*r));
+      texts.push_back(std::move(text));
     } else {
       undecodable_.fetch_add(1, std::memory_order_relaxed);
       core::LogLine(core::LogLevel::Error, "usage queue: a record that is not one was dropped")
@@ -296,6 +312,10 @@ int UsageQueueWorker::step() {
   try {
     store_.insert_usage(batch);
   } catch (const std::exception& e) {
+    if (write_singly(batch, texts)) {
+      queue_->ack();
+      return 1;
+    }
     failures_.fetch_add(1, std::memory_order_relaxed);
     const auto now = std::chrono::steady_clock::now();
     if (now - last_warning_ >= std::chrono::seconds(10)) {
@@ -307,10 +327,46 @@ int UsageQueueWorker::step() {
     }
     return -1;  // the batch stays taken: the next take returns it again
   }
+  refusals_ = 0;
   written_.fetch_add(batch.size(), std::memory_order_relaxed);
   // Lost ack: the batch is taken again and the store skips its rows.
   queue_->ack();
   return 1;
+}
+
+bool UsageQueueWorker::write_singly(const std::vector<store::UsageRecord>& batch,
+                                    const std::vector<std::string>& texts) {
+  try {
+    (void)store_.config_version();  // the store answers: the batch, not the store, is at fault
+  } catch (const std::exception&) {
+    return false;
+  }
+  std::vector<std::string> refused;
+  std::uint64_t written = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    try {
+      store_.insert_usage(std::span(&batch[i], 1));
+      ++written;
+    } catch (const std::exception& e) {
+      core::LogLine(core::LogLevel::Error, "usage queue: the store refused a record; kept in the dead list")
+          .field("request_id", batch[i].request_id)
+          .field("error", e.what())
+          .emit();
+      refused.push_back(texts[i]);
+    }
+  }
+  // None written: the store may be refusing every write (full, read-only after a failover)
+  // rather than these records. Buried only once that has gone on for a while.
+  if (written == 0 && ++refusals_ < kRefusalsBeforeBurial) {
+    return false;
+  }
+  refusals_ = 0;
+  if (!queue_->bury(refused)) {
+    return false;  // written ones are skipped when the batch is written again
+  }
+  written_.fetch_add(written, std::memory_order_relaxed);
+  buried_.fetch_add(refused.size(), std::memory_order_relaxed);
+  return true;
 }
 
 void UsageQueueWorker::run() {

@@ -8,6 +8,7 @@
 ///   queue         list of records (JSON, see encode_usage), oldest first
 ///   taken:<id>    the batch worker <id> is writing to the store
 ///   leases        hash worker id → lease end (ms, Redis's clock)
+///   dead          records the store refused while it answered (kept for an operator)
 /// A worker takes a batch by moving it from `queue` to its `taken:<id>` list in one script
 /// (which also renews its lease), writes it in one store transaction, then deletes the list.
 /// A worker whose lease ended (it died, or its store write hangs) has its batch put back at
@@ -59,6 +60,8 @@ class UsageQueue {
   bool ack();
   /// Puts back the batches of workers whose lease ended; returns how many records moved.
   std::optional<long long> reclaim();
+  /// Appends records the store refuses to the dead list. False when Redis failed.
+  bool bury(const std::vector<std::string>& records);
   /// Ends this worker's lease if it holds no batch (a clean stop).
   bool release();
   /// Records in the queue (not counting taken batches).
@@ -67,6 +70,7 @@ class UsageQueue {
   [[nodiscard]] const std::string& queue_key() const noexcept { return queue_key_; }
   [[nodiscard]] const std::string& taken_key() const noexcept { return taken_key_; }
   [[nodiscard]] const std::string& leases_key() const noexcept { return leases_key_; }
+  [[nodiscard]] const std::string& dead_key() const noexcept { return dead_key_; }
 
  private:
   redis::BlockingClient client_;
@@ -76,6 +80,7 @@ class UsageQueue {
   std::string queue_key_;
   std::string taken_key_;
   std::string leases_key_;
+  std::string dead_key_;
 };
 
 struct UsageQueueWorkerOptions {
@@ -103,11 +108,19 @@ class UsageQueueWorker {
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(); }
   [[nodiscard]] std::uint64_t undecodable() const noexcept { return undecodable_.load(); }
   [[nodiscard]] std::uint64_t failures() const noexcept { return failures_.load(); }
+  /// Records moved to the dead list.
+  [[nodiscard]] std::uint64_t buried() const noexcept { return buried_.load(); }
 
  private:
   void run();
   /// One batch: 1 written, 0 nothing to take, -1 a failure.
   int step();
+  /// The store refused `batch` but answers a plain read: writes the records one by one and
+  /// buries those it refuses, so one bad record cannot hold up every later one (when none
+  /// goes in, only after 10 such rounds). False: the store is away, the rounds are not up,
+  /// or Redis did not take the buried records (the batch stays taken).
+  bool write_singly(const std::vector<store::UsageRecord>& batch,
+                    const std::vector<std::string>& texts);
   bool wait(std::chrono::milliseconds d);  ///< false: stopping
 
   store::Store& store_;
@@ -118,9 +131,11 @@ class UsageQueueWorker {
   bool stopping_ = false;
   std::thread thread_;
   std::chrono::steady_clock::time_point last_warning_{};
+  int refusals_ = 0;  ///< rounds the taken batch was refused whole while the store answered
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> undecodable_{0};
   std::atomic<std::uint64_t> failures_{0};
+  std::atomic<std::uint64_t> buried_{0};
 };
 
 }  // namespace llmgw::events

@@ -235,6 +235,46 @@ TEST_F(UsageQueueTest, WhatIsNotARecordIsDroppedAndTheRestWritten) {
   EXPECT_EQ(queue("rep_c")->length(), 0);
 }
 
+TEST_F(UsageQueueTest, ARecordTheStoreRefusesGoesToTheDeadListAndTheOthersAreWritten) {
+  // The store's schema refuses an unknown cost status: a record no retry can write.
+  store::UsageRecord bad = record(5);
+  bad.cost_status = "bogus";
+  auto producer = queue("rep_a");
+  ASSERT_TRUE(producer->push(records(0, 5)));
+  ASSERT_TRUE(producer->push(std::vector{bad}));
+  ASSERT_TRUE(producer->push(records(6, 12)));
+  UsageQueueWorker worker(*store_, queue("rep_b"), {.retry_delay = 20ms});
+  worker.start();
+  EXPECT_TRUE(store_reaches(11));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (worker.buried() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  worker.stop();
+  EXPECT_EQ(worker.buried(), 1u);
+  redis::BlockingClient raw(options());
+  const auto dead = raw.command({"LRANGE", "llmgw:usage:dead", "0", "-1"});
+  ASSERT_TRUE(dead && dead->elements.size() == 1u);
+  EXPECT_EQ(decode_usage(dead->elements[0].str), bad);  // kept whole for an operator
+  EXPECT_EQ(producer->length(), 0);
+}
+
+TEST_F(UsageQueueTest, ABatchRefusedWholeIsBuriedOnlyAfterTenRounds) {
+  store::UsageRecord bad = record(1);
+  bad.cost_status = "bogus";
+  ASSERT_TRUE(queue("rep_a")->push(std::vector{bad}));
+  UsageQueueWorker worker(*store_, queue("rep_b"), {.retry_delay = 20ms});
+  worker.start();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (worker.buried() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  worker.stop();
+  EXPECT_EQ(worker.buried(), 1u);
+  EXPECT_GE(worker.failures(), 9u);  // nine rounds refused before the tenth buried it
+  EXPECT_EQ(store_->count_usage(), 0);
+}
+
 TEST_F(UsageQueueTest, AWorkerWaitsOutARedisOutageAndResumes) {
   ASSERT_TRUE(queue("rep_a")->push(records(0, 10)));
   redis_.kill();
