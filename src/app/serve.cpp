@@ -14,6 +14,7 @@
 #include "http/upstream.hpp"
 #include "proxy/config_reloader.hpp"
 #include "proxy/proxy.hpp"
+#include "redis/usage_queue.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -144,6 +145,11 @@ int run_serve(const ServeOptions& opts) {
     proxy::ConfigReloader reloader(store, catalog, key_invalidations, s.reload_interval);
     reloader.start();
 
+    // With Redis (or a shared database), this data directory's replica id names its spools'
+    // marks and its usage-queue worker.
+    const std::string replica = s.database_url.empty() && s.redis_address.empty()
+                                    ? std::string()
+                                    : replica_id(s.data_dir);
     events::UsageWriter usage(store, {.batch_size = s.usage_batch_size,
                                       .flush_interval = s.usage_flush_interval,
                                       .queue_limit = s.usage_queue_limit});
@@ -153,7 +159,7 @@ int run_serve(const ServeOptions& opts) {
       std::vector<std::unique_ptr<events::UsageSpool>> spools;
       const std::string dir = s.data_dir + "/spool";
       // A shared database holds the marks of every replica's spools: name them per replica.
-      const std::string prefix = s.database_url.empty() ? std::string() : replica_id(s.data_dir) + "/";
+      const std::string prefix = s.database_url.empty() ? std::string() : replica + "/";
       const unsigned producers = s.usage_spool_bytes == 0 ? 0 : s.effective_threads();
       for (unsigned i = 0;; ++i) {
         const std::string path = dir + "/usage-" + std::to_string(i) + ".spool";
@@ -165,8 +171,7 @@ int run_serve(const ServeOptions& opts) {
       }
       usage.attach_spools(std::move(spools), producers);
       if (s.usage_queue == "redis") {
-        usage.attach_queue(std::make_unique<events::UsageQueue>(*redis_options(s),
-                                                                replica_id(s.data_dir)));
+        usage.attach_sink(std::make_unique<redis::UsageQueue>(*redis_options(s), replica));
       }
       if (const std::size_t replayed = usage.start(); replayed > 0) {
         core::LogLine(core::LogLevel::Warn, "usage records replayed from the spool")
@@ -177,13 +182,14 @@ int run_serve(const ServeOptions& opts) {
 
     // Every replica drains the shared usage queue into the store (its own pushes and those
     // of replicas that are gone).
-    std::unique_ptr<events::UsageQueueWorker> queue_worker;
-    if (s.usage_queue == "redis") {
-      queue_worker = std::make_unique<events::UsageQueueWorker>(
+    // Also with LLMGW_USAGE_QUEUE=direct: what the queue still holds from before is written.
+    std::unique_ptr<redis::UsageQueueWorker> queue_worker;
+    if (!s.redis_address.empty()) {
+      queue_worker = std::make_unique<redis::UsageQueueWorker>(
           store,
-          std::make_unique<events::UsageQueue>(*redis_options(s), replica_id(s.data_dir),
+          std::make_unique<redis::UsageQueue>(*redis_options(s), replica,
                                                s.usage_lease),
-          events::UsageQueueWorkerOptions{.batch_size = s.usage_batch_size});
+          redis::UsageQueueWorkerOptions{.batch_size = s.usage_batch_size});
       queue_worker->start();
     }
 
@@ -268,8 +274,11 @@ int run_serve(const ServeOptions& opts) {
       queue_worker->stop();  // after the writer: it drains what the writer pushed last
     }
     core::LogLine(core::LogLevel::Info, "stopped")
-        .field("usage_records_written", usage.written() + (queue_worker ? queue_worker->written() : 0))
+        .field("usage_records_written", usage.written())
         .field("usage_records_queued", usage.queued())
+        .field("usage_queue_records_written", queue_worker ? queue_worker->written() : 0)
+        .field("usage_queue_entries_buried", queue_worker ? queue_worker->buried() : 0)
+        .field("usage_queue_failures", queue_worker ? queue_worker->failures() : 0)
         .field("usage_records_dropped", usage.dropped())
         .emit();
     if (usage.failed_batches() > 0) {

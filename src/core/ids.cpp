@@ -123,12 +123,15 @@ struct Xoshiro {
 }  // namespace
 
 void append_request_id(std::string& out) {
+  append_request_id(out, std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count());
+}
+
+void append_request_id(std::string& out, std::int64_t unix_ms) {
   static thread_local Xoshiro rng;
   static constexpr char kHex[] = "0123456789abcdef";
-  const auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const auto ms = static_cast<std::uint64_t>(unix_ms);
   for (int shift = 44; shift >= 0; shift -= 4) {  // 12 digits, most significant first
     out.push_back(kHex[(ms >> shift) & 0xF]);
   }

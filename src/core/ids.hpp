@@ -29,6 +29,8 @@ std::string new_id(std::string_view prefix);
 /// the store's unique index on usage_records.request_id grows at its end instead of at a
 /// random page per insert. Appends to `out` (no allocation when `out` has capacity).
 void append_request_id(std::string& out);
+/// The same with the time given (tests).
+void append_request_id(std::string& out, std::int64_t unix_ms);
 
 /// Wall clock as unix microseconds / seconds.
 inline std::int64_t unix_micros() {

@@ -274,4 +274,13 @@ void LogLine::emit() {
   }
 }
 
+bool LogThrottle::allow() noexcept {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::int64_t next = next_ms_.load(std::memory_order_relaxed);
+  return now >= next &&
+         next_ms_.compare_exchange_strong(next, now + interval_ms_, std::memory_order_relaxed);
+}
+
 }  // namespace llmgw::core

@@ -3,6 +3,8 @@
 /// written by a background thread in large writes, so an I/O thread only formats into memory
 /// and never blocks on the terminal or a pipe.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,6 +50,19 @@ class LogLine {
  private:
   LogLevel level_;
   std::string line_;
+};
+
+/// For a warning that could repeat on every call or every retry: allow() is true at most once
+/// per interval (thread-safe), so the condition is logged, not the log flooded.
+class LogThrottle {
+ public:
+  explicit LogThrottle(std::chrono::milliseconds interval = std::chrono::seconds(10)) noexcept
+      : interval_ms_(interval.count()) {}
+  bool allow() noexcept;
+
+ private:
+  std::int64_t interval_ms_;
+  std::atomic<std::int64_t> next_ms_{0};  ///< steady-clock ms before which allow() is false
 };
 
 }  // namespace llmgw::core

@@ -23,15 +23,15 @@ void UsageWriter::attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools,
   producers_ = std::min(producers, spools_.size());
 }
 
-void UsageWriter::attach_queue(std::unique_ptr<UsageQueue> queue) {
-  redis_queue_ = std::move(queue);
+void UsageWriter::attach_sink(std::unique_ptr<UsageSink> sink) {
+  sink_ = std::move(sink);
 }
 
 std::size_t UsageWriter::start() {
   for (const auto& s : spools_) {
     s->start_sequence_after(store_.spool_mark(s->name()));
   }
-  const std::uint64_t before = written_.load();
+  const std::uint64_t before = written_.load() + queued_.load();
   // Replay: whatever a previous process appended and the store had not recorded.
   while (true) {
     bool pending = false;
@@ -56,7 +56,7 @@ std::size_t UsageWriter::start() {
       break;  // no progress: never loop on a spool that cannot drain
     }
   }
-  const std::size_t replayed = static_cast<std::size_t>(written_.load() - before);
+  const std::size_t replayed = static_cast<std::size_t>(written_.load() + queued_.load() - before);
   thread_ = std::thread([this] {
     core::name_this_thread("llmgw-usage");
     run();
@@ -119,14 +119,12 @@ bool UsageWriter::write_with_retry(std::vector<store::UsageRecord>& batch,
 
 bool UsageWriter::deliver(std::vector<store::UsageRecord>& batch,
                           const std::vector<store::SpoolMark>& marks) {
-  if (redis_queue_ && !batch.empty()) {
-    if (redis_queue_->push(batch)) {
+  if (sink_ && !batch.empty()) {
+    if (sink_->push(batch)) {
       queued_.fetch_add(batch.size(), std::memory_order_relaxed);
       return true;
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_queue_warning_ >= std::chrono::seconds(10)) {  // at most every 10 s
-      last_queue_warning_ = now;
+    if (sink_warning_.allow()) {
       core::LogLine(core::LogLevel::Warn,
                     "usage queue: redis did not take a batch; writing it to the store")
           .field("records", static_cast<std::uint64_t>(batch.size()))

@@ -3,11 +3,12 @@
 /// batches (one transaction each) by a background thread. With spools attached (one per I/O
 /// thread, see usage_spool.hpp) a record is crash-safe the moment it is submitted; the
 /// in-memory queue remains for threads without a spool and for a full spool. `stop()` drains
-/// everything, so a clean shutdown loses none either way. With the Redis usage queue attached
-/// (usage_queue.hpp) the batches go there, and every replica's queue worker writes them.
+/// everything, so a clean shutdown loses none either way. With a sink attached (the Redis
+/// usage queue) the batches go there, and every replica's queue worker writes them.
 
-#include "events/usage_queue.hpp"
+#include "events/usage_sink.hpp"
 #include "events/usage_spool.hpp"
+#include "core/log.hpp"
 #include "store/store.hpp"
 
 #include <atomic>
@@ -37,9 +38,9 @@ class UsageWriter {
   /// Before start(): spools to drain (and replay); `producers` of them take submissions
   /// (spool i for submit(…, i)); the others are left from an earlier run with more threads.
   void attach_spools(std::vector<std::unique_ptr<UsageSpool>> spools, std::size_t producers);
-  /// Before start(): records go to the Redis usage queue instead of the store (straight to
-  /// the store only while Redis does not take them).
-  void attach_queue(std::unique_ptr<UsageQueue> queue);
+  /// Before start(): batches go to `sink` (the Redis usage queue) instead of the store, and
+  /// straight to the store only while the sink does not take them.
+  void attach_sink(std::unique_ptr<UsageSink> sink);
   /// Replays what the spools hold beyond the store's marks, then starts the thread.
   /// Returns the number of records replayed. Throws if the store refuses them.
   std::size_t start();
@@ -51,7 +52,7 @@ class UsageWriter {
 
   /// Records written to the store by this writer.
   [[nodiscard]] std::uint64_t written() const noexcept { return written_.load(); }
-  /// Records pushed to the Redis usage queue.
+  /// Records handed to the sink.
   [[nodiscard]] std::uint64_t queued() const noexcept { return queued_.load(); }
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(); }
   [[nodiscard]] std::uint64_t failed_batches() const noexcept { return failed_batches_.load(); }
@@ -60,7 +61,7 @@ class UsageWriter {
   void run();
   /// One round: the queue and every spool into the store. False if the store failed.
   bool drain_once(bool replay);
-  /// To the Redis queue if attached and it takes the batch, else write_with_retry.
+  /// To the sink if attached and it takes the batch, else write_with_retry.
   bool deliver(std::vector<store::UsageRecord>& batch, const std::vector<store::SpoolMark>& marks);
   bool write_with_retry(std::vector<store::UsageRecord>& batch,
                         const std::vector<store::SpoolMark>& marks);
@@ -69,8 +70,8 @@ class UsageWriter {
   UsageWriterOptions opts_;
   std::vector<std::unique_ptr<UsageSpool>> spools_;
   std::size_t producers_ = 0;
-  std::unique_ptr<UsageQueue> redis_queue_;
-  std::chrono::steady_clock::time_point last_queue_warning_{};
+  std::unique_ptr<UsageSink> sink_;
+  core::LogThrottle sink_warning_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<store::UsageRecord> queue_;

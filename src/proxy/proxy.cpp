@@ -469,9 +469,7 @@ std::string Proxy::over_budget_message(const auth::KeyInfo& key, limits::BudgetP
 
 void Proxy::note_shared_failure(std::string_view what, redis::FailurePolicy policy) {
   const std::uint64_t n = shared_failures_.fetch_add(1) + 1;
-  const std::int64_t now = steady_ms();
-  std::int64_t last = shared_failure_logged_ms_.load();
-  if (now - last >= 10'000 && shared_failure_logged_ms_.compare_exchange_strong(last, now)) {
+  if (shared_failure_log_.allow()) {
     core::LogLine(core::LogLevel::Warn, "shared state unavailable (Redis)")
         .field("what", what)
         .field("policy", policy == redis::FailurePolicy::FailOpen ? "fail_open" : "fail_closed")

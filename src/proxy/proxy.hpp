@@ -4,6 +4,7 @@
 
 #include "auth/key_cache.hpp"
 #include "catalog/catalog.hpp"
+#include "core/log.hpp"
 #include "events/usage_writer.hpp"
 #include "http/server.hpp"
 #include "http/upstream.hpp"
@@ -102,7 +103,7 @@ class Proxy final : public http::Handler {
   ProxyDeps deps_;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> shared_failures_{0};
-  std::atomic<std::int64_t> shared_failure_logged_ms_{0};
+  core::LogThrottle shared_failure_log_;
 };
 
 }  // namespace llmgw::proxy

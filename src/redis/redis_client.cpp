@@ -73,6 +73,17 @@ Reply convert(const redisReply* r) {
   return out;
 }
 
+/// EVALSHA or EVAL of `body` with its keys and arguments, as one command's arguments.
+std::vector<std::string> eval_command(std::string_view verb, const std::string& body,
+                                      const std::vector<std::string>& keys,
+                                      const std::vector<std::string>& argv) {
+  std::vector<std::string> args{std::string(verb), body, std::to_string(keys.size())};
+  args.reserve(3 + keys.size() + argv.size());
+  args.insert(args.end(), keys.begin(), keys.end());
+  args.insert(args.end(), argv.begin(), argv.end());
+  return args;
+}
+
 std::string sha1_hex(const std::string& text) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -322,22 +333,42 @@ const std::string& Client::sha_of(const std::string& script) {
 asio::awaitable<std::optional<Reply>> Client::eval(const std::string& script,
                                                    std::vector<std::string> keys,
                                                    std::vector<std::string> argv) {
-  auto build = [&](std::string_view verb, const std::string& body) {
-    std::vector<std::string> args{std::string(verb), body, std::to_string(keys.size())};
-    args.insert(args.end(), keys.begin(), keys.end());
-    args.insert(args.end(), argv.begin(), argv.end());
-    return args;
-  };
   // Built before the first suspension: another eval may add to scripts_ meanwhile.
-  auto r = co_await command(build("EVALSHA", sha_of(script)));
+  auto r = co_await command(eval_command("EVALSHA", sha_of(script), keys, argv));
   if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
-    r = co_await command(build("EVAL", script));  // loads it into the script cache too
+    // Loads it into the script cache too.
+    r = co_await command(eval_command("EVAL", script, keys, argv));
   }
   co_return r;
 }
 
 // ---------------------------------------------------------------------------------------------
 // BlockingClient
+
+namespace {
+
+struct FreeReply {
+  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, FreeReply>;
+
+/// One command on a blocking context; null on an I/O error or a timeout.
+ReplyPtr send(redisContext* ctx, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return ReplyPtr(static_cast<redisReply*>(
+      redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+core::LogThrottle g_refused_log;  // AUTH/SELECT refusals, whichever client meets them
+
+}  // namespace
 
 BlockingClient::BlockingClient(Options opts) : opts_(std::move(opts)) {}
 
@@ -350,20 +381,23 @@ void BlockingClient::drop() {
   }
 }
 
+void BlockingClient::fail() {
+  drop();  // the connection's state is unknown
+  retry_at_ = std::chrono::steady_clock::now() + opts_.backoff;
+}
+
 bool BlockingClient::ensure_connected() {
   if (ctx_ != nullptr) {
     return true;
   }
-  const auto now = std::chrono::steady_clock::now();
-  if (now < retry_at_) {
+  if (std::chrono::steady_clock::now() < retry_at_) {
     return false;
   }
-  retry_at_ = now + opts_.backoff;
   const auto ms = opts_.timeout.count();
   const timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
   ctx_ = redisConnectWithTimeout(opts_.host.c_str(), opts_.port, tv);
   if (ctx_ == nullptr || ctx_->err != 0 || redisSetTimeout(ctx_, tv) != REDIS_OK) {
-    drop();
+    fail();
     return false;
   }
   // AUTH and SELECT before anything else; a refusal is as good as no connection.
@@ -375,21 +409,12 @@ bool BlockingClient::ensure_connected() {
     hello.push_back({"SELECT", std::to_string(opts_.db)});
   }
   for (const auto& args : hello) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
-    const bool ok = r != nullptr && r->type != REDIS_REPLY_ERROR;
-    if (r != nullptr) {
-      freeReplyObject(r);
-    }
-    if (!ok) {
-      core::LogLine(core::LogLevel::Warn, "redis refused the connection's AUTH or SELECT").emit();
-      drop();
+    const ReplyPtr r = send(ctx_, args);
+    if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+      if (r != nullptr && g_refused_log.allow()) {
+        core::LogLine(core::LogLevel::Warn, "redis refused the connection's AUTH or SELECT").emit();
+      }
+      fail();
       return false;
     }
   }
@@ -400,23 +425,14 @@ std::optional<Reply> BlockingClient::command(const std::vector<std::string>& arg
   if (!ensure_connected()) {
     return std::nullopt;
   }
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  const ReplyPtr r = send(ctx_, args);
   if (r == nullptr) {
-    drop();  // I/O error or timeout: the connection's state is unknown
+    // An I/O error or a timeout: no new attempt before the back-off, so a Redis that hangs
+    // costs one timeout per back-off rather than one per command.
+    fail();
     return std::nullopt;
   }
-  Reply out = convert(r);
-  freeReplyObject(r);
-  return out;
+  return convert(r.get());
 }
 
 std::optional<Reply> BlockingClient::eval(const std::string& script,
@@ -429,18 +445,15 @@ std::optional<Reply> BlockingClient::eval(const std::string& script,
     }
   }
   if (sha == nullptr) {
+    if (shas_.size() >= kMaxScripts) {
+      shas_.clear();  // scripts are constants of the code: this only bounds a misuse
+    }
     shas_.emplace_back(script, sha1_hex(script));
     sha = &shas_.back().second;
   }
-  auto build = [&](const std::string& verb, const std::string& body) {
-    std::vector<std::string> args{verb, body, std::to_string(keys.size())};
-    args.insert(args.end(), keys.begin(), keys.end());
-    args.insert(args.end(), argv.begin(), argv.end());
-    return args;
-  };
-  auto r = command(build("EVALSHA", *sha));
+  auto r = command(eval_command("EVALSHA", *sha, keys, argv));
   if (r && r->is_error() && r->str.starts_with("NOSCRIPT")) {
-    r = command(build("EVAL", script));
+    r = command(eval_command("EVAL", script, keys, argv));
   }
   return r;
 }

@@ -119,8 +119,10 @@ class BlockingClient {
                             const std::vector<std::string>& argv);
 
  private:
+  static constexpr std::size_t kMaxScripts = 32;
   bool ensure_connected();
   void drop();
+  void fail();  ///< drop, and no new connection before the back-off
 
   Options opts_;
   redisContext* ctx_ = nullptr;

@@ -55,6 +55,15 @@ class ReferenceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Thrown by a usage insert whose values the database refuses (a constraint of its schema, a
+/// malformed or out-of-range value): retrying the same rows cannot succeed, while the store
+/// itself is fine. Any other exception from a write may be the store's (unreachable, full,
+/// read-only) and worth a retry. Nothing was changed.
+class RefusedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Encrypts secrets at rest (provider credentials). Implemented in auth on AES-256-GCM; the
 /// store only calls it, so it holds no key of its own.
 class SecretCodec {
@@ -430,6 +439,8 @@ class Store {
   // --- usage and spend
   /// Inserts a batch in one transaction, and in the same transaction adds each record's cost
   /// and tokens to its (key, UTC day, model) spend row, so spend always equals the usage rows.
+  /// A record whose request id is stored already is skipped (its spend counted once). Throws
+  /// RefusedError when the database refuses a record's values.
   virtual void insert_usage(std::span<const UsageRecord> batch) = 0;
   /// Same, and in the same transaction records how far each spool has been applied, so a
   /// replay after a crash skips what is already stored.

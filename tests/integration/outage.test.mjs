@@ -132,6 +132,7 @@ test('a replica that dies during the outage with its disk loses nothing: another
   while (Date.now() < deadline && (await usageRows(id)) < before + answered) await sleep(200);
   assert.equal(await usageRows(id), before + answered, 'B wrote all 40, A\'s too');
   assert.equal(await queuedInRedis(), 0);
+  assert.equal(await redisCommand(redis.port, 'LLEN llmgw:usage:dead'), ':0\r\n', 'nothing set aside: the outage was retried');
   // A comes back on an empty disk: nothing is written twice.
   await gws[0].serve();
   await sleep(500);

@@ -67,6 +67,9 @@ constexpr const char* kTcpUserTimeoutMs = "30000";
 /// tells a uniqueness violation from other failures, and `retryable` a lost connection whose
 /// call may run again (the server rolled its transaction back) from one lost during COMMIT,
 /// whose outcome is unknown.
+/// The migration that makes usage request ids unique (removing repeated rows first).
+constexpr int kUsageRequestIdsMigration = 4;
+
 class PgError : public std::runtime_error {
  public:
   PgError(std::string sqlstate, bool retryable, const std::string& message)
@@ -1338,7 +1341,9 @@ PgStore::PgStore(const std::string& url, PgStoreOptions options) {
 PgStore::~PgStore() = default;
 
 int PgStore::migrate() {
-  return impl_->call([&](Connection& c) {
+  bool respend = false;
+  const int version = impl_->call([&](Connection& c) {
+    respend = false;  // a retried call starts over
     const auto lock = [&c] {
       c.query("SELECT pg_advisory_xact_lock($1::bigint)", kMigrationLockKey);
     };
@@ -1361,6 +1366,11 @@ int PgStore::migrate() {
       if (m.version <= current) {
         continue;
       }
+      if (m.version == kUsageRequestIdsMigration) {
+        const Result r =
+            c.query("SELECT count(*) - count(DISTINCT request_id) FROM usage_records");
+        respend = r.row(0).integer(0) > 0;
+      }
       try {
         c.exec(m.sql);
       } catch (const PgError& e) {
@@ -1376,6 +1386,10 @@ int PgStore::migrate() {
     }
     return read_schema_version(c);
   });
+  if (respend) {
+    rebuild_spend();  // migration 4 removed repeated usage rows their spend had counted
+  }
+  return version;
 }
 
 int PgStore::schema_version() {
@@ -2355,6 +2369,20 @@ std::uint64_t PgStore::spool_mark(const std::string& spool) {
 
 void PgStore::insert_usage_marked(std::span<const UsageRecord> batch,
                                   std::span<const SpoolMark> marks) {
+  try {
+    insert_usage_rows(batch, marks);
+  } catch (const PgError& e) {
+    // Class 22 (data exception: a malformed, out-of-range or NUL-holding value) and 23
+    // (integrity constraint violation): these values, not the database.
+    if (e.sqlstate().starts_with("22") || e.sqlstate().starts_with("23")) {
+      throw RefusedError(e.what());
+    }
+    throw;
+  }
+}
+
+void PgStore::insert_usage_rows(std::span<const UsageRecord> batch,
+                                std::span<const SpoolMark> marks) {
   if (batch.empty() && marks.empty()) {
     return;
   }

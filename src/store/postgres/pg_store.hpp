@@ -117,6 +117,7 @@ class PgStore final : public Store {
 
  private:
   struct Impl;
+  void insert_usage_rows(std::span<const UsageRecord> batch, std::span<const SpoolMark> marks);
 
   std::string description_;
   std::unique_ptr<Impl> impl_;

@@ -328,11 +328,14 @@ ALTER TABLE models ADD COLUMN rpm_limit INTEGER CHECK (rpm_limit IS NULL OR rpm_
 ALTER TABLE models ADD COLUMN tpm_limit INTEGER CHECK (tpm_limit IS NULL OR tpm_limit > 0);
 )sql";
 
-// One usage row per request: the gateway's request id (128 random bits) is unique, and the
-// usage insert skips a record already stored. Delivery may then repeat safely: a spool
-// replayed after a crash, or a batch of the Redis usage queue that a dead replica had taken
-// and another one writes again.
+// One usage row per request: the gateway's request id (time-ordered, 80 random bits) is
+// unique, and the usage insert skips a record already stored. Delivery may then repeat
+// safely: a spool replayed after a crash, or a batch of the Redis usage queue that a dead
+// replica had taken and another one writes again.
+// An earlier build could store a record twice (a batch retried after its commit's answer was
+// lost): the first row stays. The store rebuilds spend_daily afterwards when any went.
 constexpr std::string_view kUsageRequestIds = R"sql(
+DELETE FROM usage_records WHERE id NOT IN (SELECT min(id) FROM usage_records GROUP BY request_id);
 CREATE UNIQUE INDEX usage_records_by_request ON usage_records (request_id);
 )sql";
 

@@ -42,6 +42,8 @@ using detail::to_json_array;
 using detail::to_json_object;
 
 constexpr int kBusyTimeoutMs = 5'000;
+/// The migration that makes usage request ids unique (removing repeated rows first).
+constexpr int kUsageRequestIdsMigration = 4;
 /// How much of a statement's SQL an error message quotes (enough to tell which one failed).
 constexpr std::size_t kSqlExcerptChars = 60;
 
@@ -1132,6 +1134,14 @@ SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {
 SqliteStore::~SqliteStore() = default;
 
 int SqliteStore::migrate() {
+  if (migrate_steps()) {
+    rebuild_spend();  // migration 4 removed repeated usage rows their spend had counted
+  }
+  return schema_version();
+}
+
+bool SqliteStore::migrate_steps() {
+  bool respend = false;
   std::lock_guard lock(impl_->mutex);
   Connection& c = impl_->connection;
   {
@@ -1151,6 +1161,10 @@ int SqliteStore::migrate() {
     if (m.version <= current) {
       continue;
     }
+    if (m.version == kUsageRequestIdsMigration) {
+      Query q = c.query("SELECT count(*) - count(DISTINCT request_id) FROM usage_records");
+      respend = q.step() && q.integer(0) > 0;
+    }
     try {
       c.exec(std::string(m.sql));
     } catch (const std::exception& e) {
@@ -1162,7 +1176,7 @@ int SqliteStore::migrate() {
         .run();
     tx.commit();
   }
-  return read_schema_version(c);
+  return respend;
 }
 
 int SqliteStore::schema_version() {
@@ -2104,6 +2118,20 @@ std::uint64_t SqliteStore::spool_mark(const std::string& spool) {
 }
 
 void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
+                                      std::span<const SpoolMark> marks) {
+  try {
+    insert_usage_locked(batch, marks);
+  } catch (const SqliteError& e) {
+    const int primary = e.code() & 0xff;
+    if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG ||
+        primary == SQLITE_RANGE) {
+      throw RefusedError(e.what());  // these values, not the database
+    }
+    throw;
+  }
+}
+
+void SqliteStore::insert_usage_locked(std::span<const UsageRecord> batch,
                                       std::span<const SpoolMark> marks) {
   if (batch.empty() && marks.empty()) {
     return;

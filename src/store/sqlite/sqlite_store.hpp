@@ -155,6 +155,9 @@ class SqliteStore final : public Store {
 
  private:
   struct Impl;
+  void insert_usage_locked(std::span<const UsageRecord> batch, std::span<const SpoolMark> marks);
+  /// The migrations still to apply; true when spend_daily must be rebuilt after them.
+  bool migrate_steps();
 
   std::string path_;
   std::unique_ptr<Impl> impl_;

@@ -256,6 +256,32 @@ TEST_P(FreshStoreTest, ModelLimitsMigrationKeepsTheModelsOfAVersionTwoDatabase) 
   }
 }
 
+TEST_P(FreshStoreTest, UsageRequestIdsMigrationKeepsTheFirstOfRepeatedRowsAndTheirSpendOnce) {
+  // A version-3 database where a retried batch stored one call twice, spend counted twice.
+  db_->migrate_raw_to_version(3);
+  const std::string row =
+      " (request_id, key_id, model, upstream_model, provider, endpoint, status, prompt_tokens,"
+      " cost_usd, cost_status, created_at_us) VALUES ";
+  db_->raw()->exec(
+      "INSERT INTO usage_records" + row + "('req-1', 'key_a', 'm', 'm', 'p', 'chat.completions',"
+      " 200, 10, '0.5', 'exact', 1764201600000000);"
+      "INSERT INTO usage_records" + row + "('req-1', 'key_a', 'm', 'm', 'p', 'chat.completions',"
+      " 200, 10, '0.5', 'exact', 1764201600000000);"
+      "INSERT INTO usage_records" + row + "('req-2', 'key_a', 'm', 'm', 'p', 'chat.completions',"
+      " 200, 20, '0.25', 'exact', 1764201600000001);"
+      "INSERT INTO spend_daily (key_id, day, model, cost_usd, requests, unpriced_requests,"
+      " prompt_tokens, completion_tokens, updated_at)"
+      " VALUES ('key_a', '2025-11-27', 'm', '1.25', 3, 0, 40, 0, 1);");
+  auto store = db_->open();
+  EXPECT_EQ(store->migrate(), db_->latest_migration_version());
+  EXPECT_EQ(store->count_usage(), 2);
+  const auto rows = store->spend("key_a", "0000-01-01", "9999-12-31");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].cost_usd, "0.75");
+  EXPECT_EQ(rows[0].requests, 2);
+  EXPECT_EQ(rows[0].prompt_tokens, 30);
+}
+
 TEST_P(StoreTest, SchemaRejectsValuesOutsideItsEnumerations) {
   auto raw = db_->raw();
   EXPECT_THROW(raw->exec("INSERT INTO admin_users VALUES ('u1', 'a@b.c', 'h', 'root', '1', 0, 0)"),
@@ -1137,6 +1163,17 @@ TEST_P(StoreTest, ARepeatedDeliveryIsStoredOnceAndCountedOnce) {
   EXPECT_EQ(rows[0].requests, 3);
   store_.rebuild_spend();
   EXPECT_EQ(all_spend(store_, "key_a")[0].cost_usd, "0.875");
+}
+
+// A value the schema refuses is RefusedError (the usage-queue worker sets such a record aside
+// instead of retrying it forever); nothing of the batch is stored.
+TEST_P(StoreTest, ARecordTheSchemaRefusesIsARefusalAndChangesNothing) {
+  UsageRecord bad = priced_usage(2, "key_a", "m", "0.25", kMidnightUs);
+  bad.cost_status = "bogus";
+  EXPECT_THROW(store_.insert_usage(std::vector{priced_usage(1, "key_a", "m", "0.5", kMidnightUs), bad}),
+               RefusedError);
+  EXPECT_EQ(store_.count_usage(), 0);
+  EXPECT_TRUE(all_spend(store_, "key_a").empty());
 }
 
 TEST_P(StoreTest, SpendRowsSplitAtUtcMidnight) {

@@ -1,22 +1,20 @@
-#include "events/usage_queue.hpp"
+#include "redis/usage_queue.hpp"
 
 #include "core/log.hpp"
 #include "core/thread.hpp"
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <array>
 
-namespace llmgw::events {
+namespace llmgw::redis {
 
 namespace json = boost::json;
 
 namespace {
 
 constexpr int kFormat = 1;
-/// Consecutive rounds (a second apart) that every record of a batch is refused, while the
-/// store answers reads, before the batch goes to the dead list.
-constexpr int kRefusalsBeforeBurial = 10;
 
 /// The text fields and the integer fields of a record, by their JSON names: encode and decode
 /// walk the same tables, so a field added to one cannot be forgotten by the other.
@@ -47,58 +45,94 @@ constexpr std::array<std::pair<std::string_view, IntField>, 8> kInt{{
     {"created_at_us", &store::UsageRecord::created_at_us},
 }};
 
-// Moves the whole list of `queue` to `taken` unless `taken` already holds a batch (a restarted
-// worker finishes its own first), and renews the worker's lease on Redis's clock.
-// KEYS: queue, taken, leases. ARGV: worker id, max records, lease ms.
-constexpr std::string_view kTakeScript = R"lua(
+// Redis's clock in milliseconds, for the scripts.
+constexpr std::string_view kLuaNow = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[3], ARGV[1], now + tonumber(ARGV[3]))
+)lua";
+
+// The worker's unfinished batch if it has one (a restarted worker finishes its own first),
+// else up to ARGV[2] records moved from the head of `queue` to `taken`; renews the lease on
+// Redis's clock. The first write is LTRIM or HDEL, which need no memory (see the header).
+// KEYS: queue, taken, leases. ARGV: worker id, max records, lease ms.
+const std::string kTakeScript = std::string(kLuaNow) + R"lua(
+local lease = now + tonumber(ARGV[3])
 local mine = redis.call('LRANGE', KEYS[2], 0, -1)
 if #mine > 0 then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], lease)
   return mine
 end
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 if #items == 0 then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], lease)
   return items
 end
 redis.call('LTRIM', KEYS[1], #items, -1)
 for i = 1, #items, 500 do
   redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 499, #items)))
 end
+redis.call('HSET', KEYS[3], ARGV[1], lease)
 return items
 )lua";
 
-// Puts the taken batch of every worker whose lease ended back at the head of the queue, in
-// its order. KEYS: queue, leases. ARGV: the taken-list key prefix.
-constexpr std::string_view kReclaimScript = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+// Moves the list `taken` back to the head of `queue`, in its order; returns its length.
+constexpr std::string_view kLuaPutBack = R"lua(
+local function put_back(queue, taken)
+  local items = redis.call('LRANGE', taken, 0, -1)
+  if #items == 0 then
+    return 0
+  end
+  redis.call('DEL', taken)
+  for i = #items, 1, -500 do
+    local chunk = {}
+    for j = i, math.max(1, i - 499), -1 do
+      chunk[#chunk + 1] = items[j]
+    end
+    redis.call('LPUSH', queue, unpack(chunk))
+  end
+  return #items
+end
+)lua";
+
+// Puts the taken batch of every worker whose lease ended back at the head of the queue. A
+// lease that is not a number counts as ended. KEYS: queue, leases. ARGV: taken-key prefix.
+const std::string kReclaimScript = std::string(kLuaNow) + std::string(kLuaPutBack) + R"lua(
 local leases = redis.call('HGETALL', KEYS[2])
 local moved = 0
 for i = 1, #leases, 2 do
-  if tonumber(leases[i + 1]) < now then
-    local taken = ARGV[1] .. leases[i]
-    local items = redis.call('LRANGE', taken, 0, -1)
-    for j = #items, 1, -1 do
-      redis.call('LPUSH', KEYS[1], items[j])
-    end
-    moved = moved + #items
-    redis.call('DEL', taken)
+  local ends = tonumber(leases[i + 1])
+  if ends == nil or ends < now then
+    moved = moved + put_back(KEYS[1], ARGV[1] .. leases[i])
     redis.call('HDEL', KEYS[2], leases[i])
   end
 end
 return moved
 )lua";
 
+// Gives the worker's batch back to the queue and ends its lease.
+// KEYS: queue, taken, leases. ARGV: worker id.
+const std::string kGiveBackScript = std::string(kLuaPutBack) + R"lua(
+local n = put_back(KEYS[1], KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return n
+)lua";
+
 // Ends the lease of a worker holding no batch. KEYS: taken, leases. ARGV: worker id.
-constexpr std::string_view kReleaseScript = R"lua(
+const std::string kReleaseScript = R"lua(
 if redis.call('LLEN', KEYS[1]) == 0 then
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 1
 end
 return 0
 )lua";
+
+/// Bounds of a decoded record's numbers: far beyond any real call, far below an overflow of
+/// the store's sums (2^40 tokens per call; dates between 2000 and 2200).
+constexpr std::int64_t kMaxCount = std::int64_t{1} << 40;
+constexpr std::int64_t kMinTimeUs = 946'684'800'000'000;
+constexpr std::int64_t kMaxTimeUs = 7'258'118'400'000'000;
 
 }  // namespace
 
@@ -144,6 +178,11 @@ std::optional<store::UsageRecord> decode_usage(std::string_view text) {
       return std::nullopt;
     }
     r.*member = f->get_int64();
+    const bool time = member == &store::UsageRecord::created_at_us;
+    if (time ? (r.*member < kMinTimeUs || r.*member > kMaxTimeUs)
+             : (r.*member < 0 || r.*member > kMaxCount)) {
+      return std::nullopt;  // no real call; summed, it could overflow the store's totals
+    }
   }
   const json::value* status = field("status");
   const json::value* stream = field("stream");
@@ -162,7 +201,7 @@ std::optional<store::UsageRecord> decode_usage(std::string_view text) {
 // ---------------------------------------------------------------------------------------------
 // UsageQueue
 
-UsageQueue::UsageQueue(redis::Options opts, std::string worker_id, std::chrono::milliseconds lease,
+UsageQueue::UsageQueue(Options opts, std::string worker_id, std::chrono::milliseconds lease,
                        std::string prefix)
     : client_(std::move(opts)),
       worker_id_(std::move(worker_id)),
@@ -185,16 +224,15 @@ bool UsageQueue::push(std::span<const store::UsageRecord> batch) {
     args.push_back(encode_usage(r));
   }
   const auto reply = client_.command(args);
-  return reply && reply->type == redis::Reply::Type::Integer;
+  return reply && reply->type == Reply::Type::Integer;
 }
 
 std::optional<std::vector<std::string>> UsageQueue::take(std::size_t max) {
-  static const std::string script(kTakeScript);
-  const auto reply = client_.eval(script, {queue_key_, taken_key_, leases_key_},
+  const auto reply = client_.eval(kTakeScript, {queue_key_, taken_key_, leases_key_},
                                   {worker_id_, std::to_string(std::max<std::size_t>(1, max)),
                                    std::to_string(lease_.count())});
-  if (!reply || reply->type != redis::Reply::Type::Array) {
-    if (reply && reply->is_error()) {
+  if (!reply || reply->type != Reply::Type::Array) {
+    if (reply && reply->is_error() && error_log_.allow()) {
       core::LogLine(core::LogLevel::Warn, "redis refused the usage queue's take script")
           .field("error", reply->str)
           .emit();
@@ -211,40 +249,73 @@ std::optional<std::vector<std::string>> UsageQueue::take(std::size_t max) {
 
 bool UsageQueue::ack() {
   const auto reply = client_.command({"DEL", taken_key_});
-  return reply && reply->type == redis::Reply::Type::Integer;
+  return reply && reply->type == Reply::Type::Integer;
 }
 
-bool UsageQueue::bury(const std::vector<std::string>& records) {
-  if (records.empty()) {
-    return true;
-  }
-  std::vector<std::string> args{"RPUSH", dead_key_};
-  args.insert(args.end(), records.begin(), records.end());
-  const auto reply = client_.command(args);
-  return reply && reply->type == redis::Reply::Type::Integer;
+bool UsageQueue::give_back() {
+  const auto reply = client_.eval(kGiveBackScript, {queue_key_, taken_key_, leases_key_},
+                                  {worker_id_});
+  return reply && reply->type == Reply::Type::Integer;
 }
 
 std::optional<long long> UsageQueue::reclaim() {
-  static const std::string script(kReclaimScript);
-  const auto reply = client_.eval(script, {queue_key_, leases_key_}, {prefix_ + "taken:"});
-  if (!reply || reply->type != redis::Reply::Type::Integer) {
+  const auto reply = client_.eval(kReclaimScript, {queue_key_, leases_key_}, {prefix_ + "taken:"});
+  if (!reply || reply->type != Reply::Type::Integer) {
+    if (reply && reply->is_error() && error_log_.allow()) {
+      core::LogLine(core::LogLevel::Warn, "redis refused the usage queue's reclaim script")
+          .field("error", reply->str)
+          .emit();
+    }
     return std::nullopt;
   }
   return reply->integer;
 }
 
+bool UsageQueue::bury(const std::vector<std::string>& entries) {
+  if (entries.empty()) {
+    return true;
+  }
+  std::vector<std::string> args{"RPUSH", dead_key_};
+  args.insert(args.end(), entries.begin(), entries.end());
+  const auto reply = client_.command(args);
+  return reply && reply->type == Reply::Type::Integer;
+}
+
 bool UsageQueue::release() {
-  static const std::string script(kReleaseScript);
-  const auto reply = client_.eval(script, {taken_key_, leases_key_}, {worker_id_});
-  return reply && reply->type == redis::Reply::Type::Integer && reply->integer == 1;
+  const auto reply = client_.eval(kReleaseScript, {taken_key_, leases_key_}, {worker_id_});
+  return reply && reply->type == Reply::Type::Integer && reply->integer == 1;
 }
 
 std::optional<long long> UsageQueue::length() {
   const auto reply = client_.command({"LLEN", queue_key_});
-  if (!reply || reply->type != redis::Reply::Type::Integer) {
+  if (!reply || reply->type != Reply::Type::Integer) {
     return std::nullopt;
   }
   return reply->integer;
+}
+
+std::optional<std::string> UsageQueue::durability_problems() {
+  auto setting = [&](const std::string& name) -> std::optional<std::string> {
+    const auto reply = client_.command({"CONFIG", "GET", name});
+    if (!reply || reply->type != Reply::Type::Array || reply->elements.size() != 2) {
+      return std::nullopt;  // unreachable, or CONFIG not allowed (a managed Redis, an ACL)
+    }
+    return reply->elements[1].str;
+  };
+  const auto aof = setting("appendonly");
+  const auto policy = setting("maxmemory-policy");
+  if (!aof || !policy) {
+    return std::nullopt;
+  }
+  std::string problems;
+  if (*aof != "yes") {
+    problems = "appendonly is " + *aof + " (a Redis restart loses the queued records)";
+  }
+  if (*policy != "noeviction") {
+    problems += (problems.empty() ? "" : "; ") + std::string("maxmemory-policy is ") + *policy +
+                " (Redis may evict queued records)";
+  }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,7 +323,9 @@ std::optional<long long> UsageQueue::length() {
 
 UsageQueueWorker::UsageQueueWorker(store::Store& store, std::unique_ptr<UsageQueue> queue,
                                    UsageQueueWorkerOptions opts)
-    : store_(store), queue_(std::move(queue)), opts_(opts) {}
+    : store_(store), queue_(std::move(queue)), opts_(opts) {
+  opts_.batch_size = std::clamp<std::size_t>(opts_.batch_size, 1, UsageQueueWorkerOptions::kMaxBatch);
+}
 
 UsageQueueWorker::~UsageQueueWorker() { stop(); }
 
@@ -279,55 +352,69 @@ bool UsageQueueWorker::wait(std::chrono::milliseconds d) {
   return !cv_.wait_for(lock, d, [&] { return stopping_; });
 }
 
+void UsageQueueWorker::failed(std::string_view what, const std::string& error) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  ++failures_in_a_row_;
+  if (failure_log_.allow()) {
+    core::LogLine line(core::LogLevel::Warn, what);
+    line.field("failures", failures_.load());
+    if (!error.empty()) {
+      line.field("error", error);
+    }
+    line.emit();
+  }
+}
+
 int UsageQueueWorker::step() {
   auto items = queue_->take(opts_.batch_size);
   if (!items) {
-    failures_.fetch_add(1, std::memory_order_relaxed);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_warning_ >= std::chrono::seconds(10)) {  // at most every 10 s
-      last_warning_ = now;
-      core::LogLine(core::LogLevel::Warn, "usage queue: redis unavailable; records wait there")
-          .field("failures", failures_.load())
-          .emit();
-    }
+    failed("usage queue: redis unavailable; records wait there", {});
     return -1;
   }
   if (items->empty()) {
+    failures_in_a_row_ = 0;
     return 0;
   }
   std::vector<store::UsageRecord> batch;
   std::vector<std::string> texts;  // of each decoded record, to bury it if refused
+  std::vector<std::string> undecodable;
   batch.reserve(items->size());
+  texts.reserve(items->size());
   for (auto& text : *items) {
     if (auto r = decode_usage(text)) {
       batch.push_back(std::move(*r));
       texts.push_back(std::move(text));
     } else {
-      undecodable_.fetch_add(1, std::memory_order_relaxed);
-      core::LogLine(core::LogLevel::Error, "usage queue: a record that is not one was dropped")
-          .field("bytes", static_cast<std::uint64_t>(text.size()))
-          .emit();
+      undecodable.push_back(std::move(text));
     }
+  }
+  if (!undecodable.empty()) {
+    if (!queue_->bury(undecodable)) {
+      failed("usage queue: redis unavailable; records wait there", {});
+      return -1;
+    }
+    buried_.fetch_add(undecodable.size(), std::memory_order_relaxed);
+    core::LogLine(core::LogLevel::Error, "usage queue: entries that are not records moved to the dead list")
+        .field("entries", static_cast<std::uint64_t>(undecodable.size()))
+        .field("list", queue_->dead_key())
+        .emit();
   }
   try {
     store_.insert_usage(batch);
+  } catch (const store::RefusedError&) {
+    if (!write_singly(batch, texts)) {
+      return -1;
+    }
+    queue_->ack();
+    return 1;
   } catch (const std::exception& e) {
-    if (write_singly(batch, texts)) {
-      queue_->ack();
-      return 1;
+    failed("usage queue: the store did not take a batch; retrying", e.what());
+    if (failures_in_a_row_ >= opts_.give_back_after && queue_->give_back()) {
+      failures_in_a_row_ = 0;  // another replica may reach the store; this one waits
     }
-    failures_.fetch_add(1, std::memory_order_relaxed);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_warning_ >= std::chrono::seconds(10)) {
-      last_warning_ = now;
-      core::LogLine(core::LogLevel::Warn, "usage queue: the store refused a batch; retrying")
-          .field("records", static_cast<std::uint64_t>(batch.size()))
-          .field("error", e.what())
-          .emit();
-    }
-    return -1;  // the batch stays taken: the next take returns it again
+    return -1;  // else the batch stays taken: the next take returns it again
   }
-  refusals_ = 0;
+  failures_in_a_row_ = 0;
   written_.fetch_add(batch.size(), std::memory_order_relaxed);
   // Lost ack: the batch is taken again and the store skips its rows.
   queue_->ack();
@@ -336,51 +423,61 @@ int UsageQueueWorker::step() {
 
 bool UsageQueueWorker::write_singly(const std::vector<store::UsageRecord>& batch,
                                     const std::vector<std::string>& texts) {
-  try {
-    (void)store_.config_version();  // the store answers: the batch, not the store, is at fault
-  } catch (const std::exception&) {
-    return false;
-  }
   std::vector<std::string> refused;
   std::uint64_t written = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     try {
       store_.insert_usage(std::span(&batch[i], 1));
       ++written;
-    } catch (const std::exception& e) {
-      core::LogLine(core::LogLevel::Error, "usage queue: the store refused a record; kept in the dead list")
+    } catch (const store::RefusedError& e) {
+      refused.push_back(texts[i]);
+      core::LogLine(core::LogLevel::Error, "usage queue: the store refused a record; moved to the dead list")
           .field("request_id", batch[i].request_id)
           .field("error", e.what())
           .emit();
-      refused.push_back(texts[i]);
+    } catch (const std::exception& e) {
+      // Not the record: the store. What went in is skipped when the batch is written again.
+      written_.fetch_add(written, std::memory_order_relaxed);
+      failed("usage queue: the store did not take a batch; retrying", e.what());
+      return false;
     }
   }
-  // None written: the store may be refusing every write (full, read-only after a failover)
-  // rather than these records. Buried only once that has gone on for a while.
-  if (written == 0 && ++refusals_ < kRefusalsBeforeBurial) {
+  written_.fetch_add(written, std::memory_order_relaxed);
+  if (!queue_->bury(refused)) {
+    failed("usage queue: redis unavailable; records wait there", {});
     return false;
   }
-  refusals_ = 0;
-  if (!queue_->bury(refused)) {
-    return false;  // written ones are skipped when the batch is written again
-  }
-  written_.fetch_add(written, std::memory_order_relaxed);
   buried_.fetch_add(refused.size(), std::memory_order_relaxed);
+  failures_in_a_row_ = 0;
   return true;
 }
 
 void UsageQueueWorker::run() {
+  if (const auto problems = queue_->durability_problems(); problems && !problems->empty()) {
+    core::LogLine(core::LogLevel::Warn, "usage queue: redis settings can lose queued records")
+        .field("problems", *problems)
+        .emit();
+  }
   auto next_reclaim = std::chrono::steady_clock::now();
-  while (true) {
-    if (std::chrono::steady_clock::now() >= next_reclaim) {
-      next_reclaim = std::chrono::steady_clock::now() + opts_.reclaim_every;
-      if (const auto moved = queue_->reclaim(); moved && *moved > 0) {
-        core::LogLine(core::LogLevel::Warn, "usage queue: batches of a lapsed worker put back")
-            .field("records", static_cast<std::int64_t>(*moved))
-            .emit();
+  // One round; an exception (out of memory for a huge entry someone pushed) is a failed round.
+  auto round = [&]() -> int {
+    try {
+      if (std::chrono::steady_clock::now() >= next_reclaim) {
+        next_reclaim = std::chrono::steady_clock::now() + opts_.reclaim_every;
+        if (const auto moved = queue_->reclaim(); moved && *moved > 0) {
+          core::LogLine(core::LogLevel::Warn, "usage queue: batches of a lapsed worker put back")
+              .field("records", static_cast<std::int64_t>(*moved))
+              .emit();
+        }
       }
+      return step();
+    } catch (const std::exception& e) {
+      failed("usage queue: a round failed", e.what());
+      return -1;
     }
-    const int r = step();
+  };
+  while (true) {
+    const int r = round();
     if (r > 0) {
       std::lock_guard lock(mutex_);
       if (!stopping_) {
@@ -394,9 +491,9 @@ void UsageQueueWorker::run() {
   }
   // Stopping: what the writers pushed last, while the queue and the store answer.
   const auto deadline = std::chrono::steady_clock::now() + opts_.stop_deadline;
-  while (std::chrono::steady_clock::now() < deadline && step() > 0) {
+  while (std::chrono::steady_clock::now() < deadline && round() > 0) {
   }
   queue_->release();
 }
 
-}  // namespace llmgw::events
+}  // namespace llmgw::redis

@@ -4,18 +4,18 @@
 // twice is stored once; a writer whose Redis is away writes to the store itself.
 
 #include "core/money.hpp"
-#include "events/usage_queue.hpp"
 #include "events/usage_writer.hpp"
+#include "redis/usage_queue.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
-#include "../redis/redis_server.hpp"
+#include "redis_server.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <thread>
 
-namespace llmgw::events {
+namespace llmgw::redis {
 namespace {
 
 using namespace std::chrono_literals;
@@ -55,10 +55,11 @@ TEST(UsageCodec, EveryFieldRoundTrips) {
     ASSERT_TRUE(back.has_value()) << encode_usage(r);
     EXPECT_EQ(*back, r);
   }
-  store::UsageRecord extreme = record(1);
-  extreme.prompt_tokens = INT64_MAX;
-  extreme.upstream_us = INT64_MIN;
-  EXPECT_EQ(decode_usage(encode_usage(extreme)), extreme);
+  store::UsageRecord large = record(1);
+  large.prompt_tokens = std::int64_t{1} << 40;  // the largest count a record may carry
+  EXPECT_EQ(decode_usage(encode_usage(large)), large);
+  large.prompt_tokens += 1;
+  EXPECT_EQ(decode_usage(encode_usage(large)), std::nullopt);
 }
 
 TEST(UsageCodec, RefusesWhatItDidNotWrite) {
@@ -81,6 +82,9 @@ TEST(UsageCodec, RefusesWhatItDidNotWrite) {
   EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":1.5")));
   EXPECT_FALSE(decode_usage(with("\"stream\":false", "\"stream\":0")));
   EXPECT_FALSE(decode_usage(with("\"key_id\":\"key_1\",", "")));    // missing
+  EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":-1")));
+  EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":9223372036854775807")));
+  EXPECT_FALSE(decode_usage(with("\"created_at_us\":", "\"created_at_us\":-")));
   EXPECT_TRUE(decode_usage(with("\"v\":1", "\"v\":1,\"extra\":true")));  // unknown: ignored
 }
 
@@ -98,8 +102,8 @@ class UsageQueueTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  [[nodiscard]] redis::Options options() const {
-    redis::Options o;
+  [[nodiscard]] Options options() const {
+    Options o;
     o.port = redis_.port();
     o.timeout = 500ms;
     o.backoff = 100ms;
@@ -136,7 +140,7 @@ class UsageQueueTest : public ::testing::Test {
     return sum.to_string();
   }
 
-  redis::test::RedisServer redis_;
+  test::RedisServer redis_;
   std::string dir_;
   std::unique_ptr<store::SqliteStore> store_;
 };
@@ -222,17 +226,21 @@ TEST_F(UsageQueueTest, ARestartedWorkerFinishesItsOwnBatchFirst) {
   EXPECT_EQ(again->take(25)->size(), 20u);
 }
 
-TEST_F(UsageQueueTest, WhatIsNotARecordIsDroppedAndTheRestWritten) {
+TEST_F(UsageQueueTest, EntriesThatAreNotRecordsGoToTheDeadListAndTheRestIsWritten) {
   ASSERT_TRUE(queue("rep_a")->push(records(0, 10)));
-  redis::BlockingClient raw(options());
-  ASSERT_TRUE(raw.command({"RPUSH", "llmgw:usage:queue", "not json", "{\"v\":1}"}));
+  BlockingClient raw(options());
+  ASSERT_TRUE(raw.command({"RPUSH", "llmgw:usage:queue", "not json", "{\"v\":2}"}));
   ASSERT_TRUE(queue("rep_a")->push(records(10, 20)));
   UsageQueueWorker worker(*store_, queue("rep_b"));
   worker.start();
   EXPECT_TRUE(store_reaches(20));
   worker.stop();
-  EXPECT_EQ(worker.undecodable(), 2u);
+  EXPECT_EQ(worker.buried(), 2u);
   EXPECT_EQ(queue("rep_c")->length(), 0);
+  const auto dead = raw.command({"LRANGE", "llmgw:usage:dead", "0", "-1"});
+  ASSERT_TRUE(dead && dead->elements.size() == 2u);
+  EXPECT_EQ(dead->elements[0].str, "not json");  // kept as they were, for an operator
+  EXPECT_EQ(dead->elements[1].str, "{\"v\":2}");
 }
 
 TEST_F(UsageQueueTest, ARecordTheStoreRefusesGoesToTheDeadListAndTheOthersAreWritten) {
@@ -252,14 +260,14 @@ TEST_F(UsageQueueTest, ARecordTheStoreRefusesGoesToTheDeadListAndTheOthersAreWri
   }
   worker.stop();
   EXPECT_EQ(worker.buried(), 1u);
-  redis::BlockingClient raw(options());
+  BlockingClient raw(options());
   const auto dead = raw.command({"LRANGE", "llmgw:usage:dead", "0", "-1"});
   ASSERT_TRUE(dead && dead->elements.size() == 1u);
   EXPECT_EQ(decode_usage(dead->elements[0].str), bad);  // kept whole for an operator
   EXPECT_EQ(producer->length(), 0);
 }
 
-TEST_F(UsageQueueTest, ABatchRefusedWholeIsBuriedOnlyAfterTenRounds) {
+TEST_F(UsageQueueTest, ARecordRefusedAloneIsBuriedAtOnce) {
   store::UsageRecord bad = record(1);
   bad.cost_status = "bogus";
   ASSERT_TRUE(queue("rep_a")->push(std::vector{bad}));
@@ -271,8 +279,68 @@ TEST_F(UsageQueueTest, ABatchRefusedWholeIsBuriedOnlyAfterTenRounds) {
   }
   worker.stop();
   EXPECT_EQ(worker.buried(), 1u);
-  EXPECT_GE(worker.failures(), 9u);  // nine rounds refused before the tenth buried it
+  EXPECT_EQ(worker.failures(), 0u);  // the store said "these values": no retry could help
   EXPECT_EQ(store_->count_usage(), 0);
+}
+
+TEST_F(UsageQueueTest, AGivenBackBatchReturnsToTheHeadInOrderAndTheLeaseEnds) {
+  ASSERT_TRUE(queue("rep_a")->push(records(0, 30)));
+  auto cut_off = queue("rep_b");
+  ASSERT_EQ(cut_off->take(10)->size(), 10u);
+  EXPECT_EQ(cut_off->length(), 20);
+  ASSERT_TRUE(cut_off->give_back());
+  EXPECT_EQ(cut_off->length(), 30);
+  BlockingClient raw(options());
+  EXPECT_EQ(raw.command({"HEXISTS", "llmgw:usage:leases", "rep_b"})->integer, 0);
+  const auto head = queue("rep_c")->take(30);
+  ASSERT_TRUE(head && head->size() == 30u);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(decode_usage((*head)[static_cast<std::size_t>(i)])->request_id,
+              "req-" + std::to_string(i));
+  }
+}
+
+TEST_F(UsageQueueTest, AQueueThatFilledRedisToMaxmemoryStillDrains) {
+  // Redis at its memory limit with noeviction, as docs/distributed.md asks: pushes are
+  // refused (the writers then write to the store themselves), but taking, writing and
+  // acknowledging must go on, or the queue could never empty.
+  BlockingClient raw(options());
+  const auto info = raw.command({"INFO", "memory"});
+  ASSERT_TRUE(info.has_value());
+  const auto at = info->str.find("used_memory:");
+  ASSERT_NE(at, std::string::npos);
+  const long long used = std::stoll(info->str.substr(at + 12));
+  ASSERT_TRUE(raw.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}));
+  ASSERT_TRUE(raw.command({"CONFIG", "SET", "maxmemory", std::to_string(used + (1 << 20))}));
+  auto producer = queue("rep_a");
+  int pushed = 0;
+  while (pushed < 100'000 && producer->push(records(pushed, pushed + 100))) {
+    pushed += 100;
+  }
+  ASSERT_GT(pushed, 0);
+  ASSERT_LT(pushed, 100'000) << "Redis never refused a push";
+  UsageQueueWorker worker(*store_, queue("rep_b"), {.batch_size = 200});
+  worker.start();
+  EXPECT_TRUE(store_reaches(pushed, 30s));
+  worker.stop();
+  EXPECT_EQ(producer->length(), 0);
+  EXPECT_EQ(worker.failures(), 0u);
+}
+
+TEST_F(UsageQueueTest, ReportsRedisSettingsThatCanLoseRecords) {
+  auto q = queue("rep_a");
+  // The test server: no append-only file, noeviction by default.
+  EXPECT_EQ(q->durability_problems(),
+            "appendonly is no (a Redis restart loses the queued records)");
+  BlockingClient raw(options());
+  ASSERT_TRUE(raw.command({"CONFIG", "SET", "appendonly", "yes"}));
+  ASSERT_TRUE(raw.command({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"}));
+  EXPECT_EQ(q->durability_problems(),
+            "maxmemory-policy is allkeys-lru (Redis may evict queued records)");
+  ASSERT_TRUE(raw.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}));
+  EXPECT_EQ(q->durability_problems(), "");
+  redis_.kill();
+  EXPECT_EQ(q->durability_problems(), std::nullopt);
 }
 
 TEST_F(UsageQueueTest, AWorkerWaitsOutARedisOutageAndResumes) {
@@ -293,15 +361,15 @@ TEST_F(UsageQueueTest, StopReleasesTheLeaseOfAWorkerHoldingNothing) {
   UsageQueueWorker worker(*store_, queue("rep_b"));
   worker.start();
   std::this_thread::sleep_for(200ms);
-  redis::BlockingClient raw(options());
+  BlockingClient raw(options());
   EXPECT_EQ(raw.command({"HEXISTS", "llmgw:usage:leases", "rep_b"})->integer, 1);
   worker.stop();
   EXPECT_EQ(raw.command({"HEXISTS", "llmgw:usage:leases", "rep_b"})->integer, 0);
 }
 
 TEST_F(UsageQueueTest, TheWriterPushesToRedisAndFallsBackToTheStoreWhenRedisIsAway) {
-  UsageWriter w(*store_, {.batch_size = 100, .flush_interval = 20ms});
-  w.attach_queue(queue("rep_a"));
+  events::UsageWriter w(*store_, {.batch_size = 100, .flush_interval = 20ms});
+  w.attach_sink(queue("rep_a"));
   w.start();
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(w.submit(record(i)));
@@ -325,4 +393,4 @@ TEST_F(UsageQueueTest, TheWriterPushesToRedisAndFallsBackToTheStoreWhenRedisIsAw
 }
 
 }  // namespace
-}  // namespace llmgw::events
+}  // namespace llmgw::redis
