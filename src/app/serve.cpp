@@ -152,7 +152,8 @@ int run_serve(const ServeOptions& opts) {
                                     : replica_id(s.data_dir);
     events::UsageWriter usage(store, {.batch_size = s.usage_batch_size,
                                       .flush_interval = s.usage_flush_interval,
-                                      .queue_limit = s.usage_queue_limit});
+                                      .queue_limit = s.usage_queue_limit,
+                                      .dead_letter_path = s.data_dir + "/spool/dead-usage.jsonl"});
     {
       // One crash-safe spool per I/O thread, plus any left by an earlier run with more threads:
       // all are replayed before serving.
@@ -280,6 +281,7 @@ int run_serve(const ServeOptions& opts) {
         .field("usage_queue_entries_buried", queue_worker ? queue_worker->buried() : 0)
         .field("usage_queue_failures", queue_worker ? queue_worker->failures() : 0)
         .field("usage_records_dropped", usage.dropped())
+        .field("usage_records_dead_lettered", usage.dead_letters())
         .emit();
     if (usage.failed_batches() > 0) {
       status = 1;

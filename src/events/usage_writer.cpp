@@ -1,7 +1,11 @@
 #include "events/usage_writer.hpp"
 
 #include "core/log.hpp"
+#include "events/usage_codec.hpp"
 #include "core/thread.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -101,7 +105,14 @@ bool UsageWriter::write_with_retry(std::vector<store::UsageRecord>& batch,
                                    const std::vector<store::SpoolMark>& marks) {
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
     try {
-      store_.insert_usage_marked(batch, marks);
+      try {
+        store_.insert_usage_marked(batch, marks);
+      } catch (const store::RefusedError&) {
+        if (!write_singly(batch, marks)) {
+          throw;
+        }
+        return true;
+      }
       written_.fetch_add(batch.size(), std::memory_order_relaxed);
       return true;
     } catch (const std::exception& e) {
@@ -115,6 +126,65 @@ bool UsageWriter::write_with_retry(std::vector<store::UsageRecord>& batch,
   }
   failed_batches_.fetch_add(1, std::memory_order_relaxed);
   return false;
+}
+
+bool UsageWriter::write_singly(const std::vector<store::UsageRecord>& batch,
+                               const std::vector<store::SpoolMark>& marks) {
+  if (opts_.dead_letter_path.empty()) {
+    return false;
+  }
+  std::string dead;
+  std::uint64_t refused = 0;
+  std::uint64_t written = 0;
+  const auto settle = [&](bool ok) {
+    written_.fetch_add(written, std::memory_order_relaxed);  // a retry skips these rows
+    return ok;
+  };
+  for (const auto& r : batch) {
+    try {
+      store_.insert_usage(std::span(&r, 1));
+      ++written;
+    } catch (const store::RefusedError& e) {
+      core::LogLine(core::LogLevel::Error,
+                    "the store refused a usage record; written to the dead-letter file")
+          .field("request_id", r.request_id)
+          .field("file", opts_.dead_letter_path)
+          .field("error", e.what())
+          .emit();
+      dead += encode_usage(r);
+      dead += '\n';
+      ++refused;
+    } catch (const std::exception&) {
+      return settle(false);  // the store, not the record
+    }
+  }
+  if (!dead.empty()) {
+    const int fd = ::open(opts_.dead_letter_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                          0600);
+    bool ok = fd >= 0;
+    for (std::size_t done = 0; ok && done < dead.size();) {
+      const ssize_t n = ::write(fd, dead.data() + done, dead.size() - done);
+      ok = n > 0;
+      done += ok ? static_cast<std::size_t>(n) : 0;
+    }
+    ok = ok && ::fsync(fd) == 0;
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    if (!ok) {
+      core::LogLine(core::LogLevel::Error, "usage dead-letter file cannot be written")
+          .field("file", opts_.dead_letter_path)
+          .emit();
+      return settle(false);
+    }
+  }
+  try {
+    store_.insert_usage_marked({}, marks);
+  } catch (const std::exception&) {
+    return settle(false);
+  }
+  dead_letters_.fetch_add(refused, std::memory_order_relaxed);
+  return settle(true);
 }
 
 bool UsageWriter::deliver(std::vector<store::UsageRecord>& batch,
@@ -193,6 +263,15 @@ bool UsageWriter::drain_once(bool replay) {
 
 void UsageWriter::run() {
   constexpr int kFinalRounds = 10;
+  // A round that throws (out of memory) is a failed round: records stay spooled or queued.
+  const auto drain = [this] {
+    try {
+      return drain_once(false);
+    } catch (const std::exception& e) {
+      core::LogLine(core::LogLevel::Error, "usage writer round failed").field("error", e.what()).emit();
+      return false;
+    }
+  };
   while (true) {
     bool last = false;
     {
@@ -201,7 +280,7 @@ void UsageWriter::run() {
                    [&] { return stopping_ || queue_.size() >= opts_.batch_size; });
       last = stopping_;
     }
-    bool ok = drain_once(false);
+    bool ok = drain();
     if (!last) {
       continue;
     }
@@ -219,7 +298,7 @@ void UsageWriter::run() {
       if (!pending) {
         break;
       }
-      ok = drain_once(false);
+      ok = drain();
     }
     std::lock_guard lock(mutex_);
     if (!queue_.empty()) {

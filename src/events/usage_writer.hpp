@@ -26,6 +26,10 @@ struct UsageWriterOptions {
   std::size_t batch_size = 1000;
   std::chrono::milliseconds flush_interval{200};
   std::size_t queue_limit = 1'000'000;
+  /// Where records the store refuses as values (store::RefusedError) go, one JSON line each
+  /// (usage_codec.hpp), so that one of them cannot hold up the spool behind it. Empty: such a
+  /// batch is retried like any failed one.
+  std::string dead_letter_path;
 };
 
 class UsageWriter {
@@ -56,6 +60,8 @@ class UsageWriter {
   [[nodiscard]] std::uint64_t queued() const noexcept { return queued_.load(); }
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(); }
   [[nodiscard]] std::uint64_t failed_batches() const noexcept { return failed_batches_.load(); }
+  /// Records the store refused, written to the dead-letter file.
+  [[nodiscard]] std::uint64_t dead_letters() const noexcept { return dead_letters_.load(); }
 
  private:
   void run();
@@ -65,6 +71,10 @@ class UsageWriter {
   bool deliver(std::vector<store::UsageRecord>& batch, const std::vector<store::SpoolMark>& marks);
   bool write_with_retry(std::vector<store::UsageRecord>& batch,
                         const std::vector<store::SpoolMark>& marks);
+  /// After a RefusedError: the records one by one, the refused ones to the dead-letter file,
+  /// then the marks. False when the store failed otherwise or the file could not be written.
+  bool write_singly(const std::vector<store::UsageRecord>& batch,
+                    const std::vector<store::SpoolMark>& marks);
 
   store::Store& store_;
   UsageWriterOptions opts_;
@@ -81,6 +91,7 @@ class UsageWriter {
   std::atomic<std::uint64_t> queued_{0};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
+  std::atomic<std::uint64_t> dead_letters_{0};
 };
 
 }  // namespace llmgw::events

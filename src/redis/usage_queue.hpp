@@ -6,7 +6,7 @@
 ///
 /// Keys (prefix `llmgw:usage:`; one Redis database per deployment, since every store that
 /// shares it would take the others' records):
-///   queue         list of records (JSON, see encode_usage), oldest first
+///   queue         list of records (JSON, events/usage_codec.hpp), oldest first
 ///   taken:<id>    the batch worker <id> is writing to the store
 ///   leases        hash worker id → lease end (ms, Redis's clock)
 ///   dead          entries that are not records, and records the store refuses (a value
@@ -44,12 +44,6 @@
 #include <vector>
 
 namespace llmgw::redis {
-
-/// One record as a JSON object (`"v":1`, every field of store::UsageRecord).
-std::string encode_usage(const store::UsageRecord& r);
-/// nullopt when `text` is not a record encode_usage wrote (wrong JSON, a field missing or of
-/// the wrong type or out of range, an empty request or key id).
-std::optional<store::UsageRecord> decode_usage(std::string_view text);
 
 class UsageQueue : public events::UsageSink {
  public:

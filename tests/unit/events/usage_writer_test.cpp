@@ -1,11 +1,13 @@
 #include "events/usage_writer.hpp"
 
+#include "events/usage_codec.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace llmgw::events {
@@ -39,6 +41,30 @@ class UsageWriterTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<store::SqliteStore> store_;
 };
+
+// A record the store refuses as values would hold up every later batch if retried: it goes
+// to the dead-letter file (a JSON line), the others to the store.
+TEST_F(UsageWriterTest, ARecordTheStoreRefusesGoesToTheDeadLetterFile) {
+  const std::string dead = dir_ + "/dead-usage.jsonl";
+  UsageWriter w(*store_, {.batch_size = 100, .flush_interval = std::chrono::hours(1),
+                          .dead_letter_path = dead});
+  w.start();
+  store::UsageRecord bad = record(5);
+  bad.cost_status = "bogus";  // the schema's CHECK refuses it
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(w.submit(i == 5 ? store::UsageRecord(bad) : record(i)));
+  }
+  w.stop();
+  EXPECT_EQ(store_->count_usage(), 9);
+  EXPECT_EQ(w.written(), 9u);
+  EXPECT_EQ(w.dead_letters(), 1u);
+  EXPECT_EQ(w.failed_batches(), 0u);
+  std::ifstream in(dead);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(decode_usage(line), bad);
+  EXPECT_FALSE(std::getline(in, line));
+}
 
 TEST_F(UsageWriterTest, StopWritesEverythingQueued) {
   UsageWriter w(*store_, {.batch_size = 100, .flush_interval = std::chrono::hours(1)});

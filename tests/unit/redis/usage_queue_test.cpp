@@ -4,11 +4,13 @@
 // twice is stored once; a writer whose Redis is away writes to the store itself.
 
 #include "core/money.hpp"
+#include "events/usage_codec.hpp"
 #include "events/usage_writer.hpp"
 #include "redis/usage_queue.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include "redis_server.hpp"
+#include "../events/usage_records.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,73 +22,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-store::UsageRecord record(int i) {
-  store::UsageRecord r;
-  r.request_id = "req-" + std::to_string(i);
-  r.client_request_id = i % 2 == 0 ? "client \"" + std::to_string(i) + "\" é\n" : "";
-  r.key_id = "key_" + std::to_string(i % 3);
-  r.model = "gpt-4o-mini";
-  r.upstream_model = "gpt-4o-mini-2024-07-18";
-  r.provider = "openai";
-  r.endpoint = i % 2 == 0 ? "chat.completions" : "embeddings";
-  r.pricing_model = "gpt-4o-mini";
-  r.service_tier = "default";
-  r.status = 200 + i % 2;
-  r.prompt_tokens = i;
-  r.completion_tokens = 2 * i;
-  r.cached_tokens = i / 2;
-  r.reasoning_tokens = i / 3;
-  r.cache_write_tokens = i / 4;
-  r.cost_usd = i % 10 == 0 ? "" : "0.001";
-  r.cost_status = i % 10 == 0 ? "unpriced" : "exact";
-  r.prices_json = i % 10 == 0 ? "" : R"([{"direction":"input","price":"0.15"}])";
-  r.overhead_us = 17;
-  r.upstream_us = 1'000 + i;
-  r.stream = i % 3 == 0;
-  r.usage_reported = i % 5 != 0;
-  r.created_at_us = 1'764'201'600'000'000 + i;
-  return r;
-}
-
-TEST(UsageCodec, EveryFieldRoundTrips) {
-  for (int i = 0; i < 20; ++i) {
-    const auto r = record(i);
-    const auto back = decode_usage(encode_usage(r));
-    ASSERT_TRUE(back.has_value()) << encode_usage(r);
-    EXPECT_EQ(*back, r);
-  }
-  store::UsageRecord large = record(1);
-  large.prompt_tokens = std::int64_t{1} << 40;  // the largest count a record may carry
-  EXPECT_EQ(decode_usage(encode_usage(large)), large);
-  large.prompt_tokens += 1;
-  EXPECT_EQ(decode_usage(encode_usage(large)), std::nullopt);
-}
-
-TEST(UsageCodec, RefusesWhatItDidNotWrite) {
-  const std::string good = encode_usage(record(1));
-  for (std::string bad : {std::string(), std::string("null"), std::string("[]"),
-                          std::string("{\"v\":1}"), good.substr(0, good.size() - 1),
-                          std::string("\xff\xfe")}) {
-    EXPECT_FALSE(decode_usage(bad).has_value()) << bad;
-  }
-  auto with = [&](const std::string& from, const std::string& to) {
-    std::string s = good;
-    const auto at = s.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    return s.replace(at, from.size(), to);
-  };
-  EXPECT_FALSE(decode_usage(with("\"v\":1", "\"v\":2")));           // a later format
-  EXPECT_FALSE(decode_usage(with("\"request_id\":\"req-1\"", "\"request_id\":\"\"")));
-  EXPECT_FALSE(decode_usage(with("\"status\":201", "\"status\":\"201\"")));
-  EXPECT_FALSE(decode_usage(with("\"status\":201", "\"status\":1000")));
-  EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":1.5")));
-  EXPECT_FALSE(decode_usage(with("\"stream\":false", "\"stream\":0")));
-  EXPECT_FALSE(decode_usage(with("\"key_id\":\"key_1\",", "")));    // missing
-  EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":-1")));
-  EXPECT_FALSE(decode_usage(with("\"prompt_tokens\":1", "\"prompt_tokens\":9223372036854775807")));
-  EXPECT_FALSE(decode_usage(with("\"created_at_us\":", "\"created_at_us\":-")));
-  EXPECT_TRUE(decode_usage(with("\"v\":1", "\"v\":1,\"extra\":true")));  // unknown: ignored
-}
+using events::decode_usage;
+using events::test::record;
 
 class UsageQueueTest : public ::testing::Test {
  protected:
