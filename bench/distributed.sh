@@ -50,23 +50,9 @@ PINCMD=()
 LOADPINCMD=()
 if [[ $PIN == 1 ]]; then PINCMD=(taskset -c "$GW_CPUS"); LOADPINCMD=(taskset -c "$LOAD_CPUS"); fi
 
-cat >"$WORK/config.yaml" <<YAML
-providers:
-  - name: mock
-    type: openai_compatible
-    base_url: http://$HOST:$UP_PORT/v1
-    api_key: sk-bench-upstream
-  - name: mock-stream
-    type: openai_compatible
-    base_url: http://$HOST:$UP_PORT/stream/v1
-    api_key: sk-bench-upstream
-models:
-  - name: gpt-4o-mini
-    provider: mock
-  - name: $STREAM_MODEL
-    provider: mock-stream
-    upstream_model: gpt-4o-mini
-YAML
+# shellcheck source=bench/mock_config.sh
+source "$REPO/bench/mock_config.sh"
+write_mock_config "$WORK/config.yaml" "$HOST" "$UP_PORT" "$STREAM_MODEL"
 
 "${LOADPINCMD[@]}" redis-server --port "$REDIS_PORT" --bind $HOST --save '' --appendonly no \
   --dir "$WORK" >"$WORK/redis.log" 2>&1 &
