@@ -203,6 +203,19 @@ int run_serve(const ServeOptions& opts) {
                                .jwt_secret = admin::load_jwt_secret(s.data_dir),
                                .reload_now = [&reloader] { reloader.poll_once(); },
                                .openapi_json = admin::openapi_document()});
+    proxy::Stage fault_after = proxy::Stage::None;
+    if (!s.test_fault_after.empty()) {
+      const auto stage = proxy::parse_stage(s.test_fault_after);
+      if (!stage) {
+        throw core::ConfigError("environment: LLMGW_TEST_FAULT_AFTER: unknown stage `" +
+                                s.test_fault_after + "`");
+      }
+      fault_after = *stage;
+      core::LogLine(core::LogLevel::Warn, "test fault injection is on")
+          .field("after", s.test_fault_after)
+          .field("calls", s.test_fault_count)
+          .emit();
+    }
     proxy::Proxy handler({.store = store,
                           .catalog = catalog,
                           .key_invalidations = key_invalidations,
@@ -222,7 +235,9 @@ int run_serve(const ServeOptions& opts) {
                           .budget_soft_threshold_percent = s.budget_soft_threshold_percent,
                           .admin = &admin_api,
                           .key_cache_per_worker =
-                              std::max<std::size_t>(1, s.api_key_cache_size / threads)});
+                              std::max<std::size_t>(1, s.api_key_cache_size / threads),
+                          .fault_after = fault_after,
+                          .fault_count = s.test_fault_count});
     http::Server server({.host = s.host,
                          .port = s.port,
                          .threads = threads,

@@ -126,6 +126,10 @@ Settings Settings::from_environment() {
   env_number<std::size_t>("LLMGW_USAGE_BATCH", s.usage_batch_size, 1, 1'000'000);
   env_ms("LLMGW_USAGE_FLUSH_MS", s.usage_flush_interval);
   env_ms("LLMGW_USAGE_LEASE_MS", s.usage_lease, 2'000);
+  if (const char* v = env("LLMGW_TEST_FAULT_AFTER")) {
+    s.test_fault_after = v;
+  }
+  env_number<unsigned>("LLMGW_TEST_FAULT_COUNT", s.test_fault_count, 0, 1'000'000);
   env_number<std::size_t>("LLMGW_USAGE_QUEUE_LIMIT", s.usage_queue_limit, 1, std::size_t(1) << 32);
   env_number<std::size_t>("LLMGW_USAGE_SPOOL_BYTES", s.usage_spool_bytes, 0, std::size_t(1) << 34);
   if (s.usage_spool_bytes != 0 && s.usage_spool_bytes < (64u << 10)) {

@@ -62,6 +62,10 @@ struct Settings {
   /// LLMGW_USAGE_LEASE_MS: how long a batch taken from the Redis usage queue stays with its
   /// worker before another replica puts it back (the worker died, or its store write hangs).
   std::chrono::milliseconds usage_lease{15'000};
+  /// LLMGW_TEST_FAULT_AFTER (tests only): a stage of the request path (proxy::Stage, e.g.
+  /// "reserved") after which the next LLMGW_TEST_FAULT_COUNT (default 1) inference calls throw.
+  std::string test_fault_after;
+  unsigned test_fault_count = 1;
   std::size_t usage_queue_limit = 1'000'000;     ///< LLMGW_USAGE_QUEUE_LIMIT
   std::size_t usage_spool_bytes = 4u << 20;      ///< LLMGW_USAGE_SPOOL_BYTES per I/O thread; 0: none
   bool access_log = true;                        ///< LLMGW_ACCESS_LOG (0/1)

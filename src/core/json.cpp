@@ -173,8 +173,18 @@ bool locate_fields(std::string_view t, std::span<const std::string_view> names,
     }
     i = skip_ws(t, i + 1);
     const std::size_t value_end = skip_value(t, i);
+    // A key written with escapes is compared as every JSON parser reads it.
+    std::optional<std::string> decoded;
+    std::string_view name = key;
+    if (key.find('\\') != std::string_view::npos) {
+      decoded = json_string_value(t.substr(member_begin, key_end - member_begin));
+      if (!decoded) {
+        return false;
+      }
+      name = *decoded;
+    }
     for (std::size_t k = 0; k < names.size() && k < out.size(); ++k) {
-      if (names[k] == key) {
+      if (names[k] == name) {
         out[k].value = t.substr(i, value_end - i);
         out[k].member_begin = member_begin;
         out[k].value_end = value_end;

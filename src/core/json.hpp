@@ -31,7 +31,8 @@ struct JsonField {
   [[nodiscard]] JsonKind kind() const noexcept;
 };
 
-/// Locates the top-level members named in `names` (the last occurrence wins) and the
+/// Locates the top-level members named in `names` (keys compared decoded, so `"mod\u0065l"`
+/// matches `model`; the last occurrence wins) and the
 /// object's closing brace. Works on any bytes without reading out of bounds; the result is
 /// meaningful only for valid JSON. Returns false when `text` is not an object.
 bool locate_fields(std::string_view text, std::span<const std::string_view> names,

@@ -9,6 +9,8 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <unordered_set>
+#include <vector>
 
 namespace llmgw::providers {
 
@@ -72,8 +74,18 @@ std::string_view find_usage_object(std::string_view body) {
 
 namespace {
 
-/// Records, for the top-level members the gateway reads, their JSON kind and value.
-/// Boost.JSON's parser validates (strict, UTF-8) while this handler watches.
+/// Largest token count a request may ask for: far above any model's limit, far below what
+/// would overflow the worst-case cost arithmetic.
+constexpr std::int64_t kMaxTokenParam = std::int64_t{1} << 31;
+/// Largest `n` (choices per request) accepted; OpenAI's own limit is 128.
+constexpr std::int64_t kMaxChoices = 128;
+/// Top-level keys compared one by one before a hash set takes over (hostile bodies with
+/// thousands of keys must not cost quadratic time).
+constexpr std::size_t kLinearKeyLimit = 16;
+
+/// Records, for the top-level members the gateway reads, their JSON kind and value, and
+/// refuses a repeated key. Boost.JSON's parser validates (strict, UTF-8) while this handler
+/// watches; keys arrive decoded, so `"mod\u0065l"` is `model` here as in every other parser.
 class RequestFieldsHandler : public core::SaxHandlerBase {
  public:
 
@@ -87,6 +99,13 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
     ServiceTier,
     MaxTokens,
     MaxCompletionTokens,
+    Choices,
+  };
+
+  /// An integer member: its kind, and its value when it is a non-negative integer in range.
+  struct IntField {
+    JsonKind kind = JsonKind::Missing;
+    std::int64_t value = -1;  ///< -1: not an integer in [0, kMaxTokenParam]
   };
 
   JsonKind top = JsonKind::Missing;
@@ -96,13 +115,18 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
   JsonKind include_usage = JsonKind::Missing;
   JsonKind messages = JsonKind::Missing;
   JsonKind input = JsonKind::Missing;
+  JsonKind service_tier = JsonKind::Missing;
   std::string model_value;
   std::string service_tier_value;
-  std::int64_t max_tokens_value = -1;
-  std::int64_t max_completion_tokens_value = -1;
+  IntField max_tokens;
+  IntField max_completion_tokens;
+  IntField choices;
   bool stream_value = false;
   bool include_usage_value = false;
   std::size_t messages_count = 0;
+  /// Set when an object the gateway reads repeats a key: the path of the key ("model",
+  /// "stream_options.include_usage"). Parsing stops there.
+  std::string duplicate;
 
   bool on_object_begin(ec_t&) {
     if (depth_ == 0) {
@@ -147,17 +171,17 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
     key_.append(part);
     return true;
   }
-  bool on_key(std::string_view part, std::size_t, ec_t&) {
+  bool on_key(std::string_view part, std::size_t, ec_t& ec) {
     std::string_view key = part;
     if (!key_.empty()) {
       key_.append(part);
       key = key_;
     }
     if (depth_ == 1) {
-      if (key == "stream_options") {
-        // A repeated member replaces the earlier one (the provider reads the last).
-        include_usage = JsonKind::Missing;
-        include_usage_value = false;
+      if (!first_sight(top_keys_, top_key_set_, key)) {
+        duplicate.assign(key);
+        ec = boost::json::error::syntax;
+        return false;
       }
       field_ = key == "model"            ? Field::Model
                : key == "stream"         ? Field::Stream
@@ -167,15 +191,22 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
                : key == "service_tier"   ? Field::ServiceTier
                : key == "max_tokens"     ? Field::MaxTokens
                : key == "max_completion_tokens" ? Field::MaxCompletionTokens
+               : key == "n"              ? Field::Choices
                                          : Field::Other;
     } else if (depth_ == 2 && in_stream_options_) {
+      if (!first_sight(option_keys_, option_key_set_, key)) {
+        duplicate = "stream_options.";
+        duplicate.append(key);
+        ec = boost::json::error::syntax;
+        return false;
+      }
       include_usage_key_ = key == "include_usage";
     }
     key_.clear();
     return true;
   }
   bool on_string_part(std::string_view part, std::size_t, ec_t&) {
-    if (depth_ == 1 && field_ == Field::Model) {
+    if (depth_ == 1 && (field_ == Field::Model || field_ == Field::ServiceTier)) {
       string_.append(part);
     }
     return true;
@@ -186,18 +217,16 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
       model_value = std::move(string_);
       string_.clear();
     } else if (depth_ == 1 && field_ == Field::ServiceTier) {
-      service_tier_value.assign(part);
+      string_.append(part);
+      service_tier_value = std::move(string_);
+      string_.clear();
     }
     value(JsonKind::String);
     return true;
   }
   bool on_int64(std::int64_t v, std::string_view, ec_t&) {
-    if (depth_ == 1 && v >= 0) {
-      if (field_ == Field::MaxTokens) {
-        max_tokens_value = v;
-      } else if (field_ == Field::MaxCompletionTokens) {
-        max_completion_tokens_value = v;
-      }
+    if (IntField* f = int_field(); f != nullptr && v >= 0 && v <= kMaxTokenParam) {
+      f->value = v;
     }
     return scalar(JsonKind::Number);
   }
@@ -214,6 +243,36 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
   bool on_null(ec_t&) { return scalar(JsonKind::Null); }
 
  private:
+  /// False when `key` was seen before in this object; else remembers it.
+  static bool first_sight(std::vector<std::string>& seen,
+                          std::unordered_set<std::string>& seen_set, std::string_view key) {
+    if (seen.size() < kLinearKeyLimit) {
+      for (const auto& k : seen) {
+        if (k == key) {
+          return false;
+        }
+      }
+      seen.emplace_back(key);
+      return true;
+    }
+    if (seen_set.empty()) {
+      seen_set.insert(seen.begin(), seen.end());
+    }
+    return seen_set.emplace(key).second;
+  }
+
+  IntField* int_field() noexcept {
+    if (depth_ != 1) {
+      return nullptr;
+    }
+    switch (field_) {
+      case Field::MaxTokens: return &max_tokens;
+      case Field::MaxCompletionTokens: return &max_completion_tokens;
+      case Field::Choices: return &choices;
+      default: return nullptr;
+    }
+  }
+
   /// A value starts (or is) at the current depth: note its kind for the field it belongs to.
   void value(JsonKind k) {
     if (depth_ == 1) {
@@ -223,7 +282,12 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
         case Field::StreamOptions: stream_options = k; break;
         case Field::Messages: messages = k; break;
         case Field::Input: input = k; break;
-        default: break;
+        case Field::ServiceTier: service_tier = k; break;
+        default:
+          if (IntField* f = int_field()) {
+            f->kind = k;
+          }
+          break;
       }
     } else if (depth_ == 2 && in_stream_options_ && include_usage_key_) {
       include_usage = k;
@@ -244,7 +308,30 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
   bool include_usage_key_ = false;
   std::string key_;
   std::string string_;
+  std::vector<std::string> top_keys_;
+  std::unordered_set<std::string> top_key_set_;
+  std::vector<std::string> option_keys_;
+  std::unordered_set<std::string> option_key_set_;
 };
+
+/// Checks an integer member; returns an error naming it when it is not a non-negative
+/// integer (within `max`).
+std::optional<RequestError> check_int(const RequestFieldsHandler::IntField& f,
+                                      std::string_view name, std::int64_t min, std::int64_t max) {
+  if (f.kind == JsonKind::Missing || f.kind == JsonKind::Null) {
+    return std::nullopt;
+  }
+  if (f.kind != JsonKind::Number) {
+    return RequestError{"Invalid type for '" + std::string(name) + "': expected an integer.",
+                        std::string(name)};
+  }
+  if (f.value < min || f.value > max) {
+    return RequestError{"Invalid '" + std::string(name) + "': expected an integer from " +
+                            std::to_string(min) + " to " + std::to_string(max) + ".",
+                        std::string(name)};
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -261,10 +348,18 @@ std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view 
   if (!ec && n != body.size()) {
     ec = boost::json::error::extra_data;
   }
+  const RequestFieldsHandler& h = parser.handler();
+  if (!h.duplicate.empty()) {
+    // Parsers differ on which copy wins (the gateway would act on one, the provider run the
+    // other): a repeated key is refused, whatever its spelling.
+    std::string msg = "Duplicate key '";
+    msg += h.duplicate;
+    msg += "' in the request body: each key may appear only once.";
+    return RequestError{std::move(msg), h.duplicate};
+  }
   if (ec) {
     return RequestError{"The request body is not valid JSON: " + ec.message() + ".", ""};
   }
-  const RequestFieldsHandler& h = parser.handler();
   if (h.top != JsonKind::Object) {
     return RequestError{"The request body must be a JSON object.", ""};
   }
@@ -277,10 +372,26 @@ std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view 
   if (h.model_value.empty()) {
     return RequestError{"You must provide a model parameter.", "model"};
   }
+  if (h.service_tier != JsonKind::Missing && h.service_tier != JsonKind::Null &&
+      h.service_tier != JsonKind::String) {
+    return RequestError{"Invalid type for 'service_tier': expected a string.", "service_tier"};
+  }
+  if (auto e = check_int(h.max_tokens, "max_tokens", 0, kMaxTokenParam)) {
+    return e;
+  }
+  if (auto e = check_int(h.max_completion_tokens, "max_completion_tokens", 0, kMaxTokenParam)) {
+    return e;
+  }
+  if (endpoint == Endpoint::ChatCompletions) {
+    if (auto e = check_int(h.choices, "n", 1, kMaxChoices)) {
+      return e;
+    }
+  }
   out.model = h.model_value;
   out.service_tier = h.service_tier_value;
-  out.max_output_tokens =
-      h.max_completion_tokens_value >= 0 ? h.max_completion_tokens_value : h.max_tokens_value;
+  out.max_output_tokens = h.max_completion_tokens.value >= 0 ? h.max_completion_tokens.value
+                                                             : h.max_tokens.value;
+  out.choices = h.choices.value > 0 ? h.choices.value : 1;
 
   if (endpoint == Endpoint::Embeddings) {
     if (h.input == JsonKind::Missing) {
@@ -325,18 +436,27 @@ std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view 
   return std::nullopt;
 }
 
-bool rewrite_request(std::string_view body, const InspectedRequest& req,
-                     std::string_view upstream_model, bool request_usage, std::string& out) {
+RewriteResult rewrite_request(std::string_view body, const InspectedRequest& req,
+                              std::string_view upstream_model, bool request_usage,
+                              std::string& out) {
   const bool rename = upstream_model != req.model;
   if (!rename && !request_usage) {
-    return false;
+    return RewriteResult::Original;
   }
-  // Only now are the byte spans needed: one structural scan of the (validated) body.
+  // Only now are the byte spans needed: one structural scan of the body inspect_request
+  // validated, comparing keys decoded as that pass did. It repeated no key, so there is one
+  // member of each name; that it is the one the gateway acted on is checked, not assumed.
   static constexpr std::array<std::string_view, 2> kNames{"model", "stream_options"};
   std::array<JsonField, 2> fields;
   std::size_t object_end = 0;
-  core::locate_fields(body, kNames, fields, &object_end);
+  if (!core::locate_fields(body, kNames, fields, &object_end)) {
+    return RewriteResult::Inconsistent;
+  }
   const JsonField& model_field = fields[0];
+  if (model_field.kind() != JsonKind::String ||
+      core::json_string_value(model_field.value) != req.model) {
+    return RewriteResult::Inconsistent;
+  }
   // Edits are applied from the end of the body backwards so earlier offsets stay valid.
   struct Edit {
     std::size_t begin, end;
@@ -352,7 +472,9 @@ bool rewrite_request(std::string_view body, const InspectedRequest& req,
       static constexpr std::array<std::string_view, 1> kUsage{"include_usage"};
       std::array<JsonField, 1> u;
       std::size_t obj_end = 0;
-      core::locate_fields(obj, kUsage, u, &obj_end);
+      if (!core::locate_fields(obj, kUsage, u, &obj_end)) {
+        return RewriteResult::Inconsistent;
+      }
       if (u[0].present()) {
         obj.replace(u[0].value.data() - obj.data(), u[0].value.size(), "true");
       } else {
@@ -388,7 +510,7 @@ bool rewrite_request(std::string_view body, const InspectedRequest& req,
     pos = edits[i].end;
   }
   out.append(body.substr(pos));
-  return true;
+  return RewriteResult::Rewritten;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ struct InspectedRequest {
   bool client_wants_usage = false;  ///< stream_options.include_usage == true
   std::string service_tier;         ///< as sent ("priority", "flex", ...); empty if absent
   std::int64_t max_output_tokens = -1;  ///< max_completion_tokens, else max_tokens; -1: none
+  std::int64_t choices = 1;             ///< `n`: completions asked for (each one bills output)
 };
 
 struct RequestError {
@@ -36,13 +37,23 @@ struct RequestError {
 
 /// Validates `body` for `endpoint` (strict JSON, UTF-8, required fields and their types) and
 /// reads the fields above, in one SAX pass of Boost.JSON's parser: no DOM, no second scan.
+/// Keys are compared decoded (`"mod\u0065l"` is `model`); a top-level key, or a key of
+/// `stream_options`, that appears twice is refused (the error's param names it), so the
+/// gateway and the provider cannot read different copies of a member.
 std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view body,
                                             InspectedRequest& out);
 
+enum class RewriteResult : std::uint8_t {
+  Original,      ///< the client's bytes go upstream as they are
+  Rewritten,     ///< `out` holds the upstream body
+  Inconsistent,  ///< the body is not the one inspect_request accepted (a bug: answer 500)
+};
+
 /// Builds the upstream body into `out` when it must differ from the client's (model renamed,
-/// usage requested); returns false when the original bytes can be sent as they are.
-bool rewrite_request(std::string_view body, const InspectedRequest& req,
-                     std::string_view upstream_model, bool request_usage, std::string& out);
+/// usage requested). `body` must have passed inspect_request into `req`.
+RewriteResult rewrite_request(std::string_view body, const InspectedRequest& req,
+                              std::string_view upstream_model, bool request_usage,
+                              std::string& out);
 
 /// Passes an OpenAI chat SSE stream through event by event, collecting usage. With
 /// `hide_usage` (the gateway added include_usage), it drops the usage-only chunk and the

@@ -222,6 +222,11 @@ struct Proxy::Call {
   bool budget_checked = false;  ///< the budget was checked with the rate limits (Redis)
   std::int64_t upstream_us = 0;
   unsigned status = 0;
+  Stage stage = Stage::None;  ///< the last stage passed
+  bool calling = false;       ///< the provider (or echo) was called
+  bool settled = false;
+  bool limits_finished = false;
+  bool recorded = false;
 };
 
 namespace {
@@ -362,20 +367,86 @@ asio::awaitable<void> Proxy::handle_models(http::Exchange& ex, Local& local) {
   co_await ex.respond(200, "application/json", body);
 }
 
+namespace {
+asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledger,
+                                    limits::Reservation hold, std::string hold_id,
+                                    core::Money budget, core::Money actual, std::string key_id,
+                                    std::string period_id);
+
+constexpr std::array<std::pair<std::string_view, Stage>, 10> kStageNames{{
+    {"authenticated", Stage::Authenticated},
+    {"inspected", Stage::Inspected},
+    {"routed", Stage::Routed},
+    {"admitted", Stage::Admitted},
+    {"reserved", Stage::Reserved},
+    {"called", Stage::Called},
+    {"costed", Stage::Costed},
+    {"settled", Stage::Settled},
+    {"limits_finished", Stage::LimitsFinished},
+    {"recorded", Stage::Recorded},
+}};
+}  // namespace
+
+std::optional<Stage> parse_stage(std::string_view name) {
+  for (const auto& [n, s] : kStageNames) {
+    if (n == name) {
+      return s;
+    }
+  }
+  return std::nullopt;
+}
+
+void Proxy::reached(Call& call, Stage s) {
+  call.stage = s;
+  if (deps_.fault_after != s) [[likely]] {
+    return;
+  }
+  unsigned left = faults_left_.load(std::memory_order_relaxed);
+  while (left > 0 && !faults_left_.compare_exchange_weak(left, left - 1)) {
+  }
+  if (left > 0) {
+    throw std::runtime_error("test fault injected after a stage (LLMGW_TEST_FAULT_AFTER)");
+  }
+}
+
 asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, int endpoint) {
   Call call;
   call.endpoint = endpoint;
+  // The data plane does not throw; this is the defence for when it does (bad_alloc, a bug):
+  // the client gets a 500 without detail and the call's holds are given back here, with the
+  // I/O it needs (Redis), which the server's own last-resort handler could not do.
+  std::string failure;
+  try {
+    co_await run_call(ex, local, call);
+    if (call.stage == Stage::Called) {
+      conclude(ex, local, call);
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
+    if (failure.empty()) {
+      failure = "unknown";
+    }
+  }
+  if (!failure.empty()) {
+    co_await recover(ex, local, call, failure);
+  }
+}
+
+asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& call) {
   call.key = co_await authenticate(ex, local);
   if (!call.key) {
     co_return;
   }
+  reached(call, Stage::Authenticated);
   const std::string_view body = ex.request().body;
-  if (auto err = providers::inspect_request(static_cast<Endpoint>(endpoint), body, call.req)) {
+  if (auto err =
+          providers::inspect_request(static_cast<Endpoint>(call.endpoint), body, call.req)) {
     co_await ex.respond_error(Errc::BadRequest, err->message, err->param);
     co_return;
   }
   ex.log.model = call.req.model;
   ex.log.stream = call.req.stream;
+  reached(call, Stage::Inspected);
   call.snapshot = deps_.catalog.current();
   call.route = call.snapshot->find(call.req.model);
   if (call.route == nullptr) {
@@ -395,21 +466,101 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   if (auto tier = pricing::parse_service_tier(call.req.service_tier)) {
     call.service = *tier;  // "auto", "scale" and unknown values bill at the default rates
   }
+  reached(call, Stage::Routed);
   if (!(co_await check_rate_limits(ex, local, call))) {
     co_return;
   }
+  reached(call, Stage::Admitted);
   if (!(co_await reserve_budget(ex, local, call))) {
     co_return;
   }
+  reached(call, Stage::Reserved);
+  call.calling = true;  // from here a failure may have cost the provider's work
   if (call.route->provider->type == core::ProviderType::Echo) {
     co_await answer_echo(ex, call);
   } else {
     co_await forward(ex, local, call);
   }
+  reached(call, Stage::Called);
+}
+
+void Proxy::conclude(http::Exchange& ex, Local& local, Call& call) {
   compute_cost(ex, call);  // streams and failures: their cost is known only now
+  reached(call, Stage::Costed);
   settle_budget(ex, local, call);
+  reached(call, Stage::Settled);
   finish_rate_limits(ex, local, call);
+  reached(call, Stage::LimitsFinished);
   record_usage(ex, call);
+  reached(call, Stage::Recorded);
+}
+
+asio::awaitable<void> Proxy::recover(http::Exchange& ex, Local& local, Call& call,
+                                     std::string_view what) {
+  core::LogLine(core::LogLevel::Error, "inference call failed")
+      .field("request_id", ex.gateway_request_id())
+      .field("after_stage", static_cast<unsigned>(call.stage))
+      .field("error", what)
+      .emit();
+  ex.log.error_type = "server_error";
+  if (!ex.response_started()) {
+    co_await ex.respond_error(Errc::Internal, "The gateway failed to process the request.");
+  } else if (call.stage < Stage::Called) {
+    ex.abort_connection();  // a started answer cannot be finished cleanly
+  }
+  if (!call.calling) {
+    // The provider was not called: nothing was spent, so everything is given back.
+    co_await cancel_rate_limits(local, call);
+    release_budget(ex, local, call);
+    co_return;
+  }
+  if (call.status == 0) {
+    call.status = ex.response_started() ? ex.status() : 500;
+  }
+  // The provider may have worked: the call is billed and counted like any other answer. Each
+  // remaining step runs on its own, so one that throws again does not keep back the others.
+  const auto guarded = [&](auto&& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      core::LogLine(core::LogLevel::Error, "inference call clean-up step failed")
+          .field("request_id", ex.gateway_request_id())
+          .field("error", e.what())
+          .emit();
+    }
+  };
+  guarded([&] { compute_cost(ex, call); });
+  if (!call.settled) {
+    guarded([&] { settle_budget(ex, local, call); });
+  }
+  if (call.reservation.active) {
+    release_budget(ex, local, call);  // the settlement failed: at least free the hold
+  }
+  if (!call.limits_finished) {
+    guarded([&] { finish_rate_limits(ex, local, call); });
+  }
+  if (!call.recorded) {
+    guarded([&] { record_usage(ex, call); });
+  }
+}
+
+void Proxy::release_budget(http::Exchange& ex, Local& local, Call& call) {
+  if (!call.reservation.active) {
+    return;
+  }
+  if (call.shared_hold) {
+    // The shared ledger frees a hold by settling it at nothing.
+    asio::co_spawn(ex.worker().io_context(),
+                   settle_shared(this, local.redis_ledger.get(), call.reservation,
+                                 std::string(ex.gateway_request_id()), *call.key->budget,
+                                 core::Money{}, call.key->id, call.period_id),
+                   asio::detached);
+    call.reservation.active = false;
+    return;
+  }
+  if (call.ledger != nullptr) {
+    call.ledger->release(call.reservation);
+  }
 }
 
 namespace {
@@ -454,6 +605,7 @@ core::Money Proxy::worst_case(http::Exchange& ex, const Call& call,
   if (max_out < 0) {
     max_out = pricing.max_output_tokens.value_or(deps_.default_max_output_tokens);
   }
+  max_out *= call.req.choices;  // each of the `n` choices may use the whole allowance
   if (call.endpoint == kEndpointEmbeddings) {
     max_out = 0;
   }
@@ -628,6 +780,7 @@ std::string refusal_message(limits::RateVerdict v, const limits::RateLimits& lim
 }  // namespace
 
 void Proxy::finish_rate_limits(http::Exchange& ex, Local& local, Call& call) {
+  call.limits_finished = true;
   if (!call.rate_ticket.active && !call.model_ticket.active) {
     return;
   }
@@ -684,7 +837,7 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   // the output it asked for. Reconciled with the reported usage afterwards.
   const std::int64_t estimate =
       static_cast<std::int64_t>(ex.request().body.size() / 4) +
-      std::max<std::int64_t>(0, call.req.max_output_tokens);
+      std::max<std::int64_t>(0, call.req.max_output_tokens) * call.req.choices;
   const std::string model_subject = "model:" + call.route->model;
   limits::RateDecision key_d;
   limits::RateDecision model_d;
@@ -804,14 +957,8 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   co_return false;
 }
 
-namespace {
-asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledger,
-                                    limits::Reservation hold, std::string hold_id,
-                                    core::Money budget, core::Money actual, std::string key_id,
-                                    std::string period_id);
-}  // namespace
-
 void Proxy::settle_budget(http::Exchange& ex, Local& local, Call& call) {
+  call.settled = true;
   if (!call.reservation.active) {
     return;
   }
@@ -936,10 +1083,21 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   const bool request_usage = stream && !call.req.client_wants_usage;
   // Per call, not per worker: other calls on this thread run while this one waits.
   std::string rewritten_body;
-  const bool rewritten = providers::rewrite_request(client_body, call.req,
+  const auto rewritten = providers::rewrite_request(client_body, call.req,
                                                     call.route->upstream_model, request_usage,
                                                     rewritten_body);
-  const std::string_view up_body = rewritten ? std::string_view(rewritten_body) : client_body;
+  if (rewritten == providers::RewriteResult::Inconsistent) {
+    // Never forward a body other than the one the gateway authorized and priced.
+    core::LogLine(core::LogLevel::Error, "request body rewrite found a different body")
+        .field("request_id", ex.gateway_request_id())
+        .emit();
+    call.status = 500;
+    co_await ex.respond_error(Errc::Internal, "The gateway failed to process the request.");
+    co_return;
+  }
+  const std::string_view up_body = rewritten == providers::RewriteResult::Rewritten
+                                       ? std::string_view(rewritten_body)
+                                       : client_body;
 
   std::string head;
   head.reserve(256 + provider.static_headers.size());
@@ -1224,6 +1382,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
 }
 
 void Proxy::record_usage(http::Exchange& ex, Call& call) {
+  call.recorded = true;
   store::UsageRecord r;
   r.request_id = std::string(ex.gateway_request_id());
   r.client_request_id = std::string(ex.client_request_id());

@@ -17,9 +17,32 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 namespace llmgw::proxy {
+
+/// The stages of an inference call, in order. A test build of the request path can be made
+/// to throw after one of them (LLMGW_TEST_FAULT_AFTER) to prove that a failure anywhere
+/// answers 500 and gives back everything the call held.
+enum class Stage : std::uint8_t {
+  None,
+  Authenticated,
+  Inspected,
+  Routed,
+  Admitted,   ///< rate limits counted (and, with Redis, the budget held)
+  Reserved,   ///< budget held
+  Called,     ///< the provider answered (or the echo provider did)
+  Costed,
+  Settled,
+  LimitsFinished,
+  Recorded,
+};
+
+/// "authenticated", "inspected", … ; nullopt for an unknown name.
+std::optional<Stage> parse_stage(std::string_view name);
 
 struct ProxyDeps {
   store::Store& store;
@@ -44,11 +67,14 @@ struct ProxyDeps {
   std::size_t max_upstream_response_bytes = 64u << 20;
   /// Output allowance reserved when neither the request nor the price list bounds it.
   std::int64_t default_max_output_tokens = 16'384;
+  /// Tests only: throw after this stage of the next `fault_count` inference calls.
+  Stage fault_after = Stage::None;
+  unsigned fault_count = 0;
 };
 
 class Proxy final : public http::Handler {
  public:
-  explicit Proxy(ProxyDeps deps) : deps_(std::move(deps)) {}
+  explicit Proxy(ProxyDeps deps) : deps_(std::move(deps)), faults_left_(deps_.fault_count) {}
 
   std::unique_ptr<http::WorkerLocal> make_worker_local(http::Worker& w) override;
   boost::asio::awaitable<void> handle(http::Exchange& ex) override;
@@ -66,6 +92,16 @@ class Proxy final : public http::Handler {
  private:
   boost::asio::awaitable<void> handle_models(http::Exchange& ex, Local& local);
   boost::asio::awaitable<void> handle_inference(http::Exchange& ex, Local& local, int endpoint);
+  /// The stages of a call up to the provider's answer (authenticate … call).
+  boost::asio::awaitable<void> run_call(http::Exchange& ex, Local& local, Call& call);
+  /// After the answer: cost, settle, finish the rate limits, record usage.
+  void conclude(http::Exchange& ex, Local& local, Call& call);
+  /// A stage threw: answers 500 (or cuts a started answer off) and gives back what the call
+  /// held — everything if the provider was not called; else the call is billed as answered.
+  boost::asio::awaitable<void> recover(http::Exchange& ex, Local& local, Call& call,
+                                       std::string_view what);
+  /// Throws when the test fault is set for `s` (LLMGW_TEST_FAULT_AFTER).
+  void reached(Call& call, Stage s);
   boost::asio::awaitable<std::shared_ptr<const auth::KeyInfo>> authenticate(http::Exchange& ex,
                                                                             Local& local);
   boost::asio::awaitable<void> forward(http::Exchange& ex, Local& local, Call& call);
@@ -92,6 +128,8 @@ class Proxy final : public http::Handler {
   /// The provider's pass-through headers, minus its x-ratelimit-* when the key has its own.
   static std::string upstream_headers(const Call& call, const std::string& passthrough);
   void settle_budget(http::Exchange& ex, Local& local, Call& call);
+  /// Frees the call's budget hold without spending it (in Redis, off the request's path).
+  void release_budget(http::Exchange& ex, Local& local, Call& call);
   core::Money worst_case(http::Exchange& ex, const Call& call,
                          const pricing::ModelPricing& pricing) const;
   static std::string over_budget_message(const auth::KeyInfo& key, limits::BudgetPeriod period,
@@ -103,6 +141,7 @@ class Proxy final : public http::Handler {
   ProxyDeps deps_;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> shared_failures_{0};
+  std::atomic<unsigned> faults_left_{0};
   core::LogThrottle shared_failure_log_;
 };
 

@@ -58,6 +58,19 @@ TEST(LocateFields, HandlesEscapedQuotesInStrings) {
   EXPECT_EQ(f[0].value, R"("m")");
 }
 
+TEST(LocateFields, ComparesKeysDecoded) {
+  const std::string_view body =
+      R"({"mod\u0065l":"m","\u0073tream":true,"a\"b":1,"\ud83d\ude00":2})";
+  constexpr std::array<std::string_view, 4> names{"model", "stream", "a\"b",
+                                                  "\xf0\x9f\x98\x80"};
+  std::array<JsonField, 4> f;
+  ASSERT_TRUE(locate_fields(body, names, f));
+  EXPECT_EQ(f[0].value, R"("m")");
+  EXPECT_EQ(f[1].value, "true");
+  EXPECT_EQ(f[2].value, "1");
+  EXPECT_EQ(f[3].value, "2");
+}
+
 TEST(LocateFields, NeverReadsPastTruncatedInput) {
   const std::string body = R"({"model":"abc","messages":[{"role":"user","content":"hi"}]})";
   constexpr std::array<std::string_view, 2> names{"model", "messages"};

@@ -68,23 +68,98 @@ TEST(InspectRequest, ReadsOnlyTopLevelMembersWhateverTheNesting) {
   EXPECT_TRUE(r.client_wants_usage);
 }
 
-TEST(InspectRequest, ARepeatedStreamOptionsReplacesTheEarlierOne) {
-  InspectedRequest r;
-  ASSERT_FALSE(inspect(R"({"model":"m","messages":[{}],"stream":true,)"
-                       R"("stream_options":{"include_usage":true},"stream_options":{}})",
-                       r)
-                   .has_value());
-  EXPECT_FALSE(r.client_wants_usage);  // so the gateway still asks for usage itself
+TEST(InspectRequest, RefusesARepeatedKeyWhateverItsSpelling) {
+  struct Case {
+    std::string body;
+    std::string param;
+  };
+  const Case cases[] = {
+      {R"({"model":"a","messages":[{}],"model":"b"})", "model"},
+      {R"({"model":"x","mod\u0065l":"gpt-4","messages":[{}]})", "model"},
+      {R"({"\u006d\u006f\u0064\u0065\u006c":"x","messages":[{}],"model":"y"})", "model"},
+      {R"({"model":"m","messages":[{}],"stream":false,"str\u0065am":true})", "stream"},
+      {R"({"model":"m","messages":[{}],"stream_options":{"include_usage":true},)"
+       R"("stream_options":{}})",
+       "stream_options"},
+      {R"({"model":"m","messages":[{}],"stream_options":{"include_usage":true,)"
+       R"("include\u005fusage":false}})",
+       "stream_options.include_usage"},
+      {R"({"model":"m","messages":[{}],"max_tokens":1,"max_tokens":100000})", "max_tokens"},
+      {R"({"model":"m","messages":[{}],"n":1,"\u006e":50})", "n"},
+      {R"({"model":"m","messages":[{}],"service_tier":"flex","service_tier":"priority"})",
+       "service_tier"},
+      {R"({"model":"m","messages":[{}],"messages":[{}]})", "messages"},
+      // Keys the gateway does not read are refused too: the provider may read them.
+      {R"({"model":"m","messages":[{}],"temperature":0,"temperature":2})", "temperature"},
+  };
+  for (const auto& c : cases) {
+    InspectedRequest r;
+    const auto err = inspect(c.body, r);
+    ASSERT_TRUE(err.has_value()) << c.body;
+    EXPECT_EQ(err->param, c.param) << c.body;
+    EXPECT_NE(err->message.find("Duplicate key '" + c.param + "'"), std::string::npos)
+        << err->message;
+  }
 }
 
-TEST(InspectRequest, LastDuplicateMemberWinsLikeTheRewrite) {
+TEST(InspectRequest, RepeatedKeysInsideMessagesAreTheProvidersToJudge) {
   InspectedRequest r;
-  const std::string body = R"({"model":"a","messages":[{}],"model":"b"})";
-  ASSERT_FALSE(inspect(body, r).has_value());
-  EXPECT_EQ(r.model, "b");
-  std::string out;
-  ASSERT_TRUE(rewrite_request(body, r, "c", false, out));
-  EXPECT_EQ(out, R"({"model":"a","messages":[{}],"model":"c"})");
+  EXPECT_FALSE(inspect(R"({"model":"m","messages":[{"role":"user","role":"system"}]})", r));
+}
+
+TEST(InspectRequest, ManyDistinctKeysAreAccepted) {
+  std::string body = R"({"model":"m","messages":[{}])";
+  for (int i = 0; i < 5000; ++i) {
+    body += ",\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  }
+  InspectedRequest r;
+  EXPECT_FALSE(inspect(body + "}", r));
+  auto err = inspect(body + R"(,"k4999":0})", r);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->param, "k4999");
+}
+
+TEST(InspectRequest, ReadsEscapedKeysAsTheirDecodedNames) {
+  InspectedRequest r;
+  ASSERT_FALSE(inspect(R"({"mod\u0065l":"gpt-4o-mini","messages":[{}],"str\u0065am":true,)"
+                       R"("max_\u0074okens":7,"\u006e":2})",
+                       r));
+  EXPECT_EQ(r.model, "gpt-4o-mini");
+  EXPECT_TRUE(r.stream);
+  EXPECT_EQ(r.max_output_tokens, 7);
+  EXPECT_EQ(r.choices, 2);
+}
+
+TEST(InspectRequest, TokenLimitsAndNMustBeIntegersInRange) {
+  const std::pair<std::string, std::string> bad[] = {
+      {R"("max_tokens":1.5)", "max_tokens"},
+      {R"("max_tokens":1e3)", "max_tokens"},
+      {R"("max_tokens":-1)", "max_tokens"},
+      {R"("max_tokens":"10")", "max_tokens"},
+      {R"("max_tokens":99999999999999999999999)", "max_tokens"},
+      {R"("max_completion_tokens":18446744073709551615)", "max_completion_tokens"},
+      {R"("max_completion_tokens":true)", "max_completion_tokens"},
+      {R"("n":0)", "n"},
+      {R"("n":129)", "n"},
+      {R"("n":2.0)", "n"},
+      {R"("service_tier":5)", "service_tier"},
+  };
+  for (const auto& [member, param] : bad) {
+    InspectedRequest r;
+    const std::string body = R"({"model":"m","messages":[{}],)" + member + "}";
+    const auto err = inspect(body, r);
+    ASSERT_TRUE(err.has_value()) << body;
+    EXPECT_EQ(err->param, param) << body;
+  }
+  InspectedRequest r;
+  ASSERT_FALSE(inspect(R"({"model":"m","messages":[{}],"max_tokens":null,"n":null})", r));
+  EXPECT_EQ(r.max_output_tokens, -1);
+  EXPECT_EQ(r.choices, 1);
+  ASSERT_FALSE(inspect(R"({"model":"m","messages":[{}],"max_tokens":10,)"
+                       R"("max_completion_tokens":20,"n":3})",
+                       r));
+  EXPECT_EQ(r.max_output_tokens, 20);
+  EXPECT_EQ(r.choices, 3);
 }
 
 TEST(InspectRequest, EmbeddingsNeedInput) {
@@ -103,10 +178,9 @@ std::string rewrite(const std::string& body, std::string_view upstream, bool usa
   InspectedRequest r;
   EXPECT_FALSE(inspect(body, r).has_value()) << body;
   std::string out;
-  if (!rewrite_request(body, r, upstream, usage, out)) {
-    return body;
-  }
-  return out;
+  const auto result = rewrite_request(body, r, upstream, usage, out);
+  EXPECT_NE(result, RewriteResult::Inconsistent) << body;
+  return result == RewriteResult::Rewritten ? out : body;
 }
 
 TEST(RewriteRequest, LeavesBodyUntouchedWhenNothingChanges) {
@@ -114,7 +188,27 @@ TEST(RewriteRequest, LeavesBodyUntouchedWhenNothingChanges) {
   InspectedRequest r;
   ASSERT_FALSE(inspect(body, r));
   std::string out;
-  EXPECT_FALSE(rewrite_request(body, r, "gpt-4o", false, out));
+  EXPECT_EQ(rewrite_request(body, r, "gpt-4o", false, out), RewriteResult::Original);
+}
+
+TEST(RewriteRequest, RenamesAModelKeyWrittenWithEscapes) {
+  EXPECT_EQ(rewrite(R"({"model":"gpt-4","messages":[{}]})", "gpt-4o-mini", false),
+            R"({"model":"gpt-4o-mini","messages":[{}]})");
+  EXPECT_EQ(rewrite(R"({"model":"m","messages":[{}],"stream":true,)"
+                    R"("stream_options":{"include_usage":false}})",
+                    "m", true),
+            R"({"model":"m","messages":[{}],"stream":true,)"
+            R"("stream_options":{"include_usage":true}})");
+}
+
+TEST(RewriteRequest, RefusesABodyOtherThanTheInspectedOne) {
+  InspectedRequest r;
+  ASSERT_FALSE(inspect(R"({"model":"a","messages":[{}]})", r));
+  std::string out;
+  EXPECT_EQ(rewrite_request(R"({"model":"b","messages":[{}]})", r, "c", false, out),
+            RewriteResult::Inconsistent);
+  EXPECT_EQ(rewrite_request(R"({"messages":[{}]})", r, "c", false, out),
+            RewriteResult::Inconsistent);
 }
 
 TEST(RewriteRequest, RenamesModelAndKeepsEveryOtherByte) {
