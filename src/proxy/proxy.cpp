@@ -503,60 +503,59 @@ asio::awaitable<void> Proxy::recover(http::Exchange& ex, Local& local, Call& cal
       .field("error", what)
       .emit();
   ex.log.error_type = "server_error";
+  if (!call.calling) {
+    // The provider was not called: nothing was spent, so everything is given back, before
+    // the answer (the client's retry must not find this call still counted).
+    co_await cancel_rate_limits(local, call);
+    co_await release_budget(ex, local, call);
+  } else {
+    if (call.status == 0) {
+      call.status = ex.response_started() ? ex.status() : 500;
+    }
+    // The provider may have worked: the call is billed and counted like any other answer.
+    // Each remaining step runs on its own, so one that throws again keeps back no other.
+    const auto guarded = [&](auto&& step) {
+      try {
+        step();
+      } catch (const std::exception& e) {
+        core::LogLine(core::LogLevel::Error, "inference call clean-up step failed")
+            .field("request_id", ex.gateway_request_id())
+            .field("error", e.what())
+            .emit();
+      }
+    };
+    guarded([&] { compute_cost(ex, call); });
+    if (!call.settled) {
+      guarded([&] { settle_budget(ex, local, call); });
+    }
+    if (!call.limits_finished) {
+      guarded([&] { finish_rate_limits(ex, local, call); });
+    }
+    if (!call.recorded) {
+      guarded([&] { record_usage(ex, call); });
+    }
+    // A settlement or limit update that failed: at least free the hold and the slot.
+    co_await release_budget(ex, local, call);
+    co_await cancel_rate_limits(local, call);
+  }
   if (!ex.response_started()) {
     co_await ex.respond_error(Errc::Internal, "The gateway failed to process the request.");
   } else if (call.stage < Stage::Called) {
     ex.abort_connection();  // a started answer cannot be finished cleanly
   }
-  if (!call.calling) {
-    // The provider was not called: nothing was spent, so everything is given back.
-    co_await cancel_rate_limits(local, call);
-    release_budget(ex, local, call);
-    co_return;
-  }
-  if (call.status == 0) {
-    call.status = ex.response_started() ? ex.status() : 500;
-  }
-  // The provider may have worked: the call is billed and counted like any other answer. Each
-  // remaining step runs on its own, so one that throws again does not keep back the others.
-  const auto guarded = [&](auto&& step) {
-    try {
-      step();
-    } catch (const std::exception& e) {
-      core::LogLine(core::LogLevel::Error, "inference call clean-up step failed")
-          .field("request_id", ex.gateway_request_id())
-          .field("error", e.what())
-          .emit();
-    }
-  };
-  guarded([&] { compute_cost(ex, call); });
-  if (!call.settled) {
-    guarded([&] { settle_budget(ex, local, call); });
-  }
-  if (call.reservation.active) {
-    release_budget(ex, local, call);  // the settlement failed: at least free the hold
-  }
-  if (!call.limits_finished) {
-    guarded([&] { finish_rate_limits(ex, local, call); });
-  }
-  if (!call.recorded) {
-    guarded([&] { record_usage(ex, call); });
-  }
 }
 
-void Proxy::release_budget(http::Exchange& ex, Local& local, Call& call) {
+asio::awaitable<void> Proxy::release_budget(http::Exchange& ex, Local& local, Call& call) {
   if (!call.reservation.active) {
-    return;
+    co_return;
   }
   if (call.shared_hold) {
     // The shared ledger frees a hold by settling it at nothing.
-    asio::co_spawn(ex.worker().io_context(),
-                   settle_shared(this, local.redis_ledger.get(), call.reservation,
-                                 std::string(ex.gateway_request_id()), *call.key->budget,
-                                 core::Money{}, call.key->id, call.period_id),
-                   asio::detached);
     call.reservation.active = false;
-    return;
+    co_await settle_shared(this, local.redis_ledger.get(), call.reservation,
+                           std::string(ex.gateway_request_id()), *call.key->budget,
+                           core::Money{}, call.key->id, call.period_id);
+    co_return;
   }
   if (call.ledger != nullptr) {
     call.ledger->release(call.reservation);

@@ -129,7 +129,7 @@ class Proxy final : public http::Handler {
   static std::string upstream_headers(const Call& call, const std::string& passthrough);
   void settle_budget(http::Exchange& ex, Local& local, Call& call);
   /// Frees the call's budget hold without spending it (in Redis, off the request's path).
-  void release_budget(http::Exchange& ex, Local& local, Call& call);
+  boost::asio::awaitable<void> release_budget(http::Exchange& ex, Local& local, Call& call);
   core::Money worst_case(http::Exchange& ex, const Call& call,
                          const pricing::ModelPricing& pricing) const;
   static std::string over_budget_message(const auth::KeyInfo& key, limits::BudgetPeriod period,
