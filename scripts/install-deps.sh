@@ -8,7 +8,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev ca-certificates libsqlite3-dev libpq-dev libhiredis-dev zlib1g-dev libargon2-dev
-  libcli11-dev libyaml-cpp-dev
+  libcli11-dev libyaml-cpp-dev libhowardhinnant-date-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -359,12 +359,15 @@ std::string credential_version(const std::string& hash) {
   return auth::digest_hex(auth::digest_api_key(hash)).substr(0, 16);
 }
 
-/// "2026-11-27" or "2026-11-27T10:00:00Z" → unix seconds; 422 otherwise.
+/// An RFC 3339 time ("2026-11-27T10:00:00.000+02:00", "…Z") or a date ("2026-11-27", midnight
+/// UTC) → unix seconds; 422 otherwise.
 std::int64_t parse_time(std::string_view text, std::string_view param) {
   std::int64_t t = 0;
   if (!core::parse_utc(text, t)) {
     fail(Errc::InvalidValue,
-         "'" + std::string(param) + "' must be a UTC date (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM:SSZ).",
+         "'" + std::string(param) +
+             "' must be an RFC 3339 time (2027-01-01T00:00:00Z, 2027-01-01T02:00:00.000+02:00) "
+             "or a date (YYYY-MM-DD, midnight UTC).",
          std::string(param));
   }
   return t;

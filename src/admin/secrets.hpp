@@ -6,6 +6,8 @@
 #include "auth/crypto.hpp"
 #include "store/store.hpp"
 
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,5 +65,40 @@ bool finish_rotation(const std::string& data_dir, store::Store& store);
 /// ADMIN_JWT_SECRET (at least 32 bytes of text), else DATA_DIR/admin-jwt.secret, created
 /// when missing.
 auth::Bytes load_jwt_secret(const std::string& data_dir);
+
+// --- Secret checks: every process on one database must hold the same secrets.
+//
+// The store keeps a check value of the master key and of the JWT secret (HMAC-SHA256 of a
+// fixed text under the secret: it proves which secret without revealing it), written by the
+// first process that uses each. A process holding another secret refuses to start — else it
+// would seal credentials the others cannot open, or sign sessions they refuse.
+
+/// Thrown by the checks below; what() names the variable to set.
+class SecretMismatch : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The store's name of the master key's check value.
+inline constexpr std::string_view kMasterKeyCheck = "master_key";
+/// The store's name of the admin JWT secret's check value.
+inline constexpr std::string_view kJwtSecretCheck = "admin_jwt_secret";
+
+/// The check value of `secret` for `name` (one of the two above).
+std::string secret_check_value(std::string_view name, std::span<const unsigned char> secret);
+
+/// At start, once `store` has the codec of `keys`: passes when the stored check is that of
+/// one of `keys` (the sealing key, or the previous key during a rotation). With no check
+/// stored yet, records the sealing key's, unless the store holds credentials none of `keys`
+/// opens. Throws SecretMismatch otherwise.
+void verify_master_key(store::Store& store, const MasterKeys& keys);
+
+/// The same for the admin JWT secret (`from_environment`: ADMIN_JWT_SECRET, else the file
+/// DATA_DIR/admin-jwt.secret).
+void verify_jwt_secret(store::Store& store, std::span<const unsigned char> secret,
+                       bool from_environment);
+
+/// Whether ADMIN_JWT_SECRET is set (else load_jwt_secret used the data directory's file).
+bool jwt_secret_from_environment();
 
 }  // namespace llmgw::admin

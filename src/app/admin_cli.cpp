@@ -88,6 +88,8 @@ int run_admin_rotate_master_key(const core::Settings& settings, const std::strin
         return fail("with LLMGW_MASTER_KEY set, give the new key with --new-key-file");
       }
       const std::size_t n = st.reseal_credentials(&from, to);
+      st.set_secret_check(std::string(admin::kMasterKeyCheck),
+                          admin::secret_check_value(admin::kMasterKeyCheck, fresh));
       std::printf("%zu credentials re-encrypted. Set LLMGW_MASTER_KEY to the new key (keep the "
                   "old one in LLMGW_MASTER_KEY_PREVIOUS until every replica restarted).\n",
                   n);
@@ -100,12 +102,57 @@ int run_admin_rotate_master_key(const core::Settings& settings, const std::strin
     std::size_t n = 0;
     try {
       n = st.reseal_credentials(&from, to);
+      // Before the rename: a crash in between is finished by the next start.
+      st.set_secret_check(std::string(admin::kMasterKeyCheck),
+                          admin::secret_check_value(admin::kMasterKeyCheck, fresh));
     } catch (...) {
       std::filesystem::remove(path + ".new");  // nothing was resealed: the old key stays
       throw;
     }
     std::filesystem::rename(path + ".new", path);
     std::printf("%zu credentials re-encrypted; %s holds the new key.\n", n, path.c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+int run_admin_adopt_jwt_secret(const core::Settings& settings) {
+  try {
+    const auto owned_store = open_store(settings);
+    store::Store& st = *owned_store;
+    st.migrate();
+    const auth::Bytes secret = admin::load_jwt_secret(settings.data_dir);
+    st.set_secret_check(std::string(admin::kJwtSecretCheck),
+                        admin::secret_check_value(admin::kJwtSecretCheck, secret));
+    std::printf("the admin JWT secret of this environment is now the one every gateway on this "
+                "database must use\n");
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+int run_admin_adopt_master_key(const core::Settings& settings) {
+  try {
+    const int lock = admin::lock_master_key(settings.data_dir, /*exclusive=*/true);
+    if (lock < 0) {
+      return fail("a gateway is running on " + settings.data_dir + ": stop it first");
+    }
+    const auto owned_store = open_store(settings);
+    store::Store& st = *owned_store;
+    st.migrate();
+    const auto keys = admin::load_master_keys(settings.data_dir, /*create=*/true);
+    st.set_secret_check(std::string(admin::kMasterKeyCheck),
+                        admin::secret_check_value(admin::kMasterKeyCheck, keys.keys.front()));
+    st.set_secret_codec(std::make_shared<admin::MasterKeyCodec>(keys.keys));
+    std::size_t unreadable = 0;
+    for (const auto& p : st.list_providers()) {
+      unreadable += p.credential_unreadable ? 1 : 0;
+    }
+    std::printf("the master key of %s is now the one every gateway on this database must use; "
+                "%zu provider credential(s) sealed under another key must be given again\n",
+                keys.source.c_str(), unreadable);
     return 0;
   } catch (const std::exception& e) {
     return fail(e.what());

@@ -35,6 +35,11 @@ int run_admin_create_user(const core::Settings& settings, const std::string& ema
                           const std::string& role);
 /// `llmgw admin rotate-master-key`: reseals every provider credential under a new key.
 int run_admin_rotate_master_key(const core::Settings& settings, const std::string& new_key_file);
+/// `llmgw admin adopt-jwt-secret`: the environment's JWT secret becomes the database's.
+int run_admin_adopt_jwt_secret(const core::Settings& settings);
+/// `llmgw admin adopt-master-key`: the environment's (or data directory's) master key becomes
+/// the database's, when the one that sealed its credentials is lost.
+int run_admin_adopt_master_key(const core::Settings& settings);
 
 /// `llmgw catalog import [FILE]`: FILE empty = the built-in catalog.
 int run_catalog_import(const core::Settings& settings, const std::string& file,

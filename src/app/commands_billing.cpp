@@ -82,20 +82,22 @@ int run_catalog_import(const core::Settings& settings, const std::string& file,
 
 int run_usage(const core::Settings& settings, const std::string& key_id, const std::string& from,
               const std::string& to, const std::string& by) {
-  std::int64_t t = 0;
-  if (!from.empty() && !core::parse_utc(from, t)) {
-    return fail("--from: '" + from + "' is not a date (YYYY-MM-DD)");
+  std::int64_t from_t = 0;
+  std::int64_t to_t = 0;
+  if (!from.empty() && !core::parse_utc(from, from_t)) {
+    return fail("--from: '" + from + "' is not a date (YYYY-MM-DD) or an RFC 3339 time");
   }
-  if (!to.empty() && !core::parse_utc(to, t)) {
-    return fail("--to: '" + to + "' is not a date (YYYY-MM-DD)");
+  if (!to.empty() && !core::parse_utc(to, to_t)) {
+    return fail("--to: '" + to + "' is not a date (YYYY-MM-DD) or an RFC 3339 time");
   }
   if (by != "day" && by != "model") {
     return fail("--by must be day or model");
   }
   // Default range: the current calendar month (UTC).
   const auto month = limits::period_window(limits::BudgetPeriod::Monthly, core::unix_seconds());
-  const std::string first = from.empty() ? month.first_day : from.substr(0, 10);
-  const std::string last = to.empty() ? month.last_day : to.substr(0, 10);
+  // Spend is kept per UTC day: a time (with any offset) stands for its UTC day.
+  const std::string first = from.empty() ? month.first_day : limits::utc_day(from_t);
+  const std::string last = to.empty() ? month.last_day : limits::utc_day(to_t);
   try {
     const auto owned_store = open_store(settings);
     store::Store& st = *owned_store;

@@ -114,7 +114,8 @@ int run_keys_create(const core::Settings& settings, const KeyCreateOptions& o) {
     std::int64_t t = 0;
     if (!core::parse_utc(o.expires, t)) {
       return fail("--expires: '" + o.expires +
-                  "' is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC)");
+                  "' is not a date (YYYY-MM-DD, UTC) or an RFC 3339 time (2027-01-01T00:00:00Z, "
+                  "2027-01-01T02:00:00.000+02:00)");
     }
     if (t <= core::unix_seconds()) {
       return fail("--expires: " + o.expires + " is in the past");

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   add_data_dir(create_cmd);
   create_cmd->add_option("--name", create.name, "Name of the key")->required();
   create_cmd->add_option("--models", models_csv, "Comma-separated models/aliases it may use");
-  create_cmd->add_option("--expires", create.expires, "Expiry, YYYY-MM-DD or RFC 3339 UTC");
+  create_cmd->add_option("--expires", create.expires, "Expiry, YYYY-MM-DD or an RFC 3339 time (any offset)");
   create_cmd->add_option("--rpm", create.rpm, "Requests per minute limit");
   create_cmd->add_option("--tpm", create.tpm, "Tokens per minute limit");
   create_cmd->add_option("--budget", create.budget_usd, "Budget in USD per period");
@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
   add_data_dir(usage_cmd);
   std::string usage_key, usage_from, usage_to, usage_by = "day";
   usage_cmd->add_option("--key", usage_key, "Key id (key_…)")->required();
-  usage_cmd->add_option("--from", usage_from, "First day, YYYY-MM-DD (default: month start)");
-  usage_cmd->add_option("--to", usage_to, "Last day, YYYY-MM-DD (default: month end)");
+  usage_cmd->add_option("--from", usage_from, "First day, YYYY-MM-DD or an RFC 3339 time (default: month start)");
+  usage_cmd->add_option("--to", usage_to, "Last day, YYYY-MM-DD or an RFC 3339 time (default: month end)");
   usage_cmd->add_option("--by", usage_by, "Group by day or model (default day)");
 
   auto* admin_cmd = cli.add_subcommand("admin", "Admin users and secrets of the admin API");
@@ -114,6 +114,16 @@ int main(int argc, char** argv) {
   add_data_dir(rotate_cmd);
   rotate_cmd->add_option("--new-key-file", new_key_file,
                          "File holding the new key (64 hex digits or base64; default: generate)");
+  auto* adopt_jwt_cmd = admin_cmd->add_subcommand(
+      "adopt-jwt-secret",
+      "Record this environment's ADMIN_JWT_SECRET as the one every gateway on the database uses "
+      "(after changing it on all of them)");
+  add_data_dir(adopt_jwt_cmd);
+  auto* adopt_master_cmd = admin_cmd->add_subcommand(
+      "adopt-master-key",
+      "Record this environment's master key as the database's, when the key that sealed its "
+      "credentials is lost (those credentials must then be given again)");
+  add_data_dir(adopt_master_cmd);
 
   try {
     cli.parse(argc, argv);
@@ -141,6 +151,12 @@ int main(int argc, char** argv) {
   }
   if (*create_user_cmd) {
     return llmgw::app::run_admin_create_user(settings, admin_email, admin_role);
+  }
+  if (*adopt_master_cmd) {
+    return llmgw::app::run_admin_adopt_master_key(settings);
+  }
+  if (*adopt_jwt_cmd) {
+    return llmgw::app::run_admin_adopt_jwt_secret(settings);
   }
   if (*rotate_cmd) {
     return llmgw::app::run_admin_rotate_master_key(settings, new_key_file);

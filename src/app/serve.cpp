@@ -114,8 +114,13 @@ int run_serve(const ServeOptions& opts) {
     if (admin::finish_rotation(s.data_dir, store)) {
       core::LogLine(core::LogLevel::Warn, "interrupted master-key rotation completed").emit();
     }
-    store.set_secret_codec(std::make_shared<admin::MasterKeyCodec>(
-        admin::load_master_keys(s.data_dir, /*create=*/true).keys));
+    const auto master_keys = admin::load_master_keys(s.data_dir, /*create=*/true);
+    store.set_secret_codec(std::make_shared<admin::MasterKeyCodec>(master_keys.keys));
+    // Before anything is sealed or signed: a replica holding other secrets than the rest
+    // stops here (the configuration file below would reseal credentials with its key).
+    admin::verify_master_key(store, master_keys);
+    const auth::Bytes jwt_secret = admin::load_jwt_secret(s.data_dir);
+    admin::verify_jwt_secret(store, jwt_secret, admin::jwt_secret_from_environment());
     if (admin::bootstrap_admin_from_environment(store)) {
       core::LogLine(core::LogLevel::Info, "bootstrap admin created")
           .field("email", std::getenv("BOOTSTRAP_ADMIN_EMAIL"))
@@ -200,7 +205,7 @@ int run_serve(const ServeOptions& opts) {
     auto tls = http::make_client_tls_context();
     const unsigned threads = s.effective_threads();
     admin::AdminApi admin_api({.store = store,
-                               .jwt_secret = admin::load_jwt_secret(s.data_dir),
+                               .jwt_secret = jwt_secret,
                                .reload_now = [&reloader] { reloader.poll_once(); },
                                .openapi_json = admin::openapi_document()});
     proxy::Stage fault_after = proxy::Stage::None;

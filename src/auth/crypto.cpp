@@ -250,4 +250,8 @@ std::optional<std::string> open_secret(std::span<const unsigned char> key, std::
   return std::string(msg->begin(), msg->end());
 }
 
+bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 }  // namespace llmgw::auth

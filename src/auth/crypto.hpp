@@ -60,6 +60,9 @@ Bytes argon2_raw(Argon2Type type, std::span<const unsigned char> password,
                  std::span<const unsigned char> salt, std::span<const unsigned char> secret,
                  std::span<const unsigned char> associated_data, const Argon2Params& params);
 
+/// Compares two secrets (or values derived from them) without a timing side channel.
+bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
+
 // --- AES-256-GCM
 
 /// Encrypts with a 32-byte key; returns ciphertext and a 16-byte tag. nullopt on bad sizes

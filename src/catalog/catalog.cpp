@@ -60,11 +60,14 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
   snap->prices_ = build_prices(data);
   std::unordered_map<std::string, std::shared_ptr<const Provider>> providers;
   for (const auto& p : data.providers) {
-    if (!p.enabled || p.credential_unreadable) {
-      continue;
-    }
     auto prov = std::make_shared<Provider>();
     prov->name = p.config.name;
+    if (!p.enabled || p.credential_unreadable) {
+      prov->type = p.config.type;
+      prov->unavailable = !p.enabled ? "disabled" : "credentials unreadable";
+      providers.emplace(p.config.name, std::move(prov));
+      continue;
+    }
     prov->type = p.config.type;
     prov->base_url = p.config.base_url;
     prov->connect_timeout = p.config.connect_timeout;
@@ -115,7 +118,9 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
     snap->routes_.emplace(r.name, std::move(r));
   }
   for (const auto& [name, route] : snap->routes_) {
-    snap->listing_.push_back(&route);
+    if (route.provider->unavailable.empty()) {
+      snap->listing_.push_back(&route);
+    }
   }
   std::sort(snap->listing_.begin(), snap->listing_.end(), [](const Route* a, const Route* b) {
     return a->is_alias != b->is_alias ? !a->is_alias : a->name < b->name;

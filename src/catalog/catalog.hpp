@@ -30,6 +30,9 @@ struct Provider {
   /// Header lines sent upstream on every call: Host, Authorization (the credential lives
   /// only here, in memory), Content-Type, User-Agent. Precomputed at snapshot build.
   std::string static_headers;
+  /// Why its models cannot be served ("disabled", "credentials unreadable"); empty: usable.
+  /// Such a provider's models answer 503 instead of passing for unknown (404).
+  std::string unavailable;
 };
 
 /// A name a client may ask for (a model or an alias) and where it goes.
@@ -67,7 +70,8 @@ class Snapshot {
 
   [[nodiscard]] const Route* find(std::string_view name) const noexcept;
   [[nodiscard]] std::int64_t version() const noexcept { return version_; }
-  /// Models and aliases in a stable order (models first, by name).
+  /// Models and aliases in a stable order (models first, by name); those of an unavailable
+  /// provider are not listed.
   [[nodiscard]] const std::vector<const Route*>& listing() const noexcept { return listing_; }
   /// Prices by price-list name (for tools that price outside a route).
   [[nodiscard]] const pricing::ModelPricing* find_pricing(std::string_view name) const noexcept;

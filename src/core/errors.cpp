@@ -19,7 +19,8 @@ unsigned http_status(Errc e) noexcept {
     case Errc::Internal: return 500;
     case Errc::UpstreamUnavailable:
     case Errc::UpstreamProtocol: return 502;
-    case Errc::NotReady: return 503;
+    case Errc::NotReady:
+    case Errc::ProviderUnavailable: return 503;
     case Errc::UpstreamTimeout: return 504;
     case Errc::Unauthenticated: return 401;
     case Errc::Forbidden: return 403;
@@ -46,7 +47,8 @@ std::string_view error_type(Errc e) noexcept {
     case Errc::RateLimited: return "rate_limit_error";
     case Errc::BudgetExceeded: return "insufficient_quota";
     case Errc::Internal:
-    case Errc::NotReady: return "server_error";
+    case Errc::NotReady:
+    case Errc::ProviderUnavailable: return "server_error";
     case Errc::UpstreamUnavailable:
     case Errc::UpstreamProtocol: return "upstream_error";
     case Errc::UpstreamTimeout: return "timeout_error";
@@ -67,6 +69,7 @@ std::string_view error_code_name(Errc e) noexcept {
     case Errc::UpstreamProtocol: return "upstream_protocol_error";
     case Errc::Conflict: return "conflict";
     case Errc::InvalidValue: return "invalid_value";
+    case Errc::ProviderUnavailable: return "provider_unavailable";
     default: return {};
   }
 }

@@ -32,6 +32,7 @@ enum class Errc : int {
   Forbidden,           ///< 403 permission_error: the caller's role is too low
   Conflict,            ///< 409 invalid_request_error (conflict)
   InvalidValue,        ///< 422 invalid_request_error (invalid_value): well-typed, not valid
+  ProviderUnavailable, ///< 503 server_error (provider_unavailable): disabled or unusable here
 };
 
 /// HTTP status for an error value.

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <date/date.h>
+
 #include <openssl/rand.h>
 
 #include <array>
@@ -9,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <sstream>
 #include <vector>
 #include <stdexcept>
 
@@ -157,42 +160,81 @@ std::string format_utc(std::int64_t t) {
 }
 
 namespace {
-bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
-  if (pos + n > s.size()) {
-    return false;
-  }
-  const auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + n, out);
-  return ec == std::errc{} && p == s.data() + pos + n;
-}
-}  // namespace
 
-bool parse_utc(std::string_view s, std::int64_t& out) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d)) {
+/// 10000-01-01T00:00:00Z: RFC 3339 years have four digits.
+constexpr std::int64_t kYear10000 = 253'402'300'800;
+
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+/// True when `s` matches `pattern`, where 'd' is a digit and any other byte itself.
+bool shaped(std::string_view s, std::string_view pattern) noexcept {
+  if (s.size() != pattern.size()) {
     return false;
   }
-  if (s.size() != 10) {
-    if (s.size() != 20 || (s[10] != 'T' && s[10] != ' ') || !digits(s, 11, 2, h) ||
-        s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, se) ||
-        s[19] != 'Z') {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (pattern[i] == 'd' ? !is_digit(s[i]) : s[i] != pattern[i]) {
       return false;
     }
   }
-  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] ||
-      (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || se > 59) {
+  return true;
+}
+
+}  // namespace
+
+bool parse_utc(std::string_view s, std::int64_t& out) {
+  // RFC 3339 (section 5.6): full-date, or full-date "T" partial-time time-offset, where
+  // partial-time may carry a fraction and time-offset is "Z" or ±hh:mm; "t", "z" and a space
+  // for "T" are allowed as the RFC allows them. Only the shape is checked here: the calendar
+  // (days per month, leap years, hours, offsets) is Howard Hinnant's date library's to judge.
+  std::string text;
+  if (shaped(s, "dddd-dd-dd")) {
+    text.assign(s);
+    text += "T00:00:00+00:00";
+  } else {
+    if (s.size() < 20 || !shaped(s.substr(0, 10), "dddd-dd-dd") ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !shaped(s.substr(11, 8), "dd:dd:dd")) {
+      return false;
+    }
+    std::string_view rest = s.substr(19);
+    std::string_view fraction;
+    if (rest.starts_with('.')) {
+      std::size_t n = 1;
+      while (n < rest.size() && is_digit(rest[n])) {
+        ++n;
+      }
+      if (n == 1 || n > 10) {  // one to nine digits: nanoseconds at most
+        return false;
+      }
+      fraction = rest.substr(0, n);
+      rest.remove_prefix(n);
+    }
+    std::string_view offset = rest;
+    if (offset == "Z" || offset == "z") {
+      offset = "+00:00";
+    } else if (offset.size() != 6 || (offset[0] != '+' && offset[0] != '-') ||
+               !shaped(offset.substr(1), "dd:dd") ||
+               offset.substr(1, 2) > "23" || offset.substr(4, 2) > "59") {
+      return false;  // the library would take +25:00; RFC 3339's time-numoffset does not
+    }
+    text.assign(s.substr(0, 10));
+    text += 'T';
+    text.append(s.substr(11, 8));
+    text.append(fraction);
+    text.append(offset);
+  }
+  std::istringstream in(text);
+  date::sys_time<std::chrono::nanoseconds> t;
+  in >> date::parse("%Y-%m-%dT%H:%M:%S%Ez", t);
+  if (in.fail() || in.peek() != std::char_traits<char>::eof()) {
     return false;
   }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = se;
-  out = static_cast<std::int64_t>(timegm(&tm));
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count();
+  if (secs < 0 || secs >= kYear10000) {
+    return false;
+  }
+  out = static_cast<std::int64_t>(secs);
   return true;
 }
 

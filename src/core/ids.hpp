@@ -42,7 +42,9 @@ inline std::int64_t unix_seconds() { return unix_micros() / 1'000'000; }
 
 /// Formats unix seconds as RFC 3339 UTC ("2026-01-02T03:04:05Z").
 std::string format_utc(std::int64_t unix_seconds);
-/// Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) into unix seconds; false if invalid.
+/// Parses an RFC 3339 time ("2027-01-01T02:00:00.000+02:00", "…Z", fractions of a second
+/// dropped) or a date ("2027-01-01", midnight UTC) into unix seconds, from 1970 to 9999;
+/// false for anything else.
 bool parse_utc(std::string_view text, std::int64_t& unix_seconds);
 
 }  // namespace llmgw::core

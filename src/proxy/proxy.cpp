@@ -463,6 +463,14 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
                               "model");
     co_return;
   }
+  if (const std::string& why = call.route->provider->unavailable; !why.empty()) {
+    note_unavailable_provider(*call.route->provider);
+    co_await ex.respond_error(Errc::ProviderUnavailable,
+                              "The provider of the model `" + call.req.model +
+                                  "` is unavailable on this gateway; try again later.",
+                              "model", "Retry-After: 30\r\n");
+    co_return;
+  }
   if (auto tier = pricing::parse_service_tier(call.req.service_tier)) {
     call.service = *tier;  // "auto", "scale" and unknown values bill at the default rates
   }
@@ -616,6 +624,18 @@ std::string Proxy::over_budget_message(const auth::KeyInfo& key, limits::BudgetP
   return "This API key has reached its budget of $" + key.budget->to_string(2) + " for the " +
          std::string(limits::to_string(period)) + " period " + window.id + " ($" +
          spent.to_string(2) + " spent); the call would risk exceeding it.";
+}
+
+void Proxy::note_unavailable_provider(const catalog::Provider& provider) {
+  if (unavailable_log_.allow()) {
+    core::LogLine(core::LogLevel::Warn, "call to an unavailable provider refused")
+        .field("provider", provider.name)
+        .field("reason", provider.unavailable)
+        .field("fix", provider.unavailable == "disabled"
+                          ? "enable the provider"
+                          : "give every gateway on this database the same LLMGW_MASTER_KEY")
+        .emit();
+  }
 }
 
 void Proxy::note_shared_failure(std::string_view what, redis::FailurePolicy policy) {

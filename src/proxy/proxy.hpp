@@ -134,6 +134,8 @@ class Proxy final : public http::Handler {
                          const pricing::ModelPricing& pricing) const;
   static std::string over_budget_message(const auth::KeyInfo& key, limits::BudgetPeriod period,
                                          const limits::PeriodWindow& window, core::Money spent);
+  /// Logs (at most every 10 s) that a model of an unavailable provider was asked for.
+  void note_unavailable_provider(const catalog::Provider& provider);
   /// Counts a shared-state failure and logs it at most every 10 s.
   void note_shared_failure(std::string_view what, redis::FailurePolicy policy);
   void record_usage(http::Exchange& ex, Call& call);
@@ -143,6 +145,7 @@ class Proxy final : public http::Handler {
   std::atomic<std::uint64_t> shared_failures_{0};
   std::atomic<unsigned> faults_left_{0};
   core::LogThrottle shared_failure_log_;
+  core::LogThrottle unavailable_log_;
 };
 
 }  // namespace llmgw::proxy

@@ -236,8 +236,13 @@ std::optional<std::string> open_credential(const SecretCodec* codec, std::string
   if (auto api_key = codec != nullptr ? codec->open(stored, provider_id) : std::nullopt) {
     return api_key;
   }
-  core::LogLine(core::LogLevel::Warn, "provider unusable: encrypted credentials unreadable")
+  // Its models answer 503 until the credential opens: every process on one database must
+  // hold the master key that sealed it.
+  core::LogLine(core::LogLevel::Warn,
+                "provider unavailable: its credential is sealed under another master key")
       .field("provider", provider_name)
+      .field("fix", "set LLMGW_MASTER_KEY to the key the other gateways on this database use, "
+                    "or give the provider its api_key again")
       .emit();
   return std::nullopt;
 }

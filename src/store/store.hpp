@@ -448,6 +448,14 @@ class Store {
                                    std::span<const SpoolMark> marks) = 0;
   /// The last sequence number of `spool` applied (0: none).
   virtual std::uint64_t spool_mark(const std::string& spool) = 0;
+
+  // --- secret checks (see admin/secret_checks.hpp)
+  /// The stored check value of secret `name`, if any.
+  virtual std::optional<std::string> secret_check(const std::string& name) = 0;
+  /// Stores `value` for `name` unless one is stored; returns the value stored after.
+  virtual std::string claim_secret_check(const std::string& name, const std::string& value) = 0;
+  /// Stores `value` for `name`, replacing any (a rotation).
+  virtual void set_secret_check(const std::string& name, const std::string& value) = 0;
   /// Spend rows of a key between two UTC days inclusive ("YYYY-MM-DD"), ordered by day, model.
   virtual std::vector<SpendRow> spend(const std::string& key_id, const std::string& from_day,
                                       const std::string& to_day) = 0;

@@ -360,7 +360,18 @@ test('/admin/usage totals and groups (day, model, key, provider) equal the usage
   assertTotals(before.report.totals, before.rows.filter((r) => r.key_id === b.id && Number(r.created_at_us) < Date.parse(cutIso) * 1000),
     `to=${cutIso} (exclusive)`);
 
-  for (const bad of ['group_by=week', 'from=yesterday', 'to=2026-13-01']) {
+  // The same cut written as clients write times: JavaScript's milliseconds, and an offset.
+  const cut = Date.parse(cutIso);
+  const jsIso = new Date(cut).toISOString(); // …T…:…:….000Z
+  const plus2 = new Date(cut + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+02:00');
+  for (const form of [jsIso, plus2]) {
+    const same = await stableReport(`key_id=${b.id}&to=${encodeURIComponent(form)}`);
+    assert.deepEqual(same.report.totals, before.report.totals, `to=${form} is the same time as ${cutIso}`);
+    assert.equal(same.report.to, cutIso, `to=${form} is echoed normalised to UTC`);
+  }
+
+  for (const bad of ['group_by=week', 'from=yesterday', 'to=2026-13-01', 'to=2026-01-01T00:00:00+25:00',
+    'from=2026-01-01T00:00:00']) {
     const r = await s.req('GET', `/admin/usage?${bad}`);
     assert.ok([400, 422].includes(r.status), `${bad}: ${r.status} ${r.text}`);
     assertOpenAIError(assert, r, r.status);

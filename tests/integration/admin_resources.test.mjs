@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
-  startAdminStack, adminRequest, adminLogin, adminLoginRaw, request, assertOpenAIError, dec, KEY_RE,
+  startAdminStack, adminRequest, runCli, adminLogin, adminLoginRaw, request, assertOpenAIError, dec, KEY_RE,
   ADMIN_EMAIL, ADMIN_PASSWORD,
 } from './harness.mjs';
 
@@ -314,6 +314,35 @@ test('keys: 422 on invalid values, naming the field', T, async () => {
   const before = (await listAll('/admin/keys')).length;
   for (const [body, param] of cases) err(await s.req('POST', '/admin/keys', body), 422, param, JSON.stringify(body));
   assert.equal((await listAll('/admin/keys')).length, before, 'no key was created by a refused request');
+});
+
+test('keys: expires_at as clients write it (JavaScript toISOString, offsets), normalised to UTC', T, async () => {
+  const forms = [
+    ['2099-01-01T00:00:00.000Z', '2099-01-01T00:00:00Z'], // Date.prototype.toISOString()
+    ['2099-01-01T02:00:00+02:00', '2099-01-01T00:00:00Z'],
+    ['2098-12-31T19:30:00.123456-04:30', '2099-01-01T00:00:00Z'],
+    ['2099-01-01', '2099-01-01T00:00:00Z'],
+    [new Date(Date.UTC(2099, 5, 15, 12, 30, 45, 678)).toISOString(), '2099-06-15T12:30:45Z'],
+  ];
+  for (const [sent, stored] of forms) {
+    const k = await createKey({ name: `ts-${sent}`, expires_at: sent });
+    assert.equal(k.expires_at, stored, sent);
+    const patched = await ok(s.req('PATCH', `/admin/keys/${k.id}`, { expires_at: sent }), 200);
+    assert.equal(patched.expires_at, stored, `PATCH ${sent}`);
+  }
+  // The CLI reads the same forms.
+  const cli = await runCli(['keys', 'create', '--data-dir', s.gw.dataDir, '--name', 'ts-cli',
+    '--expires', '2099-01-01T02:00:00.000+02:00'], { env: s.gw.env });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /expires: 2099-01-01T00:00:00Z/);
+  const bad = await runCli(['keys', 'create', '--data-dir', s.gw.dataDir, '--name', 'ts-bad',
+    '--expires', '2099-01-01T00:00:00'], { env: s.gw.env });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--expires: .* is not a date .* or an RFC 3339 time/);
+  for (const text of ['2099-01-01T00:00:00', '2099-01-01T00:00:00+24:00', '2099-1-1', '2099-01-01T00:00:00.Z', 'now']) {
+    const e = err(await s.req('POST', '/admin/keys', { name: 'ts-refused', expires_at: text }), 422, 'expires_at', text);
+    assert.match(e.message, /RFC 3339/, text);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

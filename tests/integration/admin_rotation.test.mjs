@@ -59,11 +59,22 @@ test('rotate-master-key: refused while serving; afterwards credentials reseal an
   const r = await chat(s.gw.port, s.key, chatBody('rot-model', 'after'));
   assert.equal(r.status, 200, `the provider's credential opens under the new key: ${r.text}`);
 
-  // A key this gateway does not hold: the row reads as unreadable, and a PATCH without a new
-  // api_key is refused rather than erasing the stored credential.
+  // The key lost: a gateway generating a new one refuses to start (it would seal what the
+  // database's other credentials are not sealed with) until the new key is adopted on purpose.
+  // Then the row reads as unreadable, and a PATCH without a new api_key is refused rather than
+  // erasing the stored credential.
   await s.gw.stop();
   fs.renameSync(keyFile, `${keyFile}.lost`);
+  const refused = await s.gw.serveExpectExit();
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /set LLMGW_MASTER_KEY.*llmgw admin adopt-master-key/s);
+  const adopt = await runCli(['admin', 'adopt-master-key', '--data-dir', s.gw.dataDir], { env: s.gw.env });
+  assert.equal(adopt.code, 0, adopt.stderr);
+  // rot-prov and the configuration file's provider (which the start below seals again)
+  assert.match(adopt.stdout, /2 provider credential\(s\) sealed under another key must be given again/);
   await s.gw.serve();
+  const gone = await chat(s.gw.port, s.key, chatBody('rot-model', 'no credential'));
+  assert.equal(gone.status, 503, `a provider whose credential does not open is unavailable: ${gone.text}`);
   const token2 = (await adminLogin(s.gw.port, ADMIN_EMAIL, ADMIN_PASSWORD)).token;
   const patch = await adminRequest(s.gw.port, token2, 'PATCH', `/admin/providers/${prov.id}`, { enabled: true });
   assert.equal(patch.status, 409, patch.text);

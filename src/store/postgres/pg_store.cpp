@@ -2367,6 +2367,35 @@ std::uint64_t PgStore::spool_mark(const std::string& spool) {
   });
 }
 
+std::optional<std::string> PgStore::secret_check(const std::string& name) {
+  return impl_->call([&](Connection& c) -> std::optional<std::string> {
+    const Result r = c.query("SELECT value FROM secret_checks WHERE name = $1", name);
+    if (r.empty()) {
+      return std::nullopt;
+    }
+    return std::string(r.row(0).text(0));
+  });
+}
+
+std::string PgStore::claim_secret_check(const std::string& name, const std::string& value) {
+  return impl_->call([&](Connection& c) -> std::string {
+    c.query("INSERT INTO secret_checks (name, value, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO NOTHING",
+            name, value, core::unix_micros());
+    const Result r = c.query("SELECT value FROM secret_checks WHERE name = $1", name);
+    return r.empty() ? value : std::string(r.row(0).text(0));
+  });
+}
+
+void PgStore::set_secret_check(const std::string& name, const std::string& value) {
+  impl_->call([&](Connection& c) {
+    c.query("INSERT INTO secret_checks (name, value, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            name, value, core::unix_micros());
+  });
+}
+
 void PgStore::insert_usage_marked(std::span<const UsageRecord> batch,
                                   std::span<const SpoolMark> marks) {
   try {

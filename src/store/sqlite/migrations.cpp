@@ -339,11 +339,24 @@ DELETE FROM usage_records WHERE id NOT IN (SELECT min(id) FROM usage_records GRO
 CREATE UNIQUE INDEX usage_records_by_request ON usage_records (request_id);
 )sql";
 
+// A check value of each secret the processes on this database must share (the master key
+// that seals provider credentials, the admin JWT secret): an HMAC of a fixed text under the
+// secret, written by the first process that uses it. A process whose secret gives another
+// value refuses to start instead of sealing what the others cannot open.
+constexpr std::string_view kSecretChecks = R"sql(
+CREATE TABLE secret_checks (
+  name       TEXT PRIMARY KEY,
+  value      TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
     Migration{3, "model_limits", kModelLimits},
     Migration{4, "usage_request_ids", kUsageRequestIds},
+    Migration{5, "secret_checks", kSecretChecks},
 };
 
 }  // namespace

@@ -2120,6 +2120,35 @@ std::uint64_t SqliteStore::spool_mark(const std::string& spool) {
   return q.step() ? static_cast<std::uint64_t>(q.integer(0)) : 0;
 }
 
+std::optional<std::string> SqliteStore::secret_check(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query("SELECT value FROM secret_checks WHERE name = ?1");
+  q.bind(name);
+  if (!q.step()) {
+    return std::nullopt;
+  }
+  return q.text(0);
+}
+
+std::string SqliteStore::claim_secret_check(const std::string& name, const std::string& value) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    Query q = impl_->connection.query(
+        "INSERT INTO secret_checks (name, value, updated_at) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (name) DO NOTHING");
+    q.bind(name, value, core::unix_micros()).run();
+  }
+  return secret_check(name).value_or(value);
+}
+
+void SqliteStore::set_secret_check(const std::string& name, const std::string& value) {
+  std::lock_guard lock(impl_->mutex);
+  Query q = impl_->connection.query(
+      "INSERT INTO secret_checks (name, value, updated_at) VALUES (?1, ?2, ?3)"
+      " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at");
+  q.bind(name, value, core::unix_micros()).run();
+}
+
 void SqliteStore::insert_usage_marked(std::span<const UsageRecord> batch,
                                       std::span<const SpoolMark> marks) {
   try {

@@ -136,6 +136,9 @@ class SqliteStore final : public Store {
   void insert_usage_marked(std::span<const UsageRecord> batch,
                            std::span<const SpoolMark> marks) override;
   std::uint64_t spool_mark(const std::string& spool) override;
+  std::optional<std::string> secret_check(const std::string& name) override;
+  std::string claim_secret_check(const std::string& name, const std::string& value) override;
+  void set_secret_check(const std::string& name, const std::string& value) override;
   std::vector<SpendRow> spend(const std::string& key_id, const std::string& from_day,
                               const std::string& to_day) override;
   /// Throws std::runtime_error (changing nothing) if a usage row holds a cost core::Money

@@ -46,22 +46,32 @@ TEST(Snapshot, ResolvesModelsAndAliasesToTheUpstream) {
   EXPECT_NE(r->provider->static_headers.find("Host: api.openai.com\r\n"), std::string::npos);
 }
 
-TEST(Snapshot, LeavesOutDisabledProvidersAndWhatDependsOnThem) {
+TEST(Snapshot, MarksTheModelsOfADisabledProviderUnavailableAndDoesNotListThem) {
   const auto s = Snapshot::build(sample());
-  EXPECT_EQ(s->find("orphan"), nullptr);
-  EXPECT_EQ(s->find("ghost"), nullptr);
+  for (const char* name : {"orphan", "ghost"}) {
+    const Route* r = s->find(name);
+    ASSERT_NE(r, nullptr) << name;  // known (503), not unknown (404)
+    EXPECT_EQ(r->provider->unavailable, "disabled") << name;
+    EXPECT_TRUE(r->provider->static_headers.empty()) << name;
+  }
+  EXPECT_TRUE(s->find("gpt-4o-mini")->provider->unavailable.empty());
   ASSERT_EQ(s->listing().size(), 2u);
   EXPECT_EQ(s->listing()[0]->name, "gpt-4o-mini");  // models before aliases
   EXPECT_EQ(s->listing()[1]->name, "fast");
 }
 
-TEST(Snapshot, LeavesOutProvidersWhoseCredentialDoesNotOpen) {
+TEST(Snapshot, MarksProvidersWhoseCredentialDoesNotOpenUnavailable) {
   auto data = sample();
   for (auto& p : data.providers) {
     p.credential_unreadable = true;  // sealed under a master key this process lacks
+    p.config.api_key.clear();
   }
+  data.providers[1].enabled = true;
   const auto s = Snapshot::build(data);
-  EXPECT_EQ(s->find("gpt-4o-mini"), nullptr);
+  const Route* r = s->find("gpt-4o-mini");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->provider->unavailable, "credentials unreadable");
+  EXPECT_TRUE(r->provider->static_headers.empty());
   EXPECT_TRUE(s->listing().empty());
 }
 

@@ -48,5 +48,41 @@ TEST(RequestId, SortsByTimeAndNeverRepeats) {
   EXPECT_EQ(out.substr(0, 2), "x-");
 }
 
+TEST(ParseUtc, ReadsRfc3339AsClientsWriteIt) {
+  constexpr std::int64_t kNewYear2027 = 1'798'761'600;  // 2027-01-01T00:00:00Z
+  const std::pair<const char*, std::int64_t> good[] = {
+      {"2027-01-01", kNewYear2027},
+      {"2027-01-01T00:00:00Z", kNewYear2027},
+      {"2027-01-01T00:00:00.000Z", kNewYear2027},  // JavaScript's Date.toISOString()
+      {"2027-01-01T00:00:00.999999999Z", kNewYear2027},
+      {"2027-01-01T02:00:00+02:00", kNewYear2027},
+      {"2026-12-31T19:00:00-05:00", kNewYear2027},
+      {"2027-01-01T05:30:00.5+05:30", kNewYear2027},
+      {"2027-01-01t00:00:00z", kNewYear2027},
+      {"2027-01-01 00:00:00Z", kNewYear2027},
+      {"2024-02-29T12:00:00Z", 1'709'208'000},
+      {"1970-01-01T00:00:00Z", 0},
+  };
+  for (const auto& [text, want] : good) {
+    std::int64_t t = -1;
+    EXPECT_TRUE(parse_utc(text, t)) << text;
+    EXPECT_EQ(t, want) << text;
+  }
+}
+
+TEST(ParseUtc, RefusesWhatIsNotATime) {
+  for (const char* text :
+       {"", "tomorrow", "2027-1-1", "2027-01-01T00:00Z", "2027-01-01T00:00:00", "2027-13-01",
+        "2027-02-29", "2027-01-32", "2027-01-01T24:00:00Z", "2027-01-01T00:60:00Z",
+        "2027-01-01T00:00:00+2:00", "2027-01-01T00:00:00+0200", "2027-01-01T00:00:00.Z",
+        "2027-01-01T00:00:00.1234567890Z", "2027-01-01T00:00:00Z ", " 2027-01-01",
+        "2027-01-01T00:00:00+25:00", "1969-12-31T23:59:59Z", "2027-01-01X00:00:00Z",
+        "2027-01-01T00:00:00ZZ", "+2027-01-01", "2027-01-01T00:00:00.5", "2027-01-01T00:00:00.",
+        "2027-01-01T00:00:00+", "10000-01-01T00:00:00Z"}) {
+    std::int64_t t = 0;
+    EXPECT_FALSE(parse_utc(text, t)) << text;
+  }
+}
+
 }  // namespace
 }  // namespace llmgw::core

@@ -123,7 +123,8 @@ TEST_F(PgStoreTest, MigrateCreatesEveryTableOfTheDataModel) {
       UnorderedElementsAre("admin_audit", "admin_tokens", "admin_users", "api_keys",
                            "budget_events", "config_version", "model_aliases", "models",
                            "price_models", "pricing_components", "providers", "retired_key_hashes",
-                           "schema_migrations", "spend_daily", "spool_marks", "usage_records"));
+                           "schema_migrations", "secret_checks", "spend_daily", "spool_marks",
+                           "usage_records"));
   EXPECT_THAT(raw->column("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
                           " AND tablename IN ('admin_audit', 'retired_key_hashes',"
                           " 'usage_records') AND indexname NOT LIKE '%_pkey'"),

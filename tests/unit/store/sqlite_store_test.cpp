@@ -50,7 +50,8 @@ TEST(SqliteStore, MigrateCreatesEveryTableOfTheDataModel) {
       UnorderedElementsAre("admin_audit", "admin_tokens", "admin_users", "api_keys",
                            "budget_events", "config_version", "model_aliases", "models",
                            "price_models", "pricing_components", "providers", "retired_key_hashes",
-                           "schema_migrations", "spend_daily", "spool_marks", "usage_records"));
+                           "schema_migrations", "secret_checks", "spend_daily", "spool_marks",
+                           "usage_records"));
   EXPECT_EQ(raw.value("PRAGMA foreign_key_check"), "");
   EXPECT_EQ(raw.value("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(store.config_version(), 0);

@@ -1261,3 +1261,20 @@ TEST_P(StoreTest, BudgetEventIsRecordedOncePerKeyPeriodAndKind) {
 
 }  // namespace
 }  // namespace llmgw::store
+
+namespace llmgw::store {
+namespace {
+
+TEST_P(StoreTest, TheFirstSecretCheckClaimedStaysUntilReplaced) {
+  EXPECT_EQ(store_.secret_check("master_key"), std::nullopt);
+  EXPECT_EQ(store_.claim_secret_check("master_key", "v1:first"), "v1:first");
+  EXPECT_EQ(store_.claim_secret_check("master_key", "v1:second"), "v1:first");
+  EXPECT_EQ(store_.secret_check("master_key"), "v1:first");
+  EXPECT_EQ(store_.claim_secret_check("admin_jwt_secret", "v1:jwt"), "v1:jwt");
+  store_.set_secret_check("master_key", "v1:rotated");
+  EXPECT_EQ(store_.secret_check("master_key"), "v1:rotated");
+  EXPECT_EQ(store_.secret_check("admin_jwt_secret"), "v1:jwt");
+}
+
+}  // namespace
+}  // namespace llmgw::store
