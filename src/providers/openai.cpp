@@ -9,8 +9,8 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <forward_list>
 #include <unordered_set>
-#include <vector>
 
 namespace llmgw::providers {
 
@@ -83,11 +83,55 @@ constexpr std::int64_t kMaxChoices = 128;
 /// thousands of keys must not cost quadratic time).
 constexpr std::size_t kLinearKeyLimit = 16;
 
+/// The keys seen in one object, to refuse a repeated one. Keys written without escapes are
+/// kept as views into the request body (the parser hands those over in place); only a key
+/// the parser decoded is copied. The first kLinearKeyLimit are compared one by one, in place;
+/// past that a hash set takes over, so thousands of keys cost linear time. No allocation for
+/// an ordinary request.
+class KeySet {
+ public:
+  explicit KeySet(std::string_view body) noexcept : body_(body) {}
+
+  /// False when `key` is already in the set; else adds it.
+  bool insert(std::string_view key) {
+    if (!in_body(key)) {
+      key = owned_.emplace_front(key);  // a list: earlier copies stay where they are
+    }
+    if (count_ < small_.size()) {
+      for (std::size_t i = 0; i < count_; ++i) {
+        if (small_[i] == key) {
+          return false;
+        }
+      }
+      small_[count_++] = key;
+      return true;
+    }
+    if (large_.empty()) {
+      large_.insert(small_.begin(), small_.end());
+    }
+    return large_.insert(key).second;
+  }
+
+ private:
+  [[nodiscard]] bool in_body(std::string_view key) const noexcept {
+    const auto b = reinterpret_cast<std::uintptr_t>(body_.data());
+    const auto k = reinterpret_cast<std::uintptr_t>(key.data());
+    return k >= b && k + key.size() <= b + body_.size();
+  }
+
+  std::string_view body_;
+  std::array<std::string_view, kLinearKeyLimit> small_{};
+  std::size_t count_ = 0;
+  std::unordered_set<std::string_view> large_;
+  std::forward_list<std::string> owned_;  ///< empty (no allocation) unless a key was decoded
+};
+
 /// Records, for the top-level members the gateway reads, their JSON kind and value, and
 /// refuses a repeated key. Boost.JSON's parser validates (strict, UTF-8) while this handler
 /// watches; keys arrive decoded, so `"mod\u0065l"` is `model` here as in every other parser.
 class RequestFieldsHandler : public core::SaxHandlerBase {
  public:
+  explicit RequestFieldsHandler(std::string_view body) : top_keys_(body), option_keys_(body) {}
 
   enum class Field : std::uint8_t {
     Other,
@@ -178,7 +222,7 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
       key = key_;
     }
     if (depth_ == 1) {
-      if (!first_sight(top_keys_, top_key_set_, key)) {
+      if (!top_keys_.insert(key)) {
         duplicate.assign(key);
         ec = boost::json::error::syntax;
         return false;
@@ -194,7 +238,7 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
                : key == "n"              ? Field::Choices
                                          : Field::Other;
     } else if (depth_ == 2 && in_stream_options_) {
-      if (!first_sight(option_keys_, option_key_set_, key)) {
+      if (!option_keys_.insert(key)) {
         duplicate = "stream_options.";
         duplicate.append(key);
         ec = boost::json::error::syntax;
@@ -243,24 +287,6 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
   bool on_null(ec_t&) { return scalar(JsonKind::Null); }
 
  private:
-  /// False when `key` was seen before in this object; else remembers it.
-  static bool first_sight(std::vector<std::string>& seen,
-                          std::unordered_set<std::string>& seen_set, std::string_view key) {
-    if (seen.size() < kLinearKeyLimit) {
-      for (const auto& k : seen) {
-        if (k == key) {
-          return false;
-        }
-      }
-      seen.emplace_back(key);
-      return true;
-    }
-    if (seen_set.empty()) {
-      seen_set.insert(seen.begin(), seen.end());
-    }
-    return seen_set.emplace(key).second;
-  }
-
   IntField* int_field() noexcept {
     if (depth_ != 1) {
       return nullptr;
@@ -308,10 +334,8 @@ class RequestFieldsHandler : public core::SaxHandlerBase {
   bool include_usage_key_ = false;
   std::string key_;
   std::string string_;
-  std::vector<std::string> top_keys_;
-  std::unordered_set<std::string> top_key_set_;
-  std::vector<std::string> option_keys_;
-  std::unordered_set<std::string> option_key_set_;
+  KeySet top_keys_;
+  KeySet option_keys_;
 };
 
 /// Checks an integer member; returns an error naming it when it is not a non-negative
@@ -342,7 +366,7 @@ std::optional<RequestError> inspect_request(Endpoint endpoint, std::string_view 
   }
   boost::json::parse_options opt;
   opt.max_depth = 64;
-  boost::json::basic_parser<RequestFieldsHandler> parser(opt);
+  boost::json::basic_parser<RequestFieldsHandler> parser(opt, body);
   boost::system::error_code ec;
   const std::size_t n = parser.write_some(false, body.data(), body.size(), ec);
   if (!ec && n != body.size()) {
