@@ -1,0 +1,288 @@
+#include "auth/sigv4.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <array>
+#include <ctime>
+#include <map>
+
+namespace llmgw::auth {
+
+namespace {
+
+constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
+constexpr char kHex[] = "0123456789abcdef";
+constexpr char kHexUpper[] = "0123456789ABCDEF";
+
+using Digest = std::array<unsigned char, 32>;
+
+std::string hex(const unsigned char* data, std::size_t n) {
+  std::string out(n * 2, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[data[i] >> 4];
+    out[2 * i + 1] = kHex[data[i] & 0xF];
+  }
+  return out;
+}
+
+Digest hmac(std::string_view key, std::string_view data) {
+  Digest out{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  return out;
+}
+
+std::string_view view(const Digest& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
+bool unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// %XX sequences decoded; anything else (a stray '%' included) kept as is.
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+/// RFC 3986 remove_dot_segments, with empty segments (repeated slashes) dropped too.
+std::string normalize_path(std::string_view path) {
+  std::vector<std::string_view> segments;
+  bool trailing = false;
+  std::size_t i = 0;
+  while (i <= path.size()) {
+    const std::size_t slash = path.find('/', i);
+    const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
+    const std::string_view seg = path.substr(i, end - i);
+    const bool last = slash == std::string_view::npos;
+    if (seg == "..") {
+      if (!segments.empty()) {
+        segments.pop_back();
+      }
+      trailing = last;
+    } else if (seg == ".") {
+      trailing = last;
+    } else if (seg.empty()) {
+      trailing = last && i > 0;
+    } else {
+      segments.push_back(seg);
+      trailing = false;
+    }
+    if (last) {
+      break;
+    }
+    i = slash + 1;
+  }
+  std::string out;
+  for (const auto& s : segments) {
+    out += '/';
+    out.append(s);
+  }
+  if (out.empty() || trailing) {
+    out += '/';
+  }
+  return out;
+}
+
+/// Trims and collapses each run of whitespace (line breaks of a folded value included) into
+/// one space.
+std::string canonical_value(std::string_view v) {
+  std::string out;
+  bool space = false;
+  for (const char c : v) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) {
+      out.push_back(' ');
+      space = false;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string amz_date(std::int64_t t) {
+  const std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[20];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return std::string(buf, n);
+}
+
+std::string canonical_query(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> params;
+  std::size_t i = 0;
+  while (i < query.size()) {
+    std::size_t amp = query.find('&', i);
+    if (amp == std::string_view::npos) {
+      amp = query.size();
+    }
+    const std::string_view pair = query.substr(i, amp - i);
+    if (!pair.empty()) {
+      const std::size_t eq = pair.find('=');
+      const std::string_view k = pair.substr(0, eq);
+      const std::string_view v = eq == std::string_view::npos ? std::string_view{}
+                                                              : pair.substr(eq + 1);
+      params.emplace_back(aws_uri_encode(percent_decode(k), false),
+                          aws_uri_encode(percent_decode(v), false));
+    }
+    i = amp + 1;
+  }
+  std::sort(params.begin(), params.end());
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (!out.empty()) {
+      out += '&';
+    }
+    out += k;
+    out += '=';
+    out += v;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string aws_uri_encode(std::string_view s, bool keep_slash) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (unreserved(c) || (keep_slash && c == '/')) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHexUpper[c >> 4]);
+      out.push_back(kHexUpper[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  Digest d{};
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
+  return hex(d.data(), d.size());
+}
+
+SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
+                       const SigV4Options& opt) {
+  SigV4Signature sig;
+  const std::string date_time = amz_date(opt.unix_seconds);
+  const std::string date = date_time.substr(0, 8);
+  const std::string payload_hash = sha256_hex(req.payload);
+
+  sig.added_headers.emplace_back("X-Amz-Date", date_time);
+  if (!creds.session_token.empty()) {
+    sig.added_headers.emplace_back("X-Amz-Security-Token", creds.session_token);
+  }
+  if (opt.content_sha256_header) {
+    sig.added_headers.emplace_back("x-amz-content-sha256", payload_hash);
+  }
+
+  // Canonical headers: lower-case names in order, a repeated name's values joined by ','.
+  std::map<std::string, std::string> headers;
+  const auto add = [&headers](std::string_view name, std::string_view value) {
+    auto [it, fresh] = headers.try_emplace(lower(name));
+    if (!fresh) {
+      it->second += ',';
+    }
+    it->second += canonical_value(value);
+  };
+  for (const auto& [name, value] : req.headers) {
+    add(name, value);
+  }
+  for (const auto& [name, value] : sig.added_headers) {
+    if (opt.sign_session_token || name != "X-Amz-Security-Token") {
+      add(name, value);
+    }
+  }
+  std::string canonical_headers;
+  std::string signed_headers;
+  for (const auto& [name, value] : headers) {
+    canonical_headers += name;
+    canonical_headers += ':';
+    canonical_headers += value;
+    canonical_headers += '\n';
+    if (!signed_headers.empty()) {
+      signed_headers += ';';
+    }
+    signed_headers += name;
+  }
+
+  std::string path = opt.normalize_path ? normalize_path(req.path) : std::string(req.path);
+  if (path.empty()) {
+    path = "/";
+  }
+  std::string& cr = sig.canonical_request;
+  cr.append(req.method);
+  cr += '\n';
+  cr += opt.encode_path ? aws_uri_encode(path, true) : path;
+  cr += '\n';
+  cr += canonical_query(req.query);
+  cr += '\n';
+  cr += canonical_headers;
+  cr += '\n';
+  cr += signed_headers;
+  cr += '\n';
+  cr += payload_hash;
+
+  const std::string scope = date + "/" + opt.region + "/" + opt.service + "/aws4_request";
+  std::string& sts = sig.string_to_sign;
+  sts.append(kAlgorithm);
+  sts += '\n';
+  sts += date_time;
+  sts += '\n';
+  sts += scope;
+  sts += '\n';
+  sts += sha256_hex(cr);
+
+  const Digest k_date = hmac("AWS4" + creds.secret_access_key, date);
+  const Digest k_region = hmac(view(k_date), opt.region);
+  const Digest k_service = hmac(view(k_region), opt.service);
+  const Digest k_signing = hmac(view(k_service), "aws4_request");
+  const Digest s = hmac(view(k_signing), sts);
+  sig.signature = hex(s.data(), s.size());
+
+  sig.authorization = std::string(kAlgorithm) + " Credential=" + creds.access_key_id + "/" + scope +
+                      ", SignedHeaders=" + signed_headers + ", Signature=" + sig.signature;
+  return sig;
+}
+
+}  // namespace llmgw::auth
