@@ -14,8 +14,7 @@
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SHARED=${LLMGW_SHARED:-$REPO/../shared}
-PEERS=$SHARED/bench/peers.sh
+PEERS=${LLMGW_PEERS:-$REPO/bench/peers.sh}
 ROOT=$(realpath -m "${ROOT:-${TMPDIR:-/tmp}/llmgw-bench}")
 PIN=${PIN:-1}
 GW_CPUS=${GW_CPUS:-0}
@@ -39,7 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-[[ -f $PEERS ]] || die "peers.sh not found at $PEERS (set LLMGW_SHARED)"
+[[ -f $PEERS ]] || die "peers.sh not found at $PEERS (set LLMGW_PEERS)"
 command -v redis-server >/dev/null || die "redis-server is not installed (scripts/install-deps.sh)"
 BIN=${LLMGW_BIN:-}
 if [[ -z $BIN ]]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh - the project's benchmark: llmgw beside its peers, in one run.
 #
-# With shared/bench/peers.sh, on loopback only, it measures
+# With bench/peers.sh, on loopback only, it measures
 #   direct   wrk -> static nginx mock of the OpenAI API (127.0.0.1:18080)    baseline
 #   nginx    wrk -> nginx plain reverse proxy -> mock            floor for one proxy hop
 #   portkey  wrk -> Portkey AI gateway -> mock                  only with PORTKEY=1 (npm)
@@ -24,7 +24,7 @@
 # Environment knobs (defaults):
 #   LLMGW_BIN=             binary to measure; unset = build build/release/llmgw first
 #                          (cmake --preset release && cmake --build --preset release --target llmgw)
-#   LLMGW_SHARED=$REPO/../shared   where bench/peers.sh lives
+#   LLMGW_PEERS=$REPO/bench/peers.sh   the peers harness (a copy of the workplace's shared/bench/peers.sh)
 #   ROOT=$TMPDIR/llmgw-bench  work dir, shared with peers.sh: results/, logs/, llmgw/, summary.md
 #   LLMGW_PORT=18090       llmgw's port (127.0.0.1)
 #   LLMGW_THREADS=1        llmgw serve --threads
@@ -48,8 +48,7 @@
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SHARED=${LLMGW_SHARED:-$REPO/../shared}
-PEERS=$SHARED/bench/peers.sh
+PEERS=${LLMGW_PEERS:-$REPO/bench/peers.sh}
 
 ROOT=$(realpath -m "${ROOT:-${TMPDIR:-/tmp}/llmgw-bench}")
 LLMGW_PORT=${LLMGW_PORT:-18090}
@@ -449,10 +448,10 @@ compare() {
 main() {
   case ${1:-} in
     -h | --help) usage; exit 0 ;;
-    --compare) shift; [[ -f $PEERS ]] || die "peers.sh not found at $PEERS (set LLMGW_SHARED)"; compare "$@"; exit 0 ;;
+    --compare) shift; [[ -f $PEERS ]] || die "peers.sh not found at $PEERS (set LLMGW_PEERS)"; compare "$@"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
   esac
-  [[ -f $PEERS ]] || die "peers.sh not found at $PEERS (set LLMGW_SHARED)"
+  [[ -f $PEERS ]] || die "peers.sh not found at $PEERS (set LLMGW_PEERS)"
   [[ $LLMGW_NAME =~ ^[A-Za-z0-9_.-]+$ && " direct nginx portkey " != *" $LLMGW_NAME "* ]] \
     || die "bad LLMGW_NAME '$LLMGW_NAME'"
   parse_extra_env

@@ -8,10 +8,13 @@
 # initdb in a temporary directory, a free port) serves the store tests and the integration
 # suites (CTest entry integration_pg runs them all on PostgreSQL) through
 # LLMGW_TEST_DATABASE_URL and is stopped on exit.
+# First, scripts/check-self-contained.sh fails the run when a build, test, benchmark or script
+# file reads from outside the repository.
 # Extra arguments go to the final ctest run (e.g. -R echo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/check-self-contained.sh  # a clone of the repository alone must pass
 scripts/install-deps.sh
 npm ci --no-audit --no-fund --loglevel=error
 

@@ -1,5 +1,6 @@
-// Known-answer tests from ../shared/data: RFC 7515 A.1 (HS256), RFC 9106 and the PHC
-// reference (Argon2), Wycheproof and the GCM specification (AES-256-GCM).
+// Known-answer tests from tests/data/crypto and tests/data/wycheproof (sources and licences in
+// tests/data/README.md): RFC 7515 A.1 (HS256), RFC 9106 and the PHC reference (Argon2),
+// Wycheproof and the GCM specification (AES-256-GCM).
 #include "auth/crypto.hpp"
 
 #include "core/ids.hpp"
@@ -15,7 +16,7 @@ namespace llmgw::auth {
 namespace {
 
 boost::json::value load(const std::string& rel) {
-  std::ifstream in(std::string(LLMGW_SHARED_DATA_DIR) + "/" + rel);
+  std::ifstream in(std::string(LLMGW_TEST_DATA_DIR) + "/" + rel);
   EXPECT_TRUE(in) << "missing test vectors " << rel;
   std::stringstream ss;
   ss << in.rdbuf();
@@ -88,6 +89,7 @@ TEST(Jwt, RefusesNoneOtherAlgorithmsTamperingAndTimeWindows) {
 
 TEST(Argon2, MatchesRfc9106Vectors) {
   const auto v = load("crypto/argon2_test_vectors.json");
+  ASSERT_EQ(v.at("rfc9106").as_array().size(), 3u);  // Argon2d, Argon2i, Argon2id
   for (const auto& c : v.at("rfc9106").as_array()) {
     const std::string type = str(c, "type");
     const Argon2Type t = type == "argon2d" ? Argon2Type::D
@@ -106,6 +108,7 @@ TEST(Argon2, MatchesRfc9106Vectors) {
 
 TEST(Argon2, VerifiesThePhcReferenceEncodingsAndOurOwnHashes) {
   const auto v = load("crypto/argon2_test_vectors.json");
+  ASSERT_EQ(v.at("phc_reference_argon2id").as_array().size(), 8u);
   for (const auto& c : v.at("phc_reference_argon2id").as_array()) {
     EXPECT_TRUE(argon2id_verify(str(c, "password"), str(c, "encoded"))) << str(c, "encoded");
     EXPECT_FALSE(argon2id_verify(str(c, "password") + "x", str(c, "encoded")));

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Fails when a build, test, benchmark or script file of the repository reads from outside it:
+# a clone of the repository alone must install, build, test and benchmark. It looks, in the
+# files git tracks (documentation and the provenance notes of tests/data excepted), for the
+# paths that used to leak out: the workplace's ../shared folder and absolute paths of one
+# machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pattern='(\.\./shared|/work/|/home/[a-z]|/root/|LLMGW_SHARED)'
+mapfile -t files < <(git ls-files -- CMakeLists.txt CMakePresets.json Makefile cmake src tests bench \
+  scripts .ci package.json | grep -Ev '(\.md$|^tests/data/|^scripts/check-self-contained\.sh$)')
+if hits=$(grep -nE "$pattern" -- "${files[@]}"); then
+  echo "check-self-contained: these lines reach outside the repository:" >&2
+  echo "$hits" >&2
+  exit 1
+fi
+echo "check-self-contained: ${#files[@]} files read nothing outside the repository" >&2
