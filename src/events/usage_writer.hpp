@@ -29,7 +29,7 @@ struct UsageWriterOptions {
   /// Where records the store refuses as values (store::RefusedError) go, one JSON line each
   /// (usage_codec.hpp), so that one of them cannot hold up the spool behind it. Empty: such a
   /// batch is retried like any failed one.
-  std::string dead_letter_path;
+  std::string dead_letter_path{};
 };
 
 class UsageWriter {

@@ -39,7 +39,7 @@ std::tm utc(std::int64_t t) {
 }
 
 std::string day_text(const std::tm& tm) {
-  char buf[16];
+  char buf[32];  // room for any int the format could print
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
   return buf;
 }
@@ -67,7 +67,7 @@ PeriodWindow period_window(BudgetPeriod p, std::int64_t t) {
       w.end_unix = w.start_unix + 7 * kDay;
       // The ISO week-numbering year is that of the week's Thursday.
       const std::tm thursday = utc(w.start_unix + 3 * kDay);
-      char buf[16];
+      char buf[32];  // room for any int the format could print
       std::snprintf(buf, sizeof buf, "%04d-W%02d", thursday.tm_year + 1900,
                     thursday.tm_yday / 7 + 1);
       w.id = buf;
@@ -81,7 +81,7 @@ PeriodWindow period_window(BudgetPeriod p, std::int64_t t) {
       std::tm next = first;
       next.tm_mon += 1;
       w.end_unix = static_cast<std::int64_t>(timegm(&next));  // timegm normalises month 12
-      char buf[16];
+      char buf[32];  // room for any int the format could print
       std::snprintf(buf, sizeof buf, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
       w.id = buf;
       break;

@@ -22,9 +22,9 @@
 namespace llmgw::limits {
 
 struct RateLimits {
-  std::optional<std::int64_t> rpm;
-  std::optional<std::int64_t> tpm;
-  std::optional<std::int64_t> max_concurrent;
+  std::optional<std::int64_t> rpm{};
+  std::optional<std::int64_t> tpm{};
+  std::optional<std::int64_t> max_concurrent{};
   [[nodiscard]] bool any() const noexcept { return rpm || tpm || max_concurrent; }
 };
 

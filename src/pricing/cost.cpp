@@ -119,7 +119,7 @@ Cost compute_cost(const ModelPricing* pricing, const TokenUsage& u, ServiceTier 
       {u.output_images, {{Kind{Direction::Output, Modality::Image, false}}, 1}},
   }};
   bool missing = false;
-  cost.lines_json = "[";
+  cost.lines_json.assign(1, '[');  // not = "[": GCC 12 warns falsely (-Wrestrict, PR 105329)
   for (const auto& line : lines) {
     if (line.quantity <= 0) {
       continue;
