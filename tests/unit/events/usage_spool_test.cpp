@@ -13,8 +13,9 @@ namespace {
 class UsageSpoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/llmgw-spool-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    // TMPDIR if set (std::filesystem::temp_directory_path), else /tmp.
+    std::string tmpl = (std::filesystem::temp_directory_path() / "llmgw-spool-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   static store::UsageRecord record(int i) {

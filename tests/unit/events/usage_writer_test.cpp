@@ -16,8 +16,9 @@ namespace {
 class UsageWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/llmgw-usage-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    // TMPDIR if set (std::filesystem::temp_directory_path), else /tmp.
+    std::string tmpl = (std::filesystem::temp_directory_path() / "llmgw-usage-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
     store_ = std::make_unique<store::SqliteStore>(dir_ + "/llmgw.db");
     store_->migrate();
   }

@@ -27,7 +27,8 @@ namespace llmgw::redis::test {
 
 using namespace std::chrono_literals;
 
-inline constexpr const char* kRedisServerBinary = "/usr/bin/redis-server";
+/// Found through PATH (Debian installs it in /usr/bin).
+inline constexpr const char* kRedisServerBinary = "redis-server";
 inline constexpr auto kStartTimeout = 10s;
 inline constexpr auto kPollInterval = 20ms;
 
@@ -175,7 +176,7 @@ class RedisServer {
       if (::getppid() != parent) {
         ::_exit(126);
       }
-      ::execv(kRedisServerBinary, argv.data());
+      ::execvp(kRedisServerBinary, argv.data());
       ::_exit(127);
     }
     pid_ = pid;

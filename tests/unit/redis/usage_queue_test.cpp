@@ -30,8 +30,9 @@ class UsageQueueTest : public ::testing::Test {
   void SetUp() override {
     const std::string error = redis_.start();
     ASSERT_TRUE(error.empty()) << error;
-    char tmpl[] = "/tmp/llmgw-usageq-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    // TMPDIR if set (std::filesystem::temp_directory_path), else /tmp.
+    std::string tmpl = (std::filesystem::temp_directory_path() / "llmgw-usageq-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
     store_ = std::make_unique<store::SqliteStore>(dir_ + "/llmgw.db");
     store_->migrate();
   }

@@ -215,7 +215,8 @@ void PrintTo(Kind kind, std::ostream* os) {
 }
 
 TempDir::TempDir() {
-  std::string pattern = "/tmp/llmgw_store_test_XXXXXX";
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "llmgw_store_test_XXXXXX").string();  // TMPDIR
   if (mkdtemp(pattern.data()) == nullptr) {
     throw std::runtime_error("mkdtemp failed");
   }
