@@ -4,6 +4,7 @@
 
 #include <date/date.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -35,61 +36,43 @@ std::string to_hex(std::span<const unsigned char> bytes) {
 }
 
 std::string base64url(std::span<const unsigned char> bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string s;
-  s.reserve((bytes.size() * 4 + 2) / 3);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    s.push_back(kAlphabet[(v >> 18) & 63]);
-    s.push_back(kAlphabet[(v >> 12) & 63]);
-    s.push_back(kAlphabet[(v >> 6) & 63]);
-    s.push_back(kAlphabet[v & 63]);
+  // OpenSSL's base64, then the URL-safe alphabet without padding (RFC 4648 section 5).
+  std::string s(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(s.data()), bytes.data(),
+                                static_cast<int>(bytes.size()));
+  s.resize(static_cast<std::size_t>(n));
+  while (!s.empty() && s.back() == '=') {
+    s.pop_back();
   }
-  if (const std::size_t rest = bytes.size() - i; rest > 0) {
-    std::uint32_t v = bytes[i] << 16;
-    if (rest == 2) {
-      v |= bytes[i + 1] << 8;
-    }
-    s.push_back(kAlphabet[(v >> 18) & 63]);
-    s.push_back(kAlphabet[(v >> 12) & 63]);
-    if (rest == 2) {
-      s.push_back(kAlphabet[(v >> 6) & 63]);
-    }
+  for (char& c : s) {
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
   }
   return s;
 }
 
 std::optional<std::vector<unsigned char>> base64url_decode(std::string_view s) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
   if (s.size() % 4 == 1) {
     return std::nullopt;
   }
-  std::vector<unsigned char> out;
-  out.reserve(s.size() * 3 / 4);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : s) {
-    const int v = val(c);
-    if (v < 0) {
+  // Only the URL-safe alphabet (OpenSSL would also take '+', '/' and surrounding spaces).
+  std::string b64(s);
+  for (char& c : b64) {
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '_') {
       return std::nullopt;
     }
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<unsigned char>((acc >> bits) & 0xFF));
-    }
+    c = c == '-' ? '+' : c == '_' ? '/' : c;
   }
-  if ((acc & ((1u << bits) - 1)) != 0) {
+  const std::size_t pad = (4 - b64.size() % 4) % 4;
+  b64.append(pad, '=');
+  std::vector<unsigned char> out(b64.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(b64.data()),
+                                static_cast<int>(b64.size()));
+  if (n < 0 || static_cast<std::size_t>(n) < pad) {
+    return std::nullopt;
+  }
+  out.resize(static_cast<std::size_t>(n) - pad);  // EVP_DecodeBlock counts the padding as zeros
+  if (base64url(out) != s) {
     return std::nullopt;  // non-canonical trailing bits
   }
   return out;

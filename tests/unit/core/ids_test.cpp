@@ -84,5 +84,34 @@ TEST(ParseUtc, RefusesWhatIsNotATime) {
   }
 }
 
+TEST(Base64Url, MatchesRfc4648AndRefusesWhatIsNotCanonical) {
+  const auto enc = [](std::string_view t) {
+    return base64url(std::span(reinterpret_cast<const unsigned char*>(t.data()), t.size()));
+  };
+  // RFC 4648 section 10, without padding.
+  const std::pair<const char*, const char*> vectors[] = {
+      {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"},
+      {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, coded] : vectors) {
+    EXPECT_EQ(enc(plain), coded);
+    const auto back = base64url_decode(coded);
+    ASSERT_TRUE(back) << coded;
+    EXPECT_EQ(std::string(back->begin(), back->end()), plain);
+  }
+  const std::vector<unsigned char> high{0xfb, 0xff, 0xbf};
+  EXPECT_EQ(base64url(high), "-_-_");  // the URL-safe alphabet
+  for (const char* bad : {"Z", "Zh", "Zm9", "Zm9v+A", "Zm9v/A", "Zm8=", " Zm9v", "Zm9v ", "Zm\n9v",
+                          "Zm9vY"}) {
+    EXPECT_FALSE(base64url_decode(bad)) << bad;
+  }
+  std::vector<unsigned char> bytes;
+  for (int n = 0; n <= 64; ++n) {
+    const auto back = base64url_decode(base64url(bytes));
+    ASSERT_TRUE(back) << n;
+    EXPECT_EQ(*back, bytes);
+    bytes.push_back(static_cast<unsigned char>(n * 37 + 11));
+  }
+}
+
 }  // namespace
 }  // namespace llmgw::core
