@@ -10,6 +10,9 @@ target_compile_definitions(llmgw_warnings INTERFACE
   # A request awaits several nested coroutines and ops: with Asio's default of 2 cached
   # blocks per thread most frames went back to malloc. Same value in every target (ODR).
   BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16)
+if(LLMGW_WERROR)
+  target_compile_options(llmgw_warnings INTERFACE -Werror)
+endif()
 if(LLMGW_SANITIZE)
   target_compile_options(llmgw_warnings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
     -fno-sanitize-recover=undefined)

@@ -24,11 +24,11 @@ eval "$pg_env"
 trap 'scripts/pg.sh stop "$LLMGW_PG_DIR"' EXIT
 
 echo "== dev preset (ASan + UBSan): unit, integration and end-to-end tests"
-cmake --preset dev -DLLMGW_BUILD_TESTS=ON >/dev/null
+cmake --preset dev -DLLMGW_BUILD_TESTS=ON -DLLMGW_WERROR=ON >/dev/null
 cmake --build --preset dev
 ctest --preset dev -L 'unit|integration|e2e'
 
 echo "== release preset: unit, integration and end-to-end tests"
-cmake --preset release -DLLMGW_BUILD_TESTS=ON >/dev/null
+cmake --preset release -DLLMGW_BUILD_TESTS=ON -DLLMGW_WERROR=ON >/dev/null
 cmake --build --preset release
 ctest --preset release -L 'unit|integration|e2e' "$@"

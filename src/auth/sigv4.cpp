@@ -248,7 +248,7 @@ SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
 
   std::string path = opt.normalize_path ? normalize_path(req.path) : std::string(req.path);
   if (path.empty()) {
-    path = "/";
+    path.assign(1, '/');  // not = "/": GCC 12 warns falsely (-Wrestrict, PR 105329)
   }
   std::string& cr = sig.canonical_request;
   cr.append(req.method);
