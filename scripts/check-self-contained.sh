@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pattern='(\.\./shared|/work/|/home/[a-z]|/root/|LLMGW_SHARED)'
-mapfile -t files < <(git ls-files -- CMakeLists.txt CMakePresets.json Makefile cmake src tests bench \
+mapfile -t files < <(git ls-files -- CMakeLists.txt CMakePresets.json Makefile cmake src tests bench fuzz \
   scripts .ci package.json | grep -Ev '(\.md$|^tests/data/|^scripts/check-self-contained\.sh$)')
 if hits=$(grep -nE "$pattern" -- "${files[@]}"); then
   echo "check-self-contained: these lines reach outside the repository:" >&2
