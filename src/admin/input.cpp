@@ -1,5 +1,8 @@
 #include "admin/input.hpp"
 
+#include <boost/url/encoding_opts.hpp>
+#include <boost/url/pct_string_view.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
@@ -156,38 +159,21 @@ void Body::finish() const {
 }
 
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '%') {
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-        return -1;
-      };
-      if (i + 2 >= s.size()) {
-        return std::nullopt;
-      }
-      const int hi = hex(s[i + 1]);
-      const int lo = hex(s[i + 2]);
-      if (hi < 0 || lo < 0) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out += ' ';
-    } else {
-      out += c;
-    }
+  // Boost.URL checks the escapes (a '%' not followed by two hex digits is an error).
+  const auto pct = boost::urls::make_pct_string_view(s);
+  if (!pct) {
+    return std::nullopt;
   }
-  return out;
+  boost::urls::encoding_opts opt;
+  opt.space_as_plus = plus_is_space;
+  return pct->decode(opt);
 }
 
 std::map<std::string, std::string, std::less<>> parse_query(std::string_view query) {
   std::map<std::string, std::string, std::less<>> out;
+  // Split on '&' and '=' as Boost.URL's query grammar does, but decode each part here: the
+  // grammar also refuses characters clients send unencoded (a space, '|'), which this API
+  // has always taken.
   while (!query.empty()) {
     const auto amp = query.find('&');
     const std::string_view part = query.substr(0, amp);
