@@ -28,6 +28,26 @@ function(llmgw_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(llmgw_${name} STATIC ${ARG_SOURCES})
   add_library(llmgw::${name} ALIAS llmgw_${name})
-  target_include_directories(llmgw_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  # Each library sees its own headers and those of the libraries it links, nothing else: its
+  # headers are staged (symlinked) under build/include/<name>/<path under src>, and only that
+  # tree is its include directory (PUBLIC, so it reaches what links it). A subfolder with its
+  # own CMakeLists.txt is another library and is staged by that one.
+  set(stage ${PROJECT_BINARY_DIR}/include/${name})
+  file(GLOB_RECURSE headers RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} CONFIGURE_DEPENDS
+    ${CMAKE_CURRENT_SOURCE_DIR}/*.hpp)
+  file(RELATIVE_PATH prefix ${PROJECT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
+  foreach(h IN LISTS headers)
+    get_filename_component(dir ${h} DIRECTORY)
+    if(dir AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/CMakeLists.txt)
+      continue()
+    endif()
+    set(link ${stage}/${prefix}/${h})
+    if(NOT EXISTS ${link})
+      get_filename_component(link_dir ${link} DIRECTORY)
+      file(MAKE_DIRECTORY ${link_dir})
+      file(CREATE_LINK ${CMAKE_CURRENT_SOURCE_DIR}/${h} ${link} SYMBOLIC)
+    endif()
+  endforeach()
+  target_include_directories(llmgw_${name} PUBLIC ${stage})
   target_link_libraries(llmgw_${name} PUBLIC ${ARG_DEPS} PRIVATE llmgw_warnings)
 endfunction()
