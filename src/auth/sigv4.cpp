@@ -1,12 +1,15 @@
 #include "auth/sigv4.hpp"
 
+#include "core/ids.hpp"
+
+#include <boost/algorithm/string/case_conv.hpp>
+#include <boost/url/pct_string_view.hpp>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include <algorithm>
 #include <array>
-#include <ctime>
 #include <map>
 
 namespace llmgw::auth {
@@ -14,19 +17,9 @@ namespace llmgw::auth {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-constexpr char kHex[] = "0123456789abcdef";
 constexpr char kHexUpper[] = "0123456789ABCDEF";
 
 using Digest = std::array<unsigned char, 32>;
-
-std::string hex(const unsigned char* data, std::size_t n) {
-  std::string out(n * 2, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[data[i] >> 4];
-    out[2 * i + 1] = kHex[data[i] & 0xF];
-  }
-  return out;
-}
 
 Digest hmac(std::string_view key, std::string_view data) {
   Digest out{};
@@ -45,30 +38,10 @@ bool unreserved(unsigned char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/// %XX sequences decoded; anything else (a stray '%' included) kept as is.
+/// %XX sequences decoded (Boost.URL); a string with a malformed escape is taken as it is.
 std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hex_value(s[i + 1]);
-      const int lo = hex_value(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
+  const auto pct = boost::urls::make_pct_string_view(s);
+  return pct ? pct->decode() : std::string(s);
 }
 
 /// RFC 3986 remove_dot_segments, with empty segments (repeated slashes) dropped too.
@@ -129,20 +102,11 @@ std::string canonical_value(std::string_view v) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
+/// "20150830T123600Z": RFC 3339 UTC without its separators.
 std::string amz_date(std::int64_t t) {
-  const std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[20];
-  const std::size_t n = std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return std::string(buf, n);
+  std::string s = core::format_utc(t);
+  std::erase_if(s, [](char c) { return c == '-' || c == ':'; });
+  return s;
 }
 
 std::string canonical_query(std::string_view query) {
@@ -198,7 +162,7 @@ std::string aws_uri_encode(std::string_view s, bool keep_slash) {
 std::string sha256_hex(std::string_view data) {
   Digest d{};
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
-  return hex(d.data(), d.size());
+  return core::to_hex(d);
 }
 
 SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
@@ -219,7 +183,7 @@ SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
   // Canonical headers: lower-case names in order, a repeated name's values joined by ','.
   std::map<std::string, std::string> headers;
   const auto add = [&headers](std::string_view name, std::string_view value) {
-    auto [it, fresh] = headers.try_emplace(lower(name));
+    auto [it, fresh] = headers.try_emplace(boost::algorithm::to_lower_copy(std::string(name)));
     if (!fresh) {
       it->second += ',';
     }
@@ -278,7 +242,7 @@ SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
   const Digest k_service = hmac(view(k_region), opt.service);
   const Digest k_signing = hmac(view(k_service), "aws4_request");
   const Digest s = hmac(view(k_signing), sts);
-  sig.signature = hex(s.data(), s.size());
+  sig.signature = core::to_hex(s);
 
   sig.authorization = std::string(kAlgorithm) + " Credential=" + creds.access_key_id + "/" + scope +
                       ", SignedHeaders=" + signed_headers + ", Signature=" + sig.signature;

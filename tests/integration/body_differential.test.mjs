@@ -17,7 +17,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { OpenAIMock, startGateway, request, waitUntil, dec } from './harness.mjs';
+import { startStack, request, waitUntil, dec } from './harness.mjs';
 import { parseStrict } from './strict_json.mjs';
 
 const T = { timeout: 300_000 };
@@ -103,27 +103,15 @@ const CORPUS = [
   ['comment', `{${A},${MSG} /* x */}`, 400],
 ];
 
-let mock;
-let gw;
+let s; // {mock, gw}
 
 before(async () => {
-  mock = new OpenAIMock({ anyModel: true });
-  await mock.start();
-  try {
-    gw = await startGateway({ config: config(mock.baseUrl), mockKey: mock.apiKey,
-      env: { LLMGW_USAGE_FLUSH_MS: '20' } });
-  } catch (e) {
-    await mock.stop();
-    throw e;
-  }
+  s = await startStack({ config, keys: {}, mockOptions: { anyModel: true },
+    env: { LLMGW_USAGE_FLUSH_MS: '20' } });
 });
 
 after(async () => {
-  try {
-    await gw?.cleanup();
-  } finally {
-    await mock?.stop();
-  }
+  await s?.close();
 });
 
 test('every corpus body is refused or acted on exactly as the provider parses it', T, async () => {
@@ -132,13 +120,13 @@ test('every corpus body is refused or acted on exactly as the provider parses it
   for (const [label, raw, expected, message] of CORPUS) {
     const ctx = `#${i} ${label}`;
     // A fresh key per body: its TPM window shows this call's estimate alone.
-    const { key } = await gw.createKey(`diff-${i}`, { models: ['model-a'], tpm: TPM });
+    const { key } = await s.gw.createKey(`diff-${i}`, { models: ['model-a'], tpm: TPM });
     const rid = `diff-${i++}`;
     const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'utf8');
-    mock.clearRequests();
-    const res = await request(gw.port, { method: 'POST', path: '/v1/chat/completions', body: bytes,
+    s.mock.clearRequests();
+    const res = await request(s.gw.port, { method: 'POST', path: '/v1/chat/completions', body: bytes,
       headers: { authorization: `Bearer ${key}`, 'x-request-id': rid } });
-    const forwarded = mock.recorded().filter((r) => r.path.startsWith('/v1/'));
+    const forwarded = s.mock.recorded().filter((r) => r.path.startsWith('/v1/'));
     for (const f of forwarded) {
       seenUpstream.add(parseStrict(Buffer.from(f.body_base64, 'base64')).value.model);
     }
@@ -163,7 +151,7 @@ test('every corpus body is refused or acted on exactly as the provider parses it
     }
 
     const rows = await waitUntil(async () => {
-      const r = await gw.usageFor(rid);
+      const r = await s.gw.usageFor(rid);
       return r.length > 0 ? r : null;
     }, 5_000, `${ctx}: usage row`);
     assert.equal(rows.length, 1, ctx);

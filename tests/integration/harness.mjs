@@ -536,14 +536,18 @@ export async function startGateway({ config, env = {}, keys = {}, serve = true, 
   return gw;
 }
 
-/** Starts a mock upstream and a gateway with standardConfig(); keys default to {main: {}}. */
+/**
+ * Starts a mock upstream and a gateway with standardConfig() (or `config`: an object, or a
+ * function of the mock's base URL); keys default to {main: {}}.
+ */
 export async function startStack({ mockOptions = {}, providerExtra = {}, env = {},
   keys = { main: {} }, threads = 2, config } = {}) {
   const mock = new OpenAIMock(mockOptions);
   await mock.start();
   let gw;
   try {
-    gw = await startGateway({ config: config ?? standardConfig(mock.baseUrl, providerExtra), env, keys,
+    const cfg = typeof config === 'function' ? config(mock.baseUrl) : config;
+    gw = await startGateway({ config: cfg ?? standardConfig(mock.baseUrl, providerExtra), env, keys,
       threads, mockKey: mock.apiKey });
   } catch (e) {
     await mock.stop();

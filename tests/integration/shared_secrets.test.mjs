@@ -107,9 +107,18 @@ test('a rolling master-key rotation keeps every replica serving; a replica left 
   await g1.serve();
   const { key } = await g1.createKey('main');
   const g2 = await replica(db, { ...base, LLMGW_MASTER_KEY: K1 });
-  const ok = async (gw, what) => {
-    const r = await chat(gw.port, key, chatBody('gpt-4o-mini', what));
+  const ok = async (gw, what, model = 'gpt-4o-mini') => {
+    const r = await chat(gw.port, key, chatBody(model, what));
     assert.equal(r.status, 200, `${what}: ${r.text}`);
+  };
+  /** Waits (bounded) until `gw` answers 503 provider_unavailable for the rotated model. */
+  const unavailable = async (gw, what) => {
+    const r = await waitUntil(async () => {
+      const x = await chat(gw.port, key, chatBody('gpt-4o-rotated', what));
+      return x.status === 503 ? x : null;
+    }, 5_000, what);
+    assertOpenAIError(assert, r, 503, 'server_error', 'provider_unavailable');
+    return r;
   };
   await ok(g1, 'g1 before');
   await ok(g2, 'g2 before');
@@ -145,14 +154,8 @@ test('a rolling master-key rotation keeps every replica serving; a replica left 
   const model = await adminRequest(g2.port, token, 'POST', '/admin/models',
     { name: 'gpt-4o-rotated', provider: 'rotated', upstream_model: 'gpt-4o' });
   assert.ok([200, 201].includes(model.status), model.text);
-  await ok(g2, 'g2 on the new provider');
-  const r = await chat(g2.port, key, chatBody('gpt-4o-rotated', 'g2 on the new provider'));
-  assert.equal(r.status, 200, r.text);
-  const behind = await waitUntil(async () => {
-    const x = await chat(g1.port, key, chatBody('gpt-4o-rotated', 'g1 behind'));
-    return x.status === 503 ? x : null;
-  }, 5_000, 'g1 answers 503 for the provider it cannot open');
-  assertOpenAIError(assert, behind, 503, 'server_error', 'provider_unavailable');
+  await ok(g2, 'g2 on the new provider', 'gpt-4o-rotated');
+  const behind = await unavailable(g1, 'g1 answers 503 for the provider it cannot open');
   assert.match(behind.json.error.message, /provider of the model `gpt-4o-rotated` is unavailable/);
   assert.doesNotMatch(behind.text, /LLMGW_MASTER_KEY|sk-|credential/i, 'nothing of the cause leaks to the client');
   await waitUntil(() => /sealed under another master key/.test(g1.stderr), 3_000, 'g1 logs the cause');
@@ -164,17 +167,12 @@ test('a rolling master-key rotation keeps every replica serving; a replica left 
   g1.env.LLMGW_MASTER_KEY_PREVIOUS = K1;
   await g1.serve();
   await ok(g1, 'g1 after the swap');
-  const x = await chat(g1.port, key, chatBody('gpt-4o-rotated', 'g1 on the new provider'));
-  assert.equal(x.status, 200, x.text);
+  await ok(g1, 'g1 on the new provider', 'gpt-4o-rotated');
 
   // A disabled provider's models answer 503 too, and are not listed.
   const dis = await adminRequest(g2.port, token, 'PATCH', `/admin/providers/${prov.json.id}`, { enabled: false });
   assert.equal(dis.status, 200, dis.text);
-  const off = await waitUntil(async () => {
-    const y = await chat(g1.port, key, chatBody('gpt-4o-rotated', 'disabled'));
-    return y.status === 503 ? y : null;
-  }, 5_000, 'a disabled provider answers 503');
-  assertOpenAIError(assert, off, 503, 'server_error', 'provider_unavailable');
+  await unavailable(g1, 'a disabled provider answers 503');
   const models = await adminRequest(g1.port, undefined, 'GET', '/v1/models', undefined,
     { headers: { authorization: `Bearer ${key}` } });
   assert.equal(models.status, 200, models.text);

@@ -5,12 +5,12 @@
 #include "auth/sigv4.hpp"
 #include "core/ids.hpp"
 
+#include "read_file.hpp"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace llmgw::auth {
 namespace {
@@ -18,12 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kData = fs::path(LLMGW_TEST_DATA_DIR) / "aws-sigv4";
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read_file;
 
 /// A request file: "METHOD TARGET HTTP/1.1", header lines (a line starting with whitespace
 /// continues the previous value), a blank line, the body.
@@ -85,7 +80,7 @@ TEST(SigV4, AwsCAuthSuiteHeaderSigning) {
   for (const auto& req_file : all) {
     const fs::path dir = req_file.parent_path();
     SCOPED_TRACE(dir.filename().string());
-    const auto ctx = boost::json::parse(slurp(dir / "context.json")).as_object();
+    const auto ctx = boost::json::parse(read_file(dir / "context.json")).as_object();
     const auto& c = ctx.at("credentials").as_object();
     AwsCredentials creds{std::string(c.at("access_key_id").as_string()),
                          std::string(c.at("secret_access_key").as_string()), ""};
@@ -99,14 +94,14 @@ TEST(SigV4, AwsCAuthSuiteHeaderSigning) {
     if (ctx.contains("omit_session_token")) {
       opt.sign_session_token = !ctx.at("omit_session_token").as_bool();
     }
-    const ParsedRequest pr = parse_request(slurp(req_file));
+    const ParsedRequest pr = parse_request(read_file(req_file));
     SigV4Request req{pr.method, pr.path, pr.query, pr.headers, pr.body};
     const SigV4Signature sig = sign_v4(req, creds, opt);
-    EXPECT_EQ(sig.canonical_request, trim_end(slurp(dir / "header-canonical-request.txt")));
-    EXPECT_EQ(sig.string_to_sign, trim_end(slurp(dir / "header-string-to-sign.txt")));
-    EXPECT_EQ(sig.signature, trim_end(slurp(dir / "header-signature.txt")));
+    EXPECT_EQ(sig.canonical_request, trim_end(read_file(dir / "header-canonical-request.txt")));
+    EXPECT_EQ(sig.string_to_sign, trim_end(read_file(dir / "header-string-to-sign.txt")));
+    EXPECT_EQ(sig.signature, trim_end(read_file(dir / "header-signature.txt")));
     // The signed request's Authorization line is ours.
-    const std::string signed_req = slurp(dir / "header-signed-request.txt");
+    const std::string signed_req = read_file(dir / "header-signed-request.txt");
     EXPECT_NE(signed_req.find("Authorization:" + sig.authorization), std::string::npos)
         << sig.authorization;
   }
@@ -118,7 +113,7 @@ TEST(SigV4, BotocoreSuite) {
   for (const auto& req_file : all) {
     const fs::path stem = req_file.parent_path() / req_file.stem();
     SCOPED_TRACE(req_file.stem().string());
-    ParsedRequest pr = parse_request(slurp(req_file));
+    ParsedRequest pr = parse_request(read_file(req_file));
     AwsCredentials creds{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
     // The suite's requests carry X-Amz-Date (and a session token) already: the signer adds
     // them itself.
@@ -136,9 +131,9 @@ TEST(SigV4, BotocoreSuite) {
     ASSERT_TRUE(core::parse_utc("2015-08-30T12:36:00Z", opt.unix_seconds));
     SigV4Request req{pr.method, pr.path, pr.query, pr.headers, pr.body};
     const SigV4Signature sig = sign_v4(req, creds, opt);
-    EXPECT_EQ(sig.canonical_request, trim_end(slurp(stem.string() + ".creq")));
-    EXPECT_EQ(sig.string_to_sign, trim_end(slurp(stem.string() + ".sts")));
-    EXPECT_EQ(sig.authorization, trim_end(slurp(stem.string() + ".authz")));
+    EXPECT_EQ(sig.canonical_request, trim_end(read_file(stem.string() + ".creq")));
+    EXPECT_EQ(sig.string_to_sign, trim_end(read_file(stem.string() + ".sts")));
+    EXPECT_EQ(sig.authorization, trim_end(read_file(stem.string() + ".authz")));
   }
 }
 

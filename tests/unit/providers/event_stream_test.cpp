@@ -5,13 +5,13 @@
 
 #include "providers/bedrock/event_stream.hpp"
 
+#include "read_file.hpp"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace llmgw::providers::bedrock {
 namespace {
@@ -19,12 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kData = fs::path(LLMGW_TEST_DATA_DIR) / "aws-eventstream";
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read_file;
 
 std::string base64(std::string_view b64) {
   static constexpr std::string_view kAlphabet =
@@ -82,9 +77,9 @@ TEST(EventStream, AwsSdkGoPositiveFramesDecodeHoweverTheyAreSplit) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(kData / "aws-sdk-go/encoded/positive")) {
     SCOPED_TRACE(e.path().filename().string());
-    const std::string bytes = slurp(e.path());
+    const std::string bytes = read_file(e.path());
     const auto want =
-        boost::json::parse(slurp(kData / "aws-sdk-go/decoded/positive" / e.path().filename()))
+        boost::json::parse(read_file(kData / "aws-sdk-go/decoded/positive" / e.path().filename()))
             .as_object();
     for (std::size_t piece : {bytes.size(), std::size_t{1}, std::size_t{7}}) {
       const auto msgs = decode_in_pieces(bytes, piece);
@@ -110,11 +105,11 @@ TEST(EventStream, AwsSdkGoNegativeFramesAreRefusedWithTheirReason) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(kData / "aws-sdk-go/encoded/negative")) {
     SCOPED_TRACE(e.path().filename().string());
-    std::string want = slurp(kData / "aws-sdk-go/decoded/negative" / e.path().filename());
+    std::string want = read_file(kData / "aws-sdk-go/decoded/negative" / e.path().filename());
     while (!want.empty() && (want.back() == '\n' || want.back() == '\r')) want.pop_back();
     for (std::size_t piece : {std::size_t{1} << 20, std::size_t{1}}) {
       EventStreamError err{};
-      EXPECT_TRUE(decode_in_pieces(slurp(e.path()), piece, &err).empty());
+      EXPECT_TRUE(decode_in_pieces(read_file(e.path()), piece, &err).empty());
       EXPECT_EQ(to_string(err), want);
     }
     ++n;
@@ -128,7 +123,7 @@ TEST(EventStream, SmithyFrames) {
     const std::string name = e.path().filename().string();
     if (name == "LICENSE") continue;
     SCOPED_TRACE(name);
-    const std::string bytes = slurp(e.path());
+    const std::string bytes = read_file(e.path());
     EventStreamError err{};
     const auto msgs = decode_in_pieces(bytes, 3, &err);
     if (name.starts_with("valid_")) {
