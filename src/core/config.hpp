@@ -90,6 +90,11 @@ struct ProviderConfig {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds first_byte_timeout{120'000};
   std::chrono::milliseconds idle_timeout{120'000};
+  /// What a provider type takes beyond the fields above (core/provider_settings.hpp lists
+  /// them per type): settings (an API version, a project, a region) and secrets (a secret
+  /// key, a session token), by name. Secrets are never logged.
+  std::map<std::string, std::string> settings{};
+  std::map<std::string, std::string> secrets{};
   bool operator==(const ProviderConfig&) const = default;
 };
 

@@ -1,7 +1,12 @@
 #include "store/detail.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -245,6 +250,111 @@ std::optional<std::string> open_credential(const SecretCodec* codec, std::string
                     "or give the provider its api_key again")
       .emit();
   return std::nullopt;
+}
+
+namespace {
+
+constexpr std::string_view kBaseUrl = "base_url";
+constexpr std::string_view kApiKey = "api_key";
+constexpr std::array<std::string_view, 3> kTimeouts = {"connect_timeout_ms",
+                                                       "first_byte_timeout_ms", "idle_timeout_ms"};
+
+std::array<std::chrono::milliseconds*, 3> timeouts_of(core::ProviderConfig& p) {
+  return {&p.connect_timeout, &p.first_byte_timeout, &p.idle_timeout};
+}
+
+boost::json::object parse_document(std::string_view document, std::string_view what,
+                                   std::string_view provider_name) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(document, ec);
+  if (ec || !value.is_object()) {
+    throw std::runtime_error("store: the " + std::string(what) + " of provider '" +
+                             std::string(provider_name) + "' are not a JSON object");
+  }
+  return std::move(value.as_object());
+}
+
+[[noreturn]] void malformed(std::string_view what, std::string_view provider_name,
+                            std::string_view field) {
+  throw std::runtime_error("store: the " + std::string(what) + " of provider '" +
+                           std::string(provider_name) + "' hold a malformed '" +
+                           std::string(field) + "'");
+}
+
+}  // namespace
+
+std::string provider_settings_document(const core::ProviderConfig& p) {
+  boost::json::object doc;
+  doc[kBaseUrl] = p.base_url;
+  const std::array<std::chrono::milliseconds, 3> timeouts = {p.connect_timeout,
+                                                             p.first_byte_timeout, p.idle_timeout};
+  for (std::size_t i = 0; i < kTimeouts.size(); ++i) {
+    doc[kTimeouts[i]] = timeouts[i].count();
+  }
+  for (const auto& [name, value] : p.settings) {
+    doc[name] = value;
+  }
+  return boost::json::serialize(doc);
+}
+
+void read_provider_settings(std::string_view document, std::string_view provider_name,
+                            core::ProviderConfig& p) {
+  constexpr std::string_view kWhat = "settings";
+  const auto timeouts = timeouts_of(p);
+  for (const auto& [name, value] : parse_document(document, kWhat, provider_name)) {
+    if (name == kBaseUrl) {
+      if (!value.is_string()) {
+        malformed(kWhat, provider_name, name);
+      }
+      p.base_url = value.as_string();
+      continue;
+    }
+    const auto timeout = std::find(kTimeouts.begin(), kTimeouts.end(), name);
+    if (timeout != kTimeouts.end()) {
+      if (!value.is_int64()) {
+        malformed(kWhat, provider_name, name);
+      }
+      *timeouts[static_cast<std::size_t>(timeout - kTimeouts.begin())] =
+          std::chrono::milliseconds(value.as_int64());
+      continue;
+    }
+    if (!value.is_string()) {
+      malformed(kWhat, provider_name, name);
+    }
+    p.settings.emplace(name, value.as_string());
+  }
+}
+
+std::string provider_secrets_document(const core::ProviderConfig& p) {
+  if (p.api_key.empty() && p.secrets.empty()) {
+    return {};
+  }
+  boost::json::object doc;
+  if (!p.api_key.empty()) {
+    doc[kApiKey] = p.api_key;
+  }
+  for (const auto& [name, value] : p.secrets) {
+    doc[name] = value;
+  }
+  return boost::json::serialize(doc);
+}
+
+void read_provider_secrets(std::string_view document, std::string_view provider_name,
+                           core::ProviderConfig& p) {
+  constexpr std::string_view kWhat = "secrets";
+  if (document.empty()) {
+    return;
+  }
+  for (const auto& [name, value] : parse_document(document, kWhat, provider_name)) {
+    if (!value.is_string()) {
+      malformed(kWhat, provider_name, name);
+    }
+    if (name == kApiKey) {
+      p.api_key = value.as_string();
+    } else {
+      p.secrets.emplace(name, value.as_string());
+    }
+  }
 }
 
 void refuse_config_row(const ExistingRow& row, std::string_view what) {

@@ -87,6 +87,23 @@ std::optional<std::string> open_credential(const SecretCodec* codec, std::string
                                            std::string_view provider_name, std::string_view stored,
                                            bool encrypted);
 
+// --- provider settings and secrets (one document each; no column per setting)
+
+/// The settings document of `p`: base_url, the three timeouts and the type's settings, as a
+/// JSON object. Never holds a secret.
+std::string provider_settings_document(const core::ProviderConfig& p);
+/// Reads a settings document into `p` (what it does not name keeps its default). Throws
+/// std::runtime_error naming the provider when it is not one.
+void read_provider_settings(std::string_view document, std::string_view provider_name,
+                            core::ProviderConfig& p);
+/// The secrets document of `p`: api_key and the type's secrets, as a JSON object; "" when
+/// there is none (nothing to seal).
+std::string provider_secrets_document(const core::ProviderConfig& p);
+/// Reads a secrets document into `p`. Throws std::runtime_error naming the provider (never a
+/// value) when it is not one.
+void read_provider_secrets(std::string_view document, std::string_view provider_name,
+                           core::ProviderConfig& p);
+
 // --- catalog rows
 
 /// What an admin write needs to know of the row it changes.

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llmgw::store {
@@ -62,6 +63,18 @@ class ReferenceError : public std::runtime_error {
 class RefusedError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// Thrown by a provider write whose settings its type refuses (core::check_provider_settings):
+/// `field` names the setting. Nothing was changed.
+class InvalidSettingError : public std::invalid_argument {
+ public:
+  InvalidSettingError(std::string field, const std::string& message)
+      : std::invalid_argument(message), field_(std::move(field)) {}
+  [[nodiscard]] const std::string& field() const noexcept { return field_; }
+
+ private:
+  std::string field_;
 };
 
 /// Encrypts secrets at rest (provider credentials). Implemented in auth on AES-256-GCM; the

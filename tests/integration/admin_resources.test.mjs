@@ -417,11 +417,11 @@ test('providers: CRUD; api_key is write-only, shown as a hint, encrypted at rest
   assert.equal(cfg.source, 'config');
   assert.ok(cfg.api_key_hint.endsWith(s.mock.apiKey.slice(-4)), `hint of the config provider: ${cfg.api_key_hint}`);
 
-  const [row] = await s.gw.sql(`SELECT credentials, credentials_encrypted FROM providers WHERE id = '${p.id}'`);
+  const [row] = await s.gw.sql(`SELECT secrets, secrets_encrypted FROM providers WHERE id = '${p.id}'`);
   assert.ok(row, 'the provider row');
-  assert.ok(!row.credentials.includes(secret), `providers.credentials holds the key in clear: ${row.credentials}`);
-  assert.ok(row.credentials.length > 0, 'a sealed credential is stored');
-  assert.equal(row.credentials_encrypted, 1);
+  assert.ok(!row.secrets.includes(secret), `providers.secrets holds the key in clear: ${row.secrets}`);
+  assert.ok(row.secrets.length > 0, 'a sealed credential is stored');
+  assert.equal(row.secrets_encrypted, 1);
   await assertNotStoredInClear(secret, 'the provider api_key');
 
   // PATCH: each field; a new key → a new hint, still sealed; null removes it.
@@ -429,8 +429,8 @@ test('providers: CRUD; api_key is write-only, shown as a hint, encrypted at rest
   let q = await ok(s.req('PATCH', `/admin/providers/${p.id}`, { api_key: secret2 }));
   assert.ok(q.api_key_hint.endsWith(secret2.slice(-4)), q.api_key_hint);
   assert.equal(q.name, name, 'other fields unchanged');
-  const [row2] = await s.gw.sql(`SELECT credentials FROM providers WHERE id = '${p.id}'`);
-  assert.ok(!row2.credentials.includes(secret2));
+  const [row2] = await s.gw.sql(`SELECT secrets FROM providers WHERE id = '${p.id}'`);
+  assert.ok(!row2.secrets.includes(secret2));
   await assertNotStoredInClear(secret2, 'the new provider api_key');
   q = await ok(s.req('PATCH', `/admin/providers/${p.id}`, { connect_timeout_ms: 2500, first_byte_timeout_ms: 30000, idle_timeout_ms: 45000 }));
   assert.deepEqual([q.connect_timeout_ms, q.first_byte_timeout_ms, q.idle_timeout_ms], [2500, 30000, 45000]);

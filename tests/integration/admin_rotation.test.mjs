@@ -36,9 +36,9 @@ test('rotate-master-key: refused while serving; afterwards credentials reseal an
 
   const keyFile = path.join(s.gw.dataDir, 'master.key');
   const oldKey = fs.readFileSync(keyFile, 'utf8');
-  const [before] = await s.gw.sql(`SELECT credentials, credentials_encrypted FROM providers WHERE id = '${prov.id}'`);
-  assert.equal(before.credentials_encrypted, 1);
-  assert.ok(!before.credentials.includes(s.mock.apiKey), 'sealed at rest');
+  const [before] = await s.gw.sql(`SELECT secrets, secrets_encrypted FROM providers WHERE id = '${prov.id}'`);
+  assert.equal(before.secrets_encrypted, 1);
+  assert.ok(!before.secrets.includes(s.mock.apiKey), 'sealed at rest');
 
   const busy = await runCli(['admin', 'rotate-master-key', '--data-dir', s.gw.dataDir], { env: s.gw.env });
   assert.equal(busy.code, 1, busy.stderr);
@@ -51,8 +51,8 @@ test('rotate-master-key: refused while serving; afterwards credentials reseal an
   assert.match(done.stdout, /1 credentials re-encrypted|[0-9]+ credentials re-encrypted/);
   assert.notEqual(fs.readFileSync(keyFile, 'utf8'), oldKey, 'a new key');
   assert.ok(!fs.existsSync(`${keyFile}.new`));
-  const [after] = await s.gw.sql(`SELECT credentials FROM providers WHERE id = '${prov.id}'`);
-  assert.notEqual(after.credentials, before.credentials, 'resealed');
+  const [after] = await s.gw.sql(`SELECT secrets FROM providers WHERE id = '${prov.id}'`);
+  assert.notEqual(after.secrets, before.secrets, 'resealed');
 
   await s.gw.serve();
   const token = (await adminLogin(s.gw.port, ADMIN_EMAIL, ADMIN_PASSWORD)).token;
@@ -79,8 +79,8 @@ test('rotate-master-key: refused while serving; afterwards credentials reseal an
   const patch = await adminRequest(s.gw.port, token2, 'PATCH', `/admin/providers/${prov.id}`, { enabled: true });
   assert.equal(patch.status, 409, patch.text);
   assert.equal(patch.json.error.param, 'api_key');
-  const [still] = await s.gw.sql(`SELECT credentials FROM providers WHERE id = '${prov.id}'`);
-  assert.equal(still.credentials, after.credentials, 'the sealed credential is kept');
+  const [still] = await s.gw.sql(`SELECT secrets FROM providers WHERE id = '${prov.id}'`);
+  assert.equal(still.secrets, after.secrets, 'the sealed credential is kept');
   const fixed = await adminRequest(s.gw.port, token2, 'PATCH', `/admin/providers/${prov.id}`, { api_key: s.mock.apiKey });
   assert.equal(fixed.status, 200, fixed.text);
   assert.equal((await chat(s.gw.port, s.key, chatBody('rot-model', 'fixed'))).status, 200);

@@ -291,12 +291,37 @@ CREATE TABLE secret_checks (
 );
 )sql";
 
+// A provider row keeps its identity (id, name, type, enabled, source, times, version) and two
+// documents: `settings`, a JSON object of base_url, the timeouts and whatever its type takes
+// (core/provider_settings.hpp), and `secrets`, a JSON object of api_key and the type's
+// secrets, sealed under the master key (`secrets_encrypted`) or in clear without one. A new
+// provider type then adds no column. Existing rows move their columns into the documents; a
+// credential sealed before stays a bare api_key (`secrets_format` 'api_key') until its next
+// write or re-seal, since SQL cannot open it.
+constexpr std::string_view kProviderDocuments = R"sql(
+ALTER TABLE providers ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'
+  CHECK (json_typeof(settings::json) = 'object');
+UPDATE providers SET settings = json_build_object('base_url', base_url,
+  'connect_timeout_ms', connect_timeout_ms, 'first_byte_timeout_ms', first_byte_timeout_ms,
+  'idle_timeout_ms', idle_timeout_ms)::text;
+ALTER TABLE providers RENAME COLUMN credentials TO secrets;
+ALTER TABLE providers RENAME COLUMN credentials_encrypted TO secrets_encrypted;
+ALTER TABLE providers ADD COLUMN secrets_format TEXT NOT NULL DEFAULT 'document'
+  CHECK (secrets_format IN ('api_key', 'document'));
+UPDATE providers SET secrets_format = 'api_key' WHERE secrets_encrypted;
+UPDATE providers SET secrets = json_build_object('api_key', secrets)::text
+  WHERE NOT secrets_encrypted AND secrets <> '';
+ALTER TABLE providers DROP COLUMN base_url, DROP COLUMN connect_timeout_ms,
+  DROP COLUMN first_byte_timeout_ms, DROP COLUMN idle_timeout_ms;
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
     Migration{3, "model_limits", kModelLimits},
     Migration{4, "usage_request_ids", kUsageRequestIds},
     Migration{5, "secret_checks", kSecretChecks},
+    Migration{6, "provider_documents", kProviderDocuments},
 };
 
 }  // namespace

@@ -6,14 +6,11 @@
 #include <span>
 #include <string_view>
 
+#include "store/sql/sql.hpp"
+
 namespace llmgw::store::sqlite {
 
-/// One schema step: `sql` holds one or more statements run in one transaction.
-struct Migration {
-  int version;
-  std::string_view name;
-  std::string_view sql;
-};
+using Migration = sql::Migration;
 
 /// All migrations, by strictly increasing version starting at 1.
 std::span<const Migration> migrations() noexcept;

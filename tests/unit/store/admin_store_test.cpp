@@ -485,10 +485,13 @@ TEST_P(AdminStoreTest, ProviderCredentialsAreSealedAtRest) {
   for (const auto& [name, secret] :
        {std::pair{"openai", "sk-secret-openai"}, std::pair{"admin-llm", "sk-admin-secret"}}) {
     const std::string where = std::string(" FROM providers WHERE name = '") + name + "'";
-    const std::string stored = raw_->value("SELECT credentials" + where);
+    const std::string stored = raw_->value("SELECT secrets" + where);
     EXPECT_THAT(stored, Not(HasSubstr(secret))) << name;
-    EXPECT_EQ(raw_->value("SELECT credentials_encrypted" + where), "1") << name;
-    EXPECT_EQ(codec->open(stored, raw_->value("SELECT id" + where)), secret) << name;
+    EXPECT_THAT(raw_->value("SELECT settings" + where), Not(HasSubstr(secret))) << name;
+    EXPECT_EQ(raw_->value("SELECT secrets_encrypted" + where), "1") << name;
+    EXPECT_EQ(codec->open(stored, raw_->value("SELECT id" + where)),
+              std::string(R"({"api_key":")") + secret + R"("})")
+        << name;
   }
   const CatalogData catalog = store_.load_catalog();
   ASSERT_NE(provider_named(catalog.providers, "openai"), nullptr);
@@ -503,20 +506,20 @@ TEST_P(AdminStoreTest, ApplyConfigDoesNotRewriteAnUnchangedSealedCredential) {
   const auto codec = std::make_shared<TestCodec>('k');
   store_.set_secret_codec(codec);
   store_.apply_config(file_config());  // version 1
-  const std::string sealed = raw_->value("SELECT credentials FROM providers");
+  const std::string sealed = raw_->value("SELECT secrets FROM providers");
   store_.apply_config(file_config());
   auto restarted = db_->open();
   restarted->set_secret_codec(codec);
   restarted->apply_config(file_config());
   EXPECT_EQ(store_.config_version(), 1);
-  EXPECT_EQ(raw_->value("SELECT credentials FROM providers"), sealed);
+  EXPECT_EQ(raw_->value("SELECT secrets FROM providers"), sealed);
 
   auto rotated = file_config();
   rotated.providers[0].api_key = "sk-rotated";
   store_.apply_config(rotated);
   EXPECT_EQ(store_.config_version(), 2);
-  EXPECT_NE(raw_->value("SELECT credentials FROM providers"), sealed);
-  EXPECT_EQ(raw_->value("SELECT credentials_encrypted FROM providers"), "1");
+  EXPECT_NE(raw_->value("SELECT secrets FROM providers"), sealed);
+  EXPECT_EQ(raw_->value("SELECT secrets_encrypted FROM providers"), "1");
   EXPECT_EQ(store_.load_catalog().providers[0].config.api_key, "sk-rotated");
 }
 
@@ -528,7 +531,7 @@ TEST_P(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
   store_.insert_provider(two, nullptr);
   // A sealed value copied to another row is bound to the first row's id: it does not open.
   raw_->exec(
-      "UPDATE providers SET credentials = (SELECT credentials FROM providers WHERE name = 'one')"
+      "UPDATE providers SET secrets = (SELECT secrets FROM providers WHERE name = 'one')"
       " WHERE name = 'two'");
   const CatalogData catalog = store_.load_catalog();
   EXPECT_FALSE(provider_named(catalog.providers, "one")->credential_unreadable);
@@ -552,7 +555,7 @@ TEST_P(AdminStoreTest, CredentialsThatDoNotOpenReadAsUnreadable) {
 
   // A row written in clear stays readable under a codec.
   raw_->exec(
-      "UPDATE providers SET credentials = 'sk-clear', credentials_encrypted = '0'"
+      "UPDATE providers SET secrets = '{\"api_key\":\"sk-clear\"}', secrets_encrypted = '0'"
       " WHERE name = 'two'");
   EXPECT_TRUE(store_.find_provider(two.id)->enabled);
   EXPECT_EQ(store_.find_provider(two.id)->config.api_key, "sk-clear");
@@ -562,7 +565,7 @@ TEST_P(AdminStoreTest, AnEmptyCredentialIsStoredInClear) {
   store_.set_secret_codec(std::make_shared<TestCodec>('k'));
   ProviderRecord local = admin_provider("local", "");
   store_.insert_provider(local, nullptr);
-  EXPECT_EQ(raw_->value("SELECT CAST(credentials_encrypted AS INTEGER) || '[' || credentials || ']'"
+  EXPECT_EQ(raw_->value("SELECT CAST(secrets_encrypted AS INTEGER) || '[' || secrets || ']'"
                         " FROM providers"),
             "0[]");
   EXPECT_TRUE(store_.find_provider(local.id)->enabled);
@@ -583,17 +586,17 @@ TEST_P(AdminStoreTest, ResealMovesEveryCredentialToTheNewKeyInOneTransaction) {
   const std::int64_t version = store_.config_version();
 
   // A `from` that opens nothing fails the whole call, which then changes nothing.
-  const auto before = raw_->column("SELECT credentials FROM providers ORDER BY name");
+  const auto before = raw_->column("SELECT secrets FROM providers ORDER BY name");
   EXPECT_THAT(error_of<std::runtime_error>(
                   [&] { (void)store_.reseal_credentials(new_key.get(), *new_key); }),
               Not(HasSubstr("sk-")));
   EXPECT_THROW((void)store_.reseal_credentials(nullptr, *new_key), std::runtime_error);
-  EXPECT_EQ(raw_->column("SELECT credentials FROM providers ORDER BY name"), before);
+  EXPECT_EQ(raw_->column("SELECT secrets FROM providers ORDER BY name"), before);
 
   EXPECT_EQ(store_.reseal_credentials(old_key.get(), *new_key), 3u);
   EXPECT_EQ(store_.config_version(), version);  // nothing visible changed
   EXPECT_EQ(raw_->value("SELECT " + db_->ordered_group_concat("name") +
-                        " FROM providers WHERE credentials_encrypted = '1'"),
+                        " FROM providers WHERE secrets_encrypted = '1'"),
             "clear,one,two");
   store_.set_secret_codec(new_key);
   const auto providers = store_.list_providers();

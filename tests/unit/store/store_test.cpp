@@ -716,10 +716,11 @@ TEST_P(StoreTest, ApplyConfigDeletesRowsTheFileNoLongerNames) {
 /// Rows as the admin API writes them, written raw (with a credential in clear).
 void insert_admin_rows(RawSql& raw) {
   raw.exec(
-      "INSERT INTO providers (id, name, type, base_url, credentials, connect_timeout_ms,"
-      " first_byte_timeout_ms, idle_timeout_ms, source, created_at, updated_at, version)"
-      " VALUES ('prov_admin', 'admin-llm', 'openai_compatible', 'http://127.0.0.1:9/v1',"
-      " 'sk-admin', 100, 200, 300, 'admin', 0, 0, 0);"
+      "INSERT INTO providers (id, name, type, settings, secrets, source, created_at,"
+      " updated_at, version)"
+      " VALUES ('prov_admin', 'admin-llm', 'openai_compatible', '{\"base_url\":"
+      " \"http://127.0.0.1:9/v1\", \"connect_timeout_ms\": 100, \"first_byte_timeout_ms\":"
+      " 200, \"idle_timeout_ms\": 300}', '{\"api_key\": \"sk-admin\"}', 'admin', 0, 0, 0);"
       "INSERT INTO models (id, name, provider_id, upstream_model, source, created_at,"
       " updated_at, version) VALUES ('model_admin', 'admin-model', 'prov_admin', 'm', 'admin',"
       " 0, 0, 0);"
@@ -813,15 +814,27 @@ TEST_P(StoreTest, ApplyConfigRejectsUnknownReferences) {
 }
 
 TEST_P(StoreTest, ErrorMessagesNeverContainCredentials) {
+  // The database refuses a row of the transaction that writes the provider's credential.
   auto cfg = sample_config();
-  cfg.providers[0].connect_timeout = std::chrono::milliseconds(0);  // violates a CHECK
+  cfg.models[0].rpm_limit = -1;  // violates a CHECK
   try {
     store_.apply_config(cfg);
-    FAIL() << "invalid timeout accepted";
+    FAIL() << "negative limit accepted";
   } catch (const std::runtime_error& e) {
     EXPECT_THAT(e.what(), HasSubstr(std::string(db_->check_violation())));
     EXPECT_THAT(e.what(), Not(HasSubstr("sk-secret-openai")));
   }
+  // The provider type refuses its settings before any write.
+  cfg = sample_config();
+  cfg.providers[0].connect_timeout = std::chrono::milliseconds(0);
+  try {
+    store_.apply_config(cfg);
+    FAIL() << "invalid timeout accepted";
+  } catch (const InvalidSettingError& e) {
+    EXPECT_EQ(e.field(), "connect_timeout_ms");
+    EXPECT_THAT(e.what(), Not(HasSubstr("sk-secret-openai")));
+  }
+  EXPECT_TRUE(store_.list_providers().empty());
 }
 
 // --- prices
