@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Each path written with a bracket class, so that this line does not match itself.
 pattern='(\.\./share[d]|/wor[k]/|/hom[e]/[a-z]|/roo[t]/|LLMGW_SHARE[D])'
-mapfile -t files < <(git ls-files -- CMakeLists.txt CMakePresets.json Makefile cmake src tests bench fuzz \
+mapfile -t files < <(git ls-files -- CMakeLists.txt CMakePresets.json Makefile cmake api src tests bench fuzz \
   scripts .ci package.json | grep -Ev '(\.md$|^tests/data/|^scripts/check-self-contained\.sh$)')
 if hits=$(grep -nE "$pattern" -- "${files[@]}"); then
   echo "check-self-contained: these lines reach outside the repository:" >&2

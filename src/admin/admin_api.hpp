@@ -7,6 +7,7 @@
 /// store calls block, Argon2 hashes take 64 MiB and tens of milliseconds), so the proxy's
 /// blocking pool and the I/O threads never wait for the admin plane.
 
+#include "admin/role.hpp"
 #include "auth/crypto.hpp"
 #include "http/server.hpp"
 #include "store/store.hpp"
@@ -21,11 +22,6 @@
 #include <vector>
 
 namespace llmgw::admin {
-
-enum class Role : std::uint8_t { None, Viewer, Editor, Admin };
-std::string_view to_string(Role r) noexcept;
-/// "viewer" | "editor" | "admin"; nullopt otherwise.
-std::optional<Role> parse_role(std::string_view s) noexcept;
 
 struct AdminDeps {
   store::Store& store;
@@ -79,11 +75,7 @@ store::AdminUserRecord create_admin_user(store::Store& store, const std::string&
                                          const std::string& password, Role role,
                                          const store::AuditRecord& actor);
 
-/// The OpenAPI 3.1 description of this API (src/admin/openapi.json, built in).
+/// The OpenAPI 3.1 description of this API (api/openapi.json, built in).
 std::string_view openapi_document();
-
-/// Why an email or password is refused (empty: acceptable).
-std::string check_email(std::string_view email);
-std::string check_password(std::string_view password);
 
 }  // namespace llmgw::admin

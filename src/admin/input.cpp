@@ -1,5 +1,7 @@
 #include "admin/input.hpp"
 
+#include "core/ids.hpp"
+
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/pct_string_view.hpp>
 
@@ -7,15 +9,22 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
+#include <regex>
+
 namespace llmgw::admin {
 
 namespace json = boost::json;
+using core::Errc;
 
 void fail(core::Errc e, std::string message, std::string param) {
   throw ApiError{e, std::move(message), std::move(param), {}};
 }
 
 namespace {
+
+constexpr std::size_t kDefaultPage = 100;
+constexpr std::size_t kMaxPage = 500;
 
 std::string_view kind_of(const json::value& v) {
   switch (v.kind()) {
@@ -150,6 +159,11 @@ std::optional<std::map<std::string, std::string>> Body::string_map(std::string_v
   return out;
 }
 
+void Body::missing(std::string_view name) {
+  fail(core::Errc::BadRequest, "Missing required field '" + std::string(name) + "'.",
+       std::string(name));
+}
+
 void Body::finish() const {
   for (const auto& [k, v] : doc_.as_object()) {
     if (!known_.contains(std::string_view(k))) {
@@ -169,8 +183,8 @@ std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space
   return pct->decode(opt);
 }
 
-std::map<std::string, std::string, std::less<>> parse_query(std::string_view query) {
-  std::map<std::string, std::string, std::less<>> out;
+Query parse_query(std::string_view query) {
+  Query out;
   // Split on '&' and '=' as Boost.URL's query grammar does, but decode each part here: the
   // grammar also refuses characters clients send unencoded (a space, '|'), which this API
   // has always taken.
@@ -275,6 +289,93 @@ bool model_name(std::string_view s) {
     }
   }
   return true;
+}
+
+std::string query_value(const Query& q, std::string_view name) {
+  auto it = q.find(name);
+  return it == q.end() ? std::string() : it->second;
+}
+
+std::size_t page_limit(const Query& q) {
+  auto it = q.find("limit");
+  if (it == q.end()) return kDefaultPage;
+  std::size_t n = 0;
+  const auto& s = it->second;
+  if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      (n = std::stoul(s)) < 1 || n > kMaxPage) {
+    fail(Errc::InvalidValue, "'limit' must be an integer from 1 to 500.", "limit");
+  }
+  return n;
+}
+
+std::string page_cursor(const Query& q) {
+  auto it = q.find("cursor");
+  if (it == q.end() || it->second.empty()) return {};
+  auto bytes = core::base64url_decode(it->second);
+  if (!bytes) fail(Errc::InvalidValue, "'cursor' is not a cursor this API returned.", "cursor");
+  return std::string(bytes->begin(), bytes->end());
+}
+
+std::int64_t parse_time(std::string_view text, std::string_view param) {
+  std::int64_t t = 0;
+  if (!core::parse_utc(text, t)) {
+    fail(Errc::InvalidValue,
+         "'" + std::string(param) +
+             "' must be an RFC 3339 time (2027-01-01T00:00:00Z, 2027-01-01T02:00:00.000+02:00) "
+             "or a date (YYYY-MM-DD, midnight UTC).",
+         std::string(param));
+  }
+  return t;
+}
+
+std::optional<std::int64_t> positive_or_null(Body& b, std::string_view name, bool& present) {
+  present = b.has(name);
+  if (!present || b.is_null(name)) return std::nullopt;
+  const std::int64_t v = *b.integer(name);
+  if (v <= 0 || v > 1'000'000'000'000) {
+    fail(Errc::InvalidValue, "'" + std::string(name) + "' must be a positive integer.",
+         std::string(name));
+  }
+  return v;
+}
+
+void check_names(const std::vector<std::string>& v, std::string_view param, std::size_t max) {
+  if (v.size() > max) {
+    fail(Errc::InvalidValue, "'" + std::string(param) + "' has more than " + std::to_string(max) +
+                                 " entries.", std::string(param));
+  }
+  for (const auto& s : v) {
+    if (!model_name(s)) {
+      fail(Errc::InvalidValue, "'" + std::string(param) +
+                                   "' entries must be 1 to 200 characters without spaces or control characters.",
+           std::string(param));
+    }
+  }
+}
+
+Role role_field(Body& b, std::string_view name) {
+  const auto s = Body::required(b.string(name), name);
+  auto role = parse_role(s);
+  if (!role) fail(Errc::InvalidValue, "'role' must be viewer, editor or admin.", "role");
+  return *role;
+}
+
+std::string check_email(std::string_view email) {
+  static const std::regex kEmail(R"(^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f.]+(\.[^@\s\x00-\x1f.]+)+$)");
+  if (email.size() > 254 || !std::regex_match(email.begin(), email.end(), kEmail)) {
+    return "must be an email address (name@example.com)";
+  }
+  return {};
+}
+
+std::string check_password(std::string_view password) {
+  // Characters, not bytes: a passphrase in another script is not three times as strong.
+  const auto chars = std::count_if(password.begin(), password.end(),
+                                   [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  if (!valid_utf8(password) || chars < 12 || chars > 256) {
+    return "must be 12 to 256 characters";
+  }
+  return {};
 }
 
 }  // namespace llmgw::admin

@@ -1,8 +1,9 @@
 #pragma once
 /// Reading admin request bodies and query strings: every field checked for its JSON type
 /// (400) and value (422), unknown fields refused, and the first problem reported with the
-/// field's name as `param`.
+/// field's name as `param`. The checks more than one resource makes live here, once.
 
+#include "admin/role.hpp"
 #include "core/errors.hpp"
 
 #include <boost/json/value.hpp>
@@ -49,11 +50,12 @@ class Body {
   template <class T>
   static T required(std::optional<T> v, std::string_view name) {
     if (!v) {
-      fail(core::Errc::BadRequest, "Missing required field '" + std::string(name) + "'.",
-           std::string(name));
+      missing(name);
     }
     return std::move(*v);
   }
+  /// Throws ApiError 400: "Missing required field '<name>'."
+  [[noreturn]] static void missing(std::string_view name);
 
  private:
   const boost::json::value* get(std::string_view name);
@@ -64,8 +66,35 @@ class Body {
 /// Reads one object of a nested list with the same rules (used for price components).
 Body body_of(const boost::json::value& v, std::string_view where);
 
+/// A decoded query string: name → value.
+using Query = std::map<std::string, std::string, std::less<>>;
+
 /// Query string ("a=1&b=x%20y") decoded into a map; a name given twice keeps the last.
-std::map<std::string, std::string, std::less<>> parse_query(std::string_view query);
+Query parse_query(std::string_view query);
+/// The value of `name`; empty when absent.
+std::string query_value(const Query& q, std::string_view name);
+/// A list's page size, `?limit=` 1 to 500 (100 when absent); 422 otherwise.
+std::size_t page_limit(const Query& q);
+/// Where a list goes on, `?cursor=` as a previous page's `next_cursor` gave it (decoded);
+/// empty when absent, 422 when it is not base64url.
+std::string page_cursor(const Query& q);
+
+/// An RFC 3339 time ("2026-11-27T10:00:00.000+02:00", "…Z") or a date ("2026-11-27", midnight
+/// UTC) → unix seconds; 422 otherwise.
+std::int64_t parse_time(std::string_view text, std::string_view param);
+
+/// A limit that may be cleared: a positive integer, or null (nullopt). `present` tells
+/// whether the field was sent at all.
+std::optional<std::int64_t> positive_or_null(Body& b, std::string_view name, bool& present);
+/// A list of model names: at most `max` entries, each a model_name(); 422 otherwise.
+void check_names(const std::vector<std::string>& v, std::string_view param, std::size_t max);
+/// A required role field: viewer, editor or admin; 422 otherwise.
+Role role_field(Body& b, std::string_view name);
+
+/// Why an email or password is refused (empty: acceptable).
+std::string check_email(std::string_view email);
+std::string check_password(std::string_view password);
+
 /// %XX and '+' decoding; nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
 

@@ -106,10 +106,10 @@ function call({ method, path: p, op }, who) {
 
 const label = (o) => `${o.method.toUpperCase()} ${o.path}`;
 
-test('the served document is OpenAPI 3.1, equal to src/admin/openapi.json, with every documented operation', T, async () => {
+test('the served document is OpenAPI 3.1, equal to api/openapi.json, with every documented operation', T, async () => {
   assert.equal(doc.openapi, '3.1.0');
-  const file = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'src/admin/openapi.json'), 'utf8'));
-  assert.deepEqual(doc, file, 'the server serves src/admin/openapi.json');
+  const file = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'api/openapi.json'), 'utf8'));
+  assert.deepEqual(doc, file, 'the server serves api/openapi.json');
 
   const ops = operations();
   assert.deepEqual(ops.map(label).sort(), [...DOCUMENTED].sort(), 'operations of the document vs docs/admin-api.md');
