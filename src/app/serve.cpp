@@ -4,7 +4,6 @@
 #include "app/default_catalog.hpp"
 #include "app/prices.hpp"
 #include "app/store_factory.hpp"
-#include "limits/spend_ledger.hpp"
 #include "auth/key_cache.hpp"
 #include "catalog/catalog.hpp"
 #include "core/ids.hpp"
@@ -12,8 +11,10 @@
 #include "events/usage_writer.hpp"
 #include "http/server.hpp"
 #include "http/upstream.hpp"
+#include "limits/worker_limits.hpp"
 #include "proxy/config_reloader.hpp"
 #include "proxy/proxy.hpp"
+#include "redis/redis_limits.hpp"
 #include "redis/usage_queue.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -200,8 +201,15 @@ int run_serve(const ServeOptions& opts) {
     }
 
     boost::asio::thread_pool blocking(kBlockingThreads);
-    limits::LocalSpendLedger ledger(s.budget_soft_threshold_percent);
-    limits::LocalRateLimiter rate_limiter;
+    // The shape's rate limiter and spend ledger: in Redis when it is configured (shared by
+    // replicas, one connection per I/O thread), else in process.
+    std::unique_ptr<limits::LimitsFactory> limits;
+    if (auto redis = redis_options(s)) {
+      limits = std::make_unique<redis::RedisLimits>(std::move(*redis),
+                                                    s.budget_soft_threshold_percent);
+    } else {
+      limits = std::make_unique<limits::LocalLimits>(s.budget_soft_threshold_percent);
+    }
     auto tls = http::make_client_tls_context();
     const unsigned threads = s.effective_threads();
     admin::AdminApi admin_api({.store = store,
@@ -228,16 +236,13 @@ int run_serve(const ServeOptions& opts) {
                           .blocking = blocking,
                           .tls = *tls,
                           .forward_proxy = http::ProxySettings::from_environment(),
-                          .ledger = ledger,
-                          .rate_limiter = rate_limiter,
-                          .redis = redis_options(s),
+                          .limits = *limits,
                           .rate_limit_failure = s.rate_limit_failure_policy == "fail_closed"
-                                                    ? redis::FailurePolicy::FailClosed
-                                                    : redis::FailurePolicy::FailOpen,
+                                                    ? limits::FailurePolicy::FailClosed
+                                                    : limits::FailurePolicy::FailOpen,
                           .budget_failure = s.budget_failure_policy == "fail_open"
-                                                ? redis::FailurePolicy::FailOpen
-                                                : redis::FailurePolicy::FailClosed,
-                          .budget_soft_threshold_percent = s.budget_soft_threshold_percent,
+                                                ? limits::FailurePolicy::FailOpen
+                                                : limits::FailurePolicy::FailClosed,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads),

@@ -1,6 +1,7 @@
 #include "limits/rate_limiter.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 
 namespace llmgw::limits {
@@ -166,6 +167,86 @@ void LocalRateLimiter::cancel(RateTicket& t) {
     t.entry = 0;
   }
   release(t);
+}
+
+namespace {
+
+/// admit()'s clock: monotonic milliseconds.
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Admission LocalRateLimiter::admit_now(const AdmitRequest& rq, std::span<RateDecision> decisions,
+                                      std::span<RateTicket> tickets, Reservation& hold,
+                                      std::int64_t now_ms) {
+  Admission a;
+  const auto take_back = [&](std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j) {
+      cancel(tickets[j]);
+    }
+  };
+  for (std::size_t i = 0; i < rq.subjects.size(); ++i) {
+    const RateSubject& s = rq.subjects[i];
+    decisions[i] = acquire(s.id, s.limits, rq.est_tokens, now_ms, tickets[i]);
+    if (decisions[i].verdict != RateVerdict::Ok) {
+      a.refused = i;
+      take_back(i);  // all or nothing
+      return a;
+    }
+  }
+  if (rq.budget == nullptr || ledger_ == nullptr) {
+    return a;
+  }
+  const BudgetRequest& b = *rq.budget;
+  if (b.seed) {
+    ledger_->load(b.key_id, b.period_id, *b.seed);
+  }
+  switch (ledger_->reserve(b.key_id, b.period_id, b.budget, b.amount, hold)) {
+    case ReserveResult::Ok:
+      a.budget = BudgetStatus::Held;
+      return a;
+    case ReserveResult::OverBudget:
+      a.budget = BudgetStatus::OverBudget;
+      a.spent = ledger_->spent(b.key_id, b.period_id);
+      break;
+    case ReserveResult::NotLoaded:
+      a.budget = BudgetStatus::NotLoaded;
+      break;
+  }
+  take_back(rq.subjects.size());
+  return a;
+}
+
+boost::asio::awaitable<Admission> LocalRateLimiter::admit(const AdmitRequest& rq,
+                                                          std::span<RateDecision> decisions,
+                                                          std::span<RateTicket> tickets,
+                                                          Reservation& hold) {
+  co_return admit_now(rq, decisions, tickets, hold, steady_ms());
+}
+
+void LocalRateLimiter::finish(std::span<RateTicket> tickets, std::int64_t actual_tokens) {
+  const std::int64_t now = steady_ms();
+  for (RateTicket& t : tickets) {
+    reconcile(t, actual_tokens, now);
+    release(t);
+  }
+}
+
+boost::asio::awaitable<void> LocalRateLimiter::cancel(std::span<RateTicket> tickets) {
+  for (RateTicket& t : tickets) {
+    cancel(t);
+  }
+  co_return;
+}
+
+void LocalRateLimiter::abandon(std::span<RateTicket> tickets) noexcept {
+  for (RateTicket& t : tickets) {
+    release(t);
+  }
 }
 
 std::string format_reset(std::int64_t ms) {

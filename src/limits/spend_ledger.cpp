@@ -2,18 +2,18 @@
 
 namespace llmgw::limits {
 
-bool LocalSpendLedger::loaded(const std::string& key_id, const std::string& period_id) {
+bool LocalSpendLedger::loaded(std::string_view key_id, std::string_view period_id) {
   Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
   auto it = s.entries.find(key_id);
   return it != s.entries.end() && it->second.period_id == period_id;
 }
 
-void LocalSpendLedger::load(const std::string& key_id, const std::string& period_id,
+void LocalSpendLedger::load(std::string_view key_id, std::string_view period_id,
                             core::Money spent) {
   Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
-  auto [it, inserted] = s.entries.try_emplace(key_id);
+  auto [it, inserted] = s.entries.try_emplace(std::string(key_id));
   Entry& e = it->second;
   if (!inserted && e.period_id == period_id) {
     return;  // already loaded: the ledger knows more than the store
@@ -25,10 +25,10 @@ void LocalSpendLedger::load(const std::string& key_id, const std::string& period
   }
   // A new key, or a new period. Reservations still held for the old period settle there
   // (settle() checks the period) and no longer count against the new one.
-  e = Entry{period_id, spent, {}, {}, false, e.generation + 1};
+  e = Entry{std::string(period_id), spent, {}, {}, false, e.generation + 1};
 }
 
-ReserveResult LocalSpendLedger::reserve(const std::string& key_id, const std::string& period_id,
+ReserveResult LocalSpendLedger::reserve(std::string_view key_id, std::string_view period_id,
                                         core::Money budget, core::Money amount,
                                         Reservation& out) {
   Stripe& s = stripe(key_id);
@@ -43,7 +43,8 @@ ReserveResult LocalSpendLedger::reserve(const std::string& key_id, const std::st
     return ReserveResult::OverBudget;
   }
   e.reserved += amount;
-  out = Reservation{key_id, period_id, amount, true, e.generation};
+  out = Reservation{std::string(key_id), std::string(period_id), amount, true, e.generation,
+                    budget, {}};
   return ReserveResult::Ok;
 }
 
@@ -87,7 +88,7 @@ void LocalSpendLedger::release(Reservation& r) {
   }
 }
 
-core::Money LocalSpendLedger::spent(const std::string& key_id, const std::string& period_id) {
+core::Money LocalSpendLedger::spent(std::string_view key_id, std::string_view period_id) {
   Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
   auto it = s.entries.find(key_id);
@@ -95,12 +96,26 @@ core::Money LocalSpendLedger::spent(const std::string& key_id, const std::string
                                                                        : it->second.spent;
 }
 
-core::Money LocalSpendLedger::reserved(const std::string& key_id, const std::string& period_id) {
+core::Money LocalSpendLedger::reserved(std::string_view key_id, std::string_view period_id) {
   Stripe& s = stripe(key_id);
   std::lock_guard lock(s.mutex);
   auto it = s.entries.find(key_id);
   return (it == s.entries.end() || it->second.period_id != period_id) ? core::Money{}
                                                                        : it->second.reserved;
 }
+
+void LocalSpendLedger::settle(Reservation& r, core::Money actual, SettlementListener& listener) {
+  const Settled settled = settle(r, actual);
+  if (settled.crossed_soft_threshold) {
+    listener.soft_threshold_crossed(r.key_id, r.period_id, settled);
+  }
+}
+
+boost::asio::awaitable<void> LocalSpendLedger::release(Reservation& r, SettlementListener&) {
+  release(r);
+  co_return;
+}
+
+void LocalSpendLedger::abandon(Reservation& r) noexcept { release(r); }
 
 }  // namespace llmgw::limits

@@ -1,10 +1,14 @@
 #pragma once
 /// Budgets that concurrency cannot overrun: reserve the worst case before the call, settle to
-/// the actual cost after it. `SpendLedger` is the interface; `LocalSpendLedger` (embedded
-/// default) keeps the ledger in process, a Redis implementation serves several replicas.
+/// the actual cost after it. The hold is taken with the call's rate limits
+/// (RateLimiter::admit); `SpendLedger` is the request path's interface for the rest of its
+/// life: settle or release. `LocalSpendLedger` (embedded default) keeps the ledger in process;
+/// a Redis implementation serves several replicas (redis/spend_ledger.hpp).
 
 #include "core/money.hpp"
 #include "limits/budget_period.hpp"
+
+#include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -22,6 +26,8 @@ struct Reservation {
   core::Money amount;
   bool active = false;
   std::uint64_t generation = 0;  ///< of the ledger entry it was taken from
+  core::Money budget{};          ///< the key's budget when it was taken
+  std::string hold_id{};         ///< a shared ledger's id of the hold (the gateway request id)
 };
 
 enum class ReserveResult : std::uint8_t {
@@ -37,25 +43,32 @@ struct Settled {
   bool crossed_soft_threshold = false;  ///< true once per key and period
 };
 
+/// Hears of a settlement that crossed a key's soft threshold (once per key and period),
+/// whenever it lands.
+class SettlementListener {
+ public:
+  virtual void soft_threshold_crossed(const std::string& key_id, const std::string& period_id,
+                                      const Settled& settled) = 0;
+
+ protected:
+  ~SettlementListener() = default;
+};
+
+/// The request path's ledger. One object serves one I/O thread (a shared one may serve
+/// all); its calls are made on that thread. `listener` must outlive the ledger's work.
 class SpendLedger {
  public:
   virtual ~SpendLedger() = default;
-  [[nodiscard]] virtual bool loaded(const std::string& key_id, const std::string& period_id) = 0;
-  /// Seeds a key's period with the spend already recorded (from the store). Ignored if the
-  /// period is loaded already (the ledger then knows more than the store).
-  virtual void load(const std::string& key_id, const std::string& period_id, core::Money spent) = 0;
-  /// Reserves `amount` unless it would take spent + reserved past `budget`. A zero amount is
-  /// always granted: a free call is never blocked, even by an exhausted budget.
-  virtual ReserveResult reserve(const std::string& key_id, const std::string& period_id,
-                                core::Money budget, core::Money amount, Reservation& out) = 0;
-  /// Replaces the reservation by the actual cost (it may be higher than reserved).
-  virtual Settled settle(Reservation& r, core::Money actual) = 0;
-  /// Gives a reservation back unused (the call failed before costing anything).
-  virtual void release(Reservation& r) = 0;
-  [[nodiscard]] virtual core::Money spent(const std::string& key_id,
-                                          const std::string& period_id) = 0;
-  [[nodiscard]] virtual core::Money reserved(const std::string& key_id,
-                                             const std::string& period_id) = 0;
+  /// Replaces the hold by the actual cost (it may be higher than held). Does not wait: a
+  /// shared ledger settles in the background, retried while it recovers (the hold keeps the
+  /// budget safe meanwhile).
+  virtual void settle(Reservation& r, core::Money actual, SettlementListener& listener) = 0;
+  /// Gives a hold back unused (the call failed before costing anything), before the caller
+  /// answers: the client's retry must not find it still held.
+  virtual boost::asio::awaitable<void> release(Reservation& r, SettlementListener& listener) = 0;
+  /// The call is gone without settling (its coroutine was destroyed): frees what needs no
+  /// I/O. A shared hold lapses on its own.
+  virtual void abandon(Reservation& r) noexcept = 0;
 };
 
 /// In-process ledger: one entry per (key, period) behind striped mutexes (a reservation is a
@@ -66,14 +79,24 @@ class LocalSpendLedger final : public SpendLedger {
   explicit LocalSpendLedger(unsigned soft_threshold_percent = 80)
       : soft_percent_(soft_threshold_percent) {}
 
-  bool loaded(const std::string& key_id, const std::string& period_id) override;
-  void load(const std::string& key_id, const std::string& period_id, core::Money spent) override;
-  ReserveResult reserve(const std::string& key_id, const std::string& period_id,
-                        core::Money budget, core::Money amount, Reservation& out) override;
-  Settled settle(Reservation& r, core::Money actual) override;
-  void release(Reservation& r) override;
-  core::Money spent(const std::string& key_id, const std::string& period_id) override;
-  core::Money reserved(const std::string& key_id, const std::string& period_id) override;
+  void settle(Reservation& r, core::Money actual, SettlementListener& listener) override;
+  boost::asio::awaitable<void> release(Reservation& r, SettlementListener& listener) override;
+  void abandon(Reservation& r) noexcept override;
+
+  [[nodiscard]] bool loaded(std::string_view key_id, std::string_view period_id);
+  /// Seeds a key's period with the spend already recorded (from the store). Ignored if the
+  /// period is loaded already (the ledger then knows more than the store).
+  void load(std::string_view key_id, std::string_view period_id, core::Money spent);
+  /// Reserves `amount` unless it would take spent + reserved past `budget`. A zero amount is
+  /// always granted: a free call is never blocked, even by an exhausted budget.
+  ReserveResult reserve(std::string_view key_id, std::string_view period_id, core::Money budget,
+                        core::Money amount, Reservation& out);
+  /// Replaces the reservation by the actual cost (it may be higher than reserved).
+  Settled settle(Reservation& r, core::Money actual);
+  /// Gives a reservation back unused (the call failed before costing anything).
+  void release(Reservation& r);
+  [[nodiscard]] core::Money spent(std::string_view key_id, std::string_view period_id);
+  [[nodiscard]] core::Money reserved(std::string_view key_id, std::string_view period_id);
 
  private:
   /// One entry per key, holding its current period only: a new period starts from the store's

@@ -11,8 +11,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -135,13 +133,6 @@ class LazyClientWatch final : public http::Deadline {
   std::shared_ptr<ClientWatch> state_;
 };
 
-/// The rate limiter's clock: monotonic milliseconds.
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string_view endpoint_name(int endpoint) {
   return endpoint == kEndpointChat ? "chat.completions" : "embeddings";
 }
@@ -164,27 +155,17 @@ struct Proxy::Local final : http::WorkerLocal {
   Local(http::Worker& w, const ProxyDeps& deps)
       : worker(w),
         keys(deps.key_cache_per_worker, deps.key_invalidations),
-        pool(w.io_context(), deps.tls, deps.forward_proxy) {
-    if (deps.redis) {
-      redis = std::make_unique<redis::Client>(w.io_context(), *deps.redis);
-      redis_limits = std::make_unique<redis::RedisRateLimiter>(*redis);
-      redis_ledger =
-          std::make_unique<redis::RedisSpendLedger>(*redis, deps.budget_soft_threshold_percent);
-    }
-  }
+        pool(w.io_context(), deps.tls, deps.forward_proxy),
+        limits(deps.limits.make_worker(w.io_context())) {}
   void shutdown() override {
     pool.close_all();
-    if (redis) {
-      redis->close();
-    }
+    limits->shutdown();
   }
 
   http::Worker& worker;
   auth::KeyCache keys;
   http::UpstreamPool pool;
-  std::unique_ptr<redis::Client> redis;
-  std::unique_ptr<redis::RedisRateLimiter> redis_limits;
-  std::unique_ptr<redis::RedisSpendLedger> redis_ledger;
+  std::unique_ptr<limits::WorkerLimits> limits;  ///< this thread's rate limiter and ledger
 };
 
 /// Everything one inference call carries through the path.
@@ -201,25 +182,20 @@ struct Proxy::Call {
   pricing::Cost cost;
   std::string cost_text;  ///< cost.total as decimal, formatted once
   bool cost_computed = false;
-  limits::Reservation reservation;
-  limits::SpendLedger* ledger = nullptr;
-  limits::RateTicket rate_ticket;   ///< the key's limits
-  limits::RateTicket model_ticket;  ///< the model's limits (shared by every key)
+  limits::Reservation reservation;  ///< the budget hold
+  /// What the rate limits counted: the key's, then the model's (shared by every key), each
+  /// only if it has limits.
+  std::array<limits::RateTicket, 2> tickets;
   limits::RateDecision rate;  ///< the windows the client sees in x-ratelimit-*
-  limits::RateLimiter* rate_limiter = nullptr;
-  /// A call that ends without settling (an exception on the way) gives its hold back.
+  /// The limiter and ledger of `tickets` and `reservation` (set at admission).
+  limits::WorkerLimits* limits = nullptr;
+  /// A call that ends without settling (its coroutine destroyed) gives back what needs no I/O.
   ~Call() {
-    if (reservation.active && ledger != nullptr) {
-      ledger->release(reservation);
-    }
-    if (rate_limiter != nullptr) {
-      rate_limiter->release(rate_ticket);
-      rate_limiter->release(model_ticket);
+    if (limits != nullptr) {
+      limits->ledger().abandon(reservation);
+      limits->rate_limiter().abandon(tickets);
     }
   }
-  std::string period_id;
-  bool shared_hold = false;  ///< `reservation` is held in Redis (by the gateway request id)
-  bool budget_checked = false;  ///< the budget was checked with the rate limits (Redis)
   std::int64_t upstream_us = 0;
   unsigned status = 0;
   Stage stage = Stage::None;  ///< the last stage passed
@@ -368,11 +344,6 @@ asio::awaitable<void> Proxy::handle_models(http::Exchange& ex, Local& local) {
 }
 
 namespace {
-asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledger,
-                                    limits::Reservation hold, std::string hold_id,
-                                    core::Money budget, core::Money actual, std::string key_id,
-                                    std::string period_id);
-
 constexpr std::array<std::pair<std::string_view, Stage>, 10> kStageNames{{
     {"authenticated", Stage::Authenticated},
     {"inspected", Stage::Inspected},
@@ -419,7 +390,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
   try {
     co_await run_call(ex, local, call);
     if (call.stage == Stage::Called) {
-      conclude(ex, local, call);
+      conclude(ex, call);
     }
   } catch (const std::exception& e) {
     failure = e.what();
@@ -428,7 +399,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local, 
     }
   }
   if (!failure.empty()) {
-    co_await recover(ex, local, call, failure);
+    co_await recover(ex, call, failure);
   }
 }
 
@@ -475,13 +446,10 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
     call.service = *tier;  // "auto", "scale" and unknown values bill at the default rates
   }
   reached(call, Stage::Routed);
-  if (!(co_await check_rate_limits(ex, local, call))) {
+  if (!(co_await admit(ex, local, call))) {
     co_return;
   }
   reached(call, Stage::Admitted);
-  if (!(co_await reserve_budget(ex, local, call))) {
-    co_return;
-  }
   reached(call, Stage::Reserved);
   call.calling = true;  // from here a failure may have cost the provider's work
   if (call.route->provider->type == core::ProviderType::Echo) {
@@ -492,19 +460,18 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   reached(call, Stage::Called);
 }
 
-void Proxy::conclude(http::Exchange& ex, Local& local, Call& call) {
+void Proxy::conclude(http::Exchange& ex, Call& call) {
   compute_cost(ex, call);  // streams and failures: their cost is known only now
   reached(call, Stage::Costed);
-  settle_budget(ex, local, call);
+  settle_budget(call);
   reached(call, Stage::Settled);
-  finish_rate_limits(ex, local, call);
+  finish_rate_limits(call);
   reached(call, Stage::LimitsFinished);
   record_usage(ex, call);
   reached(call, Stage::Recorded);
 }
 
-asio::awaitable<void> Proxy::recover(http::Exchange& ex, Local& local, Call& call,
-                                     std::string_view what) {
+asio::awaitable<void> Proxy::recover(http::Exchange& ex, Call& call, std::string_view what) {
   core::LogLine(core::LogLevel::Error, "inference call failed")
       .field("request_id", ex.gateway_request_id())
       .field("after_stage", static_cast<unsigned>(call.stage))
@@ -514,8 +481,8 @@ asio::awaitable<void> Proxy::recover(http::Exchange& ex, Local& local, Call& cal
   if (!call.calling) {
     // The provider was not called: nothing was spent, so everything is given back, before
     // the answer (the client's retry must not find this call still counted).
-    co_await cancel_rate_limits(local, call);
-    co_await release_budget(ex, local, call);
+    co_await cancel_rate_limits(call);
+    co_await release_budget(call);
   } else {
     if (call.status == 0) {
       call.status = ex.response_started() ? ex.status() : 500;
@@ -534,17 +501,17 @@ asio::awaitable<void> Proxy::recover(http::Exchange& ex, Local& local, Call& cal
     };
     guarded([&] { compute_cost(ex, call); });
     if (!call.settled) {
-      guarded([&] { settle_budget(ex, local, call); });
+      guarded([&] { settle_budget(call); });
     }
     if (!call.limits_finished) {
-      guarded([&] { finish_rate_limits(ex, local, call); });
+      guarded([&] { finish_rate_limits(call); });
     }
     if (!call.recorded) {
       guarded([&] { record_usage(ex, call); });
     }
     // A settlement or limit update that failed: at least free the hold and the slot.
-    co_await release_budget(ex, local, call);
-    co_await cancel_rate_limits(local, call);
+    co_await release_budget(call);
+    co_await cancel_rate_limits(call);
   }
   if (!ex.response_started()) {
     co_await ex.respond_error(Errc::Internal, "The gateway failed to process the request.");
@@ -553,20 +520,9 @@ asio::awaitable<void> Proxy::recover(http::Exchange& ex, Local& local, Call& cal
   }
 }
 
-asio::awaitable<void> Proxy::release_budget(http::Exchange& ex, Local& local, Call& call) {
-  if (!call.reservation.active) {
-    co_return;
-  }
-  if (call.shared_hold) {
-    // The shared ledger frees a hold by settling it at nothing.
-    call.reservation.active = false;
-    co_await settle_shared(this, local.redis_ledger.get(), call.reservation,
-                           std::string(ex.gateway_request_id()), *call.key->budget,
-                           core::Money{}, call.key->id, call.period_id);
-    co_return;
-  }
-  if (call.ledger != nullptr) {
-    call.ledger->release(call.reservation);
+asio::awaitable<void> Proxy::release_budget(Call& call) {
+  if (call.limits != nullptr && call.reservation.active) {
+    co_await call.limits->ledger().release(call.reservation, *this);
   }
 }
 
@@ -638,62 +594,15 @@ void Proxy::note_unavailable_provider(const catalog::Provider& provider) {
   }
 }
 
-void Proxy::note_shared_failure(std::string_view what, redis::FailurePolicy policy) {
+void Proxy::note_shared_failure(std::string_view what, limits::FailurePolicy policy) {
   const std::uint64_t n = shared_failures_.fetch_add(1) + 1;
   if (shared_failure_log_.allow()) {
     core::LogLine(core::LogLevel::Warn, "shared state unavailable (Redis)")
         .field("what", what)
-        .field("policy", policy == redis::FailurePolicy::FailOpen ? "fail_open" : "fail_closed")
+        .field("policy", policy == limits::FailurePolicy::FailOpen ? "fail_open" : "fail_closed")
         .field("failures_total", n)
         .emit();
   }
-}
-
-asio::awaitable<bool> Proxy::reserve_budget(http::Exchange& ex, Local& local, Call& call) {
-  const auth::KeyInfo& key = *call.key;
-  const auto& pricing = call.route->pricing;
-  if (!key.budget || !pricing) {
-    co_return true;  // no budget, or an unpriced model (its calls are flagged, not blocked)
-  }
-  const auto period = limits::parse_budget_period(key.budget_period)
-                          .value_or(limits::BudgetPeriod::Monthly);
-  // A copy: the per-thread cache may roll over to the next period while this call waits.
-  const limits::PeriodWindow window = current_window(period);
-  if (call.budget_checked) {
-    co_return true;  // held (or let through by the failure policy) with the rate limits
-  }
-  call.period_id = window.id;
-  if (!deps_.ledger.loaded(key.id, window.id)) {
-    auto [eptr, spent] = co_await asio::co_spawn(
-        deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
-        use_tuple);
-    if (eptr) {
-      // Budgets fail closed: without the spend so far, a call could overrun.
-      co_await refuse_budget(ex, local, call, Errc::NotReady,
-                                "The gateway could not read this key's spend; try again.");
-      co_return false;
-    }
-    deps_.ledger.load(key.id, window.id, spent);
-  }
-  const core::Money worst = worst_case(ex, call, *pricing);
-  call.ledger = &deps_.ledger;
-  const auto reserved =
-      deps_.ledger.reserve(key.id, window.id, *key.budget, worst, call.reservation);
-  if (reserved == limits::ReserveResult::NotLoaded) {
-    // The period turned over while the spend was being read: fail closed, the retry loads it.
-    co_await refuse_budget(ex, local, call, Errc::NotReady,
-                              "The budget period of this key just changed; try again.");
-    co_return false;
-  }
-  if (reserved == limits::ReserveResult::OverBudget) {
-    const core::Money spent = deps_.ledger.spent(key.id, window.id);
-    co_await refuse_budget(ex, local, call, 
-        Errc::BudgetExceeded, over_budget_message(key, period, window, spent), {},
-        "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
-            "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
-    co_return false;
-  }
-  co_return true;
 }
 
 void Proxy::compute_cost(http::Exchange& ex, Call& call) {
@@ -771,13 +680,6 @@ std::string Proxy::upstream_headers(const Call& call, const std::string& passthr
 }
 
 namespace {
-/// Runs the shared limiter's end-of-call update after the answer, off the request's path.
-asio::awaitable<void> finish_shared(redis::RedisRateLimiter* limiter, limits::RateTicket key,
-                                    limits::RateTicket model, std::int64_t actual_tokens) {
-  co_await limiter->finish(key, actual_tokens);
-  co_await limiter->finish(model, actual_tokens);
-}
-
 /// "Rate limit reached …" for the limit that refused (`whose`: "this API key" or "model `m`").
 std::string refusal_message(limits::RateVerdict v, const limits::RateLimits& lim,
                             std::string_view whose, std::int64_t estimate) {
@@ -798,58 +700,29 @@ std::string refusal_message(limits::RateVerdict v, const limits::RateLimits& lim
 }
 }  // namespace
 
-void Proxy::finish_rate_limits(http::Exchange& ex, Local& local, Call& call) {
+void Proxy::finish_rate_limits(Call& call) {
   call.limits_finished = true;
-  if (!call.rate_ticket.active && !call.model_ticket.active) {
+  if (!call.tickets[0].active && !call.tickets[1].active) {
     return;
   }
   const std::int64_t actual = call.usage.prompt_total() + call.usage.completion_total();
-  if (call.rate_limiter != nullptr) {
-    for (auto* t : {&call.rate_ticket, &call.model_ticket}) {
-      deps_.rate_limiter.reconcile(*t, actual, steady_ms());
-      deps_.rate_limiter.release(*t);
-    }
-    return;
-  }
-  if (local.redis_limits) {
-    asio::co_spawn(ex.worker().io_context(),
-                   finish_shared(local.redis_limits.get(), std::move(call.rate_ticket),
-                                 std::move(call.model_ticket), actual),
-                   asio::detached);
-    call.rate_ticket.active = false;
-    call.model_ticket.active = false;
+  call.limits->rate_limiter().finish(call.tickets, actual);
+}
+
+asio::awaitable<void> Proxy::cancel_rate_limits(Call& call) {
+  if (call.limits != nullptr) {
+    co_await call.limits->rate_limiter().cancel(call.tickets);
   }
 }
 
-asio::awaitable<void> Proxy::cancel_rate_limits(Local& local, Call& call) {
-  for (auto* t : {&call.rate_ticket, &call.model_ticket}) {
-    if (!t->active) {
-      continue;
-    }
-    if (call.rate_limiter != nullptr) {
-      call.rate_limiter->cancel(*t);
-    } else if (local.redis_limits) {
-      co_await local.redis_limits->cancel(*t);
-    }
-  }
-}
-
-asio::awaitable<void> Proxy::refuse_budget(http::Exchange& ex, Local& local, Call& call,
-                                           core::Errc e, std::string_view message,
-                                           std::string_view param, std::string_view headers) {
-  // Before the answer: the client's next call must not find this one still counted.
-  co_await cancel_rate_limits(local, call);
-  co_await ex.respond_error(e, message, param, headers);
-}
-
-asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local, Call& call) {
+asio::awaitable<bool> Proxy::admit(http::Exchange& ex, Local& local, Call& call) {
   const auth::KeyInfo& key = *call.key;
   const limits::RateLimits key_lim{key.rpm_limit, key.tpm_limit, key.max_concurrent};
   // The model's own limits protect the provider's quota: shared by every key (and alias).
   const limits::RateLimits model_lim{call.route->model_rpm, call.route->model_tpm, std::nullopt};
-  // With Redis, a budgeted call's hold goes into the same script as its rate limits.
-  const bool shared_budget = local.redis_limits && key.budget && call.route->pricing;
-  if (!key_lim.any() && !model_lim.any() && !shared_budget) {
+  // An unpriced model's calls are flagged, not blocked: no budget hold for them.
+  const bool budgeted = key.budget && call.route->pricing;
+  if (!key_lim.any() && !model_lim.any() && !budgeted) {
     co_return true;
   }
   // Before the call only its size is known: about four bytes of JSON per prompt token, plus
@@ -857,115 +730,92 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   const std::int64_t estimate =
       static_cast<std::int64_t>(ex.request().body.size() / 4) +
       std::max<std::int64_t>(0, call.req.max_output_tokens) * call.req.choices;
-  const std::string model_subject = "model:" + call.route->model;
-  limits::RateDecision key_d;
-  limits::RateDecision model_d;
-  if (local.redis_limits) {
-    std::vector<redis::RateSubject> subjects;  // copied per call: a retry may need them
-    if (key_lim.any()) {
-      subjects.push_back({key.id, key_lim});
-    }
-    if (model_lim.any()) {
-      subjects.push_back({model_subject, model_lim});
-    }
-    std::optional<redis::BudgetHoldRequest> hold;
-    limits::PeriodWindow window;
-    core::Money worst;
-    if (shared_budget) {
-      const auto period = limits::parse_budget_period(key.budget_period)
-                              .value_or(limits::BudgetPeriod::Monthly);
-      window = current_window(period);  // a copy: the cache may roll over while this waits
-      worst = worst_case(ex, call, *call.route->pricing);
-      hold = redis::BudgetHoldRequest{
-          .key_id = key.id,
-          .period_id = window.id,
-          .budget_nano = redis::to_nano_down(*key.budget),
-          .amount_nano = redis::to_nano_up(worst),
-          .period_ttl_ms =
-              std::max<std::int64_t>(60, window.end_unix - core::unix_seconds() + 86'400) * 1000};
-      call.period_id = window.id;
-      call.budget_checked = true;
-    }
-    std::vector<limits::RateTicket> tickets;
-    auto shared = co_await local.redis_limits->acquire_all(
-        subjects, estimate, std::string(ex.gateway_request_id()), tickets, 0, hold);
-    if (!shared.unavailable && shared.budget_status == 2) {
-      // First call of the period anywhere (or Redis lost its data): seed it from the store.
-      auto [eptr, spent] = co_await asio::co_spawn(
-          deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
-          use_tuple);
-      if (eptr) {
-        co_await ex.respond_error(Errc::NotReady,
-                                  "The gateway could not read this key's spend; try again.");
-        co_return false;
-      }
-      hold->seed_nano = redis::to_nano_up(spent);
-      shared = co_await local.redis_limits->acquire_all(
-          subjects, estimate, std::string(ex.gateway_request_id()), tickets, 0, hold);
-    }
-    if (shared.unavailable) {
-      const bool limited = key_lim.any() || model_lim.any();
-      const bool closed =
-          (shared_budget && deps_.budget_failure == redis::FailurePolicy::FailClosed) ||
-          (limited && deps_.rate_limit_failure == redis::FailurePolicy::FailClosed);
-      note_shared_failure(shared_budget ? "rate limiter and budget ledger" : "rate limiter",
-                          closed ? redis::FailurePolicy::FailClosed : redis::FailurePolicy::FailOpen);
-      if (!closed) {
-        co_return true;
-      }
+  std::string model_subject;
+  std::array<limits::RateSubject, 2> subjects;
+  std::size_t n = 0;
+  if (key_lim.any()) {
+    subjects[n++] = {key.id, key_lim};
+  }
+  if (model_lim.any()) {
+    model_subject = "model:" + call.route->model;
+    subjects[n++] = {model_subject, model_lim};
+  }
+  auto period = limits::BudgetPeriod::Monthly;
+  limits::PeriodWindow window;
+  limits::BudgetRequest budget;
+  if (budgeted) {
+    period = limits::parse_budget_period(key.budget_period).value_or(period);
+    window = current_window(period);  // a copy: the cache may roll over while this waits
+    budget = {.key_id = key.id,
+              .period_id = window.id,
+              .period_end_unix = window.end_unix,
+              .budget = *key.budget,
+              .amount = worst_case(ex, call, *call.route->pricing)};
+  }
+  const limits::AdmitRequest rq{.subjects = std::span(subjects.data(), n),
+                                .est_tokens = estimate,
+                                .call_id = ex.gateway_request_id(),
+                                .budget = budgeted ? &budget : nullptr};
+  std::array<limits::RateDecision, 2> decisions;
+  const auto tickets = std::span(call.tickets.data(), n);
+  limits::RateLimiter& limiter = local.limits->rate_limiter();
+  call.limits = local.limits.get();
+  auto adm = co_await limiter.admit(rq, std::span(decisions.data(), n), tickets, call.reservation);
+  if (!adm.unavailable && adm.budget == limits::BudgetStatus::NotLoaded) {
+    // The first call of the period (on this gateway, or anywhere with Redis, or Redis lost
+    // its data): seed the ledger from the store, then ask again.
+    auto [eptr, spent] = co_await asio::co_spawn(
+        deps_.blocking, load_spend(&deps_.store, key.id, window.first_day, window.last_day),
+        use_tuple);
+    if (eptr) {
+      // Budgets fail closed: without the spend so far, a call could overrun.
       co_await ex.respond_error(Errc::NotReady,
-                                "The gateway cannot check this API key's limits right now.", {},
-                                "Retry-After: 1\r\n");
+                                "The gateway could not read this key's spend; try again.");
       co_return false;
     }
-    if (shared.budget_status == 0) {
-      const auto period = limits::parse_budget_period(key.budget_period)
-                              .value_or(limits::BudgetPeriod::Monthly);
-      co_await ex.respond_error(
-          Errc::BudgetExceeded,
-          over_budget_message(key, period, window, redis::from_nano(shared.budget_spent_nano)), {},
-          "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
-              "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
-      co_return false;
+    budget.seed = spent;
+    adm = co_await limiter.admit(rq, std::span(decisions.data(), n), tickets, call.reservation);
+  }
+  if (adm.unavailable) {
+    const bool limited = key_lim.any() || model_lim.any();
+    const bool closed =
+        (budgeted && deps_.budget_failure == limits::FailurePolicy::FailClosed) ||
+        (limited && deps_.rate_limit_failure == limits::FailurePolicy::FailClosed);
+    note_shared_failure(budgeted ? "rate limiter and budget ledger" : "rate limiter",
+                        closed ? limits::FailurePolicy::FailClosed
+                               : limits::FailurePolicy::FailOpen);
+    if (!closed) {
+      co_return true;
     }
-    if (shared.hold.active) {
-      call.reservation = std::move(shared.hold);
-      call.shared_hold = true;
-    }
-    std::size_t i = 0;
-    if (key_lim.any()) {
-      key_d = std::move(shared.decisions[i]);
-      call.rate_ticket = std::move(tickets[i++]);
-    }
-    if (model_lim.any()) {
-      model_d = std::move(shared.decisions[i]);
-      call.model_ticket = std::move(tickets[i]);
-    }
-  } else {
-    call.rate_limiter = &deps_.rate_limiter;
-    const std::int64_t now = steady_ms();
-    if (key_lim.any()) {
-      key_d = deps_.rate_limiter.acquire(key.id, key_lim, estimate, now, call.rate_ticket);
-    }
-    if (key_d.verdict == limits::RateVerdict::Ok && model_lim.any()) {
-      model_d = deps_.rate_limiter.acquire(model_subject, model_lim, estimate, now,
-                                           call.model_ticket);
-      if (model_d.verdict != limits::RateVerdict::Ok) {
-        deps_.rate_limiter.cancel(call.rate_ticket);  // all or nothing
-      }
-    }
+    co_await ex.respond_error(Errc::NotReady,
+                              "The gateway cannot check this API key's limits right now.", {},
+                              "Retry-After: 1\r\n");
+    co_return false;
+  }
+  if (adm.budget == limits::BudgetStatus::NotLoaded) {
+    // The period turned over while the spend was being read: fail closed, the retry loads it.
+    co_await ex.respond_error(Errc::NotReady,
+                              "The budget period of this key just changed; try again.");
+    co_return false;
+  }
+  if (adm.budget == limits::BudgetStatus::OverBudget) {
+    co_await ex.respond_error(
+        Errc::BudgetExceeded, over_budget_message(key, period, window, adm.spent), {},
+        "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
+            "\r\nx-llmgw-cost-usd: 0\r\nx-llmgw-cost-status: exact\r\n");
+    co_return false;
   }
   // The key's windows are the client's: its headers; a key without limits sees the model's.
-  call.rate = key_lim.any() ? key_d : model_d;
-  const bool model_refused = model_d.verdict != limits::RateVerdict::Ok;
-  if (key_d.verdict == limits::RateVerdict::Ok && !model_refused) {
+  if (n > 0) {
+    call.rate = decisions[0];
+  }
+  if (adm.refused == limits::Admission::kNone) {
     co_return true;
   }
-  const limits::RateDecision& refused = model_refused && key_d.verdict == limits::RateVerdict::Ok
-                                            ? model_d
-                                            : key_d;
+  const limits::RateDecision& refused = decisions[adm.refused];
+  const bool model_refused = !key_lim.any() || adm.refused == 1;  // the key's come first
   const std::string msg =
-      &refused == &model_d
+      model_refused
           ? refusal_message(refused.verdict, model_lim, "model `" + call.route->model + "`", estimate)
           : refusal_message(refused.verdict, key_lim, "this API key", estimate);
   std::string headers = rate_headers(call.rate);
@@ -976,30 +826,17 @@ asio::awaitable<bool> Proxy::check_rate_limits(http::Exchange& ex, Local& local,
   co_return false;
 }
 
-void Proxy::settle_budget(http::Exchange& ex, Local& local, Call& call) {
+void Proxy::settle_budget(Call& call) {
   call.settled = true;
   if (!call.reservation.active) {
     return;
   }
   const core::Money actual = call.cost.known() ? call.cost.total : call.reservation.amount;
-  if (call.shared_hold) {
-    // Off the request's path: the hold keeps the budget safe until the settlement lands.
-    asio::co_spawn(ex.worker().io_context(),
-                   settle_shared(this, local.redis_ledger.get(), call.reservation,
-                                 std::string(ex.gateway_request_id()), *call.key->budget, actual,
-                                 call.key->id, call.period_id),
-                   asio::detached);
-    call.reservation.active = false;
-    return;
-  }
-  const auto settled = deps_.ledger.settle(call.reservation, actual);
-  if (settled.crossed_soft_threshold) {
-    record_soft_threshold(call.key->id, call.period_id, settled);
-  }
+  call.limits->ledger().settle(call.reservation, actual, *this);
 }
 
-void Proxy::record_soft_threshold(const std::string& key_id, const std::string& period_id,
-                                  const limits::Settled& settled) {
+void Proxy::soft_threshold_crossed(const std::string& key_id, const std::string& period_id,
+                                   const limits::Settled& settled) {
   {
     store::BudgetEvent e{key_id, period_id, "soft_threshold",
                          settled.spent.to_string(), settled.budget.to_string(),
@@ -1021,36 +858,6 @@ void Proxy::record_soft_threshold(const std::string& key_id, const std::string& 
     });
   }
 }
-
-namespace {
-asio::awaitable<void> settle_shared(Proxy* proxy, redis::RedisSpendLedger* ledger,
-                                    limits::Reservation hold, std::string hold_id,
-                                    core::Money budget, core::Money actual, std::string key_id,
-                                    std::string period_id) {
-  // A lost settlement would leave the shared spend behind the real one (and the hold would
-  // lapse): retried while Redis recovers, then logged.
-  std::optional<limits::Settled> settled;
-  for (int attempt = 0; attempt < 5 && !settled; ++attempt) {
-    if (attempt > 0) {
-      asio::steady_timer wait(co_await asio::this_coro::executor,
-                              std::chrono::milliseconds(200 << attempt));
-      co_await wait.async_wait(asio::use_awaitable);
-    }
-    limits::Reservation r = hold;
-    r.active = true;
-    settled = co_await ledger->settle(r, hold_id, budget, actual);
-  }
-  if (!settled) {
-    core::LogLine(core::LogLevel::Error, "budget settlement lost (Redis unavailable)")
-        .field("key_id", key_id)
-        .field("cost_usd", actual.to_string())
-        .emit();
-  }
-  if (settled && settled->crossed_soft_threshold) {
-    proxy->record_soft_threshold(key_id, period_id, *settled);
-  }
-}
-}  // namespace
 
 asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
   const std::string_view body = ex.request().body;

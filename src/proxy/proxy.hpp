@@ -10,8 +10,7 @@
 #include "http/upstream.hpp"
 #include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
-#include "redis/rate_limits.hpp"
-#include "redis/spend_ledger.hpp"
+#include "limits/worker_limits.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -32,8 +31,8 @@ enum class Stage : std::uint8_t {
   Authenticated,
   Inspected,
   Routed,
-  Admitted,   ///< rate limits counted (and, with Redis, the budget held)
-  Reserved,   ///< budget held
+  Admitted,   ///< rate limits counted and the budget held (one step)
+  Reserved,   ///< (directly after Admitted: kept as a fault-injection point)
   Called,     ///< the provider answered (or the echo provider did)
   Costed,
   Settled,
@@ -52,15 +51,14 @@ struct ProxyDeps {
   boost::asio::thread_pool& blocking;
   boost::asio::ssl::context& tls;
   http::ProxySettings forward_proxy;
-  limits::SpendLedger& ledger;
-  limits::RateLimiter& rate_limiter;
-  /// Set: rate limits live in Redis (one connection per I/O thread), shared by replicas.
-  std::optional<redis::Options> redis;
-  redis::FailurePolicy rate_limit_failure = redis::FailurePolicy::FailOpen;
-  /// With Redis, budgets are held there too; while it does not answer they fail closed
-  /// (503) unless this says fail_open (served without a budget check, counted and logged).
-  redis::FailurePolicy budget_failure = redis::FailurePolicy::FailClosed;
-  unsigned budget_soft_threshold_percent = 80;
+  /// Makes each I/O thread's rate limiter and spend ledger: in process, or in Redis (shared
+  /// by replicas). The request path sees only their interfaces.
+  limits::LimitsFactory& limits;
+  /// While shared limits (Redis) do not answer, rate limits fail open (served unchecked,
+  /// counted and logged) unless this says fail_closed (503).
+  limits::FailurePolicy rate_limit_failure = limits::FailurePolicy::FailOpen;
+  /// Likewise budgets, which fail closed (503) unless this says fail_open.
+  limits::FailurePolicy budget_failure = limits::FailurePolicy::FailClosed;
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
@@ -72,7 +70,7 @@ struct ProxyDeps {
   unsigned fault_count = 0;
 };
 
-class Proxy final : public http::Handler {
+class Proxy final : public http::Handler, public limits::SettlementListener {
  public:
   explicit Proxy(ProxyDeps deps) : deps_(std::move(deps)), faults_left_(deps_.fault_count) {}
 
@@ -80,8 +78,8 @@ class Proxy final : public http::Handler {
   boost::asio::awaitable<void> handle(http::Exchange& ex) override;
 
   /// Logs and stores a soft-threshold crossing (once per key and period).
-  void record_soft_threshold(const std::string& key_id, const std::string& period_id,
-                             const limits::Settled& settled);
+  void soft_threshold_crossed(const std::string& key_id, const std::string& period_id,
+                              const limits::Settled& settled) override;
 
   /// /readyz answers 200 once this is set (after the first catalog load).
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
@@ -95,10 +93,10 @@ class Proxy final : public http::Handler {
   /// The stages of a call up to the provider's answer (authenticate … call).
   boost::asio::awaitable<void> run_call(http::Exchange& ex, Local& local, Call& call);
   /// After the answer: cost, settle, finish the rate limits, record usage.
-  void conclude(http::Exchange& ex, Local& local, Call& call);
+  void conclude(http::Exchange& ex, Call& call);
   /// A stage threw: answers 500 (or cuts a started answer off) and gives back what the call
   /// held — everything if the provider was not called; else the call is billed as answered.
-  boost::asio::awaitable<void> recover(http::Exchange& ex, Local& local, Call& call,
+  boost::asio::awaitable<void> recover(http::Exchange& ex, Call& call,
                                        std::string_view what);
   /// Throws when the test fault is set for `s` (LLMGW_TEST_FAULT_AFTER).
   void reached(Call& call, Stage s);
@@ -106,30 +104,23 @@ class Proxy final : public http::Handler {
                                                                             Local& local);
   boost::asio::awaitable<void> forward(http::Exchange& ex, Local& local, Call& call);
   boost::asio::awaitable<void> answer_echo(http::Exchange& ex, Call& call);
-  /// Reserves the call's worst case against the key's budget; answers 429 (and returns
-  /// false) when it would risk passing it.
-  boost::asio::awaitable<bool> reserve_budget(http::Exchange& ex, Local& local, Call& call);
   void compute_cost(http::Exchange& ex, Call& call);
-  /// Refuses (429 with Retry-After) a call over the key's RPM, TPM or concurrency limit;
-  /// otherwise counts it.
-  boost::asio::awaitable<bool> check_rate_limits(http::Exchange& ex, Local& local, Call& call);
-  /// Answers a refusal by the budget check, after taking back the call's rate-limit counts.
-  boost::asio::awaitable<void> refuse_budget(http::Exchange& ex, Local& local, Call& call,
-                                             core::Errc e, std::string_view message,
-                                             std::string_view param = {},
-                                             std::string_view headers = {});
-  /// The call was refused after its rate limits were counted: take them back.
-  boost::asio::awaitable<void> cancel_rate_limits(Local& local, Call& call);
+  /// Counts the call against the key's and the model's RPM, TPM and concurrency limits and
+  /// holds its worst case against the key's budget, all or nothing; otherwise answers 429
+  /// (with Retry-After) or 503 and returns false.
+  boost::asio::awaitable<bool> admit(http::Exchange& ex, Local& local, Call& call);
+  /// The call failed before the provider was called: take its rate-limit counts back.
+  boost::asio::awaitable<void> cancel_rate_limits(Call& call);
   /// After the call: the actual tokens replace the estimate, the concurrency slot is freed.
-  void finish_rate_limits(http::Exchange& ex, Local& local, Call& call);
+  void finish_rate_limits(Call& call);
   static std::string cost_headers(const Call& call);
   /// x-ratelimit-{limit,remaining,reset}-{requests,tokens} of the key's windows.
   static std::string rate_headers(const limits::RateDecision& d);
   /// The provider's pass-through headers, minus its x-ratelimit-* when the key has its own.
   static std::string upstream_headers(const Call& call, const std::string& passthrough);
-  void settle_budget(http::Exchange& ex, Local& local, Call& call);
-  /// Frees the call's budget hold without spending it (in Redis, off the request's path).
-  boost::asio::awaitable<void> release_budget(http::Exchange& ex, Local& local, Call& call);
+  void settle_budget(Call& call);
+  /// Frees the call's budget hold without spending it.
+  boost::asio::awaitable<void> release_budget(Call& call);
   core::Money worst_case(http::Exchange& ex, const Call& call,
                          const pricing::ModelPricing& pricing) const;
   static std::string over_budget_message(const auth::KeyInfo& key, limits::BudgetPeriod period,
@@ -137,7 +128,7 @@ class Proxy final : public http::Handler {
   /// Logs (at most every 10 s) that a model of an unavailable provider was asked for.
   void note_unavailable_provider(const catalog::Provider& provider);
   /// Counts a shared-state failure and logs it at most every 10 s.
-  void note_shared_failure(std::string_view what, redis::FailurePolicy policy);
+  void note_shared_failure(std::string_view what, limits::FailurePolicy policy);
   void record_usage(http::Exchange& ex, Call& call);
 
   ProxyDeps deps_;

@@ -2,22 +2,16 @@
 
 #include "redis/spend_ledger.hpp"
 
+#include "core/ids.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include <algorithm>
 
 namespace llmgw::redis {
 
 namespace asio = boost::asio;
-
-bool parse_failure_policy(std::string_view s, FailurePolicy& out) {
-  if (s == "fail_open") {
-    out = FailurePolicy::FailOpen;
-  } else if (s == "fail_closed") {
-    out = FailurePolicy::FailClosed;
-  } else {
-    return false;
-  }
-  return true;
-}
 
 namespace {
 
@@ -242,6 +236,8 @@ asio::awaitable<RedisRateResults> RedisRateLimiter::acquire_all(
     res.hold.period_id = budget->period_id;
     res.hold.amount = from_nano(budget->amount_nano);
     res.hold.active = true;
+    res.hold.budget = from_nano(budget->budget_nano);
+    res.hold.hold_id = call_id;
   }
   const auto& e = reply->elements;
   const auto verdict = static_cast<limits::RateVerdict>(e[0].integer);
@@ -321,6 +317,106 @@ asio::awaitable<void> RedisRateLimiter::cancel(limits::RateTicket& t) {
   argv.push_back(t.call_id);
   argv.push_back(std::to_string(t.tokens));
   co_await client_.eval(kCancel, std::move(keys), std::move(argv));
+}
+
+}  // namespace llmgw::redis
+
+namespace llmgw::redis {
+
+namespace {
+
+asio::awaitable<void> finish_all(RedisRateLimiter* limiter, std::vector<limits::RateTicket> tickets,
+                                 std::int64_t actual_tokens) {
+  for (auto& t : tickets) {
+    co_await limiter->finish(t, actual_tokens);
+  }
+}
+
+limits::BudgetStatus budget_status(int script_status) {
+  switch (script_status) {
+    case 1:
+      return limits::BudgetStatus::Held;
+    case 0:
+      return limits::BudgetStatus::OverBudget;
+    case 2:
+      return limits::BudgetStatus::NotLoaded;
+    default:
+      return limits::BudgetStatus::NotAsked;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<limits::Admission> RedisRateLimiter::admit(
+    const limits::AdmitRequest& rq, std::span<limits::RateDecision> decisions,
+    std::span<limits::RateTicket> tickets, limits::Reservation& hold) {
+  limits::Admission a;
+  std::vector<RateSubject> subjects;
+  subjects.reserve(rq.subjects.size());
+  for (const auto& s : rq.subjects) {
+    subjects.push_back({std::string(s.id), s.limits});
+  }
+  std::optional<BudgetHoldRequest> budget;
+  if (rq.budget != nullptr) {
+    const limits::BudgetRequest& b = *rq.budget;
+    budget.emplace();
+    budget->key_id = b.key_id;
+    budget->period_id = b.period_id;
+    budget->budget_nano = to_nano_down(b.budget);
+    budget->amount_nano = to_nano_up(b.amount);
+    budget->seed_nano = b.seed ? to_nano_up(*b.seed) : -1;
+    // Kept a day past the period's end (a late settlement still finds it).
+    budget->period_ttl_ms =
+        std::max<std::int64_t>(60, b.period_end_unix - core::unix_seconds() + 86'400) * 1000;
+  }
+  std::vector<limits::RateTicket> out;
+  auto res = co_await acquire_all(std::move(subjects), rq.est_tokens, std::string(rq.call_id),
+                                  out, 0, std::move(budget));
+  if (res.unavailable) {
+    a.unavailable = true;
+    co_return a;
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    decisions[i] = std::move(res.decisions[i]);
+    tickets[i] = std::move(out[i]);
+  }
+  a.refused = res.refused;
+  a.budget = budget_status(res.budget_status);
+  if (a.budget == limits::BudgetStatus::OverBudget) {
+    a.spent = from_nano(res.budget_spent_nano);
+  }
+  if (res.hold.active) {
+    hold = std::move(res.hold);
+    hold.budget = rq.budget->budget;
+  }
+  co_return a;
+}
+
+void RedisRateLimiter::finish(std::span<limits::RateTicket> tickets, std::int64_t actual_tokens) {
+  std::vector<limits::RateTicket> open;
+  for (auto& t : tickets) {
+    if (t.active) {
+      open.push_back(std::move(t));
+      t.active = false;
+    }
+  }
+  if (!open.empty()) {
+    // Off the request's path: the answer does not wait for Redis.
+    asio::co_spawn(client_.io_context(), finish_all(this, std::move(open), actual_tokens),
+                   asio::detached);
+  }
+}
+
+asio::awaitable<void> RedisRateLimiter::cancel(std::span<limits::RateTicket> tickets) {
+  for (auto& t : tickets) {
+    co_await cancel(t);
+  }
+}
+
+void RedisRateLimiter::abandon(std::span<limits::RateTicket> tickets) noexcept {
+  for (auto& t : tickets) {
+    t.active = false;  // its slot lapses after slot_ttl
+  }
 }
 
 }  // namespace llmgw::redis

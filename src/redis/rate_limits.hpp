@@ -7,6 +7,9 @@
 /// time), `:tok` (zset of "id:tokens" by time), `:toksum` (their sum), `:inflight` (zset of
 /// call ids by expiry: a replica that dies mid-call frees its slots after `slot_ttl`).
 ///
+/// RedisRateLimiter implements limits::RateLimiter for the request path: admit() is
+/// acquire_all(), one round trip that also holds the budget (redis/spend_ledger.hpp).
+///
 /// Unlike LocalRateLimiter, a clock that steps back is not held at the latest time seen: each
 /// call is counted at the time it was made (the sorted sets keep the order), so after a step
 /// back the earlier entries age out late, never early, and Retry-After says when they will.
@@ -19,14 +22,11 @@
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace llmgw::redis {
-
-enum class FailurePolicy : std::uint8_t { FailOpen, FailClosed };
-/// "fail_open" | "fail_closed"; false otherwise.
-bool parse_failure_policy(std::string_view s, FailurePolicy& out);
 
 struct RedisRateResult {
   limits::RateDecision decision;
@@ -62,7 +62,7 @@ struct RedisRateResults {
   limits::Reservation hold;  ///< status 1 with a non-zero amount: the hold to settle later
 };
 
-class RedisRateLimiter {
+class RedisRateLimiter final : public limits::RateLimiter {
  public:
   explicit RedisRateLimiter(Client& client, std::chrono::milliseconds slot_ttl = std::chrono::minutes(10))
       : client_(client), slot_ttl_(slot_ttl) {}
@@ -86,6 +86,16 @@ class RedisRateLimiter {
   boost::asio::awaitable<void> finish(limits::RateTicket& t, std::int64_t actual_tokens);
   /// Takes back what `acquire` counted (a later check of the same call refused it).
   boost::asio::awaitable<void> cancel(limits::RateTicket& t);
+
+  /// acquire_all() on Redis's clock; a budget hold it takes is named by the call id.
+  boost::asio::awaitable<limits::Admission> admit(const limits::AdmitRequest& rq,
+                                                  std::span<limits::RateDecision> decisions,
+                                                  std::span<limits::RateTicket> tickets,
+                                                  limits::Reservation& hold) override;
+  /// Both finishes in one background coroutine on the connection's thread.
+  void finish(std::span<limits::RateTicket> tickets, std::int64_t actual_tokens) override;
+  boost::asio::awaitable<void> cancel(std::span<limits::RateTicket> tickets) override;
+  void abandon(std::span<limits::RateTicket> tickets) noexcept override;
 
  private:
   Client& client_;

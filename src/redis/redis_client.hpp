@@ -59,6 +59,8 @@ class Client {
                                                     std::vector<std::string> keys,
                                                     std::vector<std::string> argv);
   [[nodiscard]] bool connected() const noexcept { return ctx_ != nullptr && up_; }
+  /// The thread's io_context (work done for a caller in the background runs there).
+  [[nodiscard]] boost::asio::io_context& io_context() const noexcept { return ioc_; }
   /// Closes the connection (pending commands complete with nullopt).
   void close();
 

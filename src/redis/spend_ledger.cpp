@@ -1,6 +1,13 @@
 #include "redis/spend_ledger.hpp"
 
 #include "core/ids.hpp"
+#include "core/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 
@@ -30,6 +37,33 @@ end
 return {spent, crossed}
 )lua";
 
+constexpr int kSettleAttempts = 5;
+constexpr std::chrono::milliseconds kSettleBackoff{200};
+
+/// A lost settlement would leave the shared spend behind the real one (and the hold would
+/// lapse): retried while Redis recovers, then logged.
+asio::awaitable<void> settle_retried(RedisSpendLedger* ledger, limits::Reservation hold,
+                                     core::Money actual, limits::SettlementListener* listener) {
+  std::optional<limits::Settled> settled;
+  for (int attempt = 0; attempt < kSettleAttempts && !settled; ++attempt) {
+    if (attempt > 0) {
+      asio::steady_timer wait(co_await asio::this_coro::executor, kSettleBackoff * (1 << attempt));
+      co_await wait.async_wait(asio::use_awaitable);
+    }
+    limits::Reservation r = hold;
+    r.active = true;
+    settled = co_await ledger->settle_once(r, actual);
+  }
+  if (!settled) {
+    core::LogLine(core::LogLevel::Error, "budget settlement lost (Redis unavailable)")
+        .field("key_id", hold.key_id)
+        .field("cost_usd", actual.to_string())
+        .emit();
+  }
+  if (settled && settled->crossed_soft_threshold) {
+    listener->soft_threshold_crossed(hold.key_id, hold.period_id, *settled);
+  }
+}
 
 }  // namespace
 
@@ -61,15 +95,16 @@ core::Money from_nano(std::int64_t n) {
   return core::Money::from_units(static_cast<core::Money::Rep>(n) * kUnitsPerNano);
 }
 
-asio::awaitable<std::optional<limits::Settled>> RedisSpendLedger::settle(
-    limits::Reservation& r, std::string_view hold_id, core::Money budget, core::Money actual) {
+asio::awaitable<std::optional<limits::Settled>> RedisSpendLedger::settle_once(
+    limits::Reservation& r, core::Money actual) {
   r.active = false;
   const auto keys = budget_keys(r.key_id, r.period_id);
+  const core::Money budget = r.budget;
   const std::int64_t soft =
       soft_percent_ == 0 ? 0 : to_nano_down(budget) / 100 * soft_percent_ +
                                    to_nano_down(budget) % 100 * soft_percent_ / 100;
   std::vector<std::string> argv;
-  argv.emplace_back(hold_id);
+  argv.push_back(r.hold_id);
   argv.push_back(std::to_string(to_nano_up(r.amount)));
   argv.push_back(std::to_string(to_nano_up(actual)));
   argv.push_back(std::to_string(soft));
@@ -82,6 +117,26 @@ asio::awaitable<std::optional<limits::Settled>> RedisSpendLedger::settle(
   s.budget = budget;
   s.crossed_soft_threshold = reply->elements[1].integer == 1;
   co_return s;
+}
+
+void RedisSpendLedger::settle(limits::Reservation& r, core::Money actual,
+                              limits::SettlementListener& listener) {
+  if (!r.active) {
+    return;
+  }
+  r.active = false;
+  // Off the request's path: the hold keeps the budget safe until the settlement lands.
+  asio::co_spawn(client_.io_context(), settle_retried(this, r, actual, &listener),
+                 asio::detached);
+}
+
+asio::awaitable<void> RedisSpendLedger::release(limits::Reservation& r,
+                                                limits::SettlementListener& listener) {
+  if (!r.active) {
+    co_return;
+  }
+  r.active = false;
+  co_await settle_retried(this, r, core::Money{}, &listener);
 }
 
 }  // namespace llmgw::redis

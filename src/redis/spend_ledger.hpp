@@ -36,17 +36,25 @@ core::Money from_nano(std::int64_t n);
 /// The ledger's keys of a key and period: the period hash, then the holds zset.
 std::vector<std::string> budget_keys(std::string_view key_id, std::string_view period_id);
 
-class RedisSpendLedger {
+class RedisSpendLedger final : public limits::SpendLedger {
  public:
   RedisSpendLedger(Client& client, unsigned soft_threshold_percent)
       : client_(client), soft_percent_(soft_threshold_percent) {}
 
-  /// Replaces the hold by `actual`, once: a repeated settlement of the same hold adds nothing.
-  /// nullopt: Redis did not answer (the hold lapses on its own).
-  boost::asio::awaitable<std::optional<limits::Settled>> settle(limits::Reservation& r,
-                                                                std::string_view hold_id,
-                                                                core::Money budget,
-                                                                core::Money actual);
+  /// settle_once() in the background, retried while Redis recovers (then logged as lost).
+  void settle(limits::Reservation& r, core::Money actual,
+              limits::SettlementListener& listener) override;
+  /// A settlement at nothing, awaited (retried like settle()).
+  boost::asio::awaitable<void> release(limits::Reservation& r,
+                                       limits::SettlementListener& listener) override;
+  /// Nothing to do without I/O: the hold lapses after BudgetHoldRequest::hold_ttl_ms.
+  void abandon(limits::Reservation& r) noexcept override { r.active = false; }
+
+  /// Replaces the hold (`r.hold_id`) by `actual`, once: a repeated settlement of the same hold
+  /// adds nothing. nullopt: Redis did not answer (the hold lapses on its own).
+  boost::asio::awaitable<std::optional<limits::Settled>> settle_once(limits::Reservation& r,
+                                                                     core::Money actual);
+
  private:
   Client& client_;
   unsigned soft_percent_;

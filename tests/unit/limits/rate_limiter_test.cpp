@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -148,6 +150,71 @@ TEST_F(Limiter, ExactUnderConcurrency) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(accepted.load(), 1000);
+}
+
+// --- admission: every subject's limits and the budget hold, all or nothing
+
+struct Admit : ::testing::Test {
+  LocalSpendLedger ledger;
+  LocalRateLimiter rl{&ledger};
+  std::array<RateDecision, 2> decisions;
+  std::array<RateTicket, 2> tickets;
+  Reservation hold;
+  Admission admit(std::span<const RateSubject> subjects, const BudgetRequest* budget,
+                  std::int64_t at) {
+    tickets = {};
+    hold = {};
+    const AdmitRequest rq{.subjects = subjects, .est_tokens = 0, .call_id = "", .budget = budget};
+    return rl.admit_now(rq, std::span(decisions.data(), subjects.size()),
+                        std::span(tickets.data(), subjects.size()), hold, at);
+  }
+  std::int64_t requests_left(std::string_view key, std::int64_t at) {
+    RateTicket t;
+    const auto d = rl.acquire(key, {.rpm = 10}, 0, at, t);
+    rl.cancel(t);
+    return d.requests->remaining;
+  }
+};
+
+TEST_F(Admit, AModelRefusalTakesBackTheKeysCount) {
+  const RateSubject subjects[] = {{"key_a", {.rpm = 10}}, {"model:m", {.rpm = 1}}};
+  ASSERT_TRUE(admit(subjects, nullptr, kT0).admitted());
+  const auto refused = admit(subjects, nullptr, kT0 + 1);
+  EXPECT_EQ(refused.refused, 1u);
+  EXPECT_EQ(decisions[1].verdict, RateVerdict::Requests);
+  EXPECT_FALSE(tickets[0].active);
+  EXPECT_EQ(requests_left("key_a", kT0 + 2), 8) << "the admitted call and this probe only";
+}
+
+TEST_F(Admit, ABudgetRefusalHoldsAndCountsNothing) {
+  const auto usd = [](std::string_view s) { return *core::Money::parse(s); };
+  const RateSubject subjects[] = {{"key_a", {.rpm = 10}}};
+  BudgetRequest b{.key_id = "key_a", .period_id = "2026-11", .budget = usd("1"),
+                  .amount = usd("0.6")};
+  EXPECT_EQ(admit(subjects, &b, kT0).budget, BudgetStatus::NotLoaded);
+  EXPECT_FALSE(tickets[0].active);
+  b.seed = usd("0.25");
+  const auto held = admit(subjects, &b, kT0 + 1);
+  ASSERT_TRUE(held.admitted());
+  EXPECT_EQ(held.budget, BudgetStatus::Held);
+  EXPECT_TRUE(hold.active);
+  EXPECT_EQ(hold.budget, usd("1"));
+  b.seed = usd("0");  // a later seed changes nothing: the ledger knows more
+  const auto over = admit(subjects, &b, kT0 + 2);
+  EXPECT_EQ(over.budget, BudgetStatus::OverBudget);
+  EXPECT_EQ(over.spent, usd("0.25"));
+  EXPECT_FALSE(over.admitted());
+  EXPECT_FALSE(tickets[0].active);
+  EXPECT_FALSE(hold.active);
+  EXPECT_EQ(requests_left("key_a", kT0 + 3), 8) << "the held call and this probe";
+}
+
+TEST_F(Admit, ARateRefusalLeavesTheBudgetUnasked) {
+  const RateSubject subjects[] = {{"key_a", {.rpm = 0}}};
+  const BudgetRequest b{.key_id = "key_a", .period_id = "p"};
+  const auto a = admit(subjects, &b, kT0);
+  EXPECT_EQ(a.refused, 0u);
+  EXPECT_EQ(a.budget, BudgetStatus::NotAsked);
 }
 
 TEST(FormatReset, OpenAiShapes) {

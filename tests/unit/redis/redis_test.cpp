@@ -4,6 +4,7 @@
 // injected clock, checked decision by decision against the in-process LocalRateLimiter.
 
 #include "limits/rate_limiter.hpp"
+#include "limits/spend_ledger.hpp"
 #include "redis/rate_limits.hpp"
 #include "redis/redis_client.hpp"
 #include "redis/spend_ledger.hpp"
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -44,6 +46,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -1097,13 +1100,13 @@ TEST_F(RedisLedgerTest, SeededOnceThenHoldsAndSettlesExactly) {
   limits::Reservation r3;
   EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).status, kOver)
       << "0.25 spent + 0.6 held + 0.3 > 1";
-  const auto settled = run(ioc_, ledger_.settle(r, "a", usd("1"), usd("0.1")));
+  const auto settled = run(ioc_, ledger_.settle_once(r, usd("0.1")));
   ASSERT_TRUE(settled);
   EXPECT_EQ(settled->spent, usd("0.35"));
   // The same settlement again (a retry whose first answer was lost) adds nothing.
   limits::Reservation again = r;
   again.active = true;
-  EXPECT_EQ(run(ioc_, ledger_.settle(again, "a", usd("1"), usd("0.1")))->spent, usd("0.35"));
+  EXPECT_EQ(run(ioc_, ledger_.settle_once(again, usd("0.1")))->spent, usd("0.35"));
   EXPECT_EQ(hold(usd("1"), usd("0.3"), "c", std::nullopt, r3).status, kHeld)
       << "0.35 + 0.3 + 0.3 <= 1 once a's hold became its cost";
 }
@@ -1112,8 +1115,8 @@ TEST_F(RedisLedgerTest, SoftThresholdIsReportedOncePerPeriod) {
   limits::Reservation a, b;
   ASSERT_EQ(hold(usd("10"), usd("5"), "a", usd("0"), a).status, kHeld);
   ASSERT_EQ(hold(usd("10"), usd("5"), "b", std::nullopt, b).status, kHeld);
-  EXPECT_TRUE(run(ioc_, ledger_.settle(a, "a", usd("10"), usd("8")))->crossed_soft_threshold);
-  EXPECT_FALSE(run(ioc_, ledger_.settle(b, "b", usd("10"), usd("1")))->crossed_soft_threshold);
+  EXPECT_TRUE(run(ioc_, ledger_.settle_once(a, usd("8")))->crossed_soft_threshold);
+  EXPECT_FALSE(run(ioc_, ledger_.settle_once(b, usd("1")))->crossed_soft_threshold);
 }
 
 TEST_F(RedisLedgerTest, HoldsOfADeadReplicaLapseAndAFreeSettlementGivesTheHoldBack) {
@@ -1123,7 +1126,7 @@ TEST_F(RedisLedgerTest, HoldsOfADeadReplicaLapseAndAFreeSettlementGivesTheHoldBa
   EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 1).status, kOver);
   // Never settled (its replica died): after the hold's lifetime the budget is free again.
   EXPECT_EQ(hold(usd("1"), usd("0.2"), "b", std::nullopt, b, t0 + 3'600'001).status, kHeld);
-  run(ioc_, ledger_.settle(b, "b", usd("1"), usd("0")));  // the call failed: it cost nothing
+  run(ioc_, ledger_.settle_once(b, usd("0")));  // the call failed: it cost nothing
   EXPECT_EQ(hold(usd("1"), usd("1"), "c", std::nullopt, c, t0 + 3'600'002).status, kHeld);
 }
 
@@ -1152,6 +1155,115 @@ TEST_F(RedisRateLimiterTest, SeveralSubjectsAreCheckedAllOrNothingInOneScript) {
   const auto d = take(RateLimits{.rpm = 10}, 0, kT0 + 3, &t);
   ASSERT_TRUE(d.requests);
   EXPECT_EQ(d.requests->remaining, 7) << "two calls before, this one now";
+}
+
+// --- one interface for both shapes: what the request path does, on each
+
+/// Counts soft-threshold crossings.
+struct Crossings final : limits::SettlementListener {
+  int seen = 0;
+  void soft_threshold_crossed(const std::string&, const std::string&,
+                              const limits::Settled&) override {
+    ++seen;
+  }
+};
+
+/// One admission through limits::RateLimiter, as the proxy makes it.
+struct Admitted {
+  limits::Admission result;
+  std::array<RateDecision, 2> decisions;
+  std::array<RateTicket, 2> tickets;
+  limits::Reservation hold;
+};
+
+Admitted admit(asio::io_context& ioc, limits::RateLimiter& rl,
+               std::span<const limits::RateSubject> subjects, const limits::BudgetRequest& budget,
+               const std::string& call_id) {
+  Admitted out;
+  const limits::AdmitRequest rq{
+      .subjects = subjects, .est_tokens = 10, .call_id = call_id, .budget = &budget};
+  out.result = run(ioc, rl.admit(rq, std::span(out.decisions.data(), subjects.size()),
+                                 std::span(out.tickets.data(), subjects.size()), out.hold));
+  return out;
+}
+
+TEST_F(RedisLedgerTest, BothShapesAdmitSettleAndReleaseAlikeThroughOneInterface) {
+  limits::LocalSpendLedger local_ledger(80);
+  limits::LocalRateLimiter local_limiter(&local_ledger);
+  struct Shape {
+    const char* name;
+    limits::RateLimiter& limiter;
+    limits::SpendLedger& ledger;
+  };
+  const Shape shapes[] = {{"local", local_limiter, local_ledger}, {"redis", rl_, ledger_}};
+  for (const Shape& shape : shapes) {
+    SCOPED_TRACE(shape.name);
+    const std::string key = key_ + "-" + shape.name;
+    const std::string model = "model:m-" + key;
+    const limits::RateSubject subjects[] = {{key, {.rpm = 3}}, {model, {.rpm = 100}}};
+    limits::BudgetRequest b{.key_id = key,
+                            .period_id = "2026-11",
+                            .period_end_unix = core::unix_seconds() + 3600,
+                            .budget = usd("10"),
+                            .amount = usd("4")};
+    auto call = [&] { return admit(ioc_, shape.limiter, subjects, b, next_call_id()); };
+    // The period's spend is not known yet: nothing is counted or held.
+    const auto unknown = call();
+    EXPECT_EQ(unknown.result.budget, limits::BudgetStatus::NotLoaded);
+    EXPECT_FALSE(unknown.result.admitted());
+    EXPECT_FALSE(unknown.tickets[0].active);
+    EXPECT_FALSE(unknown.hold.active);
+    b.seed = usd("1");
+    auto first = call();
+    ASSERT_TRUE(first.result.admitted());
+    EXPECT_EQ(first.result.budget, limits::BudgetStatus::Held);
+    EXPECT_TRUE(first.hold.active);
+    EXPECT_TRUE(first.tickets[0].active && first.tickets[1].active);
+    ASSERT_TRUE(first.decisions[0].requests);
+    EXPECT_EQ(first.decisions[0].requests->remaining, 2) << "the first try counted nothing";
+    b.seed.reset();
+    auto second = call();
+    ASSERT_TRUE(second.result.admitted());
+    // 1 spent + 8 held + 4 > 10: refused, with its rate counts taken back.
+    const auto over = call();
+    EXPECT_EQ(over.result.budget, limits::BudgetStatus::OverBudget);
+    EXPECT_EQ(over.result.refused, limits::Admission::kNone);
+    EXPECT_EQ(over.result.spent, usd("1"));
+    EXPECT_FALSE(over.tickets[0].active);
+    EXPECT_FALSE(over.hold.active);
+
+    // Settled at 7: spent 8 of 10 crosses the soft threshold (80%), told once. A shared
+    // ledger settles in the background: refused probes show the spend once it has landed.
+    Crossings crossings;
+    shape.ledger.settle(first.hold, usd("7"), crossings);
+    EXPECT_FALSE(first.hold.active);
+    b.amount = usd("100");
+    for (int i = 0; i < 100 && crossings.seen == 0; ++i) {
+      call();
+    }
+    EXPECT_EQ(crossings.seen, 1);
+    EXPECT_EQ(call().result.spent, usd("8"));
+    // The second call failed before costing anything: its hold is given back, awaited.
+    run(ioc_, shape.ledger.release(second.hold, crossings));
+    EXPECT_FALSE(second.hold.active);
+    b.amount = usd("2");
+    auto third = call();
+    EXPECT_TRUE(third.result.admitted()) << "8 spent + 2 fits 10 once the hold is given back";
+    // The key's 3 requests per minute are used (first, second, third): refused, nothing held.
+    const auto limited = call();
+    EXPECT_EQ(limited.result.refused, 0u);
+    EXPECT_EQ(limited.decisions[0].verdict, RateVerdict::Requests);
+    EXPECT_EQ(limited.result.budget, limits::BudgetStatus::NotAsked);
+    EXPECT_FALSE(limited.hold.active);
+    shape.limiter.finish(third.tickets, 12);
+    EXPECT_FALSE(third.tickets[0].active);
+    run(ioc_, shape.limiter.cancel(second.tickets));
+    EXPECT_FALSE(second.tickets[0].active);
+    shape.ledger.abandon(third.hold);
+    shape.limiter.abandon(first.tickets);
+    EXPECT_FALSE(first.tickets[0].active);
+    EXPECT_EQ(crossings.seen, 1);
+  }
 }
 
 }  // namespace
