@@ -271,6 +271,8 @@ Response AdminApi::Impl::run(const Route& route, Request& r) {
     return {409, core::render_error(Errc::Conflict, e.what()), {}};
   } catch (const store::ReferenceError& e) {
     return {422, core::render_error(Errc::InvalidValue, e.what()), {}};
+  } catch (const store::InvalidSettingError& e) {
+    return {422, core::render_error(Errc::InvalidValue, e.what(), e.field()), {}};
   } catch (const std::exception& e) {
     core::LogLine(core::LogLevel::Error, "admin request failed")
         .field("route", route.pattern)

@@ -2,6 +2,7 @@
 #include "admin/handlers.hpp"
 
 #include "core/ids.hpp"
+#include "core/provider_settings.hpp"
 #include "core/url.hpp"
 
 namespace llmgw::admin {
@@ -83,8 +84,9 @@ void AdminApi::Impl::read_provider_fields(Body& b, store::ProviderRecord& p, boo
   }
   if (auto enabled = b.boolean("enabled")) p.enabled = *enabled;
   b.finish();
-  if (p.config.type != core::ProviderType::Echo && p.config.base_url.empty()) {
-    fail(Errc::InvalidValue, "'base_url' is required for this provider type.", "base_url");
+  // What the type takes (the rules every writer of a provider runs, core/provider_settings).
+  if (const auto problem = core::check_provider_settings(p.config)) {
+    fail(Errc::InvalidValue, problem->message, problem->field);
   }
 }
 
