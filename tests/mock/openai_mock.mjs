@@ -15,7 +15,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import { sleep, readBody, directiveParser, runMockCli, commaList, RecordWaiters } from './mock_util.mjs';
 
 export const DEFAULT_API_KEY = 'sk-mock-upstream-0123456789abcdef';
 export const DEFAULT_MODELS = Object.freeze([
@@ -33,14 +33,12 @@ export const SYSTEM_FINGERPRINT = 'fp_7e1a9c4b2d';
 /** The default reply, split the way OpenAI's tokenizer streams it (9 completion tokens). */
 export const DEFAULT_REPLY_PIECES = Object.freeze(['Hello', '!', ' How', ' can', ' I', ' help', ' you', ' today', '?']);
 export const DEFAULT_REPLY = DEFAULT_REPLY_PIECES.join('');
-const MAX_BODY_BYTES = 64 << 20;
 const MAX_WAIT_MS = 10_000;
 const ADMIN_PREFIX = '/__mock/';
 
 // ---------------------------------------------------------------------------------------------
 // Directives
 
-const DIRECTIVE_RE = /\[mock:([a-z_]+)(?:=([^\]]*))?\]/g;
 const INT_DIRECTIVES = new Set([
   'status', 'delay_ms', 'chunk_delay_ms', 'drop_after_chunks', 'chunks', 'prompt_tokens',
   'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'created', 'split_bytes', 'piece_bytes',
@@ -50,27 +48,7 @@ const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop
 const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id']);
 
 /** Parses every `[mock:name=value]` / `[mock:flag]` token of `text`. Unknown names throw. */
-export function parseDirectives(text) {
-  const out = {};
-  if (typeof text !== 'string') return out;
-  for (const m of text.matchAll(DIRECTIVE_RE)) {
-    const [, name, value] = m;
-    if (INT_DIRECTIVES.has(name)) {
-      const n = Number(value);
-      if (value === undefined || !Number.isInteger(n) || n < 0) {
-        throw new Error(`mock directive ${name} needs a non-negative integer, got ${value}`);
-      }
-      out[name] = n;
-    } else if (FLAG_DIRECTIVES.has(name)) {
-      out[name] = true;
-    } else if (STRING_DIRECTIVES.has(name)) {
-      out[name] = value ?? '';
-    } else {
-      throw new Error(`unknown mock directive ${name}`);
-    }
-  }
-  return out;
-}
+export const parseDirectives = directiveParser(INT_DIRECTIVES, FLAG_DIRECTIVES, STRING_DIRECTIVES);
 
 function contentText(content) {
   if (typeof content === 'string') return content;
@@ -434,9 +412,6 @@ function validateEmbeddings(body) {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-// Unref'd: a pending delay must not keep a test process alive after stop().
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
-
 export class OpenAIMock {
   /**
    * @param {object} [options]
@@ -455,7 +430,8 @@ export class OpenAIMock {
     this.host = options.host ?? '127.0.0.1';
     this.requests = [];
     this.seq = 0;
-    this.waiters = new Set();
+    this.waiters = new RecordWaiters(() => this.recorded(), () => `; recorded: ${JSON.stringify(this.recorded()
+      .map((r) => ({ path: r.path, completed: r.completed, closed_early: r.closed_early })))}`);
     this.tls = Boolean(options.tls);
     // TLS only: the SNI server name of every completed handshake (false: none sent), and the
     // errors of failed handshakes (e.g. the client rejecting the certificate).
@@ -514,8 +490,7 @@ export class OpenAIMock {
   }
 
   async stop() {
-    for (const w of this.waiters) w.reject(new Error('mock stopped'));
-    this.waiters.clear();
+    this.waiters.rejectAll();
     await new Promise((resolve) => {
       this.server.close(() => resolve());
       for (const s of this.sockets) s.destroy();
@@ -535,26 +510,7 @@ export class OpenAIMock {
 
   /** Resolves once `predicate(recorded())` is true; rejects after `timeoutMs`. */
   waitFor(predicate, timeoutMs = 5_000, what = 'condition') {
-    if (predicate(this.recorded())) return Promise.resolve(this.recorded());
-    return new Promise((resolve, reject) => {
-      const w = {
-        check: () => {
-          if (predicate(this.recorded())) {
-            clearTimeout(w.timer);
-            this.waiters.delete(w);
-            resolve(this.recorded());
-          }
-        },
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.delete(w);
-          reject(new Error(`mock: timed out after ${timeoutMs} ms waiting for ${what}; ` +
-            `recorded: ${JSON.stringify(this.recorded().map((r) => ({ path: r.path,
-              completed: r.completed, closed_early: r.closed_early })))}`));
-        }, timeoutMs),
-      };
-      this.waiters.add(w);
-    });
+    return this.waiters.wait(predicate, timeoutMs, what);
   }
 
   /** How many distinct client connections the recorded requests came on. */
@@ -567,7 +523,7 @@ export class OpenAIMock {
   }
 
   #notify() {
-    for (const w of [...this.waiters]) w.check();
+    this.waiters.notify();
   }
 
   async #handle(req, res) {
@@ -843,70 +799,14 @@ export class OpenAIMock {
   }
 }
 
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new Error('body too large'));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-    req.on('aborted', () => reject(new Error('aborted')));
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-function parseArgs(argv) {
-  const opts = { port: 0, host: '127.0.0.1' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a === '--port') opts.port = Number(next());
-    else if (a === '--host') opts.host = next();
-    else if (a === '--api-key') opts.apiKey = next();
-    else if (a === '--models') opts.models = next().split(',').filter(Boolean);
-    else if (a === '--any-model') opts.anyModel = true;
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node openai_mock.mjs --port N [--host H] [--api-key K] [--models a,b] [--any-model]\n');
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
-  }
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error('bad --port');
-  return opts;
-}
-
-async function main() {
-  let opts;
-  try {
-    opts = parseArgs(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`openai_mock: ${e.message}\n`);
-    process.exit(2);
-  }
-  const mock = new OpenAIMock(opts);
-  await mock.start(opts.port);
-  process.stdout.write(JSON.stringify({ event: 'listening', host: mock.host, port: mock.port,
-    base_url: mock.baseUrl, api_key: mock.apiKey }) + '\n');
-  const shutdown = () => mock.stop().then(() => process.exit(0));
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((e) => {
-    process.stderr.write(`openai_mock: ${e.stack ?? e}\n`);
-    process.exit(1);
-  });
-}
+runMockCli(import.meta.url, {
+  name: 'openai_mock',
+  usage: '--port N [--host H] [--api-key K] [--models a,b] [--any-model]',
+  options: { '--api-key': ['apiKey', String], '--models': ['models', commaList], '--any-model': ['anyModel', true] },
+  create: (opts) => new OpenAIMock(opts),
+  describe: (mock) => ({ base_url: mock.baseUrl, api_key: mock.apiKey }),
+});

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { OpenAIMock, DEFAULT_REPLY, SYSTEM_FINGERPRINT, parseDirectives, expectedChatStreamTexts, sseBytes } from './openai_mock.mjs';
 import { request, stream, sseData, sseChunks, within } from '../integration/harness.mjs';
+import { spawnMock } from './mock_util.mjs';
 
 const T = { timeout: 20_000 };
 let mock;
@@ -201,19 +202,8 @@ test('recording, delays, drops and early-close detection', T, async () => {
 
 test('runnable as a program: node openai_mock.mjs --port 0', T, async () => {
   const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'openai_mock.mjs');
-  const child = spawn(process.execPath, [file, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { child, line } = await spawnMock(spawn, file, ['--port', '0']);
   try {
-    const line = await new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 5_000);
-      child.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) {
-          clearTimeout(timer);
-          resolve(JSON.parse(out.split('\n')[0]));
-        }
-      });
-    });
     assert.equal(line.event, 'listening');
     const r = await request(line.port, { method: 'POST', path: '/v1/chat/completions',
       headers: { authorization: `Bearer ${line.api_key}` }, body: msg('cli') });

@@ -1,0 +1,172 @@
+// Pieces every mock upstream in this folder shares: the request body reader, the directive
+// parser, an unref'd sleep and the command-line runner. Node.js 20 only.
+
+import { pathToFileURL } from 'node:url';
+
+const MAX_BODY_BYTES = 64 << 20;
+
+/** Unref'd: a pending delay must not keep a test process alive after stop(). */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** The whole request body (rejects past 64 MiB, or when the client goes away). */
+export function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        req.destroy();
+        reject(new Error('body too large'));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('aborted')));
+  });
+}
+
+const DIRECTIVE_RE = /\[mock:([a-z_]+)(?:=([^\]]*))?\]/g;
+
+/**
+ * A parser of `[mock:name=value]` / `[mock:flag]` tokens for the given directive names
+ * (Sets of integer, flag and string directives). Unknown names and bad integers throw.
+ */
+export function directiveParser(ints, flags, strings) {
+  return (text) => {
+    const out = {};
+    if (typeof text !== 'string') return out;
+    for (const [, name, value] of text.matchAll(DIRECTIVE_RE)) {
+      if (ints.has(name)) {
+        const n = Number(value);
+        if (value === undefined || !Number.isInteger(n) || n < 0) {
+          throw new Error(`mock directive ${name} needs a non-negative integer, got ${value}`);
+        }
+        out[name] = n;
+      } else if (flags.has(name)) {
+        out[name] = true;
+      } else if (strings.has(name)) {
+        out[name] = value ?? '';
+      } else {
+        throw new Error(`unknown mock directive ${name}`);
+      }
+    }
+    return out;
+  };
+}
+
+/**
+ * Runs a mock as a program when `moduleUrl` is the script node was started with: parses
+ * `--port N --host H` and the mock's own `options` ({'--flag': [key, parse or true]}), starts
+ * `create(opts)`, prints one JSON line `{"event":"listening", ...describe(mock)}` and stops on
+ * SIGTERM/SIGINT.
+ */
+export function runMockCli(moduleUrl, { name, usage, options, create, describe }) {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const main = async () => {
+    const opts = { port: 0, host: '127.0.0.1' };
+    try {
+      const argv = process.argv.slice(2);
+      for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (a === '--help' || a === '-h') {
+          process.stdout.write(`usage: node ${name}.mjs ${usage}\n`);
+          process.exit(0);
+        }
+        const spec = { '--port': ['port', Number], '--host': ['host', String], ...options }[a];
+        if (!spec) throw new Error(`unknown argument ${a}`);
+        if (spec[1] === true) {
+          opts[spec[0]] = true;
+        } else {
+          if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+          opts[spec[0]] = spec[1](argv[++i]);
+        }
+      }
+      if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error('bad --port');
+    } catch (e) {
+      process.stderr.write(`${name}: ${e.message}\n`);
+      process.exit(2);
+    }
+    const mock = create(opts);
+    await mock.start(opts.port);
+    process.stdout.write(JSON.stringify({ event: 'listening', host: mock.host, port: mock.port, ...describe(mock) }) + '\n');
+    const shutdown = () => mock.stop().then(() => process.exit(0));
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+  };
+  main().catch((e) => {
+    process.stderr.write(`${name}: ${e.stack ?? e}\n`);
+    process.exit(1);
+  });
+}
+
+/** `a,b,,c` → ['a', 'b', 'c'] (for --models). */
+export const commaList = (s) => s.split(',').filter(Boolean);
+
+/**
+ * A set of pending waits on a mock's record: `wait(predicate, timeoutMs, what)` resolves with
+ * `recorded()` once `predicate(recorded())` holds (checked at each `notify()`), rejects after
+ * `timeoutMs` with `what` and `summary()` in the message, or at `rejectAll()` (stop()).
+ */
+export class RecordWaiters {
+  constructor(recorded, summary = () => '') {
+    this.recorded = recorded;
+    this.summary = summary;
+    this.set = new Set();
+  }
+
+  wait(predicate, timeoutMs, what) {
+    if (predicate(this.recorded())) return Promise.resolve(this.recorded());
+    return new Promise((resolve, reject) => {
+      const w = {
+        check: () => {
+          if (predicate(this.recorded())) {
+            clearTimeout(w.timer);
+            this.set.delete(w);
+            resolve(this.recorded());
+          }
+        },
+        reject,
+        timer: setTimeout(() => {
+          this.set.delete(w);
+          reject(new Error(`mock: timed out after ${timeoutMs} ms waiting for ${what}${this.summary()}`));
+        }, timeoutMs),
+      };
+      this.set.add(w);
+    });
+  }
+
+  notify() {
+    for (const w of [...this.set]) w.check();
+  }
+
+  rejectAll() {
+    for (const w of this.set) {
+      clearTimeout(w.timer);
+      w.reject(new Error('mock stopped'));
+    }
+    this.set.clear();
+  }
+}
+
+/**
+ * Starts `node FILE ARGS…` (a mock's command line) and resolves with `{child, line}`, `line`
+ * being its parsed first stdout line, or rejects after 5 s.
+ */
+export async function spawnMock(spawn, file, args = []) {
+  const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const line = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 5_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve(JSON.parse(out.split('\n')[0]));
+      }
+    });
+  });
+  return { child, line };
+}
