@@ -49,28 +49,35 @@ const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop
   'chunked_json', 'connection_close']);
 const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id']);
 
-/** Parses every `[mock:name=value]` / `[mock:flag]` token of `text`. Unknown names throw. */
-export function parseDirectives(text) {
-  const out = {};
-  if (typeof text !== 'string') return out;
-  for (const m of text.matchAll(DIRECTIVE_RE)) {
-    const [, name, value] = m;
-    if (INT_DIRECTIVES.has(name)) {
-      const n = Number(value);
-      if (value === undefined || !Number.isInteger(n) || n < 0) {
-        throw new Error(`mock directive ${name} needs a non-negative integer, got ${value}`);
+/**
+ * A parser of every `[mock:name=value]` / `[mock:flag]` token of a text, for the given sets of
+ * integer, flag and string directives (shared by the mocks). Unknown names throw.
+ */
+export function directiveParser(ints, flags, strings) {
+  return (text) => {
+    const out = {};
+    if (typeof text !== 'string') return out;
+    for (const [, name, value] of text.matchAll(DIRECTIVE_RE)) {
+      if (ints.has(name)) {
+        const n = Number(value);
+        if (value === undefined || !Number.isInteger(n) || n < 0) {
+          throw new Error(`mock directive ${name} needs a non-negative integer, got ${value}`);
+        }
+        out[name] = n;
+      } else if (flags.has(name)) {
+        out[name] = true;
+      } else if (strings.has(name)) {
+        out[name] = value ?? '';
+      } else {
+        throw new Error(`unknown mock directive ${name}`);
       }
-      out[name] = n;
-    } else if (FLAG_DIRECTIVES.has(name)) {
-      out[name] = true;
-    } else if (STRING_DIRECTIVES.has(name)) {
-      out[name] = value ?? '';
-    } else {
-      throw new Error(`unknown mock directive ${name}`);
     }
-  }
-  return out;
+    return out;
+  };
 }
+
+/** Parses the chat and embeddings directives of `text`. */
+export const parseDirectives = directiveParser(INT_DIRECTIVES, FLAG_DIRECTIVES, STRING_DIRECTIVES);
 
 function contentText(content) {
   if (typeof content === 'string') return content;

@@ -3,12 +3,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { OpenAIMock, DEFAULT_REPLY, SYSTEM_FINGERPRINT, parseDirectives, expectedChatStreamTexts, sseBytes } from './openai_mock.mjs';
-import { request, stream, sseData, sseChunks, within } from '../integration/harness.mjs';
+import { request, stream, sseData, sseChunks, spawnMockProgram } from '../integration/harness.mjs';
 
 const T = { timeout: 20_000 };
 let mock;
@@ -201,19 +200,8 @@ test('recording, delays, drops and early-close detection', T, async () => {
 
 test('runnable as a program: node openai_mock.mjs --port 0', T, async () => {
   const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'openai_mock.mjs');
-  const child = spawn(process.execPath, [file, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { line, stop } = await spawnMockProgram(file);
   try {
-    const line = await new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 5_000);
-      child.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) {
-          clearTimeout(timer);
-          resolve(JSON.parse(out.split('\n')[0]));
-        }
-      });
-    });
     assert.equal(line.event, 'listening');
     const r = await request(line.port, { method: 'POST', path: '/v1/chat/completions',
       headers: { authorization: `Bearer ${line.api_key}` }, body: msg('cli') });
@@ -221,8 +209,7 @@ test('runnable as a program: node openai_mock.mjs --port 0', T, async () => {
     const rec = await request(line.port, { path: '/__mock/requests?min=1&timeout_ms=1000' });
     assert.equal(rec.json.length, 1);
   } finally {
-    child.kill('SIGTERM');
-    await within(new Promise((r) => child.on('close', r)), 3_000);
+    await stop();
   }
 });
 
