@@ -786,6 +786,35 @@ export function stream(port, { method = 'POST', path: p = '/v1/chat/completions'
   });
 }
 
+/**
+ * Runs a mock as a program (`node FILE --port 0 ARGS…`) and resolves with {child, line} once it
+ * printed its JSON `listening` line; `stop()` sends SIGTERM and waits for the exit.
+ */
+export async function spawnMockProgram(file, args = []) {
+  const child = spawn(process.execPath, [file, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await within(new Promise((r) => child.on('close', r)), 3_000);
+  };
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 5_000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) {
+          clearTimeout(timer);
+          resolve(JSON.parse(out.split('\n')[0]));
+        }
+      });
+    });
+    return { child, line, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
 /** Splits an SSE text into the `data:` payloads of its events. */
 export function sseData(raw) {
   return raw.split('\n\n').filter((e) => e.length > 0).map((e) => {
