@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 import { approxTokens, replyPieces } from './openai_mock.mjs';
-import { directiveParser } from './mock_util.mjs';
+import { directiveParser, createMockServer, listenServer, closeServer, serveRecordAdmin } from './mock_util.mjs';
 
 export const DEFAULT_API_KEY = 'sk-ant-mock-upstream-0123456789abcdef';
 /** `anthropic-version` must be a date; the SDK pins its own (1.17.0 sends 2026-10-21). */
@@ -37,7 +37,6 @@ export const DEFAULT_MIN_CACHE_TOKENS = 1024;
 export const IMAGE_TOKENS = 1600;
 export const THINKING_TEXT = 'The user sent a message. I should answer briefly and politely.';
 const TTL_MS = { '5m': 5 * 60_000, '1h': 60 * 60_000 };
-const MAX_WAIT_MS = 10_000;
 const ADMIN_PREFIX = '/__mock/';
 
 // ---------------------------------------------------------------------------------------------
@@ -523,21 +522,11 @@ export class AnthropicMock {
     this.requests = [];
     this.cache = new Map(); // prefix hash → expiry (ms)
     this.waiters = new Set();
-    this.sockets = new Set();
-    this.server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 }, (req, res) => this.#handle(req, res));
-    let connections = 0;
-    this.server.on('connection', (s) => {
-      s.mockConnectionId = ++connections;
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
+    ({ server: this.server, sockets: this.sockets } = createMockServer(http, (req, res) => this.#handle(req, res)));
   }
 
   async start(port = 0) {
-    await new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, this.host, () => resolve());
-    });
+    await listenServer(this.server, port, this.host);
     return this.port;
   }
 
@@ -549,10 +538,7 @@ export class AnthropicMock {
   async stop() {
     for (const w of this.waiters) w.reject(new Error('mock stopped'));
     this.waiters.clear();
-    await new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    await closeServer(this.server, this.sockets);
   }
 
   clearRequests() { this.requests = []; }
@@ -618,26 +604,13 @@ export class AnthropicMock {
   }
 
   #admin(req, res, url) {
-    const send = (status, obj) => {
-      const text = obj === undefined ? '' : JSON.stringify(obj);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-    };
-    if (url.pathname === '/__mock/requests' && req.method === 'GET') {
-      const min = Number(url.searchParams.get('min') ?? 0);
-      const timeout = Math.min(Number(url.searchParams.get('timeout_ms') ?? 0), MAX_WAIT_MS);
-      const answer = () => send(200, this.recorded());
-      if (min > 0) this.waitFor((rs) => rs.length >= min, timeout, 'requests').then(answer, answer);
-      else answer();
-    } else if (url.pathname === '/__mock/requests' && req.method === 'DELETE') {
-      this.clearRequests();
-      send(204);
-    } else if (url.pathname === '/__mock/cache' && req.method === 'DELETE') {
+    if (url.pathname === '/__mock/cache' && req.method === 'DELETE') {
       this.clearCache();
-      send(204);
-    } else {
-      send(404, { type: 'error', error: { type: 'not_found_error', message: `no mock admin route ${req.method} ${url.pathname}` } });
+      res.writeHead(204, { 'content-length': '0' });
+      return res.end();
     }
+    return serveRecordAdmin(req, res, url, this,
+      { type: 'error', error: { type: 'not_found_error', message: `no mock admin route ${req.method} ${url.pathname}` } });
   }
 
   #headers(rec, extra = {}) {

@@ -17,7 +17,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { sleep, readBody, directiveParser, runMockCli, commaList, RecordWaiters } from './mock_util.mjs';
+import { sleep, readBody, directiveParser, runMockCli, commaList, RecordWaiters, listenServer, closeServer } from './mock_util.mjs';
 
 export const DEFAULT_REGION = 'us-east-1';
 export const SERVICE = 'bedrock';
@@ -840,13 +840,7 @@ export class BedrockMock {
   }
 
   async start(port = 0) {
-    await new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, this.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenServer(this.server, port, this.host);
     return this.port;
   }
 
@@ -859,10 +853,7 @@ export class BedrockMock {
 
   async stop() {
     this.waiters.rejectAll();
-    await new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    await closeServer(this.server, this.sockets);
     this.h1.close();
     this.h2.close();
   }

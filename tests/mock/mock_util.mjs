@@ -170,3 +170,63 @@ export async function spawnMock(spawn, file, args = []) {
   });
   return { child, line };
 }
+
+/**
+ * An HTTP/1.1 server for a mock: `handler(req, res)` per request, each socket numbered in
+ * `socket.mockConnectionId` and tracked in the returned `sockets` so that `closeServer` can
+ * end keep-alive connections.
+ */
+export function createMockServer(http, handler) {
+  const server = http.createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 }, handler);
+  const sockets = new Set();
+  let connections = 0;
+  server.on('connection', (s) => {
+    s.mockConnectionId = ++connections;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return { server, sockets };
+}
+
+/** Listens on host:port (0: a free port); resolves once listening. */
+export function listenServer(server, port, host) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Closes the server and destroys its open connections. */
+export function closeServer(server, sockets) {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    for (const s of sockets) s.destroy();
+  });
+}
+
+/**
+ * The record's admin routes: `GET /__mock/requests[?min=N&timeout_ms=T]` (waiting at most
+ * 10 s) and `DELETE /__mock/requests`; anything else 404 with `notFoundBody`.
+ */
+export function serveRecordAdmin(req, res, url, mock, notFoundBody) {
+  const send = (status, obj) => {
+    const text = obj === undefined ? '' : JSON.stringify(obj);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  if (url.pathname === '/__mock/requests' && req.method === 'GET') {
+    const min = Number(url.searchParams.get('min') ?? 0);
+    const timeout = Math.min(Number(url.searchParams.get('timeout_ms') ?? 0), 10_000);
+    const answer = () => send(200, mock.recorded());
+    if (min > 0) mock.waitFor((rs) => rs.length >= min, timeout, 'requests').then(answer, answer);
+    else answer();
+  } else if (url.pathname === '/__mock/requests' && req.method === 'DELETE') {
+    mock.clearRequests();
+    send(204);
+  } else {
+    send(404, notFoundBody);
+  }
+}
