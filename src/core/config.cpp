@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "core/provider_settings.hpp"
+
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -157,12 +159,17 @@ std::string_view to_string(ProviderType t) noexcept {
     case ProviderType::OpenAI: return "openai";
     case ProviderType::OpenAICompatible: return "openai_compatible";
     case ProviderType::Echo: return "echo";
+    case ProviderType::Anthropic: return "anthropic";
+    case ProviderType::Azure: return "azure";
+    case ProviderType::Gemini: return "gemini";
+    case ProviderType::Vertex: return "vertex";
+    case ProviderType::Bedrock: return "bedrock";
   }
   return "unknown";
 }
 
 bool parse_provider_type(std::string_view s, ProviderType& out) noexcept {
-  for (auto t : {ProviderType::OpenAI, ProviderType::OpenAICompatible, ProviderType::Echo}) {
+  for (auto t : kProviderTypes) {
     if (to_string(t) == s) {
       out = t;
       return true;
@@ -268,8 +275,8 @@ class Parser {
     }
   }
 
-  void check_keys(const YAML::Node& n, const std::string& at,
-                  std::initializer_list<std::string_view> allowed) const {
+  template <class Names = std::initializer_list<std::string_view>>
+  void check_keys(const YAML::Node& n, const std::string& at, const Names& allowed) const {
     for (const auto& kv : n) {
       const std::string key = kv.first.Scalar();
       bool ok = false;
@@ -352,26 +359,37 @@ class Parser {
   }
 
   ProviderConfig provider(const YAML::Node& n, const std::string& at) {
-    check_keys(n, at,
-               {"name", "type", "base_url", "api_key", "connect_timeout_ms",
-                "first_byte_timeout_ms", "idle_timeout_ms"});
     ProviderConfig p;
     p.name = scalar(n, at, "name", true);
     check_name(at + ".name", p.name);
     const std::string type = scalar(n, at, "type", true);
     if (!parse_provider_type(type, p.type)) {
-      fail(at + ".type", "unknown provider type '" + type +
-                             "' (expected one of: openai, openai_compatible, echo)");
+      std::string known;
+      for (auto t : kProviderTypes) {
+        known += known.empty() ? "" : ", ";
+        known += to_string(t);
+      }
+      fail(at + ".type", "unknown provider type '" + type + "' (expected one of: " + known + ")");
     }
+    const ProviderTypeRules& rules = provider_type_rules(p.type);
+    // A secret may also come from a file (`api_key_file`, `aws_secret_access_key_file`):
+    // the way container platforms mount them.
+    std::vector<std::string> allowed{"name", "type", "base_url", "api_key", "api_key_file",
+                                     "connect_timeout_ms", "first_byte_timeout_ms",
+                                     "idle_timeout_ms"};
+    for (const auto& s : rules.settings) {
+      allowed.emplace_back(s.name);
+      if (s.secret) {
+        allowed.push_back(std::string(s.name) + "_file");
+      }
+    }
+    check_keys(n, at, allowed);
     p.base_url = scalar(n, at, "base_url", false);
-    p.api_key = scalar(n, at, "api_key", false);
+    p.api_key = secret(n, at, "api_key");
     if (p.type == ProviderType::OpenAI && p.base_url.empty()) {
       p.base_url = "https://api.openai.com/v1";
     }
-    if (p.type != ProviderType::Echo) {
-      if (p.base_url.empty()) {
-        fail(at + ".base_url", "is required for type " + type);
-      }
+    if (rules.base_url != ProviderTypeRules::BaseUrl::Unused && !p.base_url.empty()) {
       auto u = boost::urls::parse_absolute_uri(p.base_url);
       if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty() ||
           u->has_query() || u->has_fragment() || u->has_userinfo()) {
@@ -381,13 +399,48 @@ class Parser {
       while (!p.base_url.empty() && p.base_url.back() == '/') {
         p.base_url.pop_back();
       }
-    } else if (!p.base_url.empty()) {
-      fail(at + ".base_url", "is not used by type echo");
+    }
+    for (const auto& s : rules.settings) {
+      const std::string name(s.name);
+      std::string value = s.secret ? secret(n, at, name) : scalar(n, at, name.c_str(), false);
+      if (!value.empty()) {
+        (s.secret ? p.secrets : p.settings)[name] = std::move(value);
+      }
     }
     p.connect_timeout = millis(n, at, "connect_timeout_ms", p.connect_timeout);
     p.first_byte_timeout = millis(n, at, "first_byte_timeout_ms", p.first_byte_timeout);
     p.idle_timeout = millis(n, at, "idle_timeout_ms", p.idle_timeout);
+    if (auto problem = check_provider_settings(p)) {
+      fail(at + "." + problem->field, problem->message);
+    }
     return p;
+  }
+
+  /// A secret given inline (`name`, `${VAR}` expanded) or read from the file `name_file`
+  /// (one trailing newline dropped); not both.
+  std::string secret(const YAML::Node& n, const std::string& at, const std::string& name) {
+    std::string value = scalar(n, at, name.c_str(), false);
+    const std::string file_key = name + "_file";
+    const std::string file = scalar(n, at, file_key.c_str(), false);
+    if (file.empty()) {
+      return value;
+    }
+    if (!value.empty()) {
+      fail(at + "." + file_key, "give either " + name + " or " + file_key + ", not both");
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      fail(at + "." + file_key, "cannot read '" + file + "'");
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    value = ss.str();
+    if (value.ends_with("\r\n")) {
+      value.resize(value.size() - 2);
+    } else if (value.ends_with('\n')) {
+      value.pop_back();
+    }
+    return value;
   }
 
   ModelConfig model(const YAML::Node& n, const std::string& at) {

@@ -4,6 +4,7 @@
 /// docs/configuration.md). The control plane may throw: `ConfigError` names file, field and
 /// problem.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -78,7 +79,20 @@ struct Settings {
   [[nodiscard]] std::string database_path() const { return data_dir + "/llmgw.db"; }
 };
 
-enum class ProviderType : std::uint8_t { OpenAI, OpenAICompatible, Echo };
+enum class ProviderType : std::uint8_t {
+  OpenAI,
+  OpenAICompatible,
+  Echo,
+  Anthropic,
+  Azure,
+  Gemini,
+  Vertex,
+  Bedrock,
+};
+inline constexpr std::array kProviderTypes{
+    ProviderType::OpenAI, ProviderType::OpenAICompatible, ProviderType::Echo,
+    ProviderType::Anthropic, ProviderType::Azure, ProviderType::Gemini,
+    ProviderType::Vertex, ProviderType::Bedrock};
 std::string_view to_string(ProviderType t) noexcept;
 bool parse_provider_type(std::string_view s, ProviderType& out) noexcept;
 

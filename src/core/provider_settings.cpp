@@ -9,11 +9,37 @@
 namespace llmgw::core {
 namespace {
 
-// The types of this build take nothing beyond the common fields; the types of issue 12 list
-// theirs here (an API version, a project and location, a region and an AWS key pair).
-constexpr ProviderTypeRules kOpenAI{ProviderTypeRules::BaseUrl::Required, {}};
-constexpr ProviderTypeRules kOpenAICompatible{ProviderTypeRules::BaseUrl::Required, {}};
-constexpr ProviderTypeRules kEcho{ProviderTypeRules::BaseUrl::Unused, {}};
+using BaseUrl = ProviderTypeRules::BaseUrl;
+
+// base_url is optional where the provider has one public endpoint (the adapter knows it);
+// giving one points the provider elsewhere (a regional endpoint, a proxy, a test mock).
+constexpr std::array<ProviderSetting, 1> kAnthropicSettings{{{"anthropic_version"}}};
+constexpr std::array<ProviderSetting, 2> kAzureSettings{{
+    {"api_version"},
+    {"azure_ad_token", true},
+}};
+constexpr std::array<ProviderSetting, 5> kVertexSettings{{
+    {"project", false, true},
+    {"location", false, true},
+    {"credentials_file"},
+    {"credentials_json", true},
+    {"access_token", true},
+}};
+constexpr std::array<ProviderSetting, 4> kBedrockSettings{{
+    {"region", false, true},
+    {"aws_access_key_id"},
+    {"aws_secret_access_key", true},
+    {"aws_session_token", true},
+}};
+
+constexpr ProviderTypeRules kOpenAI{BaseUrl::Required, {}};
+constexpr ProviderTypeRules kOpenAICompatible{BaseUrl::Required, {}};
+constexpr ProviderTypeRules kEcho{BaseUrl::Unused, {}};
+constexpr ProviderTypeRules kAnthropic{BaseUrl::Optional, kAnthropicSettings};
+constexpr ProviderTypeRules kAzure{BaseUrl::Required, kAzureSettings};
+constexpr ProviderTypeRules kGemini{BaseUrl::Optional, {}};
+constexpr ProviderTypeRules kVertex{BaseUrl::Optional, kVertexSettings};
+constexpr ProviderTypeRules kBedrock{BaseUrl::Optional, kBedrockSettings};
 
 std::optional<SettingProblem> check_named(const std::map<std::string, std::string>& values,
                                           std::span<const ProviderSetting> known, bool secret,
@@ -47,6 +73,11 @@ const ProviderTypeRules& provider_type_rules(ProviderType type) noexcept {
     case ProviderType::OpenAI: return kOpenAI;
     case ProviderType::OpenAICompatible: return kOpenAICompatible;
     case ProviderType::Echo: return kEcho;
+    case ProviderType::Anthropic: return kAnthropic;
+    case ProviderType::Azure: return kAzure;
+    case ProviderType::Gemini: return kGemini;
+    case ProviderType::Vertex: return kVertex;
+    case ProviderType::Bedrock: return kBedrock;
   }
   return kOpenAI;
 }

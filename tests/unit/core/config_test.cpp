@@ -53,14 +53,15 @@ aliases:
 TEST(ParseConfig, ErrorsNameFileFieldAndProblem) {
   EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai\n    colour: red\n"),
             "cfg.yaml: providers[0].colour: unknown field (expected one of: name, type, base_url, "
-            "api_key, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms)");
+            "api_key, api_key_file, connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms)");
   EXPECT_EQ(error_of("models:\n  - name: m\n    provider: nope\n"),
             "cfg.yaml: models[0].provider: unknown provider 'nope'");
   EXPECT_EQ(error_of("providers:\n  - name: a\n    type: grpc\n"),
             "cfg.yaml: providers[0].type: unknown provider type 'grpc' (expected one of: openai, "
-            "openai_compatible, echo)");
+            "openai_compatible, echo, anthropic, azure, gemini, vertex, bedrock)");
   EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai_compatible\n"),
-            "cfg.yaml: providers[0].base_url: is required for type openai_compatible");
+            "cfg.yaml: providers[0].base_url: 'base_url' is required for provider type "
+            "openai_compatible.");
   EXPECT_EQ(error_of("providers:\n  - name: a\n    type: openai\n    base_url: ftp://x\n"),
             "cfg.yaml: providers[0].base_url: 'ftp://x' is not an http:// or https:// URL "
             "without query or userinfo");

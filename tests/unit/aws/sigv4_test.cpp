@@ -2,7 +2,7 @@
 // aws-c-auth's v4 suite (header signing: canonical request, string to sign, signature) and
 // botocore's aws4_testsuite (canonical request, string to sign, Authorization header).
 
-#include "auth/sigv4.hpp"
+#include "aws/sigv4.hpp"
 #include "core/ids.hpp"
 
 #include "read_file.hpp"
@@ -12,7 +12,7 @@
 
 #include <filesystem>
 
-namespace llmgw::auth {
+namespace llmgw::aws {
 namespace {
 
 namespace fs = std::filesystem;
@@ -162,4 +162,4 @@ TEST(SigV4, BedrockPathsAreEncodedTwiceAndTheBodyIsSigned) {
 }
 
 }  // namespace
-}  // namespace llmgw::auth
+}  // namespace llmgw::aws

@@ -1,4 +1,4 @@
-#include "auth/sigv4.hpp"
+#include "aws/sigv4.hpp"
 
 #include "core/ids.hpp"
 
@@ -12,7 +12,7 @@
 #include <array>
 #include <map>
 
-namespace llmgw::auth {
+namespace llmgw::aws {
 
 namespace {
 
@@ -249,4 +249,4 @@ SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
   return sig;
 }
 
-}  // namespace llmgw::auth
+}  // namespace llmgw::aws

@@ -1,7 +1,7 @@
 #pragma once
 /// AWS Signature Version 4 (header signing), for the Bedrock provider and the S3 archive sink:
 /// one implementation, checked against the aws-c-auth and botocore test suites
-/// (tests/unit/auth/sigv4_test.cpp, vectors under tests/data/aws-sigv4/).
+/// (tests/unit/aws/sigv4_test.cpp, vectors under tests/data/aws-sigv4/).
 ///
 /// The request is signed as it will be sent, after its body is final. The path is given as
 /// it goes on the wire (already percent-encoded where needed); its canonical form encodes each
@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace llmgw::auth {
+namespace llmgw::aws {
 
 struct AwsCredentials {
   std::string access_key_id;
@@ -69,4 +69,4 @@ std::string aws_uri_encode(std::string_view s, bool keep_slash);
 /// SHA-256 of `data` as 64 lowercase hex digits.
 std::string sha256_hex(std::string_view data);
 
-}  // namespace llmgw::auth
+}  // namespace llmgw::aws

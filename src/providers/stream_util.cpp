@@ -1,0 +1,172 @@
+#include "providers/stream_util.hpp"
+
+#include "core/json.hpp"
+
+namespace llmgw::providers {
+
+namespace {
+
+/// The end of the line starting at `pos` and the start of the next, or npos if the line is
+/// not complete. A "\r" at the very end may be the first half of "\r\n": incomplete.
+bool line_at(std::string_view in, std::size_t pos, std::size_t& end, std::size_t& next) {
+  for (std::size_t i = pos; i < in.size(); ++i) {
+    if (in[i] == '\n') {
+      end = i;
+      next = i + 1;
+      return true;
+    }
+    if (in[i] == '\r') {
+      if (i + 1 == in.size()) {
+        return false;
+      }
+      end = i;
+      next = in[i + 1] == '\n' ? i + 2 : i + 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::size_t next_sse_event(std::string_view in, SseEvent& ev) {
+  ev.name.clear();
+  ev.data.clear();
+  bool has_data = false;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t end = 0;
+    std::size_t next = 0;
+    if (!line_at(in, pos, end, next)) {
+      return 0;
+    }
+    const std::string_view line = in.substr(pos, end - pos);
+    pos = next;
+    if (line.empty()) {
+      return pos;  // the blank line that ends the event
+    }
+    if (line.front() == ':') {
+      continue;  // a comment
+    }
+    const std::size_t colon = line.find(':');
+    const std::string_view field = line.substr(0, colon);
+    std::string_view value;
+    if (colon != std::string_view::npos) {
+      value = line.substr(colon + 1);
+      if (!value.empty() && value.front() == ' ') {
+        value.remove_prefix(1);
+      }
+    }
+    if (field == "data") {
+      if (has_data) {
+        ev.data += '\n';
+      }
+      ev.data += value;
+      has_data = true;
+    } else if (field == "event") {
+      ev.name = value;
+    }
+  }
+}
+
+void append_openai_usage(std::string& out, const pricing::TokenUsage& u) {
+  const std::int64_t prompt = u.prompt_total();
+  const std::int64_t completion = u.completion_total();
+  out += R"({"prompt_tokens":)";
+  out += std::to_string(prompt);
+  out += R"(,"completion_tokens":)";
+  out += std::to_string(completion);
+  out += R"(,"total_tokens":)";
+  out += std::to_string(prompt + completion);
+  out += R"(,"prompt_tokens_details":{"cached_tokens":)";
+  out += std::to_string(u.cache_read_tokens);
+  if (u.cache_write_5m_tokens + u.cache_write_1h_tokens > 0) {
+    // Not an OpenAI field (OpenAI has no cache writes): LiteLLM's name for Anthropic's.
+    out += R"(,"cache_creation_tokens":)";
+    out += std::to_string(u.cache_write_5m_tokens + u.cache_write_1h_tokens);
+  }
+  out += R"(},"completion_tokens_details":{"reasoning_tokens":)";
+  out += std::to_string(u.reasoning_tokens);
+  out += "}}";
+}
+
+void ChunkWriter::open(std::string& out, int choice) {
+  out += R"(data: {"id":)";
+  core::append_json_string(out, id_);
+  out += R"(,"object":"chat.completion.chunk","created":)";
+  out += std::to_string(created_);
+  out += R"(,"model":)";
+  core::append_json_string(out, model_);
+  out += R"(,"choices":[{"index":)";
+  out += std::to_string(choice);
+  out += ",";
+}
+
+void ChunkWriter::close(std::string& out) { out += "}]}\n\n"; }
+
+void ChunkWriter::role(std::string& out, int choice) {
+  open(out, choice);
+  out += R"("delta":{"role":"assistant","content":""},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::content(std::string& out, std::string_view text, int choice) {
+  open(out, choice);
+  out += R"("delta":{"content":)";
+  core::append_json_string(out, text);
+  out += R"(},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::reasoning(std::string& out, std::string_view text, int choice) {
+  open(out, choice);
+  out += R"("delta":{"reasoning_content":)";
+  core::append_json_string(out, text);
+  out += R"(},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::tool_start(std::string& out, int tool_index, std::string_view id,
+                             std::string_view name, int choice) {
+  open(out, choice);
+  out += R"("delta":{"tool_calls":[{"index":)";
+  out += std::to_string(tool_index);
+  out += R"(,"id":)";
+  core::append_json_string(out, id);
+  out += R"(,"type":"function","function":{"name":)";
+  core::append_json_string(out, name);
+  out += R"(,"arguments":""}}]},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::tool_arguments(std::string& out, int tool_index, std::string_view fragment,
+                                 int choice) {
+  open(out, choice);
+  out += R"("delta":{"tool_calls":[{"index":)";
+  out += std::to_string(tool_index);
+  out += R"(,"function":{"arguments":)";
+  core::append_json_string(out, fragment);
+  out += R"(}}]},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::finish(std::string& out, std::string_view finish_reason, int choice) {
+  open(out, choice);
+  out += R"("delta":{},"finish_reason":)";
+  core::append_json_string(out, finish_reason);
+  close(out);
+}
+
+void ChunkWriter::usage(std::string& out, const pricing::TokenUsage& u) {
+  out += R"(data: {"id":)";
+  core::append_json_string(out, id_);
+  out += R"(,"object":"chat.completion.chunk","created":)";
+  out += std::to_string(created_);
+  out += R"(,"model":)";
+  core::append_json_string(out, model_);
+  out += R"(,"choices":[],"usage":)";
+  append_openai_usage(out, u);
+  out += "}\n\n";
+}
+
+}  // namespace llmgw::providers
