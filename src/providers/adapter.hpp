@@ -22,6 +22,8 @@
 
 namespace llmgw::providers {
 
+struct InspectedRequest;  // providers/openai.hpp
+
 /// The wire format of a call, as the client sent it (and is answered in).
 enum class Format : std::uint8_t {
   OpenAIChat,         ///< POST /v1/chat/completions
@@ -34,6 +36,9 @@ enum class Format : std::uint8_t {
 struct CallInput {
   Format format = Format::OpenAIChat;
   std::string_view body;
+  /// What the gateway read from `body` (OpenAI formats: providers/openai.hpp's
+  /// inspect_request), or null.
+  const InspectedRequest* inspected = nullptr;
   std::string_view upstream_model;  ///< the provider's name for the model
   bool stream = false;
   bool client_wants_usage = false;  ///< OpenAI: stream_options.include_usage was true
