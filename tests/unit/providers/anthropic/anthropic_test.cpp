@@ -1,0 +1,4 @@
+#include "providers/anthropic/anthropic.hpp"
+#include "providers/anthropic/codec.hpp"
+
+#include <gtest/gtest.h>
