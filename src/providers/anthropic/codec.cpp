@@ -1050,12 +1050,12 @@ class MessagesStream : public StreamTranslator {
       pos += n;
       event(raw, out);
     }
-    if (stopped_) {
-      pos = in.size();  // the stream has ended: what follows is not read
-    }
     in.erase(0, pos);
     if (!stopped_ && in.size() > kMaxEventBytes) {
       fail(out);
+    }
+    if (stopped_) {
+      in.clear();  // the stream has ended: what follows is not read
     }
   }
 
