@@ -182,46 +182,34 @@ std::optional<Refusal> splice_request(const CallInput& in, const MessagesOptions
     return Refusal{"The request body must be a JSON object.", ""};
   }
   body.assign(in.body);
-  // Edits from the end of the body backwards keep the earlier offsets valid.
-  struct Edit {
-    std::size_t begin = 0, end = 0;
-    std::string text;
+  // Sets member `key` to `literal`: in place, or first in the object.
+  auto set = [&](const JsonField& field, std::string_view key, const std::string& literal) {
+    if (field.present()) {
+      body.replace(field.value.data() - in.body.data(), field.value.size(), literal);
+      return;
+    }
+    const std::size_t open = in.body.find('{');
+    const bool empty = in.body.find_first_not_of(" \t\r\n", open + 1) == object_end;
+    std::string member;
+    core::append_json_string(member, key);
+    member += ':';
+    member += literal;
+    if (!empty) {
+      member += ',';
+    }
+    body.insert(open + 1, member);
   };
-  std::vector<Edit> edits;
   if (options.vertex) {
     std::string version;
     core::append_json_string(
         version, options.anthropic_version.empty() ? kVertexVersion : options.anthropic_version);
-    if (f[1].present()) {
-      const std::size_t b = f[1].value.data() - in.body.data();
-      edits.push_back({b, b + f[1].value.size(), version});
-    } else {
-      const std::size_t open = in.body.find('{');
-      const bool empty = in.body.find_first_not_of(" \t\r\n", open + 1) == object_end;
-      edits.push_back({open + 1, open + 1,
-                       "\"anthropic_version\":" + version + (empty ? "" : ",")});
-    }
+    set(f[1], "anthropic_version", version);
+    // The URL names the model on Vertex: its member goes (located again after the edit).
+    core::erase_field(body, member(body, "model"));
   } else {
     std::string model;
     core::append_json_string(model, in.upstream_model);
-    if (f[0].present()) {
-      const std::size_t b = f[0].value.data() - in.body.data();
-      edits.push_back({b, b + f[0].value.size(), std::move(model)});
-    } else {
-      const std::size_t open = in.body.find('{');
-      const bool empty = in.body.find_first_not_of(" \t\r\n", open + 1) == object_end;
-      edits.push_back({open + 1, open + 1, "\"model\":" + model + (empty ? "" : ",")});
-    }
-  }
-  std::sort(edits.begin(), edits.end(),
-            [](const Edit& a, const Edit& b) { return a.begin > b.begin; });
-  for (const Edit& e : edits) {
-    body.replace(e.begin, e.end - e.begin, e.text);
-  }
-  if (options.vertex && f[0].present()) {
-    // The model is named by the URL on Vertex; its member goes (located again after the edit).
-    const JsonField model = member(body, "model");
-    core::erase_field(body, model);
+    set(f[0], "model", model);
   }
   return std::nullopt;
 }
@@ -343,7 +331,8 @@ class ChatRequest {
         return refuse(unsupported("n > 1"), "n");
       }
     }
-    if (const json::value* v = get(src_, "logprobs"); v != nullptr && v->is_bool() && v->get_bool()) {
+    if (const json::value* v = get(src_, "logprobs");
+        v != nullptr && v->is_bool() && v->get_bool()) {
       return refuse(unsupported("logprobs"), "logprobs");
     }
     if (get(src_, "audio") != nullptr) {
@@ -626,7 +615,7 @@ class ChatRequest {
     return b;
   }
 
-  /// Text parts (`allow_other` false: nothing else is accepted) into `blocks`; empty texts are
+  /// Text (and refusal) parts, or a string, into text blocks; empty texts are
   /// dropped (Anthropic refuses empty text blocks).
   static std::optional<Refusal> text_parts(const json::value* content, const std::string& at,
                                            json::array& blocks) {

@@ -93,6 +93,23 @@ TEST(AnthropicAdapter, SendsTheClientBodyUncopiedWhenTheModelNeedsNoRename) {
   EXPECT_EQ(out.body, R"({"model":"claude-y","max_tokens":5,"messages":[]})");
 }
 
+TEST(AnthropicCodec, SplicesAModelIntoABodyThatNamesNone) {
+  CallInput in;
+  in.format = Format::AnthropicMessages;
+  in.upstream_model = "claude-y";
+  std::string out;
+  for (const auto& [body, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"max_tokens":5})", R"({"model":"claude-y","max_tokens":5})"},
+           {"{ }", R"({"model":"claude-y" })"}}) {
+    in.body = body;
+    ASSERT_FALSE(anthropic::build_request(in, {}, out).has_value());
+    EXPECT_EQ(out, want);
+  }
+  in.body = R"({"model":"a"})";
+  ASSERT_FALSE(anthropic::build_request(in, {.vertex = true, .anthropic_version = "v"}, out));
+  EXPECT_EQ(out, R"({"anthropic_version":"v"})");
+}
+
 // Requests -------------------------------------------------------------------------------------
 
 TEST(AnthropicCodec, VertexBodiesNameNoModelAndCarryTheVersion) {
