@@ -48,7 +48,9 @@ class AnthropicAdapter final : public Adapter {
     if (!header_safe(version)) {
       throw std::invalid_argument("'anthropic_version' holds a control character.");
     }
-    target_ = origin_.base_path + "/v1/messages";
+    // A base URL given with Anthropic's version prefix ("https://host/v1") is taken as meant.
+    target_ = origin_.base_path.ends_with("/v1") ? origin_.base_path + "/messages"
+                                                 : origin_.base_path + "/v1/messages";
     headers_ = "x-api-key: " + config.api_key + "\r\nanthropic-version: " + std::string(version) +
                "\r\ncontent-type: application/json\r\n";
   }

@@ -1,6 +1,7 @@
 #pragma once
 /// The `anthropic` provider type: Anthropic's Messages API (POST {base path}/v1/messages on
-/// https://api.anthropic.com unless base_url names another origin). Takes Anthropic-format
+/// https://api.anthropic.com unless base_url names another origin; a base path that already
+/// ends in /v1 gets /messages). Takes Anthropic-format
 /// calls natively (the body passes through with the model renamed) and OpenAI chat calls
 /// translated (codec.hpp says how); refuses embeddings. Settings: api_key (sent as
 /// x-api-key), anthropic_version (the anthropic-version header, default 2023-06-01).
