@@ -1,5 +1,6 @@
 #include "providers/registry/registry.hpp"
 
+#include "providers/anthropic/anthropic.hpp"
 #include "providers/openai_adapter.hpp"
 
 #include <stdexcept>
@@ -12,7 +13,7 @@ std::shared_ptr<const Adapter> make_adapter(const core::ProviderConfig& p) {
     case core::ProviderType::OpenAI:
     case core::ProviderType::OpenAICompatible:
     case core::ProviderType::Azure: return make_openai_adapter(p);
-    case core::ProviderType::Anthropic:
+    case core::ProviderType::Anthropic: return make_anthropic_adapter(p);
     case core::ProviderType::Gemini:
     case core::ProviderType::Vertex:
     case core::ProviderType::Bedrock: break;
