@@ -517,8 +517,8 @@ bool fits_metadata(std::string_view v) noexcept {
 /// Parameters whose answer Converse cannot give.
 std::optional<Refusal> refuse_unsupported(const json::object& req) {
   if (const json::value* n = member(req, "n")) {
-    if (!n->is_number() || !(n->is_int64() || n->is_uint64()) ||
-        (n->is_int64() ? n->get_int64() != 1 : n->get_uint64() != 1)) {
+    boost::system::error_code ec;
+    if (!n->is_number() || n->to_number<double>(ec) != 1.0 || ec) {
       return Refusal{"The bedrock provider answers one choice per call: 'n' must be 1.", "n"};
     }
   }

@@ -44,14 +44,14 @@ std::int64_t block_index(const json::object& o) {
 }
 
 /// An exception frame's message ("message", or "Message" as some AWS services spell it).
-std::string_view exception_message(std::string_view payload) {
+std::string exception_message(std::string_view payload) {
   boost::system::error_code ec;
   const json::value v = json::parse(payload, ec);
   if (ec || !v.is_object()) {
     return {};
   }
   const std::string_view m = string_member(v.get_object(), "message");
-  return m.empty() ? string_member(v.get_object(), "Message") : m;
+  return std::string(m.empty() ? string_member(v.get_object(), "Message") : m);
 }
 
 }  // namespace
