@@ -66,8 +66,12 @@ class BedrockAdapter final : public Adapter {
       append_header(out.headers, "Authorization", "Bearer " + api_key_);
       return std::nullopt;
     }
+    // Host is the one the proxy sends (the origin's); both it and Content-Type are signed.
     const aws::SigV4Request req{
-        "POST", out.target, "", {{"Host", origin_.host_header}, {"Content-Type", std::string(kJson)}},
+        "POST",
+        out.target,
+        "",
+        {{"Host", origin_.host_header}, {"Content-Type", std::string(kJson)}},
         out.body};
     aws::SigV4Options opt;
     opt.region = region_;

@@ -178,8 +178,10 @@ TEST(BedrockAdapter, RefusesBrokenClientBodiesWithoutThrowing) {
            R"({"messages":[{"role":"user","content":[{"type":"text"}]}]})",
            R"({"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
            R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{}}]}]})",
-           R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,abc"}}]}]})",
-           R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"s3://b/k"}}]}]})",
+           R"({"messages":[{"role":"user","content":[{"type":"image_url",)"
+           R"("image_url":{"url":"data:image/png,abc"}}]}]})",
+           R"({"messages":[{"role":"user","content":[{"type":"image_url",)"
+           R"("image_url":{"url":"s3://b/k"}}]}]})",
            R"({"messages":[{"role":"assistant","tool_calls":[{"id":"a"}]}]})",
            R"({"messages":[{"role":"assistant","tool_calls":{}}]})",
            R"({"messages":[{"role":"tool","content":"x"}]})",
@@ -189,12 +191,14 @@ TEST(BedrockAdapter, RefusesBrokenClientBodiesWithoutThrowing) {
            R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"custom"}]})",
            R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
            R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required"})",
-           R"({"messages":[{"role":"user","content":"x"}],"tools":[],"tool_choice":{"type":"allowed_tools"}})",
+           R"({"messages":[{"role":"user","content":"x"}],"tools":[],)"
+           R"("tool_choice":{"type":"allowed_tools"}})",
            R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})",
            R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
            R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})",
            R"({"messages":[{"role":"user","content":"x"}],"stop":{}})",
-           R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}})",
+           R"({"messages":[{"role":"user","content":"x"}],)"
+           R"("response_format":{"type":"json_schema"}})",
            R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}})",
            R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})",
            R"({"messages":[{"role":"user","content":"x"}],"modalities":["text","audio"]})",

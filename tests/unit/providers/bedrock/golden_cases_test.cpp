@@ -132,7 +132,8 @@ void check_case(const fs::path& dir) {
   call.max_output_tokens = int_of(call_json, "max_output_tokens", -1);
   call.request_id = request_id;
   call.created = int_of(call_json, "created", 0);
-  call.now = std::chrono::system_clock::time_point(std::chrono::seconds(int_of(call_json, "now", 0)));
+  call.now =
+      std::chrono::system_clock::time_point(std::chrono::seconds(int_of(call_json, "now", 0)));
 
   Outgoing out;
   const auto refusal = adapter->prepare(call, out);
