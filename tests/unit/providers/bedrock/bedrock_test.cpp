@@ -8,8 +8,11 @@
 #include "providers/bedrock/event_stream.hpp"
 #include "providers/bedrock/redactor.hpp"
 
+#include "read_file.hpp"
+
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <stdexcept>
 
 namespace llmgw::providers::bedrock {
@@ -363,6 +366,46 @@ TEST(ConverseStream, EndsNothingWhenTheBodyStopsMidFrame) {
   t->finish(in, out, true);
   EXPECT_FALSE(t->ended());
   EXPECT_EQ(out.find("[DONE]"), std::string::npos);
+}
+
+TEST(ConverseStream, SurvivesEveryFlippedByteAndEveryCut) {
+  const std::string stream = test::read_file(std::filesystem::path(LLMGW_TEST_DATA_DIR) /
+                                             "providers/bedrock/stream_tools/upstream_response.bin");
+  ASSERT_FALSE(stream.empty());
+  const auto a = make_bedrock_adapter(api_key_provider());
+  auto in = chat(kChat, true);
+  in.client_wants_usage = true;
+  for (std::size_t i = 0; i < stream.size(); ++i) {
+    for (const bool cut : {false, true}) {
+      std::string bytes = cut ? stream.substr(0, i) : stream;
+      if (!cut) {
+        bytes[i] = static_cast<char>(bytes[i] ^ 0x5A);
+      }
+      auto t = a->translate_stream(in);
+      std::string out;
+      t->feed(bytes, out);
+      t->finish(bytes, out, true);
+      // Every run ends properly, with an error event, or not at all (a cut): never two ways.
+      EXPECT_FALSE(t->ended() && !t->error().empty()) << i;
+      if (t->ended()) {
+        EXPECT_TRUE(out.ends_with("data: [DONE]\n\n")) << i;
+      }
+    }
+  }
+}
+
+TEST(BedrockAdapter, SurvivesEveryCutOfAnAnswer) {
+  const std::string answer = test::read_file(
+      std::filesystem::path(LLMGW_TEST_DATA_DIR) /
+      "providers/bedrock/tools_parallel_calls/upstream_response.json");
+  ASSERT_FALSE(answer.empty());
+  const auto a = make_bedrock_adapter(api_key_provider());
+  for (std::size_t i = 0; i < answer.size(); ++i) {
+    std::string out;
+    Answer result;
+    (void)a->translate_answer(chat(), std::string_view(answer).substr(0, i), out, result);
+    (void)a->translate_error(400, std::string_view(answer).substr(0, i), "");
+  }
 }
 
 }  // namespace
