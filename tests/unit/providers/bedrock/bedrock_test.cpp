@@ -369,8 +369,9 @@ TEST(ConverseStream, EndsNothingWhenTheBodyStopsMidFrame) {
 }
 
 TEST(ConverseStream, SurvivesEveryFlippedByteAndEveryCut) {
-  const std::string stream = test::read_file(std::filesystem::path(LLMGW_TEST_DATA_DIR) /
-                                             "providers/bedrock/stream_tools/upstream_response.bin");
+  const std::string stream =
+      test::read_file(std::filesystem::path(LLMGW_TEST_DATA_DIR) /
+                      "providers/bedrock/stream_tools/upstream_response.bin");
   ASSERT_FALSE(stream.empty());
   const auto a = make_bedrock_adapter(api_key_provider());
   auto in = chat(kChat, true);
