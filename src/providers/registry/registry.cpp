@@ -1,6 +1,7 @@
 #include "providers/registry/registry.hpp"
 
 #include "providers/anthropic/anthropic.hpp"
+#include "providers/bedrock/bedrock.hpp"
 #include "providers/openai_adapter.hpp"
 
 #include <stdexcept>
@@ -15,8 +16,8 @@ std::shared_ptr<const Adapter> make_adapter(const core::ProviderConfig& p) {
     case core::ProviderType::Azure: return make_openai_adapter(p);
     case core::ProviderType::Anthropic: return make_anthropic_adapter(p);
     case core::ProviderType::Gemini:
-    case core::ProviderType::Vertex:
-    case core::ProviderType::Bedrock: break;
+    case core::ProviderType::Bedrock: return bedrock::make_bedrock_adapter(p);
+    case core::ProviderType::Vertex: break;
   }
   throw std::invalid_argument("provider type " + std::string(core::to_string(p.type)) +
                               " is not available in this build");
