@@ -7,60 +7,9 @@
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 namespace llmgw::providers {
-
-namespace messages_detail {
-
-std::string message_id(std::string_view openai_id) {
-  static constexpr std::string_view kChatPrefix = "chatcmpl-";
-  if (openai_id.starts_with(kChatPrefix)) {
-    openai_id.remove_prefix(kChatPrefix.size());
-  }
-  if (openai_id.starts_with("msg_")) {
-    return std::string(openai_id);
-  }
-  std::string id = "msg_";
-  id += openai_id.empty() ? std::string_view("gateway") : openai_id;
-  return id;
-}
-
-std::string tool_id(std::string_view message_id, std::int64_t index) {
-  std::string id = "toolu_";
-  id += message_id.starts_with("msg_") ? message_id.substr(4) : message_id;
-  id += '_';
-  id += std::to_string(index);
-  return id;
-}
-
-std::string_view stop_reason(std::string_view finish_reason) noexcept {
-  if (finish_reason == "length") {
-    return "max_tokens";
-  }
-  if (finish_reason == "tool_calls" || finish_reason == "function_call") {
-    return "tool_use";
-  }
-  if (finish_reason == "content_filter") {
-    return "refusal";
-  }
-  return "end_turn";  // stop, and anything unknown
-}
-
-void append_usage(std::string& out, const pricing::TokenUsage& u) {
-  out += R"({"input_tokens":)";
-  out += std::to_string(u.input_tokens + u.input_audio_tokens + u.input_image_tokens);
-  out += R"(,"cache_creation_input_tokens":)";
-  out += std::to_string(u.cache_write_5m_tokens + u.cache_write_1h_tokens);
-  out += R"(,"cache_read_input_tokens":)";
-  out += std::to_string(u.cache_read_tokens);
-  out += R"(,"output_tokens":)";
-  out += std::to_string(u.completion_total());
-  out += '}';
-}
-
-}  // namespace messages_detail
 
 namespace {
 
@@ -163,9 +112,10 @@ bool chat_to_messages_answer(std::string_view openai_answer, std::string_view mo
       out += R"(,"input":)";
       // Arguments that are not a JSON object (cut by max_tokens, or invented by the model)
       // become {}: the tool then reports what is missing to the model.
+      const std::string_view text = string_of(*fn, "arguments");
       boost::system::error_code aec;
-      const json::value args = json::parse(string_of(*fn, "arguments"), aec, &mr, opt);
-      out += !aec && args.is_object() ? json::serialize(args) : std::string("{}");
+      const json::value args = json::parse(text, aec, &mr, opt);
+      out += !aec && args.is_object() ? text : std::string_view("{}");  // the model's own bytes
       out += '}';
       ++index;
     }
@@ -181,7 +131,7 @@ bool chat_to_messages_answer(std::string_view openai_answer, std::string_view mo
   out += R"(,"stop_sequence":null,"usage":)";
   pricing::TokenUsage usage;
   if (const json::value* u = root->if_contains("usage"); u != nullptr && u->is_object()) {
-    pricing::normalize_openai(json::serialize(*u), usage);
+    pricing::normalize_openai(to_json(*u), usage);
   }
   append_usage(out, usage);
   out += '}';

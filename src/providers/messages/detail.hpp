@@ -25,6 +25,11 @@ std::string_view stop_reason(std::string_view finish_reason) noexcept;
 /// as Anthropic counts thinking).
 void append_usage(std::string& out, const pricing::TokenUsage& u);
 
+/// Writes `v` as compact JSON, numbers in their shortest round-trip form (Boost's serializer
+/// writes 0.25 as 2.5E-1: valid, but the model would see it in its tool-call history).
+void append_json(std::string& out, const boost::json::value& v);
+std::string to_json(const boost::json::value& v);
+
 /// The string member `key` of `o`; empty if absent or not a string.
 inline std::string_view string_of(const boost::json::object& o, std::string_view key) {
   const boost::json::value* v = o.if_contains(key);

@@ -2,6 +2,7 @@
 // /v1/messages call, translated or not) and messages_to_chat (a DOM: the whole body is
 // rewritten anyway).
 
+#include "providers/messages/detail.hpp"
 #include "providers/messages/messages.hpp"
 
 #include "core/json_key_set.hpp"
@@ -10,7 +11,6 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <array>
@@ -735,7 +735,8 @@ class ChatBuilder {
         json::object& fn = call["function"].emplace_object();
         fn["name"] = *name;
         const json::value* input = b->if_contains("input");
-        fn["arguments"] = input != nullptr && !input->is_null() ? json::serialize(*input) : "{}";
+        fn["arguments"] =
+            input != nullptr && !input->is_null() ? messages_detail::to_json(*input) : "{}";
         calls.emplace_back(std::move(call));
       } else if (*type != "thinking" && *type != "redacted_thinking") {
         return unsupported(*type, bat);
@@ -898,7 +899,8 @@ std::optional<Refusal> messages_to_chat(std::string_view body, std::string_view 
       chat["user"] = *user;
     }
   }
-  out = json::serialize(chat);
+  out.clear();
+  messages_detail::append_json(out, chat);
   return std::nullopt;
 }
 

@@ -7,7 +7,6 @@
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -213,7 +212,7 @@ void ChatToMessagesStream::chunk(const json::object& c, std::string& out) {
     }
   }
   if (usage != nullptr) {
-    usage_seen_ = pricing::normalize_openai(json::serialize(*usage), chunk_usage_);
+    usage_seen_ = pricing::normalize_openai(to_json(*usage), chunk_usage_);
   }
   if (!stop_reason_.empty() && usage_seen_ && !delta_sent_) {
     message_delta(out);
