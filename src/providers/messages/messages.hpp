@@ -80,6 +80,8 @@ bool chat_to_messages_answer(std::string_view openai_answer, std::string_view mo
 /// else the one this translation met.
 class ChatToMessagesStream final : public StreamTranslator {
  public:
+  /// `inner` (not null): the provider adapter's translator for the call, made for the
+  /// translated OpenAI chat call; `model`: the model the client asked for.
   ChatToMessagesStream(std::unique_ptr<StreamTranslator> inner, std::string_view model);
 
   void feed(std::string& in, std::string& out) override;

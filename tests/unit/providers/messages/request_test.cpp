@@ -159,6 +159,15 @@ TEST(InspectMessages, RefusesWhatIsNotJson) {
   EXPECT_TRUE(inspect(deep));
 }
 
+TEST(InspectMessages, EveryCutOfABodyIsRefused) {
+  constexpr std::string_view kBody = R"({"model":"m","max_tokens":5,"system":[{"type":"text",
+      "text":"s"}],"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]})";
+  ASSERT_FALSE(inspect(kBody));
+  for (std::size_t n = 0; n < kBody.size(); ++n) {
+    EXPECT_TRUE(inspect(kBody.substr(0, n))) << n;
+  }
+}
+
 TEST(InspectMessages, NullOptionalsAreAbsent) {
   EXPECT_FALSE(inspect(R"({"model":"m","max_tokens":5,"system":null,"stream":null,"tools":null,
       "messages":[{"role":"user","content":"x"}]})"));

@@ -287,6 +287,14 @@ TEST(ChatToMessagesStream, ToolCallsWithoutIdsGetTheirOwn) {
   EXPECT_EQ(ev[5].data.at("delta").at("stop_reason"), json::value("tool_use"));
 }
 
+TEST(ChatToMessagesStream, EveryCutEndsWithoutMessageStop) {
+  for (std::size_t n = 0; n + 1 < kTextThenTwoTools.size(); ++n) {
+    const Translated r = run(kTextThenTwoTools.substr(0, n), 0, false);
+    EXPECT_EQ(r.out.find("message_stop"), std::string::npos) << n;
+    (void)events(r.out);
+  }
+}
+
 TEST(ChatToMessagesStream, GarbageNeverCrashes) {
   for (std::string_view s :
        {std::string_view("data: [1,2]\n\n"), std::string_view("data: \"x\"\n\n"),
