@@ -141,7 +141,7 @@ class Adapter {
 
   /// Whether calls in `f` are taken natively (an Anthropic provider takes Anthropic
   /// Messages as they are). A call in a format the adapter does not take is first translated
-  /// to OpenAI chat by the proxy (providers/anthropic_inbound.hpp), and its answer back.
+  /// to OpenAI chat by the proxy (providers/messages/messages.hpp), and its answer back.
   [[nodiscard]] virtual bool accepts(Format f) const noexcept = 0;
 
   /// Builds the upstream request for `in` (a format the adapter accepts). The credential is

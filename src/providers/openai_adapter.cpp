@@ -2,6 +2,7 @@
 
 #include "core/json.hpp"
 #include "providers/openai.hpp"
+#include "providers/openai_errors.hpp"
 
 #include <stdexcept>
 
@@ -118,27 +119,7 @@ class OpenAIAdapter final : public Adapter {
 
   ProviderError translate_error(unsigned status, std::string_view body,
                                 std::string_view retry_after) const override {
-    // {"error":{"message":…,"type":…,"code":…}}
-    std::string message;
-    std::string code;
-    static constexpr std::array<std::string_view, 1> kError{"error"};
-    static constexpr std::array<std::string_view, 2> kFields{"message", "code"};
-    std::array<core::JsonField, 1> e;
-    std::array<core::JsonField, 2> f;
-    if (core::locate_fields(body, kError, e) && e[0].kind() == core::JsonKind::Object &&
-        core::locate_fields(e[0].value, kFields, f)) {
-      if (f[0].kind() == core::JsonKind::String) {
-        message = core::json_string_value(f[0].value).value_or(std::string());
-      }
-      if (f[1].kind() == core::JsonKind::String) {
-        code = core::json_string_value(f[1].value).value_or(std::string());
-      }
-    }
-    ProviderError pe = map_status(status, std::move(message), retry_after);
-    if (!pe.credential_refused && pe.status == 400) {
-      pe.code = code;
-    }
-    return pe;
+    return openai_error_to_provider_error(status, body, retry_after);
   }
 
   bool errors_pass_through(Format f) const noexcept override {
