@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "http/response_parser.hpp"
+#include "providers/messages/messages.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -190,6 +191,36 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   in.request_id = ex.gateway_request_id();
   in.created = core::unix_seconds();
   in.now = std::chrono::system_clock::now();
+  // A call in a format the provider does not take (Anthropic Messages to an OpenAI-format
+  // provider) goes to it as OpenAI chat, and its answer comes back translated.
+  const bool translated = !adapter.accepts(call.format);
+  std::string chat_body;
+  providers::InspectedRequest chat_req;
+  if (translated) {
+    if (auto refusal = providers::messages_to_chat(in.body, call.route->upstream_model, stream,
+                                                   chat_body)) {
+      call.status = core::http_status(refusal->errc);
+      co_await respond_error(ex, call.format, refusal->errc, refusal->message, refusal->param);
+      co_return;
+    }
+    if (auto err = providers::inspect_request(providers::Endpoint::ChatCompletions, chat_body,
+                                              chat_req)) {
+      // The translation made a body OpenAI's validator refuses: a gateway bug, not the
+      // client's.
+      core::LogLine(core::LogLevel::Error, "translated request is not valid OpenAI chat")
+          .field("request_id", ex.gateway_request_id())
+          .field("error", err->message)
+          .emit();
+      call.status = 500;
+      co_await respond_error(ex, call.format, Errc::Internal,
+                             "The gateway failed to process the request.");
+      co_return;
+    }
+    in.format = providers::Format::OpenAIChat;
+    in.body = chat_body;
+    in.inspected = &chat_req;
+    in.client_wants_usage = true;  // the translation asks for it and reads it
+  }
 
   switch (adapter.credential_state(in.now)) {
     case providers::Adapter::CredentialState::Ready: break;
@@ -369,7 +400,10 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     extra += rate_headers(call.rate);
     co_await ex.start_stream(200, "text/event-stream", extra);  // sent with the first chunk
     call.status = 200;
-    const auto translator = adapter.translate_stream(in);
+    const std::unique_ptr<providers::StreamTranslator> translator =
+        translated ? std::make_unique<providers::ChatToMessagesStream>(
+                         adapter.translate_stream(in), call.req.model)
+                   : adapter.translate_stream(in);
     std::string out;
     bool client_ok = true;
     const auto take_usage = [&] {
@@ -465,9 +499,9 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   call.status = status;
   std::string headers = upstream_headers(call, parser->passthrough_headers());
   if (status >= 200 && status < 300) {
-    std::string translated;
+    std::string translated_body;
     providers::Answer answer;
-    if (!adapter.translate_answer(in, pending, translated, answer)) {
+    if (!adapter.translate_answer(in, pending, translated_body, answer)) {
       core::LogLine(core::LogLevel::Warn, "provider answer could not be read")
           .field("request_id", ex.gateway_request_id())
           .field("provider", provider.name)
@@ -484,10 +518,22 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     if (!answer.passthrough || content_type.empty()) {
       content_type = "application/json";
     }
+    std::string_view answer_body =
+        answer.passthrough ? std::string_view(pending) : std::string_view(translated_body);
+    std::string messages_body;
+    if (translated) {
+      if (!providers::chat_to_messages_answer(answer_body, call.req.model, messages_body)) {
+        conn->close();
+        co_await finish_error(Errc::UpstreamProtocol,
+                              "The provider's answer could not be read.");
+        co_return;
+      }
+      answer_body = messages_body;
+      content_type = "application/json";
+    }
     compute_cost(ex, call);
     headers += cost_headers(call);
-    co_await ex.respond(status, content_type,
-                        answer.passthrough ? std::string_view(pending) : translated, headers);
+    co_await ex.respond(status, content_type, answer_body, headers);
   } else if (status >= 400 || !adapter.errors_pass_through(call.format)) {
     co_await answer_provider_error(ex, call, status, pending, parser->retry_after(),
                                    std::move(headers));

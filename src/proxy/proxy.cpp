@@ -1,6 +1,7 @@
 #include "proxy/call.hpp"
 
 #include "core/log.hpp"
+#include "providers/messages/messages.hpp"
 
 namespace llmgw::proxy {
 
@@ -41,6 +42,15 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
     co_await handle_inference(ex, local,
                               path == "/v1/embeddings" ? providers::Format::OpenAIEmbeddings
                                                        : providers::Format::OpenAIChat);
+    co_return;
+  }
+  if (path == "/v1/messages") {
+    if (method != verb::post) {
+      co_await respond_error(ex, providers::Format::AnthropicMessages, Errc::MethodNotAllowed,
+                             "Use POST for this endpoint.", {}, "Allow: POST\r\n");
+      co_return;
+    }
+    co_await handle_inference(ex, local, providers::Format::AnthropicMessages);
     co_return;
   }
   if (path == "/v1/models") {
@@ -142,7 +152,9 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   const auto endpoint = call.format == providers::Format::OpenAIEmbeddings
                             ? providers::Endpoint::Embeddings
                             : providers::Endpoint::ChatCompletions;
-  if (auto err = providers::inspect_request(endpoint, body, call.req)) {
+  if (auto err = call.format == providers::Format::AnthropicMessages
+                     ? providers::inspect_messages_request(body, call.req)
+                     : providers::inspect_request(endpoint, body, call.req)) {
     co_await respond_error(ex, call.format, Errc::BadRequest, err->message, err->param);
     co_return;
   }
@@ -185,6 +197,14 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   reached(call, Stage::Reserved);
   call.calling = true;  // from here a failure may have cost the provider's work
   if (call.route->provider->type == core::ProviderType::Echo) {
+    if (call.format == providers::Format::AnthropicMessages) {
+      call.status = 400;
+      co_await respond_error(ex, call.format, Errc::BadRequest,
+                             "The echo provider answers only OpenAI-format calls; use "
+                             "/v1/chat/completions.",
+                             "model");
+      co_return;
+    }
     co_await answer_echo(ex, call);
   } else {
     co_await forward(ex, local, call);

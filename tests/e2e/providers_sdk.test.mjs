@@ -1,0 +1,160 @@
+// The translated providers end to end: the official `openai` SDK through the gateway to an
+// Anthropic and a Bedrock provider (their mocks check the wire format: Anthropic's headers and
+// Messages body, Bedrock's SigV4 signature and Converse body), and the official
+// `@anthropic-ai/sdk` through the gateway's inbound /v1/messages to an Anthropic provider
+// (passed through) and to an OpenAI one (translated both ways). Whole answers and streams.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+
+import { startStack } from '../integration/harness.mjs';
+import { AnthropicMock, DEFAULT_API_KEY as ANTHROPIC_KEY } from '../mock/anthropic_mock.mjs';
+import { BedrockMock, DEFAULT_CREDENTIALS } from '../mock/bedrock_mock.mjs';
+
+const T = { timeout: 30_000 };
+let s;
+let anthropicMock;
+let bedrockMock;
+let openai;
+let anthropic;
+
+before(async () => {
+  anthropicMock = new AnthropicMock();
+  await anthropicMock.start();
+  bedrockMock = new BedrockMock();
+  await bedrockMock.start();
+  const aws = DEFAULT_CREDENTIALS[0];
+  s = await startStack({
+    config: (mockUrl) => ({
+      providers: [
+        { name: 'mock', type: 'openai', base_url: mockUrl, api_key: { raw: '${MOCK_KEY}' } },
+        { name: 'claude', type: 'anthropic', base_url: anthropicMock.baseUrl, api_key: ANTHROPIC_KEY },
+        { name: 'bedrock', type: 'bedrock', base_url: bedrockMock.url, region: 'us-east-1',
+          aws_access_key_id: aws.accessKeyId, aws_secret_access_key: aws.secretAccessKey },
+      ],
+      models: [
+        { name: 'gpt-4o-mini', provider: 'mock', upstream_model: 'gpt-4o-mini-2024-07-18' },
+        { name: 'claude-sonnet-4', provider: 'claude', upstream_model: 'claude-sonnet-4-20250514' },
+        { name: 'bedrock-claude', provider: 'bedrock',
+          upstream_model: 'us.anthropic.claude-sonnet-4-20250514-v1:0' },
+      ],
+    }),
+  });
+  openai = new OpenAI({ apiKey: s.key, baseURL: s.gw.baseUrl, maxRetries: 0, timeout: 15_000 });
+  anthropic = new Anthropic({ apiKey: s.key, baseURL: s.gw.baseUrl.replace(/\/v1$/, ''), maxRetries: 0, timeout: 15_000 });
+});
+
+after(async () => {
+  await s?.close();
+  await anthropicMock?.stop();
+  await bedrockMock?.stop();
+});
+
+for (const model of ['claude-sonnet-4', 'bedrock-claude']) {
+  test(`openai SDK → ${model}: a whole answer with usage and a priced cost`, T, async () => {
+    const { data, response } = await openai.chat.completions.create({
+      model,
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Say hello' }],
+      max_tokens: 64,
+    }).withResponse();
+    assert.equal(data.object, 'chat.completion');
+    assert.equal(data.choices[0].message.role, 'assistant');
+    assert.equal(typeof data.choices[0].message.content, 'string');
+    assert.ok(data.choices[0].message.content.length > 0);
+    assert.equal(data.choices[0].finish_reason, 'stop');
+    assert.ok(data.usage.prompt_tokens > 0);
+    assert.ok(data.usage.completion_tokens > 0);
+    assert.equal(data.usage.total_tokens, data.usage.prompt_tokens + data.usage.completion_tokens);
+    assert.equal(response.headers.get('x-llmgw-cost-status'), 'exact');
+    assert.match(response.headers.get('x-llmgw-cost-usd'), /^\d+\.\d+$/);
+  });
+
+  test(`openai SDK → ${model}: a stream with usage gives the same tokens as the whole answer`, T, async () => {
+    const messages = [{ role: 'user', content: 'Count to three' }];
+    const whole = await openai.chat.completions.create({ model, messages, max_tokens: 64 });
+    const stream = await openai.chat.completions.create({
+      model, messages, max_tokens: 64, stream: true, stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage = null;
+    let finish = null;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      for (const c of chunk.choices) {
+        text += c.delta?.content ?? '';
+        finish = c.finish_reason ?? finish;
+      }
+    }
+    assert.equal(text, whole.choices[0].message.content);
+    assert.equal(finish, 'stop');
+    assert.ok(usage);
+    assert.equal(usage.prompt_tokens, whole.usage.prompt_tokens);
+    assert.equal(usage.completion_tokens, whole.usage.completion_tokens);
+  });
+
+  test(`openai SDK → ${model}: tool calls come back as OpenAI tool_calls`, T, async () => {
+    const c = await openai.chat.completions.create({
+      model,
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'Weather for a city',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    });
+    const calls = c.choices[0].message.tool_calls;
+    assert.ok(Array.isArray(calls) && calls.length >= 1, JSON.stringify(c));
+    assert.equal(calls[0].type, 'function');
+    assert.equal(calls[0].function.name, 'get_weather');
+    assert.equal(typeof JSON.parse(calls[0].function.arguments), 'object');
+    assert.equal(c.choices[0].finish_reason, 'tool_calls');
+  });
+}
+
+test('openai SDK: n > 1 to an Anthropic model is a typed 400', T, async () => {
+  await assert.rejects(
+    openai.chat.completions.create({ model: 'claude-sonnet-4', n: 2, max_tokens: 16,
+      messages: [{ role: 'user', content: 'Hi' }] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'n');
+});
+
+for (const model of ['claude-sonnet-4', 'gpt-4o-mini']) {
+  test(`anthropic SDK → /v1/messages → ${model}: a whole message`, T, async () => {
+    const m = await anthropic.messages.create({
+      model, max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: 'Say hello' }],
+    });
+    assert.equal(m.type, 'message');
+    assert.equal(m.role, 'assistant');
+    assert.equal(m.content[0].type, 'text');
+    assert.ok(m.content[0].text.length > 0);
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.ok(m.usage.input_tokens > 0);
+    assert.ok(m.usage.output_tokens > 0);
+  });
+
+  test(`anthropic SDK → /v1/messages → ${model}: a stream`, T, async () => {
+    const stream = anthropic.messages.stream({
+      model, max_tokens: 64, messages: [{ role: 'user', content: 'Count to three' }],
+    });
+    let text = '';
+    stream.on('text', (t) => { text += t; });
+    const final = await stream.finalMessage();
+    assert.ok(text.length > 0);
+    assert.equal(final.content[0].text, text);
+    assert.equal(final.stop_reason, 'end_turn');
+    assert.ok(final.usage.output_tokens > 0);
+  });
+}
+
+test('anthropic SDK: errors come in Anthropic\'s shape', T, async () => {
+  await assert.rejects(
+    anthropic.messages.create({ model: 'no-such-model', max_tokens: 8,
+      messages: [{ role: 'user', content: 'Hi' }] }),
+    (e) => e instanceof Anthropic.NotFoundError && e.error?.type === 'error' &&
+      e.error?.error?.type === 'not_found_error');
+  await assert.rejects(
+    new Anthropic({ apiKey: 'sk-llmgw-wrong', baseURL: s.gw.baseUrl.replace(/\/v1$/, ''), maxRetries: 0 }).messages.create({
+      model: 'claude-sonnet-4', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }),
+    (e) => e instanceof Anthropic.AuthenticationError);
+});
