@@ -349,7 +349,8 @@ test('keys: expires_at as clients write it (JavaScript toISOString, offsets), no
 // Providers
 
 const PROVIDER_FIELDS = ['id', 'object', 'name', 'type', 'base_url', 'api_key_hint', 'connect_timeout_ms',
-  'first_byte_timeout_ms', 'idle_timeout_ms', 'enabled', 'source', 'created_at', 'updated_at'];
+  'first_byte_timeout_ms', 'idle_timeout_ms', 'enabled', 'source', 'created_at', 'updated_at',
+  'secrets_set'];
 
 function assertProvider(p, ctx) {
   for (const f of PROVIDER_FIELDS) assert.ok(Object.hasOwn(p, f), `${ctx}: provider lacks ${f}: ${JSON.stringify(p)}`);
@@ -452,6 +453,45 @@ test('providers: CRUD; api_key is write-only, shown as a hint, encrypted at rest
   err(await s.req('GET', `/admin/providers/${p.id}`), 404);
   err(await s.req('PATCH', `/admin/providers/${p.id}`, { enabled: true }), 404);
   err(await s.req('DELETE', `/admin/providers/${p.id}`), 404);
+});
+
+test('providers: each type\'s own settings are fields, its secrets write-only and sealed', T, async () => {
+  const secret = providerSecret();
+  const name = `bedrock-${rnd()}`;
+  const p = await ok(s.req('POST', '/admin/providers', { name, type: 'bedrock', region: 'us-east-1',
+    aws_access_key_id: 'AKIAEXAMPLEADMIN0001', aws_secret_access_key: secret }), 201);
+  written.push({ id: p.id, kind: 'provider' });
+  assertProvider(p, 'bedrock');
+  assert.equal(p.type, 'bedrock');
+  assert.equal(p.region, 'us-east-1');
+  assert.equal(p.aws_access_key_id, 'AKIAEXAMPLEADMIN0001');
+  assert.deepEqual(p.secrets_set, ['aws_secret_access_key']);
+  assert.equal(p.aws_secret_access_key, undefined, 'a secret is never returned');
+  assert.ok(!JSON.stringify(p).includes(secret));
+  assert.equal(p.project, undefined, 'another type\'s setting is absent');
+  await assertNotStoredInClear(secret, 'the AWS secret access key');
+
+  const token = providerSecret();
+  let q = await ok(s.req('PATCH', `/admin/providers/${p.id}`, { region: 'eu-west-1', aws_session_token: token }));
+  assert.equal(q.region, 'eu-west-1');
+  assert.deepEqual(q.secrets_set.sort(), ['aws_secret_access_key', 'aws_session_token']);
+  await assertNotStoredInClear(token, 'the AWS session token');
+  q = await ok(s.req('PATCH', `/admin/providers/${p.id}`, { aws_session_token: null }));
+  assert.deepEqual(q.secrets_set, ['aws_secret_access_key'], 'null removes a secret');
+  err(await s.req('PATCH', `/admin/providers/${p.id}`, { region: null }), 422, 'region', 'a required setting');
+  assert.equal((await ok(s.req('GET', `/admin/providers/${p.id}`))).region, 'eu-west-1', 'unchanged');
+
+  err(await s.req('POST', '/admin/providers', { name: `vertex-${rnd()}`, type: 'vertex', project: 'p1' }), 422,
+    'location', 'vertex without location');
+  err(await s.req('POST', '/admin/providers', { name: `openai-${rnd()}`, type: 'openai',
+    base_url: s.mock.baseUrl, region: 'us-east-1' }), [400, 422], undefined, 'a setting of another type');
+  const az = await ok(s.req('POST', '/admin/providers', { name: `azure-${rnd()}`, type: 'azure',
+    base_url: 'https://example-resource.openai.azure.com', api_key: providerSecret(), api_version: '2024-10-21' }), 201);
+  written.push({ id: az.id, kind: 'provider' });
+  assert.equal(az.api_version, '2024-10-21');
+  assert.deepEqual(az.secrets_set, []);
+  await ok(s.req('DELETE', `/admin/providers/${az.id}`));
+  await ok(s.req('DELETE', `/admin/providers/${p.id}`));
 });
 
 test('providers: 409 on taken names, rows in use and configuration-owned rows; 422 on invalid values', T, async () => {

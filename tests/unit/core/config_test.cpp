@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 
 namespace llmgw::core {
 namespace {
@@ -48,6 +49,49 @@ aliases:
   EXPECT_EQ(cfg.models[1].upstream_model, "demo");
   ASSERT_EQ(cfg.aliases.size(), 1u);
   EXPECT_EQ(cfg.aliases[0].model, "gpt-4o-mini");
+}
+
+TEST(ParseConfig, ReadsEachProviderTypesOwnSettingsAndSecrets) {
+  const std::string secret_file = ::testing::TempDir() + "llmgw-config-secret";
+  {
+    std::ofstream(secret_file) << "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n";
+  }
+  const auto cfg = parse_config(R"(
+providers:
+  - {name: claude, type: anthropic, api_key: sk-ant, anthropic_version: "2023-06-01"}
+  - {name: azure-east, type: azure, base_url: https://r.openai.azure.com, api_key: k,
+     api_version: "2024-10-21"}
+  - {name: gemini, type: gemini, api_key: g}
+  - {name: vertex, type: vertex, project: my-project, location: us-central1,
+     access_token: ya29.token}
+  - name: bedrock
+    type: bedrock
+    region: us-east-1
+    aws_access_key_id: AKIDEXAMPLE
+    aws_secret_access_key_file: )" + secret_file + R"(
+)",
+                                "cfg.yaml");
+  ASSERT_EQ(cfg.providers.size(), 5u);
+  EXPECT_EQ(cfg.providers[0].type, ProviderType::Anthropic);
+  EXPECT_TRUE(cfg.providers[0].base_url.empty()) << "the adapter's public endpoint applies";
+  EXPECT_EQ(cfg.providers[0].settings.at("anthropic_version"), "2023-06-01");
+  EXPECT_EQ(cfg.providers[1].settings.at("api_version"), "2024-10-21");
+  EXPECT_EQ(cfg.providers[3].settings.at("project"), "my-project");
+  EXPECT_EQ(cfg.providers[3].secrets.at("access_token"), "ya29.token");
+  EXPECT_FALSE(cfg.providers[3].settings.contains("access_token")) << "a secret is no setting";
+  EXPECT_EQ(cfg.providers[4].settings.at("region"), "us-east-1");
+  EXPECT_EQ(cfg.providers[4].secrets.at("aws_secret_access_key"),
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+
+  EXPECT_EQ(error_of("providers:\n  - {name: b, type: bedrock}\n"),
+            "cfg.yaml: providers[0].region: 'region' is required for provider type bedrock.");
+  EXPECT_EQ(error_of("providers:\n  - {name: a, type: anthropic, api_key: k, region: x}\n")
+                .substr(0, 44),
+            "cfg.yaml: providers[0].region: unknown field");
+  EXPECT_EQ(error_of("providers:\n  - {name: a, type: anthropic, api_key: k, api_key_file: f}\n"),
+            "cfg.yaml: providers[0].api_key_file: give either api_key or api_key_file, not both");
+  EXPECT_EQ(error_of("providers:\n  - {name: a, type: anthropic, api_key_file: /nonexistent/k}\n"),
+            "cfg.yaml: providers[0].api_key_file: cannot read '/nonexistent/k'");
 }
 
 TEST(ParseConfig, ErrorsNameFileFieldAndProblem) {
