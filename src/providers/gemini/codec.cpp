@@ -147,9 +147,14 @@ Refusal refuse(std::string message, std::string param) {
 
 /// A JSON Schema as Gemini's `*JsonSchema` fields take it: the top-level `$schema` dropped.
 json::value clean_schema(const json::value& schema) {
-  json::value out = schema;
-  if (out.is_object()) {
-    out.get_object().erase("$schema");
+  if (!schema.is_object()) {
+    return schema;
+  }
+  json::object out;  // rebuilt: object::erase moves the last member into the hole
+  for (const auto& kv : schema.get_object()) {
+    if (kv.key() != "$schema") {
+      out.emplace(kv.key(), kv.value());
+    }
   }
   return out;
 }
