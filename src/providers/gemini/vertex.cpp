@@ -66,8 +66,8 @@ class VertexAdapter final : public Adapter {
     std::optional<Refusal> refusal;
     std::string_view method;
     if (is_claude(in.upstream_model)) {
-      // Claude on Vertex AI: Anthropic's Messages codec (providers/anthropic/codec.hpp) is
-      // not on this branch yet; see docs/providers/gemini.md for the wiring.
+      // Claude on Vertex AI goes through Anthropic's Messages codec
+      // (providers/anthropic/codec.hpp), which is not on this branch yet.
       return Refusal{"Claude models on Vertex AI are not available in this build.", "model",
                      core::Errc::BadRequest};
     }
