@@ -1231,8 +1231,9 @@ bool translate_generate_answer(const CallInput& in, std::string_view body, std::
     out += R"({"index":0,"message":{"role":"assistant","content":"","refusal":null},)"
            R"("logprobs":null,"finish_reason":"content_filter"})";
   }
+  static const json::array kNone;
   std::size_t position = 0;
-  for (const auto& cv : cands != nullptr ? cands->get_array() : json::array()) {
+  for (const auto& cv : cands != nullptr ? cands->get_array() : kNone) {
     if (!cv.is_object()) {
       return false;
     }

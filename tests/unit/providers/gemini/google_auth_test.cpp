@@ -1,6 +1,8 @@
 #include "providers/gemini/google_auth.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -14,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -348,6 +351,48 @@ TEST(GoogleAuth, PostFormGivesUpAtItsTimeout) {
   const auto answer = post_form(server.url(), "a=b", std::chrono::milliseconds(200), error);
   EXPECT_FALSE(answer);
   EXPECT_FALSE(error.empty());
+}
+
+TEST(GoogleAuth, PostFormVerifiesTheServersCertificate) {
+  // A TLS server whose self-signed certificate no system root vouches for: refused.
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, test_key().key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  ASSERT_GT(X509_sign(cert, test_key().key, EVP_sha256()), 0);
+  asio::ssl::context server_tls(asio::ssl::context::tls_server);
+  SSL_CTX_use_certificate(server_tls.native_handle(), cert);
+  SSL_CTX_use_PrivateKey(server_tls.native_handle(), test_key().key);
+  X509_free(cert);
+
+  asio::io_context ioc;
+  tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::atomic<bool> reached_http{false};
+  std::thread server([&] {
+    asio::ssl::stream<tcp::socket> stream(ioc, server_tls);
+    boost::system::error_code ec;
+    acceptor.accept(stream.next_layer(), ec);
+    stream.handshake(asio::ssl::stream_base::server, ec);
+    if (!ec) {
+      boost::beast::flat_buffer buf;
+      http::request<http::string_body> req;
+      http::read(stream, buf, req, ec);
+      reached_http = !ec;
+    }
+  });
+  std::string error;
+  const auto answer =
+      post_form("https://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/token",
+                "a=b", std::chrono::milliseconds(5'000), error);
+  server.join();
+  EXPECT_FALSE(answer);
+  EXPECT_NE(error.find("TLS handshake"), std::string::npos) << error;
+  EXPECT_FALSE(reached_http.load());
 }
 
 TEST(GoogleAuth, PostFormRefusesWhatIsNotAnHttpUrl) {
