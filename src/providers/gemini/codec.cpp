@@ -71,12 +71,24 @@ void append_number(std::string& out, double d) {
 /// Compact JSON of `v` (Boost's serializer writes doubles as "1E-1"; this writes "0.1").
 void append_json(std::string& out, const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: out += "null"; break;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case json::kind::int64: out += std::to_string(v.get_int64()); break;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
-    case json::kind::double_: append_number(out, v.get_double()); break;
-    case json::kind::string: core::append_json_string(out, v.get_string()); break;
+    case json::kind::null:
+      out += "null";
+      break;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case json::kind::int64:
+      out += std::to_string(v.get_int64());
+      break;
+    case json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      break;
+    case json::kind::double_:
+      append_number(out, v.get_double());
+      break;
+    case json::kind::string:
+      core::append_json_string(out, v.get_string());
+      break;
     case json::kind::array: {
       out += '[';
       bool first = true;
@@ -194,11 +206,21 @@ std::string_view guess_mime(std::string_view url) {
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 15> kTypes{{
-      {"jpg", "image/jpeg"},   {"jpeg", "image/jpeg"},     {"png", "image/png"},
-      {"gif", "image/gif"},    {"webp", "image/webp"},     {"heic", "image/heic"},
-      {"heif", "image/heif"},  {"pdf", "application/pdf"}, {"mp3", "audio/mp3"},
-      {"wav", "audio/wav"},    {"flac", "audio/flac"},     {"ogg", "audio/ogg"},
-      {"mp4", "video/mp4"},    {"mov", "video/mov"},       {"webm", "video/webm"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"png", "image/png"},
+      {"gif", "image/gif"},
+      {"webp", "image/webp"},
+      {"heic", "image/heic"},
+      {"heif", "image/heif"},
+      {"pdf", "application/pdf"},
+      {"mp3", "audio/mp3"},
+      {"wav", "audio/wav"},
+      {"flac", "audio/flac"},
+      {"ogg", "audio/ogg"},
+      {"mp4", "video/mp4"},
+      {"mov", "video/mov"},
+      {"webm", "video/webm"},
   }};
   for (const auto& [e, mime] : kTypes) {
     if (e == ext) {
@@ -260,7 +282,8 @@ std::optional<Refusal> user_parts(const json::value& content, const std::string&
         url = string_member(iu->get_object(), "url");
       }
       if (url.empty()) {
-        return refuse("Invalid '" + pat + ".image_url.url': expected a URL.", pat + ".image_url.url");
+        return refuse("Invalid '" + pat + ".image_url.url': expected a URL.",
+                      pat + ".image_url.url");
       }
       std::string_view mime;
       std::string_view data;
@@ -495,8 +518,9 @@ std::optional<Refusal> translate_messages(const json::array& messages, Conversat
         const std::string_view id = string_member(m, "tool_call_id");
         const auto it = conv.call_names.find(id);
         if (it == conv.call_names.end()) {
-          return refuse("Invalid '" + at + ".tool_call_id': it names no tool call of an earlier "
-                                           "assistant message.",
+          return refuse("Invalid '" + at +
+                            ".tool_call_id': it names no tool call of an earlier "
+                            "assistant message.",
                         at + ".tool_call_id");
         }
         name = it->second;
@@ -571,9 +595,9 @@ std::optional<Refusal> translate_tools(const json::object& body, json::object& r
     auto names_of = [](const json::array& list, json::array& names) {
       for (const auto& t : list) {
         const json::value* fn = t.is_object() ? member(t.get_object(), "function") : nullptr;
-        const std::string_view name =
-            fn != nullptr && fn->is_object() ? string_member(fn->get_object(), "name")
-                                             : std::string_view();
+        const std::string_view name = fn != nullptr && fn->is_object()
+                                          ? string_member(fn->get_object(), "name")
+                                          : std::string_view();
         if (name.empty()) {
           return false;
         }
@@ -605,9 +629,8 @@ std::optional<Refusal> translate_tools(const json::object& body, json::object& r
     } else if (choice->is_object() &&
                string_member(choice->get_object(), "type") == "allowed_tools") {
       const json::value* at = member(choice->get_object(), "allowed_tools");
-      const json::value* list = at != nullptr && at->is_object()
-                                    ? member(at->get_object(), "tools")
-                                    : nullptr;
+      const json::value* list =
+          at != nullptr && at->is_object() ? member(at->get_object(), "tools") : nullptr;
       json::array names;
       if (list == nullptr || !list->is_array() || !names_of(list->get_array(), names)) {
         return refuse("Invalid 'tool_choice.allowed_tools.tools'.", "tool_choice.allowed_tools");
@@ -679,11 +702,11 @@ std::optional<Refusal> translate_generation(const json::object& body,
     }
     return std::nullopt;
   };
-  for (const auto& [from, to] : {std::pair<std::string_view, std::string_view>{"temperature",
-                                                                               "temperature"},
-                                 {"top_p", "topP"},
-                                 {"presence_penalty", "presencePenalty"},
-                                 {"frequency_penalty", "frequencyPenalty"}}) {
+  for (const auto& [from, to] :
+       {std::pair<std::string_view, std::string_view>{"temperature", "temperature"},
+        {"top_p", "topP"},
+        {"presence_penalty", "presencePenalty"},
+        {"frequency_penalty", "frequencyPenalty"}}) {
     if (auto r = number(from, to)) {
       return r;
     }
@@ -694,9 +717,9 @@ std::optional<Refusal> translate_generation(const json::object& body,
   if (auto r = integer("seed", "seed")) {
     return r;
   }
-  if (auto r = integer(member(body, "max_completion_tokens") != nullptr ? "max_completion_tokens"
-                                                                        : "max_tokens",
-                       "maxOutputTokens")) {
+  if (auto r = integer(
+          member(body, "max_completion_tokens") != nullptr ? "max_completion_tokens" : "max_tokens",
+          "maxOutputTokens")) {
     return r;
   }
   if (const json::value* stop = member(body, "stop")) {
@@ -717,8 +740,8 @@ std::optional<Refusal> translate_generation(const json::object& body,
       g["stopSequences"] = std::move(seqs);
     }
   }
-  if (const json::value* lp = member(body, "logprobs"); lp != nullptr && lp->is_bool() &&
-                                                        lp->get_bool()) {
+  if (const json::value* lp = member(body, "logprobs");
+      lp != nullptr && lp->is_bool() && lp->get_bool()) {
     return refuse("'logprobs' is not supported by this provider.", "logprobs");
   }
   if (const json::value* rf = member(body, "response_format")) {
@@ -787,9 +810,14 @@ std::optional<Refusal> translate_generation(const json::object& body,
 // Answers
 
 bool is_blocking(std::string_view reason) {
-  static constexpr std::array<std::string_view, 8> kBlocking{
-      "SAFETY",      "RECITATION",   "BLOCKLIST",          "PROHIBITED_CONTENT",
-      "SPII",        "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"};
+  static constexpr std::array<std::string_view, 8> kBlocking{"SAFETY",
+                                                             "RECITATION",
+                                                             "BLOCKLIST",
+                                                             "PROHIBITED_CONTENT",
+                                                             "SPII",
+                                                             "IMAGE_SAFETY",
+                                                             "IMAGE_PROHIBITED_CONTENT",
+                                                             "IMAGE_RECITATION"};
   return std::find(kBlocking.begin(), kBlocking.end(), reason) != kBlocking.end();
 }
 
@@ -955,7 +983,8 @@ class GenerateStream final : public StreamTranslator {
     const json::value* cands = member(*resp, "candidates");
     if (cands == nullptr || !cands->is_array() || cands->get_array().empty()) {
       const json::value* fb = member(*resp, "promptFeedback");
-      if (fb != nullptr && fb->is_object() && !string_member(fb->get_object(), "blockReason").empty()) {
+      if (fb != nullptr && fb->is_object() &&
+          !string_member(fb->get_object(), "blockReason").empty()) {
         Choice& c = start(0, out);
         if (!c.finished) {
           c.finished = true;
@@ -1032,8 +1061,7 @@ std::optional<Refusal> embedding_inputs(const json::object& body, std::vector<st
                                         bool& list) {
   const json::value* input = member(body, "input");
   const Refusal tokens = refuse(
-      "This provider embeds text only: 'input' must be a string or an array of strings.",
-      "input");
+      "This provider embeds text only: 'input' must be a string or an array of strings.", "input");
   if (input == nullptr) {
     return refuse("Missing 'input'.", "input");
   }
@@ -1256,8 +1284,8 @@ bool translate_generate_answer(const CallInput& in, std::string_view body, std::
           const json::value* args = member(fc->get_object(), "args");
           calls += k > 0 ? "," : "";
           calls += R"({"id":)";
-          core::append_json_string(calls,
-                                   call_id(in.request_id, *index, k, string_member(p, "thoughtSignature")));
+          core::append_json_string(
+              calls, call_id(in.request_id, *index, k, string_member(p, "thoughtSignature")));
           calls += R"(,"type":"function","function":{"name":)";
           core::append_json_string(calls, string_member(fc->get_object(), "name"));
           calls += R"(,"arguments":)";
@@ -1324,12 +1352,13 @@ ProviderError translate_google_error(unsigned status, std::string_view body,
     v = json::value(v.get_array().front());  // the JSON-array stream form wraps the error
   }
   if (!ec && v.is_object()) {
-    if (const json::value* err = member(v.get_object(), "error"); err != nullptr && err->is_object()) {
+    if (const json::value* err = member(v.get_object(), "error");
+        err != nullptr && err->is_object()) {
       const json::object& e = err->get_object();
       message = string_member(e, "message");
       grpc_status = string_member(e, "status");
-      if (const json::value* details = member(e, "details"); details != nullptr &&
-                                                              details->is_array()) {
+      if (const json::value* details = member(e, "details");
+          details != nullptr && details->is_array()) {
         for (const auto& d : details->get_array()) {
           if (!d.is_object()) {
             continue;
@@ -1337,7 +1366,8 @@ ProviderError translate_google_error(unsigned status, std::string_view body,
           if (string_member(d.get_object(), "reason") == "API_KEY_INVALID") {
             key_invalid = true;
           }
-          if (const std::string_view rd = string_member(d.get_object(), "retryDelay"); !rd.empty()) {
+          if (const std::string_view rd = string_member(d.get_object(), "retryDelay");
+              !rd.empty()) {
             delay = rd;
           }
         }
@@ -1426,8 +1456,8 @@ bool translate_gemini_embed_answer(const CallInput& in, std::string_view body, s
     if (!add(*one)) {
       return false;
     }
-  } else if (const json::value* many = member(*resp, "embeddings"); many != nullptr &&
-                                                                    many->is_array()) {
+  } else if (const json::value* many = member(*resp, "embeddings");
+             many != nullptr && many->is_array()) {
     for (const auto& e : many->get_array()) {
       if (!add(e)) {
         return false;
@@ -1496,9 +1526,9 @@ bool translate_vertex_embed_answer(const CallInput& in, std::string_view body, s
     }
     vectors.push_back(values);
     const json::value* stats = member(emb->get_object(), "statistics");
-    const json::value* count =
-        stats != nullptr && stats->is_object() ? member(stats->get_object(), "token_count")
-                                               : nullptr;
+    const json::value* count = stats != nullptr && stats->is_object()
+                                   ? member(stats->get_object(), "token_count")
+                                   : nullptr;
     if (count != nullptr) {
       if (const auto n = as_number(*count); n && *n >= 0) {
         usage.input_tokens += static_cast<std::int64_t>(*n);

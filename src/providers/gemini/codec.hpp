@@ -10,9 +10,10 @@
 ///   consecutive turns of one Gemini role (user / model; a tool result is a user turn) merge.
 /// - An image URL `data:<mime>;base64,<data>` becomes `inlineData`; any other URL becomes
 ///   `fileData` with a MIME type guessed from the path's extension (image/jpeg when unknown).
-/// - Tools are declared with `parametersJsonSchema` (JSON Schema, kept whole: `additionalProperties`,
-///   `anyOf`, `$ref` pass) and json_schema output with `responseJsonSchema`; only the
-///   top-level `$schema` is dropped. OpenAI's `strict` has no counterpart and is ignored.
+/// - Tools are declared with `parametersJsonSchema` (JSON Schema, kept whole:
+///   `additionalProperties`, `anyOf`, `$ref` pass) and json_schema output with
+///   `responseJsonSchema`; only the top-level `$schema` is dropped. OpenAI's `strict` has no
+///   counterpart and is ignored.
 /// - Gemini's function calls have no id: the answer's calls get `call_<request id>_<k>`
 ///   (`call_<request id>_<choice>_<k>` for choices after the first). A call's
 ///   `thoughtSignature` (Gemini 3 requires it back on the next turn) rides in the id after

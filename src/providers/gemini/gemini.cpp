@@ -22,8 +22,7 @@ class GeminiAdapter final : public Adapter {
     return f == Format::OpenAIChat || f == Format::OpenAIEmbeddings;
   }
 
-  [[nodiscard]] std::optional<Refusal> prepare(const CallInput& in,
-                                               Outgoing& out) const override {
+  [[nodiscard]] std::optional<Refusal> prepare(const CallInput& in, Outgoing& out) const override {
     std::optional<Refusal> refusal;
     std::string_view method;
     if (in.format == Format::OpenAIEmbeddings) {
@@ -34,8 +33,7 @@ class GeminiAdapter final : public Adapter {
       refusal = gemini::build_generate_request(in.body, in.upstream_model, out.body);
       method = in.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
     } else {
-      return Refusal{"This provider does not take this call format.", {},
-                     core::Errc::BadRequest};
+      return Refusal{"This provider does not take this call format.", {}, core::Errc::BadRequest};
     }
     if (refusal) {
       return refusal;
@@ -51,8 +49,8 @@ class GeminiAdapter final : public Adapter {
     return std::nullopt;
   }
 
-  [[nodiscard]] bool translate_answer(const CallInput& in, std::string_view body,
-                                      std::string& out, Answer& answer) const override {
+  [[nodiscard]] bool translate_answer(const CallInput& in, std::string_view body, std::string& out,
+                                      Answer& answer) const override {
     if (in.format == Format::OpenAIEmbeddings) {
       return gemini::translate_gemini_embed_answer(in, body, out, answer);
     }

@@ -72,8 +72,7 @@ std::string_view string_member(const json::object& o, std::string_view key) {
 }
 
 std::string b64url(std::string_view s) {
-  return core::base64url(
-      std::span(reinterpret_cast<const unsigned char*>(s.data()), s.size()));
+  return core::base64url(std::span(reinterpret_cast<const unsigned char*>(s.data()), s.size()));
 }
 
 void append_form_value(std::string& out, std::string_view v) {
@@ -359,8 +358,9 @@ std::optional<HttpAnswer> post_form(std::string_view url, std::string_view form,
   }
   Target target;
   target.tls = u->scheme() == "https";
-  target.host = u->host_type() == boost::urls::host_type::ipv6 ? std::string(u->encoded_host_address())
-                                                               : std::string(u->host());
+  target.host = u->host_type() == boost::urls::host_type::ipv6
+                    ? std::string(u->encoded_host_address())
+                    : std::string(u->host());
   if (!target.host.empty() && target.host.front() == '[') {
     target.host = target.host.substr(1, target.host.size() - 2);
   }
@@ -393,7 +393,7 @@ std::optional<HttpAnswer> post_form(std::string_view url, std::string_view form,
                  });
   ioc.run_for(timeout);
   if (!result.done) {
-    error = !result.error.empty()   ? result.error
+    error = !result.error.empty()  ? result.error
             : !spawn_error.empty() ? spawn_error
                                    : "the token endpoint did not answer in time";
     return std::nullopt;

@@ -20,15 +20,17 @@ bool valid_name(std::string_view s) {
     return false;
   }
   for (const char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-          c == ':' || c == '_')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ':' ||
+          c == '_')) {
       return false;
     }
   }
   return true;
 }
 
-bool is_claude(std::string_view model) { return model.substr(0, 6) == "claude"; }
+bool is_claude(std::string_view model) {
+  return model.substr(0, 6) == "claude";
+}
 
 std::string setting(const core::ProviderConfig& c, const std::string& name, bool secret) {
   const auto& m = secret ? c.secrets : c.settings;
@@ -52,16 +54,15 @@ class VertexAdapter final : public Adapter {
     return f == Format::OpenAIChat || f == Format::OpenAIEmbeddings;
   }
 
-  [[nodiscard]] std::optional<Refusal> prepare(const CallInput& in,
-                                               Outgoing& out) const override {
+  [[nodiscard]] std::optional<Refusal> prepare(const CallInput& in, Outgoing& out) const override {
     std::string auth;
     if (!static_auth_.empty()) {
       auth = static_auth_;
     } else if (const auto token = tokens_->current(); token != nullptr) {
       auth = "Authorization: Bearer " + token->token + "\r\n";
     } else {
-      return Refusal{"The provider's access token is not available yet.", {},
-                     core::Errc::ProviderUnavailable};
+      return Refusal{
+          "The provider's access token is not available yet.", {}, core::Errc::ProviderUnavailable};
     }
     std::optional<Refusal> refusal;
     std::string_view method;
@@ -78,8 +79,7 @@ class VertexAdapter final : public Adapter {
       refusal = gemini::build_generate_request(in.body, in.upstream_model, out.body);
       method = in.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
     } else {
-      return Refusal{"This provider does not take this call format.", {},
-                     core::Errc::BadRequest};
+      return Refusal{"This provider does not take this call format.", {}, core::Errc::BadRequest};
     }
     if (refusal) {
       return refusal;
@@ -95,8 +95,8 @@ class VertexAdapter final : public Adapter {
     return std::nullopt;
   }
 
-  [[nodiscard]] bool translate_answer(const CallInput& in, std::string_view body,
-                                      std::string& out, Answer& answer) const override {
+  [[nodiscard]] bool translate_answer(const CallInput& in, std::string_view body, std::string& out,
+                                      Answer& answer) const override {
     if (in.format == Format::OpenAIEmbeddings) {
       return gemini::translate_vertex_embed_answer(in, body, out, answer);
     }
@@ -119,9 +119,12 @@ class VertexAdapter final : public Adapter {
       return CredentialState::Ready;
     }
     switch (tokens_->state(now)) {
-      case gemini::TokenSource::State::Ready: return CredentialState::Ready;
-      case gemini::TokenSource::State::RefreshSoon: return CredentialState::RefreshSoon;
-      case gemini::TokenSource::State::Missing: break;
+      case gemini::TokenSource::State::Ready:
+        return CredentialState::Ready;
+      case gemini::TokenSource::State::RefreshSoon:
+        return CredentialState::RefreshSoon;
+      case gemini::TokenSource::State::Missing:
+        break;
     }
     return CredentialState::Missing;
   }
@@ -166,8 +169,9 @@ std::shared_ptr<const Adapter> make_vertex_adapter(const core::ProviderConfig& c
     throw std::invalid_argument("'project' must be a Google Cloud project id.");
   }
   if (!valid_name(location)) {
-    throw std::invalid_argument("'location' must be a Google Cloud location such as "
-                                "us-central1 or global.");
+    throw std::invalid_argument(
+        "'location' must be a Google Cloud location such as "
+        "us-central1 or global.");
   }
   const std::string base = !config.base_url.empty() ? config.base_url
                            : location == "global"
@@ -207,8 +211,9 @@ std::shared_ptr<const Adapter> make_vertex_adapter(const core::ProviderConfig& c
     throw std::invalid_argument("'access_token' must be one line.");
   }
   if (!tokens && access_token.empty()) {
-    throw std::invalid_argument("'credentials_json', 'credentials_file' or 'access_token' is "
-                                "required for provider type vertex.");
+    throw std::invalid_argument(
+        "'credentials_json', 'credentials_file' or 'access_token' is "
+        "required for provider type vertex.");
   }
   std::string location_path = "/v1/projects/" + project + "/locations/" + location + "/";
   return std::make_shared<VertexAdapter>(std::move(*origin), std::move(location_path),

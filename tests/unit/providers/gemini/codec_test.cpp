@@ -44,9 +44,11 @@ TEST(GeminiCodec, ThoughtSignatureRidesInTheToolCallIdAndComesBack) {
   EXPECT_EQ(tc.at("function").at("arguments"), json::value(R"({"city":"Paris"})"));
 
   const std::string next = R"({"model":"m","messages":[{"role":"user","content":"Weather?"},
-      {"role":"assistant","content":null,"tool_calls":[{"id":")" + id + R"(","type":"function",
+      {"role":"assistant","content":null,"tool_calls":[{"id":")" +
+                           id + R"(","type":"function",
         "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
-      {"role":"tool","tool_call_id":")" + id + R"(","content":"{\"temp\":21}"}]})";
+      {"role":"tool","tool_call_id":")" +
+                           id + R"(","content":"{\"temp\":21}"}]})";
   const json::value req = request_of(next);
   EXPECT_EQ(req.at("contents").at(1), json::parse(R"({"role":"model","parts":[
       {"functionCall":{"name":"get_weather","args":{"city":"Paris"}},"thoughtSignature":"c2ln+/="}]})"));
@@ -81,12 +83,18 @@ TEST(GeminiCodec, RefusesWhatGeminiCannotTake) {
   EXPECT_EQ(refusal(R"({"messages":[{"role":"system","content":"only a system prompt"}]})"),
             "messages");
   EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})"), "logprobs");
-  EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]})"),
-            "messages[0].content[0].file");
-  EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"custom","custom":{"name":"c"}}]})"),
-            "tools[0].type");
-  EXPECT_EQ(refusal(R"({"messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]})"),
-            "messages[0].tool_calls[0].function.arguments");
+  EXPECT_EQ(
+      refusal(
+          R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"f"}}]}]})"),
+      "messages[0].content[0].file");
+  EXPECT_EQ(
+      refusal(
+          R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"custom","custom":{"name":"c"}}]})"),
+      "tools[0].type");
+  EXPECT_EQ(
+      refusal(
+          R"({"messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"[1]"}}]}]})"),
+      "messages[0].tool_calls[0].function.arguments");
   EXPECT_EQ(refusal(R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})"),
             "temperature");
   EXPECT_EQ(refusal("not json"), "");
@@ -158,14 +166,16 @@ TEST(GeminiCodec, StreamWithHostileValuesNeverCrashes) {
 }
 
 TEST(GeminiCodec, RetryDelayBecomesRetryAfterWhenTheHeaderIsAbsent) {
-  const std::string body = R"({"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED",
+  const std::string body =
+      R"({"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED",
       "details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}})";
   EXPECT_EQ(translate_google_error(429, body, "").retry_after, "2");
   EXPECT_EQ(translate_google_error(429, body, "7").retry_after, "7");
   EXPECT_EQ(translate_google_error(503, "<html>", "").status, 503u);
   EXPECT_EQ(translate_google_error(500, "", "").status, 502u);
   const auto key = translate_google_error(
-      400, R"({"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}})",
+      400,
+      R"({"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}})",
       "");
   EXPECT_TRUE(key.credential_refused);
   EXPECT_EQ(key.status, 502u);
@@ -203,7 +213,9 @@ TEST(GeminiAdapters, FactoriesRefuseUnusableSettingsByName) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("access_token"), std::string::npos);
   }
-  v.secrets = {{"credentials_json", R"({"type":"service_account","client_email":"a@b","private_key":"SECRETKEYTEXT"})"}};
+  v.secrets = {
+      {"credentials_json",
+       R"({"type":"service_account","client_email":"a@b","private_key":"SECRETKEYTEXT"})"}};
   try {
     (void)make_vertex_adapter(v);
     ADD_FAILURE() << "a bad key accepted";
@@ -218,7 +230,8 @@ TEST(GeminiAdapters, FactoriesRefuseUnusableSettingsByName) {
   EXPECT_EQ(a->credential_state(std::chrono::system_clock::now()), Adapter::CredentialState::Ready);
   v.settings["project"] = "bad/project";
   EXPECT_THROW((void)make_vertex_adapter(v), std::invalid_argument);
-  v.settings = {{"project", "p"}, {"location", "us-central1"}, {"credentials_file", "/nonexistent/x.json"}};
+  v.settings = {
+      {"project", "p"}, {"location", "us-central1"}, {"credentials_file", "/nonexistent/x.json"}};
   v.secrets.clear();
   EXPECT_THROW((void)make_vertex_adapter(v), std::invalid_argument);
 }

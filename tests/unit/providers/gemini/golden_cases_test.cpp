@@ -63,8 +63,9 @@ void run_case(const fs::path& dir, const std::string& type) {
   for (const auto* which : {"settings", "secrets"}) {
     if (const auto* m = p.if_contains(which)) {
       for (const auto& kv : m->as_object()) {
-        (std::string_view(which) == "settings" ? config.settings : config.secrets)
-            [std::string(kv.key())] = std::string(kv.value().as_string());
+        (std::string_view(which) == "settings" ? config.settings
+                                               : config.secrets)[std::string(kv.key())] =
+            std::string(kv.value().as_string());
       }
     }
   }
@@ -108,7 +109,8 @@ void run_case(const fs::path& dir, const std::string& type) {
     Outgoing out;
     const auto r = adapter->prepare(in, out);
     ASSERT_FALSE(r) << r->message;
-    const json::object want = json::parse(test::read_file(dir / "upstream_request.json")).as_object();
+    const json::object want =
+        json::parse(test::read_file(dir / "upstream_request.json")).as_object();
     EXPECT_EQ(out.target, str(want, "target"));
     if (const auto* hs = want.if_contains("headers")) {
       for (const auto& kv : hs->as_object()) {
@@ -123,8 +125,9 @@ void run_case(const fs::path& dir, const std::string& type) {
     EXPECT_EQ(parse_or_null(out.body), want.at("body")) << out.body;
   }
 
-  const unsigned status =
-      c.if_contains("upstream_status") != nullptr ? c.at("upstream_status").to_number<unsigned>() : 200;
+  const unsigned status = c.if_contains("upstream_status") != nullptr
+                              ? c.at("upstream_status").to_number<unsigned>()
+                              : 200;
   if (status >= 400) {
     const std::string ubody = test::read_file(dir / "upstream_response.json");
     const ProviderError e = adapter->translate_error(status, ubody, str(c, "upstream_retry_after"));
@@ -146,20 +149,20 @@ void run_case(const fs::path& dir, const std::string& type) {
   std::string stream_error;
   if (fs::exists(dir / "upstream_response.json")) {
     std::string out;
-    const bool ok = adapter->translate_answer(in, test::read_file(dir / "upstream_response.json"),
-                                              out, answer);
+    const bool ok =
+        adapter->translate_answer(in, test::read_file(dir / "upstream_response.json"), out, answer);
     if (c.if_contains("expect_invalid") != nullptr && c.at("expect_invalid").as_bool()) {
       EXPECT_FALSE(ok);
       return;
     }
     ASSERT_TRUE(ok);
-    EXPECT_EQ(parse_or_null(out), json::parse(test::read_file(dir / "client_response.json"))) << out;
+    EXPECT_EQ(parse_or_null(out), json::parse(test::read_file(dir / "client_response.json")))
+        << out;
     usage = answer.usage;
     model = answer.model;
   } else if (fs::exists(dir / "upstream_response.sse")) {
     const std::string upstream = test::read_file(dir / "upstream_response.sse");
-    const bool complete =
-        c.if_contains("complete") == nullptr || c.at("complete").as_bool();
+    const bool complete = c.if_contains("complete") == nullptr || c.at("complete").as_bool();
     const std::string want = test::read_file(dir / "client_response.sse");
     for (const bool bytewise : {false, true}) {
       auto t = adapter->translate_stream(in);

@@ -115,8 +115,10 @@ std::map<std::string, std::string> parse_form(std::string_view form) {
 /// checking it; counts requests, and can hold answers until released.
 class TokenServer {
  public:
-  explicit TokenServer(unsigned status = 200,
-                       std::string body = R"({"access_token":"ya29.test-token","expires_in":3599,"token_type":"Bearer"})")
+  explicit TokenServer(
+      unsigned status = 200,
+      std::string body =
+          R"({"access_token":"ya29.test-token","expires_in":3599,"token_type":"Bearer"})")
       : acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
         status_(status),
         body_(std::move(body)) {
@@ -206,14 +208,16 @@ class TokenServer {
 
 TEST(GoogleAuth, ParsesServiceAccountAndRefusesBadKeysWithoutQuotingThem) {
   std::string error;
-  const auto sa = parse_credentials(service_account_json("https://oauth2.googleapis.com/token"), error);
+  const auto sa =
+      parse_credentials(service_account_json("https://oauth2.googleapis.com/token"), error);
   ASSERT_TRUE(sa) << error;
   EXPECT_EQ(sa->kind, GoogleCredentials::Kind::ServiceAccount);
   EXPECT_EQ(sa->client_email, "gateway@demo-project.iam.gserviceaccount.com");
   EXPECT_EQ(sa->private_key_id, "kid-0123");
 
   json::object o = json::parse(service_account_json("https://x/token")).as_object();
-  o["private_key"] = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
+  o["private_key"] =
+      "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
   EXPECT_FALSE(parse_credentials(json::serialize(o), error));
   EXPECT_NE(error.find("private_key"), std::string::npos);
   EXPECT_EQ(error.find("c2VjcmV0"), std::string::npos);
@@ -241,7 +245,8 @@ TEST(GoogleAuth, ParsesAuthorizedUserCredentials) {
 
 TEST(GoogleAuth, JwtAssertionIsSignedWithRs256AndCarriesGooglesClaims) {
   std::string error;
-  const auto sa = parse_credentials(service_account_json("https://oauth2.googleapis.com/token"), error);
+  const auto sa =
+      parse_credentials(service_account_json("https://oauth2.googleapis.com/token"), error);
   ASSERT_TRUE(sa) << error;
   const std::string jwt = make_jwt_assertion(*sa, 1'700'000'000, error);
   ASSERT_FALSE(jwt.empty()) << error;
@@ -271,8 +276,8 @@ TEST(GoogleAuth, ParsesTokenAnswers) {
   EXPECT_FALSE(parse_token_answer(R"({"expires_in":3599,"token_type":"Bearer"})", now, error));
   EXPECT_FALSE(parse_token_answer(R"({"access_token":"x","token_type":"Bearer"})", now, error));
   EXPECT_FALSE(parse_token_answer(R"({"access_token":"x","expires_in":-5})", now, error));
-  EXPECT_FALSE(parse_token_answer(R"({"access_token":"x","expires_in":60,"token_type":"MAC"})", now,
-                                  error));
+  EXPECT_FALSE(
+      parse_token_answer(R"({"access_token":"x","expires_in":60,"token_type":"MAC"})", now, error));
   EXPECT_FALSE(parse_token_answer("<html>", now, error));
 }
 
@@ -333,7 +338,8 @@ TEST(GoogleAuth, ConcurrentRefreshesShareOneFetch) {
 }
 
 TEST(GoogleAuth, TokenEndpointErrorsNameTheReasonNeverTheSecrets) {
-  TokenServer server(400, R"({"error":"invalid_grant","error_description":"Invalid JWT Signature."})");
+  TokenServer server(400,
+                     R"({"error":"invalid_grant","error_description":"Invalid JWT Signature."})");
   std::string error;
   const auto sa = parse_credentials(service_account_json(server.url()), error);
   ASSERT_TRUE(sa) << error;
