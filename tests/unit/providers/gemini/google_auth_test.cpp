@@ -1,5 +1,7 @@
 #include "providers/gemini/google_auth.hpp"
 
+#include "providers/gemini/vertex.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -399,6 +401,36 @@ TEST(GoogleAuth, PostFormVerifiesTheServersCertificate) {
   EXPECT_FALSE(answer);
   EXPECT_NE(error.find("TLS handshake"), std::string::npos) << error;
   EXPECT_FALSE(reached_http.load());
+}
+
+TEST(GoogleAuth, VertexAdapterSignsWithTheTokenItRefreshed) {
+  TokenServer server;
+  core::ProviderConfig config;
+  config.type = core::ProviderType::Vertex;
+  config.settings = {{"project", "demo-project"}, {"location", "europe-west4"}};
+  config.secrets = {{"credentials_json", service_account_json(server.url())}};
+  const auto adapter = make_vertex_adapter(config);
+  EXPECT_EQ(adapter->origin().host, "europe-west4-aiplatform.googleapis.com");
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_EQ(adapter->credential_state(now), Adapter::CredentialState::Missing);
+
+  CallInput in;
+  in.body = R"({"model":"m","messages":[{"role":"user","content":"Hi"}]})";
+  in.upstream_model = "gemini-2.5-flash";
+  Outgoing out;
+  const auto refused = adapter->prepare(in, out);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->errc, core::Errc::ProviderUnavailable);
+
+  EXPECT_EQ(adapter->refresh_credential(), "");
+  EXPECT_EQ(adapter->credential_state(now), Adapter::CredentialState::Ready);
+  EXPECT_EQ(adapter->credential_state(now + seconds(3599 - 60)),
+            Adapter::CredentialState::RefreshSoon);
+  ASSERT_FALSE(adapter->prepare(in, out));
+  EXPECT_NE(out.headers.find("Authorization: Bearer ya29.test-token\r\n"), std::string::npos);
+  EXPECT_EQ(out.target,
+            "/v1/projects/demo-project/locations/europe-west4/publishers/google/models/"
+            "gemini-2.5-flash:generateContent");
 }
 
 TEST(GoogleAuth, PostFormRefusesWhatIsNotAnHttpUrl) {
