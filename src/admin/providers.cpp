@@ -20,7 +20,7 @@ json::value credential_hint(const std::string& secret) {
 }
 
 json::object provider_view(const store::ProviderRecord& p) {
-  return {{"id", p.id},
+  json::object v{{"id", p.id},
           {"object", "provider"},
           {"name", p.config.name},
           {"type", core::to_string(p.config.type)},
@@ -33,6 +33,22 @@ json::object provider_view(const store::ProviderRecord& p) {
           {"source", p.source},
           {"created_at", core::format_utc(p.created_at)},
           {"updated_at", core::format_utc(p.updated_at)}};
+  // The type's own settings as fields; its secrets only as whether they are set.
+  json::array secrets_set;
+  for (const auto& s : core::provider_type_rules(p.config.type).settings) {
+    const std::string name(s.name);
+    if (s.secret) {
+      if (p.config.secrets.contains(name)) {
+        secrets_set.emplace_back(name);
+      }
+    } else if (const auto it = p.config.settings.find(name); it != p.config.settings.end()) {
+      v[name] = it->second;
+    } else {
+      v[name] = nullptr;
+    }
+  }
+  v["secrets_set"] = std::move(secrets_set);
+  return v;
 }
 
 }  // namespace
@@ -50,7 +66,12 @@ void AdminApi::Impl::read_provider_fields(Body& b, store::ProviderRecord& p, boo
   }
   if (auto type = b.string("type")) {
     if (!core::parse_provider_type(*type, p.config.type)) {
-      fail(Errc::InvalidValue, "'type' must be openai, openai_compatible or echo.", "type");
+      std::string known;
+      for (auto t : core::kProviderTypes) {
+        known += known.empty() ? "" : ", ";
+        known += core::to_string(t);
+      }
+      fail(Errc::InvalidValue, "'type' must be one of: " + known + ".", "type");
     }
   } else if (create) {
     Body::missing("type");
@@ -80,6 +101,28 @@ void AdminApi::Impl::read_provider_fields(Body& b, store::ProviderRecord& p, boo
         fail(Errc::InvalidValue, "'" + std::string(name) + "' must be 1 to 3600000.", name);
       }
       *field = std::chrono::milliseconds(*v);
+    }
+  }
+  // The type's own settings and secrets (a secret is write-only; null removes either).
+  for (const auto& s : core::provider_type_rules(p.config.type).settings) {
+    const std::string name(s.name);
+    auto& values = s.secret ? p.config.secrets : p.config.settings;
+    if (b.is_null(name)) {
+      values.erase(name);
+    } else if (auto v = b.string(name)) {
+      // A service-account key file is JSON over several lines: only its size is bounded.
+      const bool multiline = name == "credentials_json";
+      if (multiline ? v->size() > 16'384 : !printable_text(*v, 0, s.secret ? 16'384 : 1024)) {
+        fail(Errc::InvalidValue,
+             "'" + name + "' must be at most " + (s.secret ? "16384" : "1024") +
+                 " characters without control characters.",
+             name);
+      }
+      if (v->empty()) {
+        values.erase(name);
+      } else {
+        values[name] = std::move(*v);
+      }
     }
   }
   if (auto enabled = b.boolean("enabled")) p.enabled = *enabled;

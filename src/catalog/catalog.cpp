@@ -1,5 +1,8 @@
 #include "catalog/catalog.hpp"
 
+#include "pricing/resolve.hpp"
+#include "providers/registry/registry.hpp"
+
 #include <algorithm>
 
 namespace llmgw::catalog {
@@ -49,6 +52,16 @@ std::unordered_map<std::string, std::shared_ptr<const pricing::ModelPricing>> bu
   return out;
 }
 
+std::shared_ptr<const pricing::ModelPricing> Snapshot::resolve_pricing(
+    core::ProviderType type, std::string_view model) const {
+  for (const auto& name : pricing::pricing_candidates(type, model)) {
+    if (auto p = prices_.find(name); p != prices_.end()) {
+      return p->second;
+    }
+  }
+  return nullptr;
+}
+
 const pricing::ModelPricing* Snapshot::find_pricing(std::string_view name) const noexcept {
   auto it = prices_.find(std::string(name));
   return it == prices_.end() ? nullptr : it->second.get();
@@ -74,16 +87,17 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
     prov->first_byte_timeout = p.config.first_byte_timeout;
     prov->idle_timeout = p.config.idle_timeout;
     if (prov->type != core::ProviderType::Echo) {
-      auto origin = core::Origin::parse(p.config.base_url);
-      if (!origin) {
-        continue;  // validated on the way in; a bad row is skipped rather than routed
+      try {
+        prov->adapter = providers::make_adapter(p.config);
+      } catch (const std::exception& e) {
+        // Checked on the way in; what can still fail here (a credentials file that went
+        // away) makes the provider's models answer 503 with the reason in the log.
+        prov->unavailable = std::string("settings unusable: ") + e.what();
+        providers.emplace(p.config.name, std::move(prov));
+        continue;
       }
-      prov->origin = std::move(*origin);
-      prov->static_headers = "Host: " + prov->origin.host_header + "\r\n";
-      if (!p.config.api_key.empty()) {
-        prov->static_headers += "Authorization: Bearer " + p.config.api_key + "\r\n";
-      }
-      prov->static_headers += "Content-Type: application/json\r\nUser-Agent: llmgw/0.1\r\n";
+      prov->origin = prov->adapter->origin();
+      prov->static_headers = "Host: " + prov->origin.host_header + "\r\nUser-Agent: llmgw/0.1\r\n";
     }
     providers.emplace(p.config.name, std::move(prov));
   }
@@ -99,10 +113,13 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
     r.provider = it->second;
     r.model_rpm = m.config.rpm_limit;
     r.model_tpm = m.config.tpm_limit;
-    const std::string& pricing_name =
-        m.config.pricing_model.empty() ? r.upstream_model : m.config.pricing_model;
-    if (auto p = snap->prices_.find(pricing_name); p != snap->prices_.end()) {
-      r.pricing = p->second;
+    r.pricing_explicit = !m.config.pricing_model.empty();
+    if (r.pricing_explicit) {
+      if (auto p = snap->prices_.find(m.config.pricing_model); p != snap->prices_.end()) {
+        r.pricing = p->second;
+      }
+    } else {
+      r.pricing = snap->resolve_pricing(r.provider->type, r.upstream_model);
     }
     snap->routes_.emplace(r.name, std::move(r));
   }

@@ -6,6 +6,7 @@
 #include "core/config.hpp"
 #include "core/url.hpp"
 #include "pricing/price_table.hpp"
+#include "providers/adapter.hpp"
 #include "store/store.hpp"
 
 #include <atomic>
@@ -26,11 +27,15 @@ struct Provider {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds first_byte_timeout{120'000};
   std::chrono::milliseconds idle_timeout{120'000};
-  core::Origin origin;  ///< parsed base_url (unset for echo)
-  /// Header lines sent upstream on every call: Host, Authorization (the credential lives
-  /// only here, in memory), Content-Type, User-Agent. Precomputed at snapshot build.
+  core::Origin origin;  ///< where calls go: the adapter's origin (unset for echo)
+  /// Speaks the provider's API: request, answer, stream and error translation, and the
+  /// credential (which lives only in the adapter, in memory). Null for echo.
+  std::shared_ptr<const providers::Adapter> adapter;
+  /// Header lines sent upstream on every call besides the adapter's: Host, User-Agent.
+  /// Precomputed at snapshot build.
   std::string static_headers;
-  /// Why its models cannot be served ("disabled", "credentials unreadable"); empty: usable.
+  /// Why its models cannot be served ("disabled", "credentials unreadable", "settings
+  /// unusable: …"); empty: usable.
   /// Such a provider's models answer 503 instead of passing for unknown (404).
   std::string unavailable;
 };
@@ -45,6 +50,9 @@ struct Route {
   std::int64_t created = 0;    ///< unix seconds, for /v1/models
   /// Effective prices (admin and override prices already win), or null when it has none.
   std::shared_ptr<const pricing::ModelPricing> pricing;
+  /// The model names its price list (`pricing_model`); otherwise the list was found from the
+  /// provider's name for it (pricing/resolve.hpp), and Azure's reported model may refine it.
+  bool pricing_explicit = false;
   /// Requests and tokens per minute of `model` (for an alias, of the model it points to),
   /// shared by every key and alias that reaches it; none: no limit.
   std::optional<std::int64_t> model_rpm;
@@ -73,6 +81,10 @@ class Snapshot {
   /// Models and aliases in a stable order (models first, by name); those of an unavailable
   /// provider are not listed.
   [[nodiscard]] const std::vector<const Route*>& listing() const noexcept { return listing_; }
+  /// The price list for a provider's name of a model, by the rules of pricing/resolve.hpp;
+  /// null when none is found.
+  [[nodiscard]] std::shared_ptr<const pricing::ModelPricing> resolve_pricing(
+      core::ProviderType type, std::string_view model) const;
   /// Prices by price-list name (for tools that price outside a route).
   [[nodiscard]] const pricing::ModelPricing* find_pricing(std::string_view name) const noexcept;
 

@@ -21,4 +21,9 @@ struct Origin {
   static std::optional<Origin> parse(std::string_view base_url);
 };
 
+/// `s` as one path segment: RFC 3986 unreserved characters as they are, every other byte as
+/// %XX (upper-case hex). A model id like "anthropic.claude-v2:1" becomes
+/// "anthropic.claude-v2%3A1".
+std::string percent_encode_segment(std::string_view s);
+
 }  // namespace llmgw::core

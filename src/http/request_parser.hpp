@@ -59,7 +59,9 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
         return;
       default: break;
     }
-    if (boost::beast::iequals(name_string, "api-key")) {
+    // `api-key` (Azure's clients) and `x-api-key` (Anthropic's) carry the gateway key too.
+    if (boost::beast::iequals(name_string, "api-key") ||
+        boost::beast::iequals(name_string, "x-api-key")) {
       data_.api_key.assign(value);
     } else if (boost::beast::iequals(name_string, "x-request-id")) {
       data_.request_id.assign(value);

@@ -22,6 +22,8 @@
 
 namespace llmgw::providers {
 
+struct InspectedRequest;  // providers/openai.hpp
+
 /// The wire format of a call, as the client sent it (and is answered in).
 enum class Format : std::uint8_t {
   OpenAIChat,         ///< POST /v1/chat/completions
@@ -34,6 +36,9 @@ enum class Format : std::uint8_t {
 struct CallInput {
   Format format = Format::OpenAIChat;
   std::string_view body;
+  /// What the gateway read from `body` (OpenAI formats: providers/openai.hpp's
+  /// inspect_request), or null.
+  const InspectedRequest* inspected = nullptr;
   std::string_view upstream_model;  ///< the provider's name for the model
   bool stream = false;
   bool client_wants_usage = false;  ///< OpenAI: stream_options.include_usage was true
@@ -136,7 +141,7 @@ class Adapter {
 
   /// Whether calls in `f` are taken natively (an Anthropic provider takes Anthropic
   /// Messages as they are). A call in a format the adapter does not take is first translated
-  /// to OpenAI chat by the proxy (providers/anthropic_inbound.hpp), and its answer back.
+  /// to OpenAI chat by the proxy (providers/messages/messages.hpp), and its answer back.
   [[nodiscard]] virtual bool accepts(Format f) const noexcept = 0;
 
   /// Builds the upstream request for `in` (a format the adapter accepts). The credential is

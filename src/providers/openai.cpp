@@ -1,5 +1,6 @@
 #include "providers/openai.hpp"
 
+#include "core/json_key_set.hpp"
 #include "core/json_sax.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
@@ -9,13 +10,12 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
-#include <forward_list>
-#include <unordered_set>
 
 namespace llmgw::providers {
 
 using core::JsonField;
 using core::JsonKind;
+using core::KeySet;
 
 /// Offset of the last `"usage"` in `text` (npos if none), jumping between quotes with memrchr:
 /// std::string_view::rfind compares at every position.
@@ -79,52 +79,6 @@ namespace {
 constexpr std::int64_t kMaxTokenParam = std::int64_t{1} << 31;
 /// Largest `n` (choices per request) accepted; OpenAI's own limit is 128.
 constexpr std::int64_t kMaxChoices = 128;
-/// Top-level keys compared one by one before a hash set takes over (hostile bodies with
-/// thousands of keys must not cost quadratic time).
-constexpr std::size_t kLinearKeyLimit = 16;
-
-/// The keys seen in one object, to refuse a repeated one. Keys written without escapes are
-/// kept as views into the request body (the parser hands those over in place); only a key
-/// the parser decoded is copied. The first kLinearKeyLimit are compared one by one, in place;
-/// past that a hash set takes over, so thousands of keys cost linear time. No allocation for
-/// an ordinary request.
-class KeySet {
- public:
-  explicit KeySet(std::string_view body) noexcept : body_(body) {}
-
-  /// False when `key` is already in the set; else adds it.
-  bool insert(std::string_view key) {
-    if (!in_body(key)) {
-      key = owned_.emplace_front(key);  // a list: earlier copies stay where they are
-    }
-    if (count_ < small_.size()) {
-      for (std::size_t i = 0; i < count_; ++i) {
-        if (small_[i] == key) {
-          return false;
-        }
-      }
-      small_[count_++] = key;
-      return true;
-    }
-    if (large_.empty()) {
-      large_.insert(small_.begin(), small_.end());
-    }
-    return large_.insert(key).second;
-  }
-
- private:
-  [[nodiscard]] bool in_body(std::string_view key) const noexcept {
-    const auto b = reinterpret_cast<std::uintptr_t>(body_.data());
-    const auto k = reinterpret_cast<std::uintptr_t>(key.data());
-    return k >= b && k + key.size() <= b + body_.size();
-  }
-
-  std::string_view body_;
-  std::array<std::string_view, kLinearKeyLimit> small_{};
-  std::size_t count_ = 0;
-  std::unordered_set<std::string_view> large_;
-  std::forward_list<std::string> owned_;  ///< empty (no allocation) unless a key was decoded
-};
 
 /// Records, for the top-level members the gateway reads, their JSON kind and value, and
 /// refuses a repeated key. Boost.JSON's parser validates (strict, UTF-8) while this handler

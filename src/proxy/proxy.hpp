@@ -11,6 +11,7 @@
 #include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
 #include "limits/worker_limits.hpp"
+#include "providers/adapter.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -89,7 +90,8 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
 
  private:
   boost::asio::awaitable<void> handle_models(http::Exchange& ex, Local& local);
-  boost::asio::awaitable<void> handle_inference(http::Exchange& ex, Local& local, int endpoint);
+  boost::asio::awaitable<void> handle_inference(http::Exchange& ex, Local& local,
+                                               providers::Format format);
   /// The stages of a call up to the provider's answer (authenticate … call).
   boost::asio::awaitable<void> run_call(http::Exchange& ex, Local& local, Call& call);
   /// After the answer: cost, settle, finish the rate limits, record usage.
@@ -100,10 +102,17 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
                                        std::string_view what);
   /// Throws when the test fault is set for `s` (LLMGW_TEST_FAULT_AFTER).
   void reached(Call& call, Stage s);
-  boost::asio::awaitable<std::shared_ptr<const auth::KeyInfo>> authenticate(http::Exchange& ex,
-                                                                            Local& local);
+  boost::asio::awaitable<std::shared_ptr<const auth::KeyInfo>> authenticate(
+      http::Exchange& ex, Local& local, providers::Format format);
   boost::asio::awaitable<void> forward(http::Exchange& ex, Local& local, Call& call);
   boost::asio::awaitable<void> answer_echo(http::Exchange& ex, Call& call);
+  /// A provider's error answer (status >= 400, or a status the client's format cannot take):
+  /// passed on, or translated into the client's format; the provider refusing the gateway's
+  /// own credential becomes 502.
+  boost::asio::awaitable<void> answer_provider_error(http::Exchange& ex, Call& call,
+                                                     unsigned status, std::string_view body,
+                                                     std::string_view retry_after,
+                                                     std::string headers);
   void compute_cost(http::Exchange& ex, Call& call);
   /// Counts the call against the key's and the model's RPM, TPM and concurrency limits and
   /// holds its worst case against the key's budget, all or nothing; otherwise answers 429
@@ -118,6 +127,11 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   static std::string rate_headers(const limits::RateDecision& d);
   /// The provider's pass-through headers, minus its x-ratelimit-* when the key has its own.
   static std::string upstream_headers(const Call& call, const std::string& passthrough);
+  /// An error answer in the client's format (OpenAI's, or Anthropic's for /v1/messages).
+  static boost::asio::awaitable<void> respond_error(http::Exchange& ex, providers::Format format,
+                                                    core::Errc e, std::string_view message,
+                                                    std::string_view param = {},
+                                                    std::string_view extra_headers = {});
   void settle_budget(Call& call);
   /// Frees the call's budget hold without spending it.
   boost::asio::awaitable<void> release_budget(Call& call);

@@ -1,0 +1,125 @@
+#include "proxy/call.hpp"
+
+#include <boost/beast/core/string.hpp>
+
+namespace llmgw::proxy {
+
+namespace {
+std::string_view endpoint_name(providers::Format f) {
+  switch (f) {
+    case providers::Format::OpenAIChat: return "chat.completions";
+    case providers::Format::OpenAIEmbeddings: return "embeddings";
+    case providers::Format::AnthropicMessages: return "messages";
+  }
+  return "chat.completions";
+}
+}  // namespace
+
+void Proxy::compute_cost(http::Exchange& ex, Call& call) {
+  if (call.cost_computed) {
+    return;
+  }
+  call.cost_computed = true;
+  pricing::TokenUsage u = call.usage;
+  bool estimated = false;
+  if (!u.reported) {
+    u = {};
+    if ((call.status >= 200 && call.status < 300) || call.status == 499 ||
+        (call.status >= 500 && call.streamed_events > 0)) {
+      // Answered (or cut short) without usage: estimate from what passed through. About four
+      // bytes of prompt per token; one token per streamed event.
+      u.input_tokens = static_cast<std::int64_t>(ex.request().body.size()) / 4;
+      u.output_tokens = call.streamed_events;
+      estimated = u.input_tokens > 0 || u.output_tokens > 0;
+    }
+  }
+  call.usage = u;
+  call.cost = pricing::compute_cost(call.pricing, u, call.service, estimated);
+  if (call.cost.known()) {
+    call.cost_text = call.cost.total.to_string();
+  }
+}
+
+std::string Proxy::cost_headers(const Call& call) {
+  std::string h = "x-llmgw-cost-usd: ";
+  h += call.cost.known() ? call.cost_text : "unknown";
+  h += "\r\nx-llmgw-cost-status: ";
+  h += pricing::to_string(call.cost.status);
+  h += "\r\n";
+  h += rate_headers(call.rate);
+  return h;
+}
+
+std::string Proxy::rate_headers(const limits::RateDecision& d) {
+  std::string h;
+  auto add = [&h](std::string_view what, const limits::WindowState& w) {
+    h += "x-ratelimit-limit-";
+    h += what;
+    h += ": " + std::to_string(w.limit) + "\r\nx-ratelimit-remaining-";
+    h += what;
+    h += ": " + std::to_string(w.remaining) + "\r\nx-ratelimit-reset-";
+    h += what;
+    h += ": " + limits::format_reset(w.reset_ms) + "\r\n";
+  };
+  if (d.requests) {
+    add("requests", *d.requests);
+  }
+  if (d.tokens) {
+    add("tokens", *d.tokens);
+  }
+  return h;
+}
+
+std::string Proxy::upstream_headers(const Call& call, const std::string& passthrough) {
+  if (!call.rate.requests && !call.rate.tokens) {
+    return passthrough;
+  }
+  // The key's limits are the gateway's: the provider's x-ratelimit-* (about the gateway's
+  // own provider account) would contradict them.
+  std::string out;
+  std::string_view rest = passthrough;
+  while (!rest.empty()) {
+    const auto end = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, end == std::string_view::npos ? rest.size() : end + 2);
+    rest.remove_prefix(line.size());
+    if (!boost::beast::iequals(line.substr(0, std::min<std::size_t>(12, line.size())), "x-ratelimit-")) {
+      out += line;
+    }
+  }
+  return out;
+}
+
+void Proxy::record_usage(http::Exchange& ex, Call& call) {
+  call.recorded = true;
+  store::UsageRecord r;
+  r.request_id = std::string(ex.gateway_request_id());
+  r.client_request_id = std::string(ex.client_request_id());
+  r.key_id = call.key->id;
+  r.model = call.req.model;
+  r.upstream_model = call.route->upstream_model;
+  r.provider = call.route->provider->name;
+  r.endpoint = std::string(endpoint_name(call.format));
+  r.status = static_cast<int>(call.status != 0 ? call.status : ex.status());
+  r.pricing_model = call.pricing != nullptr ? call.pricing->name : std::string();
+  r.service_tier = std::string(pricing::to_string(call.service));
+  r.prompt_tokens = call.usage.prompt_total();
+  r.completion_tokens = call.usage.completion_total();
+  r.cached_tokens = call.usage.cache_read_tokens;
+  r.reasoning_tokens = call.usage.reasoning_tokens;
+  r.cache_write_tokens = call.usage.cache_write_5m_tokens + call.usage.cache_write_1h_tokens;
+  r.usage_reported = call.usage.reported;
+  if (call.cost.known()) {
+    r.cost_usd = call.cost_text;
+  }
+  r.cost_status = std::string(pricing::to_string(call.cost.status));
+  r.prices_json = call.cost.lines_json;
+  r.upstream_us = call.upstream_us;
+  r.overhead_us = std::max<std::int64_t>(0, micros_since(ex.started_at()) - call.upstream_us);
+  r.stream = call.req.stream;
+  // Dated at its start, like its budget reservation: a call that straddles midnight counts in
+  // the period its reservation was made in, in the ledger and in the stored spend alike.
+  r.created_at_us = core::unix_micros() - micros_since(ex.started_at());
+  deps_.usage.submit(std::move(r), ex.worker().index());
+}
+
+}  // namespace llmgw::proxy
