@@ -1,7 +1,10 @@
 #include "providers/gemini/vertex.hpp"
 
+#include "providers/anthropic/codec.hpp"
 #include "providers/gemini/codec.hpp"
 #include "providers/gemini/google_auth.hpp"
+
+#include <boost/json/parse.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -30,6 +33,18 @@ bool valid_name(std::string_view s) {
 
 bool is_claude(std::string_view model) {
   return model.substr(0, 6) == "claude";
+}
+
+/// Whether an error body is Anthropic's (`{"type":"error",...}`, from a Claude model) rather
+/// than Google's envelope (from Vertex AI itself: credentials, quota, unknown model).
+bool is_anthropic_error(std::string_view body) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    return false;
+  }
+  const auto* type = v.get_object().if_contains("type");
+  return type != nullptr && type->is_string() && type->get_string() == "error";
 }
 
 std::string setting(const core::ProviderConfig& c, const std::string& name, bool secret) {
@@ -67,10 +82,18 @@ class VertexAdapter final : public Adapter {
     std::optional<Refusal> refusal;
     std::string_view method;
     if (is_claude(in.upstream_model)) {
-      // Claude on Vertex AI goes through Anthropic's Messages codec
-      // (providers/anthropic/codec.hpp), which is not on this branch yet.
-      return Refusal{"Claude models on Vertex AI are not available in this build.", "model",
-                     core::Errc::BadRequest};
+      anthropic::MessagesOptions options;
+      options.vertex = true;
+      if (auto r = anthropic::build_request(in, options, out.body)) {
+        return r;
+      }
+      out.client_body = false;
+      out.target = model_path(in.upstream_model, "publishers/anthropic/models/");
+      out.target += in.stream ? ":streamRawPredict" : ":rawPredict";
+      out.headers = std::move(auth);
+      out.headers += "Content-Type: application/json\r\n";
+      out.headers += in.stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n";
+      return std::nullopt;
     }
     if (in.format == Format::OpenAIEmbeddings) {
       refusal = gemini::build_vertex_embed_request(in.body, out.body);
@@ -97,6 +120,9 @@ class VertexAdapter final : public Adapter {
 
   [[nodiscard]] bool translate_answer(const CallInput& in, std::string_view body, std::string& out,
                                       Answer& answer) const override {
+    if (is_claude(in.upstream_model)) {
+      return anthropic::translate_answer(in, body, out, answer);
+    }
     if (in.format == Format::OpenAIEmbeddings) {
       return gemini::translate_vertex_embed_answer(in, body, out, answer);
     }
@@ -105,11 +131,17 @@ class VertexAdapter final : public Adapter {
 
   [[nodiscard]] ProviderError translate_error(unsigned status, std::string_view body,
                                               std::string_view retry_after) const override {
+    if (is_anthropic_error(body)) {
+      return anthropic::translate_error(status, body, retry_after);
+    }
     return gemini::translate_google_error(status, body, retry_after);
   }
 
   [[nodiscard]] std::unique_ptr<StreamTranslator> translate_stream(
       const CallInput& in) const override {
+    if (is_claude(in.upstream_model)) {
+      return anthropic::make_stream_translator(in);
+    }
     return gemini::make_generate_stream(in);
   }
 
