@@ -2,6 +2,8 @@
 
 #include "providers/anthropic/anthropic.hpp"
 #include "providers/bedrock/bedrock.hpp"
+#include "providers/gemini/gemini.hpp"
+#include "providers/gemini/vertex.hpp"
 #include "providers/openai_adapter.hpp"
 
 #include <stdexcept>
@@ -15,9 +17,9 @@ std::shared_ptr<const Adapter> make_adapter(const core::ProviderConfig& p) {
     case core::ProviderType::OpenAICompatible:
     case core::ProviderType::Azure: return make_openai_adapter(p);
     case core::ProviderType::Anthropic: return make_anthropic_adapter(p);
-    case core::ProviderType::Gemini:
+    case core::ProviderType::Gemini: return make_gemini_adapter(p);
+    case core::ProviderType::Vertex: return make_vertex_adapter(p);
     case core::ProviderType::Bedrock: return bedrock::make_bedrock_adapter(p);
-    case core::ProviderType::Vertex: break;
   }
   throw std::invalid_argument("provider type " + std::string(core::to_string(p.type)) +
                               " is not available in this build");
