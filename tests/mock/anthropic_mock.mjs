@@ -52,7 +52,7 @@ const STRING_DIRECTIVES = new Set(['reply', 'id', 'tool_use', 'tool_input', 'err
 export const parseDirectives = directiveParser(INT_DIRECTIVES, FLAG_DIRECTIVES, STRING_DIRECTIVES);
 
 /** The text of the last user message (string content, or its text blocks). */
-function lastUserText(messages) {
+export function lastUserText(messages) {
   const m = messages.at(-1);
   if (m?.role !== 'user') return '';
   if (typeof m.content === 'string') return m.content;
@@ -107,7 +107,7 @@ const ERROR_TYPES = {
   404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error',
   504: 'timeout_error', 529: 'overloaded_error',
 };
-const FORCED_MESSAGES = {
+export const FORCED_MESSAGES = {
   400: 'Invalid request (forced by mock).',
   401: 'invalid x-api-key',
   402: 'Your credit balance is too low to access the Anthropic API.',
@@ -123,7 +123,7 @@ export function errorType(status) {
   return ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
 }
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(status, message, type = errorType(status), headers = {}) {
     super(message);
     this.status = status;
@@ -489,6 +489,148 @@ function cutText(pieces, budget, stopSequences) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Planning and streaming an answer
+
+/** The error `[mock:status=N]` (`[mock:retry_after=S]`) answers with, for `model`. */
+export function forcedError(d, model) {
+  const message = d.status === 404 ? `model: ${model}` : FORCED_MESSAGES[d.status] ?? `Mock error with status ${d.status}.`;
+  return new ApiError(d.status, message, errorType(d.status),
+    d.status === 429 ? { 'retry-after': String(d.retry_after ?? 15), 'anthropic-ratelimit-requests-remaining': '0' } : {});
+}
+
+/**
+ * Prompt caching: {read, write5m, write1h, total} for this prompt, updating `cache` (a Map of
+ * prefix hash → expiry in ms); prefixes shorter than `minCacheTokens` are not cached.
+ */
+export function cacheUsage(cache, body, minCacheTokens) {
+  const units = promptUnits(body);
+  const now = Date.now();
+  const bps = units.filter((u) => u.cc);
+  let hit = null;
+  for (const u of [...bps].reverse()) {
+    if ((cache.get(u.prefixHash) ?? 0) > now) { hit = u; break; }
+  }
+  const out = { read: hit?.prefixTokens ?? 0, write5m: 0, write1h: 0, total: units.reduce((s, u) => s + u.tokens, 0) };
+  let covered = out.read;
+  for (const u of bps) {
+    if (u.prefixTokens < minCacheTokens) continue; // too short to be cached
+    const ttl = u.cc.ttl ?? '5m';
+    cache.set(u.prefixHash, now + TTL_MS[ttl]); // written, or refreshed on a hit
+    if (u.prefixTokens <= covered) continue;
+    out[ttl === '1h' ? 'write1h' : 'write5m'] += u.prefixTokens - covered;
+    covered = u.prefixTokens;
+  }
+  return out;
+}
+
+/**
+ * The answer to a validated Messages body: content blocks (final form, start and deltas), stop
+ * reason and usage. `checked` is validateMessagesBody's result, `cache` cacheUsage's.
+ */
+export function planMessage(body, d, { thinking }, cache) {
+  const id = d.id ?? `msg_01${b62(JSON.stringify([body.model, body.system, body.messages, body.tools]), 22)}`;
+  const blocks = [];
+  let outputTokens = 0;
+  if (thinking) {
+    const pieces = splitWords(THINKING_TEXT);
+    const signature = `Eq${crypto.createHash('sha512').update(`${id}${THINKING_TEXT}`).digest('base64')}`;
+    blocks.push({ final: { type: 'thinking', thinking: THINKING_TEXT, signature },
+      start: { type: 'thinking', thinking: '', signature: '' },
+      deltas: [...pieces.map((p) => ({ type: 'thinking_delta', thinking: p })), { type: 'signature_delta', signature }] });
+    outputTokens += pieces.length;
+  }
+  const tools = body.tools ?? [];
+  const tc = body.tool_choice ?? { type: 'auto' };
+  let chosen = [];
+  if (tools.length && tc.type !== 'none') {
+    if (tc.type === 'tool') chosen = [tools.find((t) => t.name === tc.name)];
+    else if (d.tool_use !== undefined && d.tool_use !== '') chosen = [tools.find((t) => t.name === d.tool_use)];
+    else if (d.parallel_tools !== undefined) {
+      const n = d.parallel_tools === '' ? tools.length : Number(d.parallel_tools);
+      if (!Number.isInteger(n) || n < 1) throw invalid('mock directive parallel_tools needs a positive integer or no value');
+      chosen = tools.slice(0, n);
+    }
+    else if (d.tool_use !== undefined || tc.type === 'any') chosen = [tools[0]];
+    if (chosen.some((t) => t === undefined)) throw invalid(`mock directive tool_use names no tool in tools: ${d.tool_use}`);
+    if (tc.disable_parallel_tool_use) chosen = chosen.slice(0, 1);
+  }
+  let stopReason;
+  let stopSequence = null;
+  if (chosen.length) {
+    if (tc.type === 'auto') {
+      const pre = textBlock(splitWords(`I'll use ${chosen.map((t) => t.name).join(' and ')}.`));
+      blocks.push(pre);
+      outputTokens += pre.tokens;
+    }
+    let input;
+    if (d.tool_input !== undefined) {
+      try {
+        input = JSON.parse(d.tool_input);
+      } catch {
+        throw invalid('mock directive tool_input is not JSON');
+      }
+    }
+    chosen.forEach((t, i) => {
+      const value = input ?? sampleFromSchema(t.input_schema);
+      const json = JSON.stringify(value);
+      const toolId = `toolu_01${b62(`${id}#${i}`, 22)}`;
+      blocks.push({ final: { type: 'tool_use', id: toolId, name: t.name, input: value },
+        start: { type: 'tool_use', id: toolId, name: t.name, input: {} },
+        deltas: ['', ...splitEvery(json, 12)].map((partial_json) => ({ type: 'input_json_delta', partial_json })) });
+      outputTokens += approxTokens(t.name + json);
+    });
+    stopReason = 'tool_use';
+  } else {
+    const last = body.messages.at(-1);
+    const results = Array.isArray(last.content) ? last.content.filter((b) => b.type === 'tool_result') : [];
+    let pieces;
+    if (results.length && d.reply === undefined && d.chunks === undefined) {
+      const text = results.map((r) => (typeof r.content === 'string' ? r.content
+        : (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join(' '))).join('; ');
+      pieces = splitWords(`Tool result: ${text}`);
+    } else {
+      pieces = replyPieces(d);
+    }
+    const cut = cutText(pieces, Math.max(0, body.max_tokens - outputTokens), body.stop_sequences ?? []);
+    const tb = textBlock(cut.pieces);
+    blocks.push(tb);
+    outputTokens += tb.tokens;
+    stopReason = cut.stopReason;
+    stopSequence = cut.stopSequence;
+  }
+  return {
+    id, model: body.model, blocks, stopReason, stopSequence,
+    inputTokens: d.input_tokens ?? cache.total - cache.read - cache.write5m - cache.write1h,
+    cacheRead: cache.read, cacheWrite5m: cache.write5m, cacheWrite1h: cache.write1h,
+    outputTokens: d.output_tokens ?? outputTokens,
+  };
+}
+
+/**
+ * Writes the SSE events of `plan` (headers already sent) with `write(text)` → Promise<boolean>,
+ * following the stream directives (chunk_delay_ms, cut_after, end_after, error_after / error_type).
+ */
+export async function writeMessageStream(res, plan, d, write) {
+  let deltas = 0;
+  const events = streamEvents(plan);
+  for (let i = 0; i < events.length; i++) {
+    if (d.cut_after !== undefined && i >= d.cut_after) return res.socket?.destroy();
+    if (d.end_after !== undefined && i >= d.end_after) break;
+    if (d.error_after !== undefined && deltas >= d.error_after && events[i][0] === 'content_block_delta') {
+      const type = d.error_type || 'overloaded_error';
+      const status = Object.keys(ERROR_TYPES).find((s) => ERROR_TYPES[s] === type);
+      const message = FORCED_MESSAGES[status] ?? `Mock stream error ${type}.`;
+      await write(sseEvent('error', { type: 'error', error: { type, message } }));
+      break;
+    }
+    if (i > 0 && d.chunk_delay_ms) await sleep(d.chunk_delay_ms);
+    if (res.destroyed || !(await write(sseEvent(...events[i])))) return undefined;
+    if (events[i][0] === 'content_block_delta') deltas++;
+  }
+  return new Promise((resolve) => res.end(resolve));
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -688,11 +830,7 @@ export class AnthropicMock {
     if (d.delay_ms) await sleep(d.delay_ms);
     if (res.destroyed) return undefined;
     if (d.drop) return res.socket?.destroy();
-    if (d.status !== undefined && d.status !== 200) {
-      const message = d.status === 404 ? `model: ${body.model}` : FORCED_MESSAGES[d.status] ?? `Mock error with status ${d.status}.`;
-      throw new ApiError(d.status, message, errorType(d.status),
-        d.status === 429 ? { 'retry-after': String(d.retry_after ?? 15), 'anthropic-ratelimit-requests-remaining': '0' } : {});
-    }
+    if (d.status !== undefined && d.status !== 200) throw forcedError(d, body.model);
     const plan = this.#plan(body, d, checked);
     if (body.stream !== true) return this.#sendJson(res, rec, 200, messageBody(plan));
     return this.#stream(res, rec, plan, d);
@@ -712,129 +850,15 @@ export class AnthropicMock {
     });
   }
 
-  /** Prompt caching: {read, write5m, write1h} for this prompt, updating the cache. */
-  #cacheUsage(body) {
-    const units = promptUnits(body);
-    const now = Date.now();
-    const bps = units.filter((u) => u.cc);
-    let hit = null;
-    for (const u of [...bps].reverse()) {
-      if ((this.cache.get(u.prefixHash) ?? 0) > now) { hit = u; break; }
-    }
-    const out = { read: hit?.prefixTokens ?? 0, write5m: 0, write1h: 0, total: units.reduce((s, u) => s + u.tokens, 0) };
-    let covered = out.read;
-    for (const u of bps) {
-      if (u.prefixTokens < this.minCacheTokens) continue; // too short to be cached
-      const ttl = u.cc.ttl ?? '5m';
-      this.cache.set(u.prefixHash, now + TTL_MS[ttl]); // written, or refreshed on a hit
-      if (u.prefixTokens <= covered) continue;
-      out[ttl === '1h' ? 'write1h' : 'write5m'] += u.prefixTokens - covered;
-      covered = u.prefixTokens;
-    }
-    return out;
-  }
-
-  #plan(body, d, { thinking }) {
-    const cache = this.#cacheUsage(body);
-    const id = d.id ?? `msg_01${b62(JSON.stringify([body.model, body.system, body.messages, body.tools]), 22)}`;
-    const blocks = [];
-    let outputTokens = 0;
-    if (thinking) {
-      const pieces = splitWords(THINKING_TEXT);
-      const signature = `Eq${crypto.createHash('sha512').update(`${id}${THINKING_TEXT}`).digest('base64')}`;
-      blocks.push({ final: { type: 'thinking', thinking: THINKING_TEXT, signature },
-        start: { type: 'thinking', thinking: '', signature: '' },
-        deltas: [...pieces.map((p) => ({ type: 'thinking_delta', thinking: p })), { type: 'signature_delta', signature }] });
-      outputTokens += pieces.length;
-    }
-    const tools = body.tools ?? [];
-    const tc = body.tool_choice ?? { type: 'auto' };
-    let chosen = [];
-    if (tools.length && tc.type !== 'none') {
-      if (tc.type === 'tool') chosen = [tools.find((t) => t.name === tc.name)];
-      else if (d.tool_use !== undefined && d.tool_use !== '') chosen = [tools.find((t) => t.name === d.tool_use)];
-      else if (d.parallel_tools !== undefined) {
-        const n = d.parallel_tools === '' ? tools.length : Number(d.parallel_tools);
-        if (!Number.isInteger(n) || n < 1) throw invalid('mock directive parallel_tools needs a positive integer or no value');
-        chosen = tools.slice(0, n);
-      }
-      else if (d.tool_use !== undefined || tc.type === 'any') chosen = [tools[0]];
-      if (chosen.some((t) => t === undefined)) throw invalid(`mock directive tool_use names no tool in tools: ${d.tool_use}`);
-      if (tc.disable_parallel_tool_use) chosen = chosen.slice(0, 1);
-    }
-    let stopReason;
-    let stopSequence = null;
-    if (chosen.length) {
-      if (tc.type === 'auto') {
-        const pre = textBlock(splitWords(`I'll use ${chosen.map((t) => t.name).join(' and ')}.`));
-        blocks.push(pre);
-        outputTokens += pre.tokens;
-      }
-      let input;
-      if (d.tool_input !== undefined) {
-        try {
-          input = JSON.parse(d.tool_input);
-        } catch {
-          throw invalid('mock directive tool_input is not JSON');
-        }
-      }
-      chosen.forEach((t, i) => {
-        const value = input ?? sampleFromSchema(t.input_schema);
-        const json = JSON.stringify(value);
-        const toolId = `toolu_01${b62(`${id}#${i}`, 22)}`;
-        blocks.push({ final: { type: 'tool_use', id: toolId, name: t.name, input: value },
-          start: { type: 'tool_use', id: toolId, name: t.name, input: {} },
-          deltas: ['', ...splitEvery(json, 12)].map((partial_json) => ({ type: 'input_json_delta', partial_json })) });
-        outputTokens += approxTokens(t.name + json);
-      });
-      stopReason = 'tool_use';
-    } else {
-      const last = body.messages.at(-1);
-      const results = Array.isArray(last.content) ? last.content.filter((b) => b.type === 'tool_result') : [];
-      let pieces;
-      if (results.length && d.reply === undefined && d.chunks === undefined) {
-        const text = results.map((r) => (typeof r.content === 'string' ? r.content
-          : (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join(' '))).join('; ');
-        pieces = splitWords(`Tool result: ${text}`);
-      } else {
-        pieces = replyPieces(d);
-      }
-      const cut = cutText(pieces, Math.max(0, body.max_tokens - outputTokens), body.stop_sequences ?? []);
-      const tb = textBlock(cut.pieces);
-      blocks.push(tb);
-      outputTokens += tb.tokens;
-      stopReason = cut.stopReason;
-      stopSequence = cut.stopSequence;
-    }
-    return {
-      id, model: body.model, blocks, stopReason, stopSequence,
-      inputTokens: d.input_tokens ?? cache.total - cache.read - cache.write5m - cache.write1h,
-      cacheRead: cache.read, cacheWrite5m: cache.write5m, cacheWrite1h: cache.write1h,
-      outputTokens: d.output_tokens ?? outputTokens,
-    };
+  #plan(body, d, checked) {
+    return planMessage(body, d, checked, cacheUsage(this.cache, body, this.minCacheTokens));
   }
 
   async #stream(res, rec, plan, d) {
     rec.status = 200;
     res.writeHead(200, this.#headers(rec, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' }));
     res.flushHeaders();
-    let deltas = 0;
-    const events = streamEvents(plan);
-    for (let i = 0; i < events.length; i++) {
-      if (d.cut_after !== undefined && i >= d.cut_after) return res.socket?.destroy();
-      if (d.end_after !== undefined && i >= d.end_after) break;
-      if (d.error_after !== undefined && deltas >= d.error_after && events[i][0] === 'content_block_delta') {
-        const type = d.error_type || 'overloaded_error';
-        const status = Object.keys(ERROR_TYPES).find((s) => ERROR_TYPES[s] === type);
-        const message = FORCED_MESSAGES[status] ?? `Mock stream error ${type}.`;
-        await this.#write(res, rec, sseEvent('error', { type: 'error', error: { type, message } }));
-        break;
-      }
-      if (i > 0 && d.chunk_delay_ms) await sleep(d.chunk_delay_ms);
-      if (res.destroyed || !(await this.#write(res, rec, sseEvent(...events[i])))) return undefined;
-      if (events[i][0] === 'content_block_delta') deltas++;
-    }
-    return new Promise((resolve) => res.end(resolve));
+    return writeMessageStream(res, plan, d, (text) => this.#write(res, rec, text));
   }
 
   #write(res, rec, text) {

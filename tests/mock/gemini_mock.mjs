@@ -47,7 +47,8 @@ const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'function_call', 'f
 /** Parses every `[mock:name=value]` / `[mock:flag]` of `text`. Unknown names throw. */
 export const parseDirectives = directiveParser(INT_DIRECTIVES, FLAG_DIRECTIVES, STRING_DIRECTIVES);
 
-const partsText = (parts) => (Array.isArray(parts) ? parts.filter((p) => typeof p?.text === 'string' && !p.thought).map((p) => p.text).join('\n') : '');
+/** The text of `parts` (thought parts left out): where directives are read. */
+export const partsText = (parts) => (Array.isArray(parts) ? parts.filter((p) => typeof p?.text === 'string' && !p.thought).map((p) => p.text).join('\n') : '');
 
 // ---------------------------------------------------------------------------------------------
 // Errors in Google's shape: {"error": {"code", "message", "status", ["details"]}}
@@ -306,6 +307,73 @@ function cutPieces(pieces, budget, stops) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Planning the answer
+
+/**
+ * The answer to a validated generateContent body: the steps (parts) every candidate gets, the
+ * finish reason and the usage inputs. `model` is the known model (undefined: any model).
+ */
+export function planGenerate(body, modelId, functions, d, model) {
+  const g = pick(body, 'generationConfig') ?? {};
+  const n = g.candidateCount ?? 1;
+  const thinking = g.thinkingConfig;
+  // Thinking models think unless the budget is 0; thought parts only with includeThoughts.
+  const thinks = (model?.thinking ?? true) && thinking?.thinkingBudget !== 0 && (thinking !== undefined || model?.thinking);
+  const thoughtPieces = thinks ? splitWords(THINKING_TEXT) : [];
+  const steps = []; // [{kind, part, tokens}], per candidate the same
+  if (thinks && thinking?.includeThoughts) steps.push(...thoughtPieces.map((t) => ({ part: { text: t, thought: true }, thought: 1 })));
+  const fc = pick(body, 'toolConfig')?.functionCallingConfig ?? {};
+  const mode = fc.mode ?? 'AUTO';
+  let finishReason;
+  let call = null;
+  if (functions.length && mode !== 'NONE') {
+    if (mode === 'ANY' || mode === 'VALIDATED') call = functions.find((f) => (fc.allowedFunctionNames ?? [f.name]).includes(f.name));
+    if (d.function_call !== undefined) call = d.function_call === '' ? call ?? functions[0] : functions.find((f) => f.name === d.function_call);
+    if (d.function_call !== undefined && !call) throw invalid(`mock directive function_call names no declared function: ${d.function_call}`);
+  }
+  if (call) {
+    let args;
+    if (d.function_args !== undefined) {
+      try {
+        args = JSON.parse(d.function_args);
+      } catch {
+        throw invalid('mock directive function_args is not JSON');
+      }
+    } else {
+      args = sampleFromSchema(normSchema(call.parametersJsonSchema ?? call.parameters ?? { type: 'object', properties: {} })) ?? {};
+    }
+    const part = { functionCall: { name: call.name, args } };
+    steps.push({ part, output: approxTokens(call.name + JSON.stringify(args)) });
+    finishReason = 'STOP';
+  } else {
+    const last = body.contents.at(-1).parts;
+    const results = last.filter((p) => p.functionResponse);
+    let pieces;
+    if (results.length && d.reply === undefined && d.chunks === undefined) {
+      pieces = splitWords(`Function result: ${results.map((r) => JSON.stringify(r.functionResponse.response)).join('; ')}`);
+    } else if (g.responseMimeType === 'application/json' && d.reply === undefined && d.chunks === undefined) {
+      const schema = g.responseJsonSchema ?? normSchema(g.responseSchema);
+      const json = JSON.stringify(schema ? sampleFromSchema(schema) : { reply: 'Hello! How can I help you today?' });
+      pieces = json.match(/.{1,8}/gs);
+    } else {
+      pieces = replyPieces(d);
+    }
+    const cut = cutPieces(pieces, g.maxOutputTokens ?? Infinity, g.stopSequences ?? []);
+    steps.push(...cut.pieces.map((t) => ({ part: { text: t }, output: 1 })));
+    finishReason = cut.finishReason;
+  }
+  if (d.finish_reason !== undefined) finishReason = d.finish_reason;
+  const responseId = d.response_id ?? crypto.createHash('sha256').update(JSON.stringify([modelId, body.contents])).digest('base64url').slice(0, 22);
+  return {
+    modelId, n, steps, finishReason, responseId, d,
+    promptTokens: d.prompt_tokens ?? countPromptTokens(body),
+    cachedTokens: d.cached_tokens ?? 0,
+    thoughtsTokens: d.thoughts_tokens ?? thoughtPieces.length,
+    candidatesTokensOverride: d.candidates_tokens,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server
 
 const JSON_TYPE = 'application/json; charset=UTF-8';
@@ -510,64 +578,7 @@ export class GeminiMock {
   }
 
   #plan(body, modelId, functions, d) {
-    const g = pick(body, 'generationConfig') ?? {};
-    const n = g.candidateCount ?? 1;
-    const thinking = g.thinkingConfig;
-    const model = this.models.find((x) => x.id === modelId);
-    // Thinking models think unless the budget is 0; thought parts only with includeThoughts.
-    const thinks = (model?.thinking ?? true) && thinking?.thinkingBudget !== 0 && (thinking !== undefined || model?.thinking);
-    const thoughtPieces = thinks ? splitWords(THINKING_TEXT) : [];
-    const steps = []; // [{kind, part, tokens}], per candidate the same
-    if (thinks && thinking?.includeThoughts) steps.push(...thoughtPieces.map((t) => ({ part: { text: t, thought: true }, thought: 1 })));
-    const fc = pick(body, 'toolConfig')?.functionCallingConfig ?? {};
-    const mode = fc.mode ?? 'AUTO';
-    let finishReason;
-    let call = null;
-    if (functions.length && mode !== 'NONE') {
-      if (mode === 'ANY' || mode === 'VALIDATED') call = functions.find((f) => (fc.allowedFunctionNames ?? [f.name]).includes(f.name));
-      if (d.function_call !== undefined) call = d.function_call === '' ? call ?? functions[0] : functions.find((f) => f.name === d.function_call);
-      if (d.function_call !== undefined && !call) throw invalid(`mock directive function_call names no declared function: ${d.function_call}`);
-    }
-    if (call) {
-      let args;
-      if (d.function_args !== undefined) {
-        try {
-          args = JSON.parse(d.function_args);
-        } catch {
-          throw invalid('mock directive function_args is not JSON');
-        }
-      } else {
-        args = sampleFromSchema(normSchema(call.parametersJsonSchema ?? call.parameters ?? { type: 'object', properties: {} })) ?? {};
-      }
-      const part = { functionCall: { name: call.name, args } };
-      steps.push({ part, output: approxTokens(call.name + JSON.stringify(args)) });
-      finishReason = 'STOP';
-    } else {
-      const last = body.contents.at(-1).parts;
-      const results = last.filter((p) => p.functionResponse);
-      let pieces;
-      if (results.length && d.reply === undefined && d.chunks === undefined) {
-        pieces = splitWords(`Function result: ${results.map((r) => JSON.stringify(r.functionResponse.response)).join('; ')}`);
-      } else if (g.responseMimeType === 'application/json' && d.reply === undefined && d.chunks === undefined) {
-        const schema = g.responseJsonSchema ?? normSchema(g.responseSchema);
-        const json = JSON.stringify(schema ? sampleFromSchema(schema) : { reply: 'Hello! How can I help you today?' });
-        pieces = json.match(/.{1,8}/gs);
-      } else {
-        pieces = replyPieces(d);
-      }
-      const cut = cutPieces(pieces, g.maxOutputTokens ?? Infinity, g.stopSequences ?? []);
-      steps.push(...cut.pieces.map((t) => ({ part: { text: t }, output: 1 })));
-      finishReason = cut.finishReason;
-    }
-    if (d.finish_reason !== undefined) finishReason = d.finish_reason;
-    const responseId = d.response_id ?? crypto.createHash('sha256').update(JSON.stringify([modelId, body.contents])).digest('base64url').slice(0, 22);
-    return {
-      modelId, n, steps, finishReason, responseId, d,
-      promptTokens: d.prompt_tokens ?? countPromptTokens(body),
-      cachedTokens: d.cached_tokens ?? 0,
-      thoughtsTokens: d.thoughts_tokens ?? thoughtPieces.length,
-      candidatesTokensOverride: d.candidates_tokens,
-    };
+    return planGenerate(body, modelId, functions, d, this.models.find((x) => x.id === modelId));
   }
 
   async #stream(res, rec, plan, d) {
@@ -575,18 +586,7 @@ export class GeminiMock {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache',
       vary: 'Origin, X-Origin, Referer', 'x-content-type-options': 'nosniff' });
     res.flushHeaders();
-    const count = Math.max(1, plan.steps.length);
-    for (let i = 1; i <= count; i++) {
-      if (d.cut_after !== undefined && i > d.cut_after) return res.socket?.destroy();
-      if (d.error_after !== undefined && i > d.error_after) {
-        const status = d.error_status ?? 503;
-        await this.#write(res, rec, sseFrame(forcedError(status, plan.modelId).body()));
-        return new Promise((resolve) => res.end(resolve));
-      }
-      if (i > 1 && d.chunk_delay_ms) await sleep(d.chunk_delay_ms);
-      if (res.destroyed || !(await this.#write(res, rec, sseFrame(chunkAt(plan, i))))) return undefined;
-    }
-    return new Promise((resolve) => res.end(resolve));
+    return writeStream(res, plan, d, (text) => this.#write(res, rec, text));
   }
 
   #write(res, rec, text) {
@@ -595,6 +595,26 @@ export class GeminiMock {
       resolve(!err);
     }));
   }
+}
+
+/**
+ * Writes the SSE events of `plan` (headers already sent) with `write(text)` → Promise<boolean>,
+ * following the stream directives (chunk_delay_ms, cut_after, error_after / error_status);
+ * `decorate(chunk)` may add members to each chunk (Vertex AI's).
+ */
+export async function writeStream(res, plan, d, write, decorate = (chunk) => chunk) {
+  const count = Math.max(1, plan.steps.length);
+  for (let i = 1; i <= count; i++) {
+    if (d.cut_after !== undefined && i > d.cut_after) return res.socket?.destroy();
+    if (d.error_after !== undefined && i > d.error_after) {
+      const status = d.error_status ?? 503;
+      await write(sseFrame(forcedError(status, plan.modelId).body()));
+      return new Promise((resolve) => res.end(resolve));
+    }
+    if (i > 1 && d.chunk_delay_ms) await sleep(d.chunk_delay_ms);
+    if (res.destroyed || !(await write(sseFrame(decorate(chunkAt(plan, i)))))) return undefined;
+  }
+  return new Promise((resolve) => res.end(resolve));
 }
 
 /** One SSE event as Google frames it: `data: JSON` and a CRLF blank line. */
