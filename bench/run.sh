@@ -6,14 +6,20 @@
 #   nginx    wrk -> nginx plain reverse proxy -> mock            floor for one proxy hop
 #   portkey  wrk -> Portkey AI gateway -> mock                  only with PORTKEY=1 (npm)
 #   llmgw    wrk -> llmgw serve (bearer-key auth, usage records on) -> mock
+#   llmgw-anthropic  the same llmgw, OpenAI chat translated for its anthropic provider
+#            -> mock's static Messages API answer (bench/data/anthropic*), and back
+#   llmgw-bedrock    the same, bedrock provider (SigV4, Converse / ConverseStream event
+#            stream) -> mock's static answer (bench/data/bedrock*)
 # for JSON and SSE streaming at each of CONNS, plus peers.sh's fixed-rate run. llmgw gets
 # one I/O thread pinned to CPU 0, like the nginx proxy's one worker.
 # Then it prints a summary (req/s, p50, p99 per target; llmgw/nginx req/s; p50 overhead
-# over direct; llmgw RSS and CPU per request) and writes it to $ROOT/summary.md.
+# over direct; the translated targets' p50 difference and req/s ratio against the llmgw
+# passthrough; llmgw RSS and CPU per request) and writes it to $ROOT/summary.md.
 #
 # It reports numbers and never fails on a timing. It exits non-zero only when the run itself
 # went wrong: build or start-up failure, peers.sh failing, llmgw not measured, llmgw not
-# exiting 0 on SIGTERM, or no usage record written.
+# exiting 0 on SIGTERM, or no usage record written (or, with TRANSLATED=1, a translated
+# target not measured).
 #
 # Usage:
 #   bench/run.sh [TARGET...]        TARGET: more peers.sh targets (NAME=URL[,stream=..][,pid=..][,hdr=..])
@@ -30,6 +36,7 @@
 #   LLMGW_THREADS=1        llmgw serve --threads
 #   LLMGW_NAME=llmgw       llmgw's target name in the tables; name variants differently
 #                          to set them side by side with --compare
+#   TRANSLATED=1           also measure LLMGW_NAME-anthropic and LLMGW_NAME-bedrock (0 = not)
 #   EXTRA_LLMGW_ENV=       space-separated VAR=value pairs set for llmgw, e.g. "LLMGW_ACCESS_LOG=0"
 #   PORTKEY=0              1 = also measure Portkey (npm install into $ROOT/portkey on first use)
 #   BUILTIN="direct nginx" peers.sh built-in targets ("direct nginx portkey" when PORTKEY=1)
@@ -54,6 +61,7 @@ ROOT=$(realpath -m "${ROOT:-${TMPDIR:-/tmp}/llmgw-bench}")
 LLMGW_PORT=${LLMGW_PORT:-18090}
 LLMGW_THREADS=${LLMGW_THREADS:-1}
 LLMGW_NAME=${LLMGW_NAME:-llmgw}
+TRANSLATED=${TRANSLATED:-1}
 EXTRA_LLMGW_ENV=${EXTRA_LLMGW_ENV:-}
 PORTKEY=${PORTKEY:-0}
 INSTALL_DEPS=${INSTALL_DEPS:-1}
@@ -78,6 +86,7 @@ export ROOT BUILTIN DURATION WARMUP CONNS STREAM RATE RATE_SECS PIN GW_CPUS LOAD
 HOST=127.0.0.1
 UP_PORT=18080                 # fixed by peers.sh
 WORK=$ROOT/llmgw              # config, logs and pid file of llmgw (not $ROOT/run: peers.sh owns that)
+MOCK_LOCATIONS=$WORK/mock-translated.conf   # the translated providers' routes on the mock
 CONFIG=$WORK/llmgw.yaml
 GW_LOG=$WORK/llmgw.out
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -200,7 +209,18 @@ parse_extra_env() {
 
 # shellcheck source=bench/mock_config.sh
 source "$(dirname "${BASH_SOURCE[0]}")/mock_config.sh"
-write_config() { write_mock_config "$CONFIG" "$HOST" "$UP_PORT" "$STREAM_MODEL"; }
+write_config() {
+  write_mock_config "$CONFIG" "$HOST" "$UP_PORT" "$STREAM_MODEL"
+  if [[ $TRANSLATED == 1 ]]; then
+    write_mock_locations "$MOCK_LOCATIONS" "$REPO/bench/data" || die "cannot write the mock's translated routes"
+    export MOCK_CONF=$MOCK_LOCATIONS   # peers.sh includes it in its mock's server block
+  fi
+}
+
+# the targets of the same llmgw process: passthrough first, then the translated ones
+TR_NAMES=()
+if [[ $TRANSLATED == 1 ]]; then TR_NAMES=("$LLMGW_NAME-anthropic" "$LLMGW_NAME-bedrock"); fi
+GW_NAMES=("$LLMGW_NAME" "${TR_NAMES[@]}")
 
 DB=""
 usage_count() { # -> number of usage records, or NA
@@ -255,12 +275,18 @@ start_gw() {
 RES=""
 PEERS_RC=0
 run_peers() {
-  local target="$LLMGW_NAME=http://$HOST:$LLMGW_PORT/v1/chat/completions"
-  target+=",stream=http://$HOST:$LLMGW_PORT/v1/chat/completions,pid=$GW_PID,hdr=Authorization: Bearer $KEY"
+  local url="http://$HOST:$LLMGW_PORT/v1/chat/completions"
+  local common="$url,stream=$url,hdr=Authorization: Bearer $KEY"
+  local targets=("$LLMGW_NAME=$common,pid=$GW_PID")
+  # the same process: its RSS is reported once, under LLMGW_NAME
+  if [[ $TRANSLATED == 1 ]]; then
+    targets+=("${TR_NAMES[0]}=$common,model=$BENCH_ANTHROPIC_MODEL,stream_model=$BENCH_ANTHROPIC_STREAM_MODEL,verify=translated")
+    targets+=("${TR_NAMES[1]}=$common,model=$BENCH_BEDROCK_MODEL,verify=translated")
+  fi
   local marker=$WORK/peers.start busy
   touch "$marker"
-  log "peers.sh BUILTIN=\"$BUILTIN\" + $LLMGW_NAME (DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" RATE=$RATE)"
-  bash "$PEERS" "$target" "$@" >"$WORK/peers.out" &
+  log "peers.sh BUILTIN=\"$BUILTIN\" + ${GW_NAMES[*]} (DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" RATE=$RATE)"
+  bash "$PEERS" "${targets[@]}" "$@" >"$WORK/peers.out" &
   PEERS_PID=$!
   # wait for it here, noting any build that starts meanwhile
   while alive "$PEERS_PID"; do
@@ -306,20 +332,27 @@ stop_gw() { # SIGTERM; record exit status and how long the shutdown took
 }
 
 # requests llmgw answered that should each have left a usage record: wrk's completed
-# requests minus non-2xx, the h2load 200s, and peers.sh's two verification requests
+# requests minus non-2xx, the h2load 200s, and peers.sh's two verification requests, for
+# each of its targets (passthrough and translated)
 gw_requests() {
-  local n=2 f r mode c files=()
-  for mode in json stream; do
-    files+=("$RES/warmup-$mode-$LLMGW_NAME.txt")
-    for c in $CONNS; do files+=("$RES/wrk-$mode-$LLMGW_NAME-c$c.txt"); done
+  local n=0 f r mode c t files=()
+  for t in "${GW_NAMES[@]}"; do
+    n=$((n + 2))
+    for mode in json stream; do
+      files+=("$RES/warmup-$mode-$t.txt")
+      for c in $CONNS; do files+=("$RES/wrk-$mode-$t-c$c.txt"); done
+    done
+    files+=("$RES/rate-$t.log")
   done
   for f in "${files[@]}"; do
     [[ -f $f ]] || continue
-    r=$(awk '/^RESULT /{for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } n = v["requests"] - v["err_status"]} END{print n + 0}' "$f")
+    if [[ $f == */rate-*.log ]]; then
+      r=$(awk '$2 == 200' "$f" | wc -l)
+    else
+      r=$(awk '/^RESULT /{for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } n = v["requests"] - v["err_status"]} END{print n + 0}' "$f")
+    fi
     n=$((n + r))
   done
-  f=$RES/rate-$LLMGW_NAME.log
-  if [[ -f $f ]]; then n=$((n + $(awk '$2 == 200' "$f" | wc -l))); fi
   echo "$n"
 }
 
@@ -334,7 +367,7 @@ tables() { # results.tsv -> markdown tables
   local lo hi
   lo=$(tr ' ' '\n' <<<"$CONNS" | grep . | sort -n | head -n 1)
   hi=$(tr ' ' '\n' <<<"$CONNS" | grep . | sort -n | tail -n 1)
-  awk -F'\t' -v gw="$LLMGW_NAME" -v conns="$CONNS" -v lo="$lo" -v hi="$hi" '
+  awk -F'\t' -v gw="$LLMGW_NAME" -v trs="${TR_NAMES[*]}" -v conns="$CONNS" -v lo="$lo" -v hi="$hi" '
     NR == 1 { next }
     {
       k = $1 SUBSEP $2 SUBSEP $3
@@ -354,8 +387,15 @@ tables() { # results.tsv -> markdown tables
       if (!(kt in p50) || !(kd in p50) || na(p50[kt]) || na(p50[kd])) return "NA"
       return sprintf("%+.0f", (p50[kt] - p50[kd]) * 1000)
     }
+    function delta(v, m, t, b, c,   kt, kb) {   # v[t] - v[b] in µs
+      kt = m SUBSEP t SUBSEP c; kb = m SUBSEP b SUBSEP c
+      if (!(kt in v) || !(kb in v) || na(v[kt]) || na(v[kb])) return "NA"
+      return sprintf("%+.0f", (v[kt] - v[kb]) * 1000)
+    }
     END {
       nc = split(conns, cs, " ")
+      ntr = split(trs, tr, " ")
+      for (i = 1; i <= ntr; i++) istr[tr[i]] = 1
       hdr = "| target | mode |"; sep = "|---|---|"
       for (i = 1; i <= nc; i++) { hdr = hdr " c=" cs[i] " req/s | p50 µs | p99 µs |"; sep = sep "---:|---:|---:|" }
       print hdr " errors |"; print sep "---:|"
@@ -374,10 +414,31 @@ tables() { # results.tsv -> markdown tables
       print ""
       print "| at a glance | JSON | stream |"
       print "|---|---:|---:|"
-      for (t = 1; t <= nt; t++) if (tg[t] != gw && tg[t] != "direct")
+      for (t = 1; t <= nt; t++) if (tg[t] != gw && tg[t] != "direct" && !(tg[t] in istr))
         print "| " gw " / " tg[t] " req/s at c=" hi " | " ratio("json", gw, tg[t], hi) " | " ratio("stream", gw, tg[t], hi) " |"
       for (t = 1; t <= nt; t++) if (tg[t] != "direct")
         print "| " tg[t] " p50 overhead over direct at c=" lo " (µs) | " over("json", tg[t], lo) " | " over("stream", tg[t], lo) " |"
+      if (ntr > 0) {
+        print ""
+        print "translated providers against the passthrough, same llmgw process (Δ = translated target - " gw ", same mode and connections):"
+        print ""
+        print "| target | mode | conns | p50 Δ µs | p99 Δ µs | req/s / " gw " |"
+        print "|---|---|---:|---:|---:|---:|"
+        for (i = 1; i <= ntr; i++) {
+          if (!(tr[i] in seen)) { print "| " tr[i] " | NOT MEASURED (verification failed: see the peers.sh log and verify-" tr[i] ".json) | | | | |"; continue }
+          for (mi = 1; mi <= 2; mi++) {
+            m = (mi == 1) ? "json" : "stream"
+            for (c = 1; c <= nc; c++) {
+              if (!((m SUBSEP tr[i] SUBSEP cs[c]) in rps)) { if (m == "stream") { print "| " tr[i] " | stream | " cs[c] " | not measured | | |" }; continue }
+              print "| " tr[i] " | " m " | " cs[c] " | " delta(p50, m, tr[i], gw, cs[c]) " | " delta(p99, m, tr[i], gw, cs[c]) " | " ratio(m, tr[i], gw, cs[c]) " |"
+            }
+          }
+          if (rmode != "" && ((rmode SUBSEP tr[i] SUBSEP 1) in p50))
+            print "| " tr[i] " | fixed rate " substr(rmode, 5) "/s | 1 | " delta(p50, rmode, tr[i], gw, 1) " | " delta(p99, rmode, tr[i], gw, 1) " | - |"
+        }
+        print ""
+        print "issue 12 goals: p50 Δ at most +10 µs (read it at c=" lo " and at the fixed rate), stream req/s / " gw " at least 0.80 (at c=" hi ")."
+      }
       if (rmode != "") {
         print ""
         print "fixed rate (" substr(rmode, 5) " req/s evenly spaced on 1 connection, h2load, JSON):"
@@ -491,9 +552,14 @@ main() {
     log "usage_records did not grow ($U0 -> $U1)$(if [[ -s $WORK/sqlite.err ]]; then echo "; sqlite3: $(tail -n 1 "$WORK/sqlite.err")"; fi)"
     rc=1
   fi
-  if ! awk -F'\t' -v g="$LLMGW_NAME" '$2 == g {f = 1} END {exit !f}' "$RES/results.tsv"; then
-    log "$LLMGW_NAME was not measured (verification failed)"; rc=1
-  fi
+  local t
+  for t in "${GW_NAMES[@]}"; do
+    if ! awk -F'\t' -v g="$t" '$2 == g {f = 1} END {exit !f}' "$RES/results.tsv"; then
+      log "$t was not measured (verification failed)"; rc=1
+    elif [[ $STREAM == 1 ]] && ! awk -F'\t' -v g="$t" '$1 == "stream" && $2 == g {f = 1} END {exit !f}' "$RES/results.tsv"; then
+      log "$t: no stream rows (stream verification failed)"; rc=1
+    fi
+  done
   exit "$rc"
 }
 
