@@ -158,3 +158,56 @@ test('anthropic SDK: errors come in Anthropic\'s shape', T, async () => {
       model: 'claude-sonnet-4', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }),
     (e) => e instanceof Anthropic.AuthenticationError);
 });
+
+/** The usage row of the call the client tagged `rid`, once the writer has stored it. */
+async function usageRow(rid) {
+  for (let i = 0; i < 100; i++) {
+    const rows = await s.gw.usageFor(rid);
+    if (rows.length > 0) return rows[0];
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no usage row for ${rid}`);
+}
+
+test('cost parity: the same call streamed and not gives identical tokens and cost (cache reads and writes included)', T, async () => {
+  const cases = [
+    ['bedrock-claude', 'Hi [mock:cache_read_tokens=1200][mock:cache_write_tokens=300]'],
+    ['claude-sonnet-4', 'Hi [mock:input_tokens=1500][mock:output_tokens=40]'],
+  ];
+  const tags = {};
+  for (const [model, content] of cases) {
+    const tag = `parity-${model}-${Date.now()}`;
+    tags[model] = tag;
+    const messages = [{ role: 'user', content }];
+    await openai.chat.completions.create({ model, messages, max_tokens: 64 },
+      { headers: { 'x-request-id': `${tag}-whole` } });
+    const stream = await openai.chat.completions.create({ model, messages, max_tokens: 64, stream: true },
+      { headers: { 'x-request-id': `${tag}-stream` } });
+    for await (const _ of stream) { /* drain */ }
+    const a = await usageRow(`${tag}-whole`);
+    const b = await usageRow(`${tag}-stream`);
+    for (const f of ['prompt_tokens', 'completion_tokens', 'cached_tokens', 'cache_write_tokens',
+      'reasoning_tokens', 'cost_usd', 'cost_status', 'pricing_model']) {
+      assert.equal(String(b[f]), String(a[f]), `${model}: ${f} streamed ${b[f]} vs whole ${a[f]}`);
+    }
+    assert.equal(a.cost_status, 'exact', `${model} priced: ${JSON.stringify(a)}`);
+    assert.equal(a.usage_reported, b.usage_reported);
+  }
+  const bedrock = await usageRow(`${tags['bedrock-claude']}-whole`);
+  assert.equal(Number(bedrock.cached_tokens), 1200);
+  assert.equal(Number(bedrock.cache_write_tokens), 300);
+});
+
+test('a stream the provider cuts is billed for what it reported and ends with an error event', T, async () => {
+  const rid = `cut-${Date.now()}`;
+  const stream = await openai.chat.completions.create({
+    model: 'claude-sonnet-4', max_tokens: 64, stream: true,
+    messages: [{ role: 'user', content: 'Tell me a story [mock:input_tokens=700][mock:cut_after=5]' }],
+  }, { headers: { 'x-request-id': rid } });
+  await assert.rejects((async () => { for await (const _ of stream) { /* drain */ } })());
+  const row = await usageRow(rid);
+  assert.equal(Number(row.status), 502);
+  assert.equal(Number(row.prompt_tokens), 700, 'message_start reported the input tokens');
+  assert.equal(row.cost_status, 'exact');
+  assert.ok(Number(row.cost_usd) > 0);
+});

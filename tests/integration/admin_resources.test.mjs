@@ -518,7 +518,8 @@ test('providers: 409 on taken names, rows in use and configuration-owned rows; 4
 
   const bad = [
     [{ name: `x-${rnd()}`, type: 'bogus' }, 'type'],
-    [{ name: `x-${rnd()}`, type: 'azure', base_url: 'https://example.invalid/v1' }, 'type'],
+    [{ name: `x-${rnd()}`, type: 'cohere', base_url: 'https://example.invalid/v1' }, 'type'],
+    [{ name: `x-${rnd()}`, type: 'bedrock' }, 'region'],
     [{ name: `x-${rnd()}`, type: 'openai', base_url: 'not a url' }, 'base_url'],
     [{ name: `x-${rnd()}`, type: 'openai', base_url: 'ftp://127.0.0.1/v1' }, 'base_url'],
     [{ name: `x-${rnd()}`, type: 'openai_compatible' }, 'base_url'],

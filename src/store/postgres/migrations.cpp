@@ -315,6 +315,15 @@ ALTER TABLE providers DROP COLUMN base_url, DROP COLUMN connect_timeout_ms,
   DROP COLUMN first_byte_timeout_ms, DROP COLUMN idle_timeout_ms;
 )sql";
 
+// Provider types are the ones core/provider_settings.cpp knows: `gemini` joins the list the
+// first schema reserved.
+constexpr std::string_view kProviderTypes = R"sql(
+ALTER TABLE providers DROP CONSTRAINT providers_type_check;
+ALTER TABLE providers ADD CONSTRAINT providers_type_check
+  CHECK (type IN ('openai', 'openai_compatible', 'echo', 'anthropic', 'azure', 'gemini', 'vertex',
+                          'bedrock'));
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
@@ -322,6 +331,7 @@ constexpr std::array kMigrations{
     Migration{4, "usage_request_ids", kUsageRequestIds},
     Migration{5, "secret_checks", kSecretChecks},
     Migration{6, "provider_documents", kProviderDocuments},
+    Migration{7, "provider_types", kProviderTypes},
 };
 
 }  // namespace

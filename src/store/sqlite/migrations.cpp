@@ -377,6 +377,19 @@ ALTER TABLE providers DROP COLUMN first_byte_timeout_ms;
 ALTER TABLE providers DROP COLUMN idle_timeout_ms;
 )sql";
 
+// Provider types are the ones core/provider_settings.cpp knows: `gemini` joins the list the
+// first schema reserved. SQLite cannot change a CHECK in place; a column's own CHECK goes
+// with the column, so the type moves to a new column with the new CHECK (no table rebuild,
+// which the foreign keys of models would refuse inside the migration's transaction).
+constexpr std::string_view kProviderTypes = R"sql(
+ALTER TABLE providers ADD COLUMN type_v7 TEXT NOT NULL DEFAULT 'openai'
+  CHECK (type_v7 IN ('openai', 'openai_compatible', 'echo', 'anthropic', 'azure', 'gemini', 'vertex',
+                          'bedrock'));
+UPDATE providers SET type_v7 = type;
+ALTER TABLE providers DROP COLUMN type;
+ALTER TABLE providers RENAME COLUMN type_v7 TO type;
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
@@ -384,6 +397,7 @@ constexpr std::array kMigrations{
     Migration{4, "usage_request_ids", kUsageRequestIds},
     Migration{5, "secret_checks", kSecretChecks},
     Migration{6, "provider_documents", kProviderDocuments},
+    Migration{7, "provider_types", kProviderTypes},
 };
 
 }  // namespace
