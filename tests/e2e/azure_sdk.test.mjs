@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 
 import { startStack, waitUntil } from '../integration/harness.mjs';
 import { DEFAULT_REPLY, DEFAULT_AZURE_AD_TOKEN } from '../mock/openai_mock.mjs';
@@ -115,6 +116,28 @@ test('embeddings: the deployment route; priced by the reported model', T, async 
   assert.equal(response.headers.get('x-llmgw-cost-status'), 'exact');
   assert.ok(close(response.headers.get('x-llmgw-cost-usd'), 500 * EMBED_3_SMALL.input), response.headers.get('x-llmgw-cost-usd'));
   assert.equal(s.mock.recorded()[0].path, `/openai/deployments/prod-embed/embeddings?api-version=${API_VERSION}`);
+});
+
+test('anthropic SDK → /v1/messages → azure: translated both ways, the stream priced by the reported model', T, async () => {
+  const anthropic = new Anthropic({ apiKey: s.key, baseURL: s.gw.baseUrl.replace(/\/v1$/, ''), maxRetries: 0 });
+  const { data, response } = await anthropic.messages.create({
+    model: 'gpt-4o-eu', max_tokens: 64, messages: [{ role: 'user', content: `hi ${tokens(1000, 100)}` }],
+  }).withResponse();
+  assert.equal(data.content[0].text, DEFAULT_REPLY);
+  assert.equal(data.model, 'gpt-4o-eu');
+  assert.equal(response.headers.get('x-llmgw-cost-status'), 'exact');
+  assert.ok(close(response.headers.get('x-llmgw-cost-usd'), 1000 * GPT4O_1120.input + 100 * GPT4O_1120.output));
+  const rid = `az-messages-stream-${Date.now()}`;
+  const stream = anthropic.messages.stream({
+    model: 'gpt-4o-eu', max_tokens: 64, messages: [{ role: 'user', content: `count ${tokens(400, 9)}` }],
+  }, { headers: { 'x-request-id': rid } });
+  const final = await stream.finalMessage();
+  assert.equal(final.content[0].text, DEFAULT_REPLY);
+  assert.equal(final.stop_reason, 'end_turn');
+  assert.equal(final.usage.input_tokens, 400);
+  const row = await usageRow(rid);
+  assert.equal(row.cost_status, 'exact');
+  assert.ok(close(row.cost_usd, 400 * GPT4O_1120.input + 9 * GPT4O_1120.output), row.cost_usd);
 });
 
 test('an Entra ID token goes as a bearer token, without api-key', T, async () => {
