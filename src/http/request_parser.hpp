@@ -17,6 +17,9 @@ struct RequestData {
   std::string authorization;
   std::string api_key;
   std::string request_id;
+  /// `anthropic-beta` (Anthropic's clients name the beta features they use); repeated headers
+  /// joined by commas.
+  std::string anthropic_beta;
   std::string body;
   bool expect_continue = false;
   bool has_request_id = false;
@@ -27,6 +30,7 @@ struct RequestData {
     authorization.clear();
     api_key.clear();
     request_id.clear();
+    anthropic_beta.clear();
     body.clear();
     expect_continue = false;
     has_request_id = false;
@@ -66,6 +70,11 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
     } else if (boost::beast::iequals(name_string, "x-request-id")) {
       data_.request_id.assign(value);
       data_.has_request_id = true;
+    } else if (boost::beast::iequals(name_string, "anthropic-beta")) {
+      if (!data_.anthropic_beta.empty()) {
+        data_.anthropic_beta += ',';
+      }
+      data_.anthropic_beta.append(value);
     }
   }
   void on_header_impl(error_code&) override {}

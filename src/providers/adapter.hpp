@@ -45,6 +45,9 @@ struct CallInput {
   /// The model's output limit from its price list, for providers that require max_tokens
   /// (Anthropic) when the client gave none; -1: unknown (the adapter's default applies).
   std::int64_t max_output_tokens = -1;
+  /// Anthropic Messages calls: the client's `anthropic-beta` header (betas, comma-separated),
+  /// passed on by providers that take the call as it is; empty: none.
+  std::string_view anthropic_beta;
   std::string_view request_id;  ///< the gateway's id: ids of translated answers derive from it
   std::int64_t created = 0;     ///< unix seconds: `created` of translated answers
   /// The time a signature is made at (SigV4); tests fix it.

@@ -564,6 +564,13 @@ void SseFilter::event(std::string_view ev, std::string& out) {
     out += ev;
     return;
   }
+  if (read_model_ && model_.empty()) {
+    static constexpr std::array<std::string_view, 1> kModel{"model"};
+    std::array<JsonField, 1> m;
+    if (core::locate_fields(json, kModel, m) && m[0].kind() == JsonKind::String) {
+      model_ = core::json_string_value(m[0].value).value_or(std::string());
+    }
+  }
   // OpenAI's own layout: `"usage":null` is the object's last member. Recognised in O(1).
   static constexpr std::string_view kNullUsageTail = R"(,"usage":null})";
   if (json.ends_with(kNullUsageTail)) {

@@ -57,10 +57,13 @@ RewriteResult rewrite_request(std::string_view body, const InspectedRequest& req
 
 /// Passes an OpenAI chat SSE stream through event by event, collecting usage. With
 /// `hide_usage` (the gateway added include_usage), it drops the usage-only chunk and the
-/// `"usage":null` members, so the client sees what the provider would have sent it.
+/// `"usage":null` members, so the client sees what the provider would have sent it. With
+/// `read_model`, it also reads the first non-empty `model` the chunks name (Azure names the
+/// model behind the deployment; its first chunk, the prompt filter results, names none).
 class SseFilter {
  public:
-  explicit SseFilter(bool hide_usage) : hide_usage_(hide_usage) {}
+  explicit SseFilter(bool hide_usage, bool read_model = false)
+      : hide_usage_(hide_usage), read_model_(read_model) {}
 
   /// Moves every complete event from the front of `in` to `out` (filtered).
   void feed(std::string& in, std::string& out);
@@ -70,6 +73,8 @@ class SseFilter {
   /// The last usage object the stream carried, as JSON text (empty if none).
   [[nodiscard]] const std::string& usage_json() const noexcept { return usage_json_; }
   [[nodiscard]] bool saw_done() const noexcept { return saw_done_; }
+  /// With `read_model`: the model the stream named; empty: none yet.
+  [[nodiscard]] const std::string& model() const noexcept { return model_; }
   /// Events passed through (role, content, finish and [DONE] events alike): OpenAI streams
   /// about one token per content event, so this bounds the estimate when a stream ends
   /// without usage.
@@ -79,7 +84,9 @@ class SseFilter {
   void event(std::string_view ev, std::string& out);
 
   bool hide_usage_;
+  bool read_model_;
   std::string usage_json_;
+  std::string model_;
   bool saw_done_ = false;
   std::size_t events_ = 0;
   std::string scratch_;

@@ -12,7 +12,7 @@ namespace {
 /// Passes an OpenAI stream through (SseFilter), normalising the usage it carries.
 class OpenAIStream final : public StreamTranslator {
  public:
-  explicit OpenAIStream(bool hide_usage) : filter_(hide_usage) {}
+  OpenAIStream(bool hide_usage, bool read_model) : filter_(hide_usage, read_model) {}
 
   void feed(std::string& in, std::string& out) override {
     filter_.feed(in, out);
@@ -28,6 +28,9 @@ class OpenAIStream final : public StreamTranslator {
  private:
   void update() {
     events_ = filter_.events();
+    if (model_.empty()) {
+      model_ = filter_.model();
+    }
     const std::string& u = filter_.usage_json();
     if (u.size() != seen_usage_size_ || (u.data() != seen_usage_data_)) {
       seen_usage_size_ = u.size();
@@ -127,8 +130,9 @@ class OpenAIAdapter final : public Adapter {
   }
 
   std::unique_ptr<StreamTranslator> translate_stream(const CallInput& in) const override {
-    return std::make_unique<OpenAIStream>(in.format != Format::AnthropicMessages &&
-                                          !in.client_wants_usage);
+    // Azure names the model behind the deployment in its chunks: its price applies.
+    return std::make_unique<OpenAIStream>(
+        in.format != Format::AnthropicMessages && !in.client_wants_usage, flavor_ == Flavor::Azure);
   }
 
  private:

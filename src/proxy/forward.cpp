@@ -188,6 +188,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   if (call.route->pricing && call.route->pricing->max_output_tokens) {
     in.max_output_tokens = *call.route->pricing->max_output_tokens;
   }
+  in.anthropic_beta = ex.request().anthropic_beta;
   in.request_id = ex.gateway_request_id();
   in.created = core::unix_seconds();
   in.now = std::chrono::system_clock::now();
@@ -217,6 +218,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       co_return;
     }
     in.format = providers::Format::OpenAIChat;
+    in.anthropic_beta = {};  // Anthropic's betas mean nothing to an OpenAI-format provider
     in.body = chat_body;
     in.inspected = &chat_req;
     in.client_wants_usage = true;  // the translation asks for it and reads it

@@ -51,9 +51,12 @@ const STRING_DIRECTIVES = new Set(['reply', 'id', 'tool_use', 'tool_input', 'err
 /** Parses every `[mock:name=value]` / `[mock:flag]` of `text`. Unknown names throw. */
 export const parseDirectives = directiveParser(INT_DIRECTIVES, FLAG_DIRECTIVES, STRING_DIRECTIVES);
 
+/** The last message that is not a mid-conversation system message. */
+const lastTurn = (messages) => messages.findLast((m) => m?.role !== 'system');
+
 /** The text of the last user message (string content, or its text blocks). */
 export function lastUserText(messages) {
-  const m = messages.at(-1);
+  const m = lastTurn(messages);
   if (m?.role !== 'user') return '';
   if (typeof m.content === 'string') return m.content;
   return m.content.filter((b) => b.type === 'text').map((b) => b.text).join('\n');
@@ -138,8 +141,17 @@ const invalid = (message) => new ApiError(400, message);
 
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const MESSAGE_FIELDS = new Set(['model', 'max_tokens', 'messages', 'system', 'metadata', 'stop_sequences',
-  'stream', 'temperature', 'top_p', 'top_k', 'tools', 'tool_choice', 'thinking', 'service_tier']);
-const COUNT_FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking']);
+  'stream', 'temperature', 'top_p', 'top_k', 'tools', 'tool_choice', 'thinking', 'service_tier',
+  'output_config', 'context_management']);
+const COUNT_FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'output_config',
+  'context_management']);
+/** Beta features: a request member (top-level, or `tools.N.` for a tool's) is taken only when
+ *  the `anthropic-beta` header names its beta; without it the member is an extra input. */
+export const BETA_MEMBERS = Object.freeze({
+  context_management: 'context-management-2025-06-27',
+  'tools.defer_loading': 'advanced-tool-use-2025-11-20',
+});
+const EFFORTS = ['low', 'medium', 'high', 'xhigh', 'max'];
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'];
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -215,13 +227,27 @@ function checkMessages(messages, strictTurns, breakpoints) {
   messages.forEach((m, i) => {
     const at = `messages.${i}`;
     if (!isObj(m)) throw invalid(`${at}: Input should be a valid dictionary or object`);
-    if (m.role !== 'user' && m.role !== 'assistant') {
-      throw invalid(m.role === 'system'
-        ? `${at}.role: Unexpected role "system". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.`
-        : `${at}.role: Input should be 'user' or 'assistant'`);
+    if (m.role === 'system') {
+      // A mid-conversation system message: text only, never first (that is the top-level `system`).
+      if (i === 0) {
+        throw invalid(`${at}.role: Unexpected role "system". The Messages API accepts a top-level \`system\` parameter, not "system" as the first message role.`);
+      }
+      if (typeof m.content === 'string') {
+        if (m.content.length === 0) throw invalid(`${at}: system messages must have non-empty content`);
+      } else if (Array.isArray(m.content)) {
+        m.content.forEach((b, k) => {
+          if (b?.type !== 'text') throw invalid(`${at}.content.${k}.type: system messages take text blocks only`);
+          checkText(b, `${at}.content.${k}`, breakpoints);
+        });
+      } else {
+        throw invalid(`${at}.content: Input should be a valid string or list`);
+      }
+      return;
     }
-    if (strictTurns && i === 0 && m.role !== 'user') throw invalid('messages: first message must use the "user" role');
-    if (strictTurns && i > 0 && messages[i - 1]?.role === m.role) {
+    if (m.role !== 'user' && m.role !== 'assistant') throw invalid(`${at}.role: Input should be 'user', 'assistant' or 'system'`);
+    const previous = messages.slice(0, i).findLast((x) => x?.role !== 'system');
+    if (strictTurns && previous === undefined && m.role !== 'user') throw invalid('messages: first message must use the "user" role');
+    if (strictTurns && previous?.role === m.role) {
       throw invalid(`messages: roles must alternate between "user" and "assistant", but found multiple "${m.role}" roles in a row`);
     }
     if (typeof m.content === 'string') {
@@ -251,14 +277,14 @@ function checkMessages(messages, strictTurns, breakpoints) {
       });
     }
   });
-  const last = messages.at(-1);
-  if (last.role === 'assistant') {
+  const last = lastTurn(messages);
+  if (last?.role === 'assistant') {
     const text = typeof last.content === 'string' ? last.content : blocks(last).filter((b) => b.type === 'text').map((b) => b.text).join('');
     if (/\s$/.test(text)) throw invalid('messages: final assistant content cannot end with trailing whitespace');
   }
 }
 
-function checkTools(body, breakpoints) {
+function checkTools(body, breakpoints, betas) {
   const names = new Set();
   if (body.tools !== undefined) {
     if (!Array.isArray(body.tools)) throw invalid('tools: Input should be a valid list');
@@ -272,6 +298,10 @@ function checkTools(body, breakpoints) {
       names.add(t.name);
       if (t.description !== undefined && typeof t.description !== 'string') throw invalid(`${at}.description: Input should be a valid string`);
       if (!isObj(t.input_schema)) throw invalid(`${at}.input_schema: Field required`);
+      if (t.defer_loading !== undefined) {
+        if (!betas.has(BETA_MEMBERS['tools.defer_loading'])) throw invalid(`${at}.defer_loading: Extra inputs are not permitted`);
+        if (typeof t.defer_loading !== 'boolean') throw invalid(`${at}.defer_loading: Input should be a valid boolean`);
+      }
       if (t.input_schema.type !== 'object') throw invalid(`${at}.input_schema.type: Input should be 'object'`);
       checkCacheControl(t.cache_control, at, breakpoints);
     });
@@ -289,27 +319,64 @@ function checkTools(body, breakpoints) {
   }
 }
 
+/** Whether the answer thinks: false, 'summarized' (the thinking text) or 'omitted' (an empty
+ *  thinking block with its signature). */
 function checkThinking(body, forCount) {
   const th = body.thinking;
   if (th === undefined) return false;
-  if (!isObj(th) || !['enabled', 'disabled'].includes(th.type)) {
-    throw invalid(`thinking: Input tag '${th?.type}' found using 'type' does not match any of the expected tags: 'enabled', 'disabled'`);
+  if (!isObj(th) || !['enabled', 'adaptive', 'disabled'].includes(th.type)) {
+    throw invalid(`thinking: Input tag '${th?.type}' found using 'type' does not match any of the expected tags: 'enabled', 'adaptive', 'disabled'`);
   }
   if (th.type === 'disabled') return false;
-  if (!Number.isInteger(th.budget_tokens)) throw invalid('thinking.enabled.budget_tokens: Field required');
-  if (th.budget_tokens < 1024) throw invalid('thinking.enabled.budget_tokens: Input should be greater than or equal to 1024');
-  if (!forCount && th.budget_tokens >= body.max_tokens) throw invalid('`max_tokens` must be greater than `thinking.budget_tokens`');
+  if (th.display !== undefined && !['summarized', 'omitted'].includes(th.display)) {
+    throw invalid(`thinking.${th.type}.display: Input should be 'summarized' or 'omitted'`);
+  }
+  if (th.type === 'enabled') {
+    if (!Number.isInteger(th.budget_tokens)) throw invalid('thinking.enabled.budget_tokens: Field required');
+    if (th.budget_tokens < 1024) throw invalid('thinking.enabled.budget_tokens: Input should be greater than or equal to 1024');
+    if (!forCount && th.budget_tokens >= body.max_tokens) throw invalid('`max_tokens` must be greater than `thinking.budget_tokens`');
+  } else if (th.budget_tokens !== undefined) {
+    throw invalid('thinking.adaptive.budget_tokens: Extra inputs are not permitted');
+  }
   if (body.temperature !== undefined && body.temperature !== 1) throw invalid('`temperature` may only be set to 1 when thinking is enabled.');
   if (body.top_k !== undefined) throw invalid('`top_k` must be unset when thinking is enabled.');
   if (body.top_p !== undefined && body.top_p < 0.95) throw invalid('`top_p` must be unset or between 0.95 and 1 when thinking is enabled.');
   if (body.tool_choice?.type === 'any' || body.tool_choice?.type === 'tool') throw invalid('Thinking may not be enabled when tool_choice forces tool use.');
-  return true;
+  return th.display ?? 'summarized';
 }
 
-/** Validates a Messages (or count_tokens) body; returns {thinking, breakpoints}. */
-export function validateMessagesBody(body, { forCount = false, strictTurns = true, maxOutput } = {}) {
+function checkOutputConfig(oc) {
+  if (oc === undefined) return;
+  if (!isObj(oc)) throw invalid('output_config: Input should be a valid dictionary');
+  for (const k of Object.keys(oc)) if (k !== 'effort' && k !== 'format') throw invalid(`output_config.${k}: Extra inputs are not permitted`);
+  if (oc.effort !== undefined && !EFFORTS.includes(oc.effort)) {
+    throw invalid(`output_config.effort: Input should be ${EFFORTS.map((e) => `'${e}'`).join(', ')}`);
+  }
+  if (oc.format !== undefined && (!isObj(oc.format) || oc.format.type !== 'json_schema' || !isObj(oc.format.schema))) {
+    throw invalid("output_config.format: Input should be {type: 'json_schema', schema}");
+  }
+}
+
+function checkContextManagement(cm) {
+  if (cm === undefined) return;
+  if (!isObj(cm) || (cm.edits !== undefined && !Array.isArray(cm.edits))) throw invalid('context_management.edits: Input should be a valid list');
+  (cm.edits ?? []).forEach((e, i) => {
+    if (!isObj(e) || typeof e.type !== 'string') throw invalid(`context_management.edits.${i}.type: Field required`);
+  });
+}
+
+/** The betas an `anthropic-beta` header value names (comma-separated). */
+export const parseBetas = (header) => new Set((header ?? '').split(',').map((b) => b.trim()).filter(Boolean));
+
+/**
+ * Validates a Messages (or count_tokens) body; returns {thinking, breakpoints}. `betas`: the
+ * betas the request's `anthropic-beta` header named (a Set).
+ */
+export function validateMessagesBody(body, { forCount = false, strictTurns = true, maxOutput, betas = new Set() } = {}) {
   for (const k of Object.keys(body)) {
-    if (!(forCount ? COUNT_FIELDS : MESSAGE_FIELDS).has(k)) throw invalid(`${k}: Extra inputs are not permitted`);
+    if (!(forCount ? COUNT_FIELDS : MESSAGE_FIELDS).has(k) || (k in BETA_MEMBERS && !betas.has(BETA_MEMBERS[k]))) {
+      throw invalid(`${k}: Extra inputs are not permitted`);
+    }
   }
   if (body.model === undefined) throw invalid('model: Field required');
   if (typeof body.model !== 'string') throw invalid('model: Input should be a valid string');
@@ -322,7 +389,9 @@ export function validateMessagesBody(body, { forCount = false, strictTurns = tru
     }
   }
   const breakpoints = [];
-  checkTools(body, breakpoints);
+  checkTools(body, breakpoints, betas);
+  checkOutputConfig(body.output_config);
+  checkContextManagement(body.context_management);
   if (body.system !== undefined) {
     if (Array.isArray(body.system)) {
       body.system.forEach((b, i) => {
@@ -534,9 +603,11 @@ export function planMessage(body, d, { thinking }, cache) {
   if (thinking) {
     const pieces = splitWords(THINKING_TEXT);
     const signature = `Eq${crypto.createHash('sha512').update(`${id}${THINKING_TEXT}`).digest('base64')}`;
-    blocks.push({ final: { type: 'thinking', thinking: THINKING_TEXT, signature },
+    // display 'omitted': the model still thinks (and bills it), the text is not sent.
+    const shown = thinking === 'omitted' ? [] : pieces;
+    blocks.push({ final: { type: 'thinking', thinking: shown.join(''), signature },
       start: { type: 'thinking', thinking: '', signature: '' },
-      deltas: [...pieces.map((p) => ({ type: 'thinking_delta', thinking: p })), { type: 'signature_delta', signature }] });
+      deltas: [...shown.map((p) => ({ type: 'thinking_delta', thinking: p })), { type: 'signature_delta', signature }] });
     outputTokens += pieces.length;
   }
   const tools = body.tools ?? [];
@@ -581,7 +652,7 @@ export function planMessage(body, d, { thinking }, cache) {
     });
     stopReason = 'tool_use';
   } else {
-    const last = body.messages.at(-1);
+    const last = lastTurn(body.messages);
     const results = Array.isArray(last.content) ? last.content.filter((b) => b.type === 'tool_result') : [];
     let pieces;
     if (results.length && d.reply === undefined && d.chunks === undefined) {
@@ -818,7 +889,8 @@ export class AnthropicMock {
     if (!isObj(body)) throw invalid('Input should be a valid dictionary or object');
     const forCount = url.pathname.endsWith('/count_tokens');
     const model = body.model === undefined || typeof body.model !== 'string' ? undefined : this.models.find((m) => m.id === body.model);
-    const checked = validateMessagesBody(body, { forCount, strictTurns: this.strictTurns, maxOutput: model?.max_output });
+    const checked = validateMessagesBody(body, { forCount, strictTurns: this.strictTurns, maxOutput: model?.max_output,
+      betas: parseBetas(req.headers['anthropic-beta']) });
     this.#model(body.model);
     if (forCount) return this.#sendJson(res, rec, 200, { input_tokens: countInputTokens(body) });
     let d;

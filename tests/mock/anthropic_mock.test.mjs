@@ -403,3 +403,57 @@ test('recording and admin routes; runnable as a program', T, async () => {
     await stop();
   }
 });
+
+test('what Claude Code sends: beta members only with their anthropic-beta, adaptive thinking, omitted display, output_config, a mid-conversation system message', T, async () => {
+  const betaHeaders = (...betas) => ({ ...rawHeaders(), 'anthropic-beta': betas.join(',') });
+  const deferred = { ...TIME, defer_loading: true };
+  const withoutBeta = [
+    [params('x', { context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] } }), /^context_management: Extra inputs/],
+    [params('x', { tools: [WEATHER, deferred] }), /^tools\.1\.defer_loading: Extra inputs/],
+  ];
+  for (const [body, re] of withoutBeta) {
+    const r = await rawPost('/v1/messages', body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.json.error.message, re);
+  }
+  const all = betaHeaders('claude-code-20250219', 'context-management-2025-06-27', 'advanced-tool-use-2025-11-20');
+  const ok = await rawPost('/v1/messages', params('hello', {
+    tools: [WEATHER, deferred], context_management: { edits: [{ type: 'clear_thinking_20251015', keep: 'all' }] },
+    thinking: { type: 'adaptive', display: 'omitted' }, output_config: { effort: 'high' },
+    metadata: { user_id: JSON.stringify({ device_id: 'd', session_id: 's' }) },
+  }), all);
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  assert.deepEqual(ok.json.content.map((b) => b.type), ['thinking', 'text']);
+  assert.equal(ok.json.content[0].thinking, '', 'display omitted: no thinking text');
+  assert.match(ok.json.content[0].signature, /^Eq/);
+  for (const [body, re] of [
+    [params('x', { thinking: { type: 'adaptive', budget_tokens: 2048 } }), /adaptive\.budget_tokens/],
+    [params('x', { thinking: { type: 'enabled', budget_tokens: 1024, display: 'full' } }), /display/],
+    [params('x', { output_config: { effort: 'extreme' } }), /output_config\.effort/],
+    [params('x', { output_config: { speed: 'fast' } }), /output_config\.speed: Extra inputs/],
+    [{ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }, { role: 'system', content: [{ type: 'image', source: {} }] }] }, /text blocks only/],
+  ]) {
+    const r = await rawPost('/v1/messages', body, all);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.json.error.message, re);
+  }
+  // A system message after the user turn: the directives are still read from that user turn.
+  const sys = await client.messages.create({ model: MODEL, max_tokens: 64, messages: [
+    { role: 'user', content: 'hi [mock:reply=from the user turn]' },
+    { role: 'system', content: [{ type: 'text', text: 'Answer briefly.', cache_control: { type: 'ephemeral' } }] },
+  ] });
+  assert.equal(sys.content[0].text, 'from the user turn');
+  // Between turns it does not break their alternation.
+  const between = await client.messages.create({ model: MODEL, max_tokens: 64, messages: [
+    { role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'system', content: 'Be terse.' },
+    { role: 'user', content: 'c' },
+  ] });
+  assert.equal(between.stop_reason, 'end_turn');
+  const s = client.messages.stream(params('hello', { max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 1024, display: 'omitted' } }));
+  const thinking = [];
+  s.on('thinking', (t) => thinking.push(t));
+  const final = await s.finalMessage();
+  assert.deepEqual(thinking, []);
+  assert.equal(final.content[0].type, 'thinking');
+  assert.match(final.content[0].signature, /^Eq/);
+});

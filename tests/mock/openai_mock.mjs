@@ -9,6 +9,12 @@
 //
 // Tests drive it with directives written in the last user message (chat) or the input
 // (embeddings), e.g. "[mock:status=429]". See README.md beside this file for the list.
+//
+// With `azure: true` it answers like Azure OpenAI instead (Azure OpenAI REST reference,
+// data-plane inference, and its content-filtering page): deployment routes
+// `/openai/deployments/{deployment}/chat/completions|embeddings?api-version=…`, the `api-key`
+// header (or an Entra ID bearer token), answers that name the model behind the deployment and
+// carry prompt_filter_results / content_filter_results, and Azure's error shapes.
 // Every request is recorded (method, path, headers, raw body, early close) and exposed at
 // GET /__mock/requests, cleared by DELETE /__mock/requests.
 
@@ -33,6 +39,16 @@ export const SYSTEM_FINGERPRINT = 'fp_7e1a9c4b2d';
 /** The default reply, split the way OpenAI's tokenizer streams it (9 completion tokens). */
 export const DEFAULT_REPLY_PIECES = Object.freeze(['Hello', '!', ' How', ' can', ' I', ' help', ' you', ' today', '?']);
 export const DEFAULT_REPLY = DEFAULT_REPLY_PIECES.join('');
+/** Azure mode: deployment name → the model behind it (what answers report). */
+export const DEFAULT_AZURE_DEPLOYMENTS = Object.freeze({
+  'gpt-4o': 'gpt-4o-2024-11-20',
+  'gpt-4o-mini': 'gpt-4o-mini-2024-07-18',
+  'text-embedding-3-small': 'text-embedding-3-small',
+});
+/** Azure mode: the Entra ID (azure_ad_token) bearer token accepted besides the api-key. */
+export const DEFAULT_AZURE_AD_TOKEN = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.mock-entra-token';
+/** Azure's api-version values: a date, optionally "-preview". */
+export const AZURE_API_VERSION_RE = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 const MAX_WAIT_MS = 10_000;
 const ADMIN_PREFIX = '/__mock/';
 
@@ -40,11 +56,11 @@ const ADMIN_PREFIX = '/__mock/';
 // Directives
 
 const INT_DIRECTIVES = new Set([
-  'status', 'delay_ms', 'chunk_delay_ms', 'drop_after_chunks', 'chunks', 'prompt_tokens',
+  'status', 'retry_after', 'delay_ms', 'chunk_delay_ms', 'drop_after_chunks', 'chunks', 'prompt_tokens',
   'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'created', 'split_bytes', 'piece_bytes',
 ]);
 const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop', 'coalesce', 'html_error',
-  'chunked_json', 'connection_close']);
+  'chunked_json', 'connection_close', 'content_filter']);
 const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id']);
 
 /** Parses every `[mock:name=value]` / `[mock:flag]` token of `text`. Unknown names throw. */
@@ -193,11 +209,99 @@ export function statusError(status, model) {
 }
 
 class HttpError extends Error {
-  constructor(status, body) {
+  constructor(status, body, headers = {}) {
     super(body.error.message);
     this.status = status;
     this.body = body;
+    this.headers = headers;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Azure OpenAI: errors, content filter results, answers
+
+/** Azure's own error shape (routing, auth, quota): `{"error":{"code","message"}}`. */
+const azureError = (status, code, message, headers = {}) => new HttpError(status, { error: { code, message } }, headers);
+
+export const AZURE_ACCESS_DENIED = 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.';
+export const AZURE_DEPLOYMENT_NOT_FOUND = 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.';
+
+/** The error Azure answers with for a status forced by `[mock:status=N]`. */
+function azureStatusError(status, version, retryAfter) {
+  switch (status) {
+    case 401: return azureError(401, '401', AZURE_ACCESS_DENIED);
+    case 404: return azureError(404, 'DeploymentNotFound', AZURE_DEPLOYMENT_NOT_FOUND);
+    case 429:
+      return azureError(429, '429', `Requests to the ChatCompletions_Create Operation under Azure OpenAI API version ${version} have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after ${retryAfter} seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.`,
+        { 'retry-after': String(retryAfter), 'retry-after-ms': String(retryAfter * 1000), 'x-ratelimit-remaining-requests': '0' });
+    case 500: return azureError(500, 'InternalServerError', 'The server had an error processing your request.');
+    default: return new HttpError(status, statusError(status, ''));
+  }
+}
+
+const SAFE = Object.freeze({ filtered: false, severity: 'safe' });
+const NOT_DETECTED = Object.freeze({ filtered: false, detected: false });
+/** A completion's content_filter_results when nothing was filtered. */
+export const AZURE_CONTENT_FILTER_RESULTS = Object.freeze({ hate: SAFE, protected_material_code: NOT_DETECTED,
+  protected_material_text: NOT_DETECTED, self_harm: SAFE, sexual: SAFE, violence: SAFE });
+/** The prompt's prompt_filter_results when nothing was filtered. */
+export const AZURE_PROMPT_FILTER_RESULTS = Object.freeze([{ prompt_index: 0, content_filter_results:
+  { hate: SAFE, jailbreak: NOT_DETECTED, self_harm: SAFE, sexual: SAFE, violence: SAFE } }]);
+
+/** Azure's 400 when the prompt trips the content filter (`[mock:content_filter]`). */
+function azureContentFilterError() {
+  return new HttpError(400, { error: {
+    message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry. To learn more about our content filtering policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
+    type: null, param: 'prompt', code: 'content_filter', status: 400,
+    innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: {
+      hate: SAFE, jailbreak: NOT_DETECTED, self_harm: SAFE, sexual: SAFE, violence: { filtered: true, severity: 'high' } } },
+  } });
+}
+
+/** A whole chat completion as Azure sends it: members in alphabetical order, filter results. */
+export function azureChatCompletionBody(plan, d) {
+  const out = {
+    choices: Array.from({ length: plan.n }, (_, index) => ({
+      content_filter_results: AZURE_CONTENT_FILTER_RESULTS,
+      finish_reason: plan.finishReason,
+      index,
+      logprobs: null,
+      message: { annotations: [], content: plan.pieces.join(''), refusal: null, role: 'assistant' },
+    })),
+    created: plan.created,
+    id: plan.id,
+    model: plan.model,
+    object: 'chat.completion',
+    prompt_filter_results: AZURE_PROMPT_FILTER_RESULTS,
+    system_fingerprint: SYSTEM_FINGERPRINT,
+  };
+  if (!d.no_usage) out.usage = plan.usage;
+  return out;
+}
+
+/**
+ * The SSE event texts Azure sends: first a chunk with empty `choices`, empty id/model/object and
+ * the prompt_filter_results; then role, content and finish chunks (each choice with its
+ * content_filter_results); then, with include_usage, a `choices: []` chunk with the usage.
+ */
+export function azureChunkTexts(plan, d, includeUsage) {
+  const texts = [JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '',
+    prompt_filter_results: AZURE_PROMPT_FILTER_RESULTS })];
+  const emit = (choices, usage) => {
+    const chunk = { choices, created: plan.created, id: plan.id, model: plan.model, object: 'chat.completion.chunk',
+      system_fingerprint: SYSTEM_FINGERPRINT };
+    if (usage !== undefined) chunk.usage = usage;
+    texts.push(JSON.stringify(chunk));
+  };
+  const choice = (index, delta, finish, filter) => ({ content_filter_results: filter, delta, finish_reason: finish, index, logprobs: null });
+  const { protected_material_code: _c, protected_material_text: _t, ...streamed } = AZURE_CONTENT_FILTER_RESULTS;
+  for (let c = 0; c < plan.n; c++) emit([choice(c, { content: '', refusal: null, role: 'assistant' }, null, {})]);
+  for (const piece of plan.pieces) {
+    for (let c = 0; c < plan.n; c++) emit([choice(c, { content: piece }, null, streamed)]);
+  }
+  for (let c = 0; c < plan.n; c++) emit([choice(c, {}, plan.finishReason, {})]);
+  if (includeUsage && !d.no_usage) emit([], plan.usage);
+  return texts;
 }
 
 const invalid = (message, param = null, code = null) =>
@@ -422,9 +526,16 @@ export class OpenAIMock {
    * @param {number} [options.keepAliveTimeoutMs] idle keep-alive connections are closed after it
    * @param {{key: string|Buffer, cert: string|Buffer}} [options.tls] PEM key and certificate
    *   (chain): listen with TLS (node:https) instead of plain HTTP; `url` is then https://
+   * @param {boolean} [options.azure] answer like Azure OpenAI (deployment routes, api-version,
+   *   `api-key`, filter results); `baseUrl` is then the endpoint (no /v1)
+   * @param {Object<string, string>} [options.deployments] Azure: deployment → underlying model
+   * @param {string} [options.adToken] Azure: the Entra ID bearer token accepted besides the key
    */
   constructor(options = {}) {
     this.apiKey = options.apiKey ?? DEFAULT_API_KEY;
+    this.azure = options.azure ?? false;
+    this.deployments = { ...(options.deployments ?? DEFAULT_AZURE_DEPLOYMENTS) };
+    this.adToken = options.adToken ?? DEFAULT_AZURE_AD_TOKEN;
     this.models = [...(options.models ?? DEFAULT_MODELS)];
     this.anyModel = options.anyModel ?? false;
     this.host = options.host ?? '127.0.0.1';
@@ -486,7 +597,7 @@ export class OpenAIMock {
 
   /** The `base_url` a client or gateway configures (…/v1). */
   get baseUrl() {
-    return `${this.url}/v1`;
+    return this.azure ? this.url : `${this.url}/v1`;
   }
 
   async stop() {
@@ -580,7 +691,7 @@ export class OpenAIMock {
       await this.#route(req, res, url, body, record);
     } catch (err) {
       if (err instanceof HttpError) {
-        await this.#sendJson(res, record, err.status, err.body);
+        await this.#sendJson(res, record, err.status, err.body, {}, err.headers);
       } else if (!res.headersSent) {
         await this.#sendJson(res, record, 500, errorBody(`mock failure: ${err.message}`, 'server_error'));
       } else {
@@ -614,6 +725,18 @@ export class OpenAIMock {
   }
 
   #headers(record, extra = {}) {
+    if (this.azure) {
+      record.response_request_id = crypto.randomUUID();
+      return {
+        'apim-request-id': record.response_request_id,
+        'x-request-id': record.response_request_id,
+        'x-ms-region': 'East US',
+        'x-ratelimit-remaining-requests': '249',
+        'x-ratelimit-remaining-tokens': '249000',
+        'azureml-model-session': 'v20241120-1-mock',
+        ...extra,
+      };
+    }
     record.response_request_id = `req_${crypto.randomBytes(16).toString('hex')}`;
     return {
       'openai-organization': 'org-mock',
@@ -627,11 +750,12 @@ export class OpenAIMock {
     };
   }
 
-  async #sendJson(res, record, status, obj, d = {}) {
+  async #sendJson(res, record, status, obj, d = {}, headers = {}) {
     if (res.destroyed) return;
-    const text = JSON.stringify(obj, null, 2) + '\n';
+    // OpenAI pretty-prints; Azure sends compact JSON.
+    const text = this.azure ? JSON.stringify(obj) : JSON.stringify(obj, null, 2) + '\n';
     record.status = status;
-    const extra = { 'content-type': 'application/json' };
+    const extra = { 'content-type': 'application/json', ...headers };
     if (d.connection_close) extra.connection = 'close';
     if (!d.chunked_json) {
       extra['content-length'] = String(Buffer.byteLength(text));
@@ -674,7 +798,53 @@ export class OpenAIMock {
     }
   }
 
+  #checkAzureAuth(req) {
+    const key = req.headers['api-key'];
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (key !== undefined ? key !== this.apiKey : bearer !== this.adToken) {
+      throw azureError(401, '401', AZURE_ACCESS_DENIED);
+    }
+  }
+
+  /** Azure OpenAI's data plane: deployment routes, api-version, api-key, deployment → model. */
+  async #azureRoute(req, res, url, raw, record) {
+    const m = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/.exec(url.pathname);
+    const version = url.searchParams.get('api-version');
+    // Azure answers a path it does not serve, and one without api-version, "Resource not found".
+    if (req.method !== 'POST' || !m || version === null) throw azureError(404, '404', 'Resource not found');
+    if (!AZURE_API_VERSION_RE.test(version)) throw azureError(400, 'BadRequest', 'API version not supported');
+    this.#checkAzureAuth(req);
+    const model = Object.hasOwn(this.deployments, decodeURIComponent(m[1])) ? this.deployments[decodeURIComponent(m[1])] : undefined;
+    if (model === undefined) throw azureError(404, 'DeploymentNotFound', AZURE_DEPLOYMENT_NOT_FOUND);
+    const body = this.#parseBody(raw);
+    // The deployment decides the model: a `model` in the body is ignored, and answers name
+    // the model behind the deployment.
+    const azure = { version, model };
+    if (m[2] === 'chat/completions') {
+      await this.#chat(req, res, { ...body, model }, record, azure);
+    } else {
+      await this.#embeddings(req, res, { ...body, model }, record, azure);
+    }
+  }
+
+  #parseBody(raw) {
+    let body;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)");
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw invalid(`Invalid type for 'body': expected an object, but got ${typeName(body)} instead.`);
+    }
+    return body;
+  }
+
   async #route(req, res, url, raw, record) {
+    if (this.azure) {
+      await this.#azureRoute(req, res, url, raw, record);
+      return;
+    }
     const route = `${req.method} ${url.pathname}`;
     const known = ['POST /v1/chat/completions', 'POST /v1/embeddings', 'GET /v1/models'];
     if (!known.includes(route)) {
@@ -688,15 +858,7 @@ export class OpenAIMock {
       });
       return;
     }
-    let body;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)");
-    }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw invalid(`Invalid type for 'body': expected an object, but got ${typeName(body)} instead.`);
-    }
+    const body = this.#parseBody(raw);
     if (route === 'POST /v1/chat/completions') {
       await this.#chat(req, res, body, record);
     } else {
@@ -704,7 +866,8 @@ export class OpenAIMock {
     }
   }
 
-  async #preamble(res, d, model) {
+  /** `azure`: {version, model} in Azure mode, else undefined. */
+  async #preamble(res, d, model, azure) {
     if (d.delay_ms) await sleep(d.delay_ms);
     if (res.destroyed) return false;
     if (d.drop) {
@@ -719,12 +882,15 @@ export class OpenAIMock {
         await new Promise((resolve) => res.end(html, resolve));
         return false;
       }
-      throw new HttpError(d.status, statusError(d.status, model));
+      if (azure) throw azureStatusError(d.status, azure.version, d.retry_after ?? 6);
+      const headers = d.retry_after !== undefined ? { 'retry-after': String(d.retry_after) } : {};
+      throw new HttpError(d.status, statusError(d.status, model), headers);
     }
+    if (azure && d.content_filter) throw azureContentFilterError();
     return true;
   }
 
-  async #chat(req, res, body, record) {
+  async #chat(req, res, body, record, azure) {
     validateChat(body);
     let d;
     try {
@@ -732,15 +898,16 @@ export class OpenAIMock {
     } catch (e) {
       throw invalid(e.message);
     }
-    this.#checkModel(body.model);
-    if (!(await this.#preamble(res, d, body.model))) return;
+    if (!azure) this.#checkModel(body.model);
+    if (!(await this.#preamble(res, d, body.model, azure))) return;
     const plan = chatPlan(body, d, Math.floor(Date.now() / 1000));
     if (body.stream !== true) {
-      await this.#sendJson(res, record, 200, chatCompletionBody(plan, d), d);
+      await this.#sendJson(res, record, 200, azure ? azureChatCompletionBody(plan, d) : chatCompletionBody(plan, d), d);
       return;
     }
     const so = body.stream_options ?? {};
-    const texts = chatChunkTexts(plan, d, so.include_usage === true, so.include_obfuscation !== false);
+    const texts = azure ? azureChunkTexts(plan, d, so.include_usage === true)
+      : chatChunkTexts(plan, d, so.include_usage === true, so.include_obfuscation !== false);
     record.status = 200;
     res.writeHead(200, this.#headers(record, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -771,7 +938,7 @@ export class OpenAIMock {
     await new Promise((resolve) => res.end(resolve));
   }
 
-  async #embeddings(req, res, body, record) {
+  async #embeddings(req, res, body, record, azure) {
     const inputs = validateEmbeddings(body);
     let d = {};
     try {
@@ -779,8 +946,8 @@ export class OpenAIMock {
     } catch (e) {
       throw invalid(e.message);
     }
-    this.#checkModel(body.model);
-    if (!(await this.#preamble(res, d, body.model))) return;
+    if (!azure) this.#checkModel(body.model);
+    if (!(await this.#preamble(res, d, body.model, azure))) return;
     const dims = body.dimensions ?? defaultDims(body.model);
     const base64 = body.encoding_format === 'base64';
     const data = inputs.map((input, index) => {
@@ -793,8 +960,12 @@ export class OpenAIMock {
     });
     const promptTokens = d.prompt_tokens ??
       inputs.reduce((s, x) => s + (typeof x === 'string' ? approxTokens(x) : x.length), 0);
-    const out = { object: 'list', data, model: body.model };
-    if (!d.no_usage) out.usage = { prompt_tokens: promptTokens, total_tokens: promptTokens };
+    const usage = { prompt_tokens: promptTokens, total_tokens: promptTokens };
+    // Azure: members in alphabetical order, the model behind the deployment.
+    const out = azure
+      ? { data: data.map(({ object, index, embedding }) => ({ embedding, index, object })), model: body.model, object: 'list' }
+      : { object: 'list', data, model: body.model };
+    if (!d.no_usage) out.usage = usage;
     await this.#sendJson(res, record, 200, out, d);
   }
 }
@@ -805,8 +976,9 @@ export class OpenAIMock {
 
 runMockCli(import.meta.url, {
   name: 'openai_mock',
-  usage: '--port N [--host H] [--api-key K] [--models a,b] [--any-model]',
-  options: { '--api-key': ['apiKey', String], '--models': ['models', commaList], '--any-model': ['anyModel', true] },
+  usage: '--port N [--host H] [--api-key K] [--models a,b] [--any-model] [--azure]',
+  options: { '--api-key': ['apiKey', String], '--models': ['models', commaList], '--any-model': ['anyModel', true],
+    '--azure': ['azure', true] },
   create: (opts) => new OpenAIMock(opts),
   describe: (mock) => ({ base_url: mock.baseUrl, api_key: mock.apiKey }),
 });

@@ -64,6 +64,11 @@ class AnthropicAdapter final : public Adapter {
   [[nodiscard]] std::optional<Refusal> prepare(const CallInput& in,
                                                Outgoing& out) const override {
     const anthropic::MessagesOptions options;
+    // The betas an Anthropic client names go with its body: the body may use their members.
+    const bool betas = in.format == Format::AnthropicMessages && !in.anthropic_beta.empty();
+    if (betas && !header_safe(in.anthropic_beta)) {
+      return Refusal{"The anthropic-beta header holds a control character.", "anthropic-beta"};
+    }
     if (anthropic::body_unchanged(in, options)) {
       out.client_body = true;
       out.body.clear();
@@ -74,6 +79,11 @@ class AnthropicAdapter final : public Adapter {
     }
     out.target = target_;
     out.headers = headers_;
+    if (betas) {
+      out.headers += "anthropic-beta: ";
+      out.headers += in.anthropic_beta;
+      out.headers += "\r\n";
+    }
     out.headers += in.stream ? "accept: text/event-stream\r\n" : "accept: application/json\r\n";
     return std::nullopt;
   }

@@ -17,6 +17,11 @@
 ///     server takes it; OpenAI's reasoning models need the adapter to rename it.
 ///   - A `system` of several text blocks becomes one system message, the texts joined by a
 ///     blank line; the text blocks of an assistant turn are joined by a newline.
+///   - A mid-conversation system message (`role: "system"` after the first message; Claude
+///     Code sends one to models it does not know) becomes an OpenAI system message in its
+///     place, its text blocks joined like the top-level `system`.
+///   - A tool's `defer_loading` (Anthropic's tool search) is ignored: the tool is offered like
+///     any other, OpenAI having no deferred tools.
 ///   - `tool_result` blocks become `role: tool` messages placed before the rest of their user
 ///     turn; `is_error: true` prefixes the text with "Error: " (OpenAI has no error flag);
 ///     images in a tool result, which a tool message cannot carry, follow in that user turn.

@@ -326,11 +326,13 @@ class MessagesHandler : public core::SaxHandlerBase {
     const std::string at = "messages." + std::to_string(element_);
     if (role_kind_ == JsonKind::Missing) {
       note(at + ".role: Field required", at + ".role");
-    } else if (role_kind_ != JsonKind::String || (role_ != "user" && role_ != "assistant")) {
-      note(role_ == "system"
-               ? at + ".role: Unexpected role \"system\". The Messages API accepts a top-level "
-                      "`system` parameter, not \"system\" as an input message role."
-               : at + ".role: Input should be 'user' or 'assistant'",
+    } else if (role_kind_ != JsonKind::String ||
+               (role_ != "user" && role_ != "assistant" && role_ != "system")) {
+      note(at + ".role: Input should be 'user', 'assistant' or 'system'", at + ".role");
+    } else if (role_ == "system" && element_ == 0) {
+      // A system message mid-conversation is Anthropic's; the first one is the `system` field.
+      note(at + ".role: Unexpected role \"system\". The Messages API accepts a top-level "
+                "`system` parameter, not \"system\" as the first message's role.",
            at + ".role");
     }
     if (content_kind_ == JsonKind::Missing) {
@@ -503,15 +505,21 @@ class ChatBuilder {
 
   std::optional<Refusal> refusal;
 
-  void system(const json::value& v) {
+  /// The top-level `system` (`where`: "system"), or the content of a mid-conversation system
+  /// message (`where`: "messages.N.content"): one OpenAI system message at its place.
+  void system(const json::value& v, std::string_view where = "system") {
     std::string text;
     if (v.is_string()) {
       text = v.get_string();
     } else if (v.is_array()) {
       const json::array& blocks = v.get_array();
       for (std::size_t i = 0; i < blocks.size(); ++i) {
-        const std::string at = "system." + std::to_string(i);
+        const std::string at = std::string(where) + "." + std::to_string(i);
         const json::object* b = blocks[i].if_object();
+        const json::string* type = b != nullptr ? string_member(*b, "type") : nullptr;
+        if (type != nullptr && *type != "text") {
+          return unsupported(*type, at);
+        }
         const json::string* t = b != nullptr ? string_member(*b, "text") : nullptr;
         if (t == nullptr) {
           return refuse(at + ".text: Field required", at + ".text");
@@ -536,6 +544,9 @@ class ChatBuilder {
     const json::string* role = string_member(m, "role");
     if (content == nullptr || role == nullptr) {
       return refuse(at + ": a message needs a role and a content", at);
+    }
+    if (*role == "system") {
+      return system(*content, at + ".content");
     }
     const bool assistant = *role == "assistant";
     if (content->is_string()) {

@@ -32,6 +32,9 @@ class EchoHandler final : public Handler {
     std::string body = std::string(boost::beast::http::to_string(r.method)) + " " + r.target +
                        " " + std::to_string(r.body.size()) + " auth=" + r.authorization +
                        " key=" + r.api_key;
+    if (!r.anthropic_beta.empty()) {
+      body += " beta=" + r.anthropic_beta;
+    }
     co_await ex.respond(200, "text/plain", body);
   }
 };
@@ -117,6 +120,20 @@ TEST_F(ServerTest, AnswersAndKeepsTheConnectionAlive) {
   EXPECT_NE(r1.find("x-request-id: "), std::string::npos);
   auto r2 = exchange(s, "POST /b HTTP/1.1\r\nHost: x\r\napi-key: z\r\nContent-Length: 3\r\n\r\nabc");
   EXPECT_NE(r2.find("POST /b 3 auth= key=z"), std::string::npos);
+}
+
+TEST_F(ServerTest, KeepsTheAnthropicBetaHeaderJoiningRepeatedOnes) {
+  start();
+  auto s = connect();
+  auto r = exchange(s, "POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\n"
+                       "Anthropic-Beta: a-2025-01-01,b-2025-02-02\r\nanthropic-beta: c\r\n"
+                       "Content-Length: 0\r\n\r\n");
+  EXPECT_NE(r.find("POST /v1/messages?beta=true 0 auth= key=k beta=a-2025-01-01,b-2025-02-02,c"),
+            std::string::npos)
+      << r;
+  // Not carried over to the next request on the connection.
+  r = exchange(s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(r.ends_with("GET /a 0 auth= key=")) << r;
 }
 
 TEST_F(ServerTest, EchoesAClientRequestIdAndReplacesUnsafeOnes) {

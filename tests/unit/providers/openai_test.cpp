@@ -303,6 +303,33 @@ TEST(SseFilter, ReadsUsageFromAChunkThatAlsoHasChoices) {
   EXPECT_EQ(u, R"({"prompt_tokens":9,"completion_tokens":4})");
 }
 
+TEST(SseFilter, ReadsTheFirstModelTheChunksNameWhenAsked) {
+  // Azure: the first chunk (prompt filter results) names no model; the next ones do.
+  const std::string azure =
+      "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+      "\"prompt_filter_results\":[]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"index\":0}],\"model\":\"gpt-4o-2024-11-20\"}\n\n"
+      "data: {\"choices\":[],\"model\":\"other\",\"usage\":{\"prompt_tokens\":1}}\n\n"
+      "data: [DONE]\n\n";
+  for (std::size_t piece : {1u, 5u, 4096u}) {
+    SseFilter f(true, /*read_model=*/true);
+    std::string in, out;
+    for (std::size_t i = 0; i < azure.size(); i += piece) {
+      in.append(azure, i, piece);
+      f.feed(in, out);
+    }
+    f.finish(in, out);
+    EXPECT_EQ(f.model(), "gpt-4o-2024-11-20") << piece;
+    // The prompt filter chunk has no usage: it is the client's, kept.
+    EXPECT_NE(out.find("prompt_filter_results"), std::string::npos);
+    EXPECT_EQ(out.find("usage"), std::string::npos);
+  }
+  SseFilter plain(false);
+  std::string in = azure, out;
+  plain.feed(in, out);
+  EXPECT_EQ(plain.model(), "");
+}
+
 TEST(SseFilter, PassesATrailingPartialEventAtTheEnd) {
   EXPECT_EQ(run_filter(true, "data: {\"a\":1}\n\ndata: {\"b\""), "data: {\"a\":1}\n\ndata: {\"b\"");
 }

@@ -93,6 +93,40 @@ TEST(AnthropicAdapter, SendsTheClientBodyUncopiedWhenTheModelNeedsNoRename) {
   EXPECT_EQ(out.body, R"({"model":"claude-y","max_tokens":5,"messages":[]})");
 }
 
+TEST(AnthropicAdapter, PassesAMessagesClientsBetasOn) {
+  const auto a = make_anthropic_adapter(config());
+  const std::string body = R"({"model":"claude-x","max_tokens":5,"messages":[]})";
+  CallInput in;
+  in.format = Format::AnthropicMessages;
+  in.body = body;
+  in.upstream_model = "claude-x";
+  in.anthropic_beta = "context-management-2025-06-27,advanced-tool-use-2025-11-20";
+  Outgoing out;
+  ASSERT_FALSE(a->prepare(in, out).has_value());
+  EXPECT_NE(out.headers.find(
+                "\r\nanthropic-beta: context-management-2025-06-27,advanced-tool-use-2025-11-20\r\n"),
+            std::string::npos)
+      << out.headers;
+  // Renamed model, same betas.
+  in.upstream_model = "claude-y";
+  ASSERT_FALSE(a->prepare(in, out).has_value());
+  EXPECT_NE(out.headers.find("anthropic-beta: context-management"), std::string::npos);
+  // None named, none sent; an OpenAI chat call carries none.
+  in.anthropic_beta = {};
+  ASSERT_FALSE(a->prepare(in, out).has_value());
+  EXPECT_EQ(out.headers.find("anthropic-beta"), std::string::npos);
+  const std::string chat_body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+  CallInput c = chat(chat_body);
+  c.anthropic_beta = "context-management-2025-06-27";
+  ASSERT_FALSE(a->prepare(c, out).has_value());
+  EXPECT_EQ(out.headers.find("anthropic-beta"), std::string::npos);
+  // A value that could split the request is refused, never sent.
+  in.anthropic_beta = "x\r\nx-injected: 1";
+  const auto refusal = a->prepare(in, out);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->param, "anthropic-beta");
+}
+
 TEST(AnthropicCodec, SplicesAModelIntoABodyThatNamesNone) {
   CallInput in;
   in.format = Format::AnthropicMessages;

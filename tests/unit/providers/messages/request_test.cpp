@@ -101,7 +101,7 @@ TEST(InspectMessages, RefusesWithAnthropicStyleMessages) {
       {R"({"model":"m","max_tokens":5,"messages":[{"content":"x"}]})",
        "messages.0.role: Field required", "messages.0.role"},
       {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"bot","content":"y"}]})",
-       "messages.1.role: Input should be 'user' or 'assistant'", "messages.1.role"},
+       "messages.1.role: Input should be 'user', 'assistant' or 'system'", "messages.1.role"},
       {R"({"model":"m","max_tokens":5,"messages":[{"role":"user"}]})",
        "messages.0.content: Field required", "messages.0.content"},
       {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":5}]})",
@@ -147,6 +147,17 @@ TEST(InspectMessages, SystemRoleGetsAnthropicsHint) {
       R"({"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]})");
   ASSERT_TRUE(e);
   EXPECT_NE(e->message.find("top-level `system` parameter"), std::string::npos);
+  EXPECT_EQ(e->param, "messages.0.role");
+}
+
+TEST(InspectMessages, TakesSystemMessagesMidConversation) {
+  // Anthropic's mid-conversation system messages (Claude Code sends one after the user turn).
+  EXPECT_FALSE(inspect(R"({"model":"m","max_tokens":5,"messages":[
+      {"role":"user","content":"x"},{"role":"system","content":"Be terse."}]})"));
+  EXPECT_FALSE(inspect(R"({"model":"m","max_tokens":5,"messages":[
+      {"role":"user","content":"x"},{"role":"assistant","content":"y"},
+      {"role":"system","content":[{"type":"text","text":"Be terse."}]},
+      {"role":"user","content":"z"}]})"));
 }
 
 TEST(InspectMessages, RefusesWhatIsNotJson) {
@@ -209,6 +220,24 @@ TEST(MessagesToChat, SystemBlocksJoinIntoOneMessage) {
   const json::value empty = chat(R"({"model":"c","max_tokens":5,"system":[],
       "messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(empty.at("messages").as_array().size(), 1u);
+}
+
+TEST(MessagesToChat, ASystemMessageMidConversationStaysInPlace) {
+  const json::value v = chat(R"({"model":"c","max_tokens":5,"system":"Top.","messages":[
+      {"role":"user","content":"x"},{"role":"assistant","content":"y"},
+      {"role":"system","content":[{"type":"text","text":"Be terse."},
+                                  {"type":"text","text":"Really.","cache_control":{"type":"ephemeral"}}]},
+      {"role":"user","content":"z"},{"role":"system","content":"Last."}]})");
+  const json::value expected = json::parse(R"([
+      {"role":"system","content":"Top."},{"role":"user","content":"x"},
+      {"role":"assistant","content":"y"},{"role":"system","content":"Be terse.\n\nReally."},
+      {"role":"user","content":"z"},{"role":"system","content":"Last."}])");
+  EXPECT_EQ(v.at("messages"), expected) << json::serialize(v);
+  // Only text can be said there.
+  const auto r = refused(R"({"model":"c","max_tokens":5,"messages":[{"role":"user","content":"x"},
+      {"role":"system","content":[{"type":"image","source":{"type":"url","url":"https://a/b.png"}}]}]})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->param, "messages.1.content.0");
 }
 
 TEST(MessagesToChat, StreamAsksForUsage) {
