@@ -147,6 +147,34 @@ for (const model of ['claude-sonnet-4', 'gpt-4o-mini']) {
   });
 }
 
+// The OpenAI mock has no tool calls yet: the translated tool path of /v1/messages is covered by
+// tests/unit/providers/messages/ and the golden cases.
+for (const model of ['claude-sonnet-4']) {
+  test(`anthropic SDK → /v1/messages → ${model}: a tool round trip`, T, async () => {
+    const tools = [{ name: 'get_weather', description: 'Weather for a city',
+      input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
+    const first = await anthropic.messages.create({
+      model, max_tokens: 256, tools, tool_choice: { type: 'tool', name: 'get_weather' },
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+    });
+    assert.equal(first.stop_reason, 'tool_use', JSON.stringify(first));
+    const use = first.content.find((b) => b.type === 'tool_use');
+    assert.ok(use, JSON.stringify(first.content));
+    assert.equal(use.name, 'get_weather');
+    assert.equal(typeof use.input, 'object');
+    const second = await anthropic.messages.create({
+      model, max_tokens: 256, tools,
+      messages: [
+        { role: 'user', content: 'What is the weather in Paris?' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'Sunny, 21 °C' }] },
+      ],
+    });
+    assert.equal(second.stop_reason, 'end_turn');
+    assert.ok(second.content.some((b) => b.type === 'text' && b.text.length > 0), JSON.stringify(second));
+  });
+}
+
 test('anthropic SDK: errors come in Anthropic\'s shape', T, async () => {
   await assert.rejects(
     anthropic.messages.create({ model: 'no-such-model', max_tokens: 8,
