@@ -226,6 +226,10 @@ for (const model of ['claude-sonnet-4', 'gpt-4o-mini']) {
     }
     const uses = (m) => m.content.filter((b) => b.type === 'tool_use').map(({ id, name, input }) => ({ id, name, input }));
     assert.deepEqual(uses(final), uses(whole), 'the stream assembles the same calls');
+    // disable_parallel_tool_use (OpenAI: parallel_tool_calls false) with tool_choice any (required): one call.
+    const single = await anthropic.messages.create({ model, max_tokens: 256, tools, messages,
+      tool_choice: { type: 'any', disable_parallel_tool_use: true } });
+    assert.deepEqual(uses(single).map((u) => u.name), ['get_weather'], JSON.stringify(single));
     const results = whole.content.filter((b) => b.type === 'tool_use')
       .map((b, i) => ({ type: 'tool_result', tool_use_id: b.id, content: i === 0 ? 'Sunny' : '14:05' }));
     const after = anthropic.messages.stream({ model, max_tokens: 256, tools,
