@@ -112,6 +112,21 @@ for (const model of ['claude-sonnet-4', 'bedrock-claude']) {
   });
 }
 
+test('openai SDK → gpt-4o-mini (passed through): the tool runner\'s round trip, whole and streamed', T, async () => {
+  const seen = [];
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    parse: JSON.parse, function: (a) => { seen.push(a); return 'Sunny, 21 °C'; } } }];
+  for (const stream of [false, true]) {
+    seen.length = 0;
+    const runner = openai.chat.completions.runTools({ model: 'gpt-4o-mini', stream, tools,
+      messages: [{ role: 'user', content: 'Weather in Paris and Rome? [mock:tool_calls=2]' }] });
+    assert.equal(await runner.finalContent(), 'Tool result: Sunny, 21 °C; Sunny, 21 °C', `stream ${stream}`);
+    assert.deepEqual(seen, [{ city: 'mock' }, { city: 'mock' }]);
+    assert.deepEqual(runner.messages.map((m) => m.role), ['user', 'assistant', 'tool', 'tool', 'assistant']);
+  }
+});
+
 test('openai SDK: n > 1 to an Anthropic model is a typed 400', T, async () => {
   await assert.rejects(
     openai.chat.completions.create({ model: 'claude-sonnet-4', n: 2, max_tokens: 16,
@@ -147,9 +162,11 @@ for (const model of ['claude-sonnet-4', 'gpt-4o-mini']) {
   });
 }
 
-// The OpenAI mock has no tool calls yet: the translated tool path of /v1/messages is covered by
-// tests/unit/providers/messages/ and the golden cases.
-for (const model of ['claude-sonnet-4']) {
+// To the OpenAI provider the tool round trip is translated both ways: tools, tool_choice and
+// tool_use / tool_result blocks into OpenAI's tools, tool_choice, tool_calls and tool messages
+// (the OpenAI mock refuses a history whose tool messages do not answer the calls), and tool_calls
+// back into tool_use blocks, whole and streamed.
+for (const model of ['claude-sonnet-4', 'gpt-4o-mini']) {
   test(`anthropic SDK → /v1/messages → ${model}: a tool round trip`, T, async () => {
     const tools = [{ name: 'get_weather', description: 'Weather for a city',
       input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }];
@@ -162,6 +179,7 @@ for (const model of ['claude-sonnet-4']) {
     assert.ok(use, JSON.stringify(first.content));
     assert.equal(use.name, 'get_weather');
     assert.equal(typeof use.input, 'object');
+    assert.equal(typeof use.input.city, 'string', JSON.stringify(use));
     const second = await anthropic.messages.create({
       model, max_tokens: 256, tools,
       messages: [
@@ -171,7 +189,55 @@ for (const model of ['claude-sonnet-4']) {
       ],
     });
     assert.equal(second.stop_reason, 'end_turn');
-    assert.ok(second.content.some((b) => b.type === 'text' && b.text.length > 0), JSON.stringify(second));
+    const text = second.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    assert.ok(text.includes('Sunny, 21 °C'), `the answer quotes the tool result: ${JSON.stringify(second)}`);
+    if (model === 'gpt-4o-mini') {
+      // What the OpenAI provider was sent: OpenAI's tools, a named tool_choice, then the call and its result.
+      const [a, b] = s.mock.recorded().slice(-2).map((r) => JSON.parse(r.body_text));
+      assert.deepEqual(a.tools, [{ type: 'function', function: { name: 'get_weather', description: 'Weather for a city',
+        parameters: tools[0].input_schema } }]);
+      assert.deepEqual(a.tool_choice, { type: 'function', function: { name: 'get_weather' } });
+      assert.deepEqual(b.messages.slice(1), [
+        { role: 'assistant', content: null, tool_calls: [{ id: use.id, type: 'function',
+          function: { name: 'get_weather', arguments: JSON.stringify(use.input) } }] },
+        { role: 'tool', tool_call_id: use.id, content: 'Sunny, 21 °C' },
+      ]);
+    }
+  });
+
+  test(`anthropic SDK → /v1/messages → ${model}: parallel tool calls, streamed`, T, async () => {
+    const tools = [
+      { name: 'get_weather', description: 'Weather for a city',
+        input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+      { name: 'get_time', description: 'Time in a zone',
+        input_schema: { type: 'object', properties: { tz: { type: 'string' } }, required: ['tz'] } },
+    ];
+    // Each mock's own directive for two calls.
+    const directive = model === 'gpt-4o-mini' ? '[mock:tool_calls=2]' : '[mock:parallel_tools=2]';
+    const messages = [{ role: 'user', content: `Weather and time in Paris? ${directive}` }];
+    const whole = await anthropic.messages.create({ model, max_tokens: 256, tools, messages });
+    const stream = anthropic.messages.stream({ model, max_tokens: 256, tools, messages });
+    const final = await stream.finalMessage();
+    for (const m of [whole, final]) {
+      assert.equal(m.stop_reason, 'tool_use', JSON.stringify(m));
+      const uses = m.content.filter((b) => b.type === 'tool_use');
+      assert.deepEqual(uses.map((b) => b.name), ['get_weather', 'get_time'], JSON.stringify(m.content));
+      assert.equal(new Set(uses.map((b) => b.id)).size, 2);
+    }
+    const uses = (m) => m.content.filter((b) => b.type === 'tool_use').map(({ id, name, input }) => ({ id, name, input }));
+    assert.deepEqual(uses(final), uses(whole), 'the stream assembles the same calls');
+    // disable_parallel_tool_use (OpenAI: parallel_tool_calls false) with tool_choice any (required): one call.
+    const single = await anthropic.messages.create({ model, max_tokens: 256, tools, messages,
+      tool_choice: { type: 'any', disable_parallel_tool_use: true } });
+    assert.deepEqual(uses(single).map((u) => u.name), ['get_weather'], JSON.stringify(single));
+    const results = whole.content.filter((b) => b.type === 'tool_use')
+      .map((b, i) => ({ type: 'tool_result', tool_use_id: b.id, content: i === 0 ? 'Sunny' : '14:05' }));
+    const after = anthropic.messages.stream({ model, max_tokens: 256, tools,
+      messages: [...messages, { role: 'assistant', content: whole.content }, { role: 'user', content: results }] });
+    const answer = await after.finalMessage();
+    assert.equal(answer.stop_reason, 'end_turn', JSON.stringify(answer));
+    const text = answer.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    assert.ok(text.includes('Sunny') && text.includes('14:05'), JSON.stringify(answer));
   });
 }
 

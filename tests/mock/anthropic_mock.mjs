@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 import { approxTokens, replyPieces } from './openai_mock.mjs';
-import { directiveParser, createMockServer, listenServer, closeServer, serveRecordAdmin } from './mock_util.mjs';
+import { directiveParser, createMockServer, listenServer, closeServer, serveRecordAdmin, sampleFromSchema } from './mock_util.mjs';
 
 export const DEFAULT_API_KEY = 'sk-ant-mock-upstream-0123456789abcdef';
 /** `anthropic-version` must be a date; the SDK pins its own (1.17.0 sends 2026-10-21). */
@@ -84,23 +84,7 @@ function splitEvery(text, n) {
   return out;
 }
 
-/** A value matching a JSON schema, for the tool input the mock "decides" on. */
-export function sampleFromSchema(s) {
-  if (!s || typeof s !== 'object') return null;
-  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
-  switch (s.type) {
-    case 'string': return 'mock';
-    case 'number': case 'integer': return 1;
-    case 'boolean': return true;
-    case 'array': return [sampleFromSchema(s.items ?? { type: 'string' })];
-    case 'object': {
-      const props = s.properties ?? {};
-      const keys = Array.isArray(s.required) ? s.required : Object.keys(props);
-      return Object.fromEntries(keys.map((k) => [k, sampleFromSchema(props[k] ?? { type: 'string' })]));
-    }
-    default: return null;
-  }
-}
+export { sampleFromSchema } from './mock_util.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Errors in Anthropic's shape

@@ -102,6 +102,28 @@ export function runMockCli(moduleUrl, { name, usage, options, create, describe }
   });
 }
 
+/**
+ * A value matching a JSON schema, for the tool input / function arguments a mock "decides" on:
+ * the required properties (all when none are listed), strings "mock", numbers 1, booleans true,
+ * an enum's first value, one-item arrays.
+ */
+export function sampleFromSchema(s) {
+  if (!s || typeof s !== 'object') return null;
+  if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
+  switch (s.type) {
+    case 'string': return 'mock';
+    case 'number': case 'integer': return 1;
+    case 'boolean': return true;
+    case 'array': return [sampleFromSchema(s.items ?? { type: 'string' })];
+    case 'object': {
+      const props = s.properties ?? {};
+      const keys = Array.isArray(s.required) ? s.required : Object.keys(props);
+      return Object.fromEntries(keys.map((k) => [k, sampleFromSchema(props[k] ?? { type: 'string' })]));
+    }
+    default: return null;
+  }
+}
+
 /** `a,b,,c` → ['a', 'b', 'c'] (for --models). */
 export const commaList = (s) => s.split(',').filter(Boolean);
 

@@ -21,7 +21,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
-import { sleep, readBody, directiveParser, runMockCli, commaList, RecordWaiters } from './mock_util.mjs';
+import { sleep, readBody, directiveParser, runMockCli, commaList, RecordWaiters, sampleFromSchema } from './mock_util.mjs';
 
 export const DEFAULT_API_KEY = 'sk-mock-upstream-0123456789abcdef';
 export const DEFAULT_MODELS = Object.freeze([
@@ -61,7 +61,7 @@ const INT_DIRECTIVES = new Set([
 ]);
 const FLAG_DIRECTIVES = new Set(['usage_in_last_choice_chunk', 'no_usage', 'drop', 'coalesce', 'html_error',
   'chunked_json', 'connection_close', 'content_filter']);
-const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id']);
+const STRING_DIRECTIVES = new Set(['reply', 'finish_reason', 'id', 'tool_calls', 'tool_call', 'tool_args']);
 
 /** Parses every `[mock:name=value]` / `[mock:flag]` token of `text`. Unknown names throw. */
 export const parseDirectives = directiveParser(INT_DIRECTIVES, FLAG_DIRECTIVES, STRING_DIRECTIVES);
@@ -104,11 +104,30 @@ export function approxTokens(text) {
   return text.length === 0 ? 0 : Math.ceil(text.length / 4);
 }
 
-/** Prompt tokens the mock reports for `messages` when no directive overrides them. */
+/** Tokens of one function call (a tool call, or a legacy function_call): ⌈len(name + arguments)/4⌉. */
+function callTokens(fn) {
+  return approxTokens(`${fn?.name ?? ''}${fn?.arguments ?? ''}`);
+}
+
+/**
+ * Prompt tokens the mock reports for `messages` when no directive overrides them: 3 + Σ(4 +
+ * ⌈characters/4⌉) over messages, plus the function calls of assistant messages.
+ */
 export function promptTokensFor(messages) {
   let n = 3;
-  for (const m of messages) n += 4 + approxTokens(contentText(m?.content));
+  for (const m of messages) {
+    n += 4 + approxTokens(contentText(m?.content));
+    if (Array.isArray(m?.tool_calls)) for (const c of m.tool_calls) n += callTokens(c?.function);
+    if (m?.function_call) n += callTokens(m.function_call);
+  }
   return n;
+}
+
+/** Prompt tokens of the function definitions (`tools`, legacy `functions`): ⌈len(JSON)/4⌉ each. */
+export function toolDefinitionTokens(body) {
+  const defs = [...(Array.isArray(body.tools) ? body.tools.map((t) => t.function) : []),
+    ...(Array.isArray(body.functions) ? body.functions : [])];
+  return defs.reduce((sum, f) => sum + approxTokens(JSON.stringify(f)), 0);
 }
 
 /** The content pieces (one per completion token) of a reply. */
@@ -266,7 +285,7 @@ export function azureChatCompletionBody(plan, d) {
       finish_reason: plan.finishReason,
       index,
       logprobs: null,
-      message: { annotations: [], content: plan.pieces.join(''), refusal: null, role: 'assistant' },
+      message: sortKeys(assistantMessage(plan, index)),
     })),
     created: plan.created,
     id: plan.id,
@@ -295,10 +314,9 @@ export function azureChunkTexts(plan, d, includeUsage) {
   };
   const choice = (index, delta, finish, filter) => ({ content_filter_results: filter, delta, finish_reason: finish, index, logprobs: null });
   const { protected_material_code: _c, protected_material_text: _t, ...streamed } = AZURE_CONTENT_FILTER_RESULTS;
-  for (let c = 0; c < plan.n; c++) emit([choice(c, { content: '', refusal: null, role: 'assistant' }, null, {})]);
-  for (const piece of plan.pieces) {
-    for (let c = 0; c < plan.n; c++) emit([choice(c, { content: piece }, null, streamed)]);
-  }
+  // Content pieces carry the filter results; the role chunk and function-call pieces carry {}.
+  forEachDelta(plan, (c, delta, step) => emit([choice(c, sortKeys(delta), null,
+    step > 0 && typeof delta.content === 'string' ? streamed : {})]));
   for (let c = 0; c < plan.n; c++) emit([choice(c, {}, plan.finishReason, {})]);
   if (includeUsage && !d.no_usage) emit([], plan.usage);
   return texts;
@@ -340,22 +358,180 @@ function usageObject(d, promptTokens, completionTokens) {
   };
 }
 
+/** `v` with the members of every object in alphabetical order (Azure's serialisation). */
+function sortKeys(v) {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+}
+
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** A function definition's parameters schema, an object schema when it names no type. */
+function parametersSchema(def) {
+  const schema = isObj(def.parameters) ? def.parameters : {};
+  return schema.type === undefined ? { type: 'object', properties: {}, ...schema } : schema;
+}
+
+/**
+ * The function calls the mock answers `body` with, `{legacy, calls: [{name, arguments}]}`, or
+ * null for a text answer. `tool_choice` "required", a named function or allowed_tools with mode
+ * "required" force calls (after tool results too, as they force the real model); with "auto"
+ * (the default) only the directives `[mock:tool_calls]`, `[mock:tool_calls=N]`,
+ * `[mock:tool_call=NAME]` ask for them, and not once the last message is a tool result (the
+ * directive's user turn has been answered). `parallel_tool_calls: false`, a named function and
+ * the legacy `functions` give one call.
+ */
+function plannedCalls(body, d) {
+  const legacy = !Array.isArray(body.tools) && Array.isArray(body.functions);
+  const defs = legacy ? body.functions : (body.tools ?? []).map((t) => t.function);
+  const choice = legacy ? body.function_call : body.tool_choice;
+  if (defs.length === 0 || choice === 'none') return null;
+  let allowed = defs;
+  let forced;
+  let required = choice === 'required';
+  if (isObj(choice)) {
+    if (legacy) {
+      forced = choice.name;
+    } else if (choice.type === 'allowed_tools') {
+      const names = choice.allowed_tools.tools.map((t) => t.function.name);
+      allowed = defs.filter((f) => names.includes(f.name));
+      required = choice.allowed_tools.mode === 'required';
+    } else {
+      forced = choice.function.name;
+    }
+  }
+  const last = body.messages.at(-1);
+  const afterResults = last.role === 'tool' || last.role === 'function';
+  const asked = d.tool_calls !== undefined || d.tool_call !== undefined;
+  if (forced === undefined && !required && (!asked || afterResults)) return null;
+  let count = 1;
+  if (d.tool_calls !== undefined && d.tool_calls !== '') {
+    count = Number(d.tool_calls);
+    if (!Number.isInteger(count) || count < 1) throw invalid('mock directive tool_calls needs a positive integer or no value');
+  }
+  if (legacy || forced !== undefined || body.parallel_tool_calls === false) count = 1;
+  let pick = (k) => allowed[k % allowed.length];
+  const name = forced ?? (d.tool_call || undefined);
+  if (name !== undefined) {
+    const def = allowed.find((f) => f.name === name);
+    if (!def) throw invalid(`mock directive tool_call names no function in tools: ${name}`);
+    pick = () => def;
+  }
+  let args;
+  if (d.tool_args !== undefined) {
+    try {
+      args = JSON.stringify(JSON.parse(d.tool_args));
+    } catch {
+      throw invalid('mock directive tool_args is not JSON');
+    }
+  }
+  const calls = Array.from({ length: count }, (_, k) => {
+    const def = pick(k);
+    return { name: def.name, arguments: args ?? JSON.stringify(sampleFromSchema(parametersSchema(def)) ?? {}) };
+  });
+  return { legacy, calls };
+}
+
+/** What the answer says after tool results: `Tool result: <each result's text, joined by "; ">`. */
+function toolResultReply(messages) {
+  const results = [];
+  for (let i = messages.length - 1; i >= 0 && ['tool', 'function'].includes(messages[i].role); i--) {
+    results.unshift(contentText(messages[i].content));
+  }
+  return `Tool result: ${results.join('; ')}`;
+}
+
+/** The id of function call `k` of choice `c`: `call_` + 24 base62 characters. */
+function callId(planId, c, k) {
+  return `call_${base62(sha256(`${planId}#${c}#${k}`), 24)}`;
+}
+
 /** Everything needed to answer one chat request, computed once. */
 function chatPlan(body, d, nowSeconds) {
   const messages = body.messages;
   const n = body.n ?? 1;
   const id = d.id !== undefined ? d.id :
     `chatcmpl-${base62(sha256(JSON.stringify([body.model, messages, n])), 29)}`;
-  const pieces = replyPieces(d);
+  const planned = plannedCalls(body, d);
+  let pieces = [];
+  let calls = null;
+  let completionTokens;
+  if (planned) {
+    // The same calls in every choice, each with its own id.
+    calls = Array.from({ length: n }, (_, c) => planned.calls.map((call, k) => ({ id: callId(id, c, k), ...call })));
+    completionTokens = planned.calls.reduce((sum, call) => sum + callTokens(call), 0) * n;
+  } else {
+    const afterResults = ['tool', 'function'].includes(messages.at(-1).role);
+    pieces = afterResults && d.reply === undefined && d.chunks === undefined
+      ? replyPieces({ reply: toolResultReply(messages) }) : replyPieces(d);
+    completionTokens = pieces.length * n;
+  }
   return {
     id,
     created: d.created ?? nowSeconds,
     model: body.model,
     n,
     pieces,
-    finishReason: d.finish_reason ?? 'stop',
-    usage: usageObject(d, promptTokensFor(messages), pieces.length * n),
+    calls,
+    legacy: planned?.legacy ?? false,
+    finishReason: d.finish_reason ?? (planned ? (planned.legacy ? 'function_call' : 'tool_calls') : 'stop'),
+    usage: usageObject(d, promptTokensFor(messages) + toolDefinitionTokens(body), completionTokens),
   };
+}
+
+/** Choice `c`'s message in a whole answer (OpenAI's member order). */
+function assistantMessage(plan, c) {
+  if (plan.calls && plan.legacy) {
+    const { name, arguments: args } = plan.calls[c][0];
+    return { role: 'assistant', content: null, function_call: { name, arguments: args }, refusal: null, annotations: [] };
+  }
+  if (plan.calls) {
+    return { role: 'assistant', content: null,
+      tool_calls: plan.calls[c].map(({ id, name, arguments: args }) => ({ id, type: 'function', function: { name, arguments: args } })),
+      refusal: null, annotations: [] };
+  }
+  return { role: 'assistant', content: plan.pieces.join(''), refusal: null, annotations: [] };
+}
+
+/** Function-call arguments as streamed: 4-character fragments (one per counted token). */
+function argumentPieces(args) {
+  const out = [];
+  for (let i = 0; i < args.length; i += 4) out.push(args.slice(i, i + 4));
+  return out;
+}
+
+/**
+ * The deltas of choice `c` before its finish chunk. Text: the role delta (`content: ""`), then
+ * one delta per piece. Tool calls: the role delta (`content: null`) carries the first call's
+ * start; each call starts with `{index, id, type, function: {name, arguments: ""}}` and goes on
+ * with `{index, function: {arguments: <fragment>}}`. Legacy: `function_call` likewise.
+ */
+function choiceDeltas(plan, c) {
+  if (plan.calls && plan.legacy) {
+    const { name, arguments: args } = plan.calls[c][0];
+    return [{ role: 'assistant', content: null, function_call: { name, arguments: '' }, refusal: null },
+      ...argumentPieces(args).map((a) => ({ function_call: { arguments: a } }))];
+  }
+  if (plan.calls) {
+    const out = [];
+    plan.calls[c].forEach(({ id, name, arguments: args }, k) => {
+      const start = [{ index: k, id, type: 'function', function: { name, arguments: '' } }];
+      out.push(k === 0 ? { role: 'assistant', content: null, tool_calls: start, refusal: null } : { tool_calls: start });
+      for (const a of argumentPieces(args)) out.push({ tool_calls: [{ index: k, function: { arguments: a } }] });
+    });
+    return out;
+  }
+  return [{ role: 'assistant', content: '', refusal: null }, ...plan.pieces.map((content) => ({ content }))];
+}
+
+/** Calls `f(choice, delta, step)` for every delta of the plan, the choices interleaved step by step. */
+function forEachDelta(plan, f) {
+  const lists = Array.from({ length: plan.n }, (_, c) => choiceDeltas(plan, c));
+  const steps = Math.max(...lists.map((l) => l.length));
+  for (let step = 0; step < steps; step++) {
+    for (let c = 0; c < plan.n; c++) if (step < lists[c].length) f(c, lists[c][step], step);
+  }
 }
 
 export function chatCompletionBody(plan, d) {
@@ -366,7 +542,7 @@ export function chatCompletionBody(plan, d) {
     model: plan.model,
     choices: Array.from({ length: plan.n }, (_, index) => ({
       index,
-      message: { role: 'assistant', content: plan.pieces.join(''), refusal: null, annotations: [] },
+      message: assistantMessage(plan, index),
       logprobs: null,
       finish_reason: plan.finishReason,
     })),
@@ -400,16 +576,7 @@ export function chatChunkTexts(plan, d, includeUsage, includeObfuscation) {
     return last;
   };
   const perChunkUsage = includeUsage && !d.no_usage && !d.usage_in_last_choice_chunk ? null : undefined;
-  for (let c = 0; c < plan.n; c++) {
-    emit([{ index: c, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null,
-      finish_reason: null }], perChunkUsage);
-  }
-  for (const piece of plan.pieces) {
-    for (let c = 0; c < plan.n; c++) {
-      emit([{ index: c, delta: { content: piece }, logprobs: null, finish_reason: null }],
-        perChunkUsage);
-    }
-  }
+  forEachDelta(plan, (c, delta) => emit([{ index: c, delta, logprobs: null, finish_reason: null }], perChunkUsage));
   for (let c = 0; c < plan.n; c++) {
     const lastChoice = c === plan.n - 1;
     const usage = d.usage_in_last_choice_chunk && lastChoice && !d.no_usage ? plan.usage : perChunkUsage;
@@ -459,7 +626,10 @@ function validateChat(body) {
       throw invalid(`Missing required parameter: 'messages[${i}].role'.`, `messages[${i}].role`,
         'missing_required_parameter');
     }
+    validateMessage(m, `messages[${i}]`);
   });
+  validateFunctions(body);
+  validateTools(body);
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
     throw invalidType('stream', 'a boolean', body.stream);
   }
@@ -479,6 +649,259 @@ function validateChat(body) {
       throw invalidType('stream_options.include_usage', 'a boolean', iu);
     }
   }
+  validateToolSequence(body.messages);
+  validateContentPresent(body.messages);
+}
+
+const ROLES = ['system', 'assistant', 'user', 'function', 'tool', 'developer'];
+const FUNCTION_NAME_MAX = 64;
+const MAX_TOOLS = 128;
+const given = (v) => v !== undefined && v !== null;
+
+/** OpenAI's enumeration: 'a' and 'b' / 'a', 'b', and 'c'. */
+function oneOfList(values) {
+  const q = values.map((v) => `'${v}'`);
+  return q.length <= 2 ? q.join(' and ') : `${q.slice(0, -1).join(', ')}, and ${q.at(-1)}`;
+}
+
+const missing = (param) => invalid(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
+const invalidValue = (param, value, values) =>
+  invalid(`Invalid value: '${value}'. Supported values are: ${oneOfList(values)}.`, param, 'invalid_value');
+const emptyArray = (param) =>
+  invalid(`Invalid '${param}': empty array. Expected an array with minimum length 1, but got an empty array instead.`,
+    param, 'empty_array');
+
+/** A function name: 1 to 64 characters of a-z, A-Z, 0-9, _ and -. */
+function validateFunctionName(name, param) {
+  if (name === undefined) throw missing(param);
+  if (typeof name !== 'string') throw invalidType(param, 'a string', name);
+  if (name.length === 0) {
+    throw invalid(`Invalid '${param}': empty string. Expected a string with minimum length 1, but got an empty string instead.`,
+      param, 'empty_string');
+  }
+  if (name.length > FUNCTION_NAME_MAX) {
+    throw invalid(`Invalid '${param}': string too long. Expected a string with maximum length ${FUNCTION_NAME_MAX}, but got a string with length ${name.length} instead.`,
+      param, 'string_above_max_length');
+  }
+  if (!/^[a-zA-Z0-9_-]+$/.test(name)) {
+    throw invalid(`Invalid '${param}': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.`,
+      param, 'invalid_value');
+  }
+}
+
+/**
+ * Structured Outputs' rules for a strict function's parameters, checked where the mock can:
+ * every object schema has `additionalProperties: false` and lists every property in `required`.
+ */
+function validateStrictSchema(schema, fnName, param, context = []) {
+  if (!isObj(schema)) return;
+  const where = `Invalid schema for function '${fnName}': In context=(${context.map((c) => `'${c}'`).join(', ')}${context.length === 1 ? ',' : ''}), `;
+  if (schema.type === 'object' || isObj(schema.properties)) {
+    if (schema.additionalProperties !== false) {
+      throw invalid(`${where}'additionalProperties' is required to be supplied and to be false.`, param, 'invalid_function_parameters');
+    }
+    const props = isObj(schema.properties) ? Object.keys(schema.properties) : [];
+    const required = Array.isArray(schema.required) ? schema.required : [];
+    const absent = props.find((k) => !required.includes(k));
+    if (absent !== undefined) {
+      throw invalid(`${where}'required' is required to be supplied and to be an array including every key in properties. Missing '${absent}'.`,
+        param, 'invalid_function_parameters');
+    }
+    for (const k of props) validateStrictSchema(schema.properties[k], fnName, param, [...context, 'properties', k]);
+  }
+  if (isObj(schema.items)) validateStrictSchema(schema.items, fnName, param, [...context, 'items']);
+}
+
+/** A FunctionObject: name, optional description, parameters (an object), strict. */
+function validateFunctionDefinition(f, at) {
+  if (!isObj(f)) throw invalidType(at, 'an object', f);
+  validateFunctionName(f.name, `${at}.name`);
+  if (given(f.description) && typeof f.description !== 'string') throw invalidType(`${at}.description`, 'a string', f.description);
+  if (f.parameters !== undefined && !isObj(f.parameters)) throw invalidType(`${at}.parameters`, 'an object', f.parameters);
+  if (given(f.strict) && typeof f.strict !== 'boolean') throw invalidType(`${at}.strict`, 'a boolean', f.strict);
+  if (f.strict === true) validateStrictSchema(f.parameters ?? { type: 'object', properties: {} }, f.name, `${at}.parameters`);
+}
+
+/** One message's own members: role, content type, an assistant's tool_calls, a tool's tool_call_id. */
+function validateMessage(m, at) {
+  if (!ROLES.includes(m.role)) throw invalidValue(`${at}.role`, m.role, ROLES);
+  if (given(m.content) && typeof m.content !== 'string' && !Array.isArray(m.content)) {
+    throw invalidType(`${at}.content`, 'one of a string or array of objects', m.content);
+  }
+  if (m.role === 'assistant' && given(m.tool_calls)) {
+    if (!Array.isArray(m.tool_calls)) throw invalidType(`${at}.tool_calls`, 'an array of objects', m.tool_calls);
+    if (m.tool_calls.length === 0) throw emptyArray(`${at}.tool_calls`);
+    m.tool_calls.forEach((c, k) => {
+      const cat = `${at}.tool_calls[${k}]`;
+      if (!isObj(c)) throw invalidType(cat, 'an object', c);
+      if (c.id === undefined) throw missing(`${cat}.id`);
+      if (typeof c.id !== 'string') throw invalidType(`${cat}.id`, 'a string', c.id);
+      if (c.type === undefined) throw missing(`${cat}.type`);
+      if (c.type !== 'function') throw invalidValue(`${cat}.type`, c.type, ['function', 'custom']);
+      if (c.function === undefined) throw missing(`${cat}.function`);
+      if (!isObj(c.function)) throw invalidType(`${cat}.function`, 'an object', c.function);
+      if (c.function.name === undefined) throw missing(`${cat}.function.name`);
+      if (typeof c.function.name !== 'string') throw invalidType(`${cat}.function.name`, 'a string', c.function.name);
+      if (c.function.arguments === undefined) throw missing(`${cat}.function.arguments`);
+      if (typeof c.function.arguments !== 'string') throw invalidType(`${cat}.function.arguments`, 'a string', c.function.arguments);
+    });
+  }
+  if (m.role === 'assistant' && given(m.function_call)) {
+    if (!isObj(m.function_call)) throw invalidType(`${at}.function_call`, 'an object', m.function_call);
+    if (typeof m.function_call.name !== 'string') throw missing(`${at}.function_call.name`);
+    if (typeof m.function_call.arguments !== 'string') throw missing(`${at}.function_call.arguments`);
+  }
+  if (m.role === 'tool') {
+    if (m.tool_call_id === undefined) throw missing(`${at}.tool_call_id`);
+    if (typeof m.tool_call_id !== 'string') throw invalidType(`${at}.tool_call_id`, 'a string', m.tool_call_id);
+  }
+  if (m.role === 'function' && m.name === undefined) throw missing(`${at}.name`);
+}
+
+/** The legacy `functions` and `function_call`. */
+function validateFunctions(body) {
+  const fns = body.functions;
+  if (given(fns)) {
+    if (!Array.isArray(fns)) throw invalidType('functions', 'an array of function definitions', fns);
+    if (fns.length === 0) throw emptyArray('functions');
+    fns.forEach((f, i) => validateFunctionDefinition(f, `functions[${i}]`));
+  }
+  const fc = body.function_call;
+  if (!given(fc)) return;
+  if (typeof fc === 'string') {
+    if (fc !== 'none' && fc !== 'auto') throw invalidValue('function_call', fc, ['none', 'auto']);
+  } else if (!isObj(fc)) {
+    throw invalidType('function_call', "one of 'none' or 'auto' or object", fc);
+  }
+  if (!given(fns)) {
+    throw invalid("Invalid value for 'function_call': 'function_call' is only allowed when 'functions' are specified.", 'function_call');
+  }
+  if (isObj(fc)) {
+    if (fc.name === undefined) throw missing('function_call.name');
+    if (!fns.some((f) => f.name === fc.name)) {
+      throw invalid(`Invalid value for 'function_call': no function named '${fc.name}' was specified in the 'functions' parameter.`, 'function_call');
+    }
+  }
+}
+
+/** `tools` (function tools), `tool_choice` and `parallel_tool_calls`. */
+function validateTools(body) {
+  const tools = body.tools;
+  if (given(tools)) {
+    if (!Array.isArray(tools)) throw invalidType('tools', 'an array of objects', tools);
+    if (tools.length === 0) throw emptyArray('tools');
+    if (tools.length > MAX_TOOLS) {
+      throw invalid(`Invalid 'tools': array too long. Expected an array with maximum length ${MAX_TOOLS}, but got an array with length ${tools.length} instead.`,
+        'tools', 'array_above_max_length');
+    }
+    tools.forEach((t, i) => {
+      const at = `tools[${i}]`;
+      if (!isObj(t)) throw invalidType(at, 'an object', t);
+      if (t.type === undefined) throw missing(`${at}.type`);
+      if (t.type !== 'function' && t.type !== 'custom') throw invalidValue(`${at}.type`, t.type, ['function', 'custom']);
+      if (t.type === 'custom') throw invalid(`${at}: custom tools are not supported by the mock.`, `${at}.type`);
+      if (t.function === undefined) throw missing(`${at}.function`);
+      validateFunctionDefinition(t.function, `${at}.function`);
+    });
+  }
+  const declared = (name) => tools.some((t) => t.function.name === name);
+  const undeclared = (name) =>
+    invalid(`Invalid value for 'function_call': no function named '${name}' was specified in the 'functions' parameter.`, 'function_call');
+  const tc = body.tool_choice;
+  if (given(tc)) {
+    if (typeof tc === 'string') {
+      if (!['none', 'auto', 'required'].includes(tc)) throw invalidValue('tool_choice', tc, ['none', 'auto', 'required']);
+    } else if (!isObj(tc)) {
+      throw invalidType('tool_choice', "one of one of 'none', 'auto', or 'required' or object", tc);
+    }
+    if (!given(tools)) {
+      throw invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", 'tool_choice');
+    }
+    if (isObj(tc) && tc.type === 'allowed_tools') {
+      const a = tc.allowed_tools;
+      if (a === undefined) throw missing('tool_choice.allowed_tools');
+      if (!isObj(a)) throw invalidType('tool_choice.allowed_tools', 'an object', a);
+      if (a.mode === undefined) throw missing('tool_choice.allowed_tools.mode');
+      if (a.mode !== 'auto' && a.mode !== 'required') throw invalidValue('tool_choice.allowed_tools.mode', a.mode, ['auto', 'required']);
+      if (a.tools === undefined) throw missing('tool_choice.allowed_tools.tools');
+      if (!Array.isArray(a.tools)) throw invalidType('tool_choice.allowed_tools.tools', 'an array of objects', a.tools);
+      if (a.tools.length === 0) throw emptyArray('tool_choice.allowed_tools.tools');
+      a.tools.forEach((t, k) => {
+        const at = `tool_choice.allowed_tools.tools[${k}]`;
+        if (!isObj(t) || t.type !== 'function') throw invalid(`${at}: only function tools are supported by the mock.`, at);
+        if (!isObj(t.function) || t.function.name === undefined) throw missing(`${at}.function.name`);
+        if (!declared(t.function.name)) throw undeclared(t.function.name);
+      });
+    } else if (isObj(tc) && tc.type === 'custom') {
+      throw invalid('tool_choice: custom tools are not supported by the mock.', 'tool_choice.type');
+    } else if (isObj(tc)) {
+      if (tc.function === undefined) throw missing('tool_choice.function');
+      if (!isObj(tc.function)) throw invalidType('tool_choice.function', 'an object', tc.function);
+      if (tc.function.name === undefined) throw missing('tool_choice.function.name');
+      if (typeof tc.function.name !== 'string') throw invalidType('tool_choice.function.name', 'a string', tc.function.name);
+      if (!declared(tc.function.name)) throw undeclared(tc.function.name);
+    }
+  }
+  const ptc = body.parallel_tool_calls;
+  if (given(ptc)) {
+    if (typeof ptc !== 'boolean') throw invalidType('parallel_tool_calls', 'a boolean', ptc);
+    if (!given(tools)) {
+      throw invalid("Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.",
+        'parallel_tool_calls');
+    }
+  }
+}
+
+/**
+ * Tool messages answer the assistant message with `tool_calls` right before them (tool messages
+ * between), one per call id; every call is answered before the next other message or the end.
+ */
+function validateToolSequence(messages) {
+  let calls = null; // the ids of the last assistant message's tool_calls, while tool messages follow
+  let pending = new Set();
+  let owner = -1;
+  const checkAnswered = () => {
+    if (pending.size > 0) {
+      throw invalid(`An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...pending].join(', ')}`,
+        `messages.[${owner}].role`);
+    }
+  };
+  messages.forEach((m, i) => {
+    if (m.role === 'tool') {
+      if (calls === null) {
+        throw invalid("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+          `messages.[${i}].role`);
+      }
+      if (!calls.has(m.tool_call_id)) {
+        throw invalid(`Invalid parameter: 'tool_call_id' of '${m.tool_call_id}' not found in 'tool_calls' of previous message.`,
+          `messages.[${i}].tool_call_id`);
+      }
+      pending.delete(m.tool_call_id);
+      return;
+    }
+    checkAnswered();
+    const own = m.role === 'assistant' && Array.isArray(m.tool_calls) ? m.tool_calls.map((c) => c.id) : [];
+    calls = own.length ? new Set(own) : null;
+    pending = new Set(own);
+    owner = i;
+  });
+  checkAnswered();
+}
+
+/**
+ * Every message has content, checked last as OpenAI does; an assistant message may stand in
+ * tool_calls, function_call, refusal or audio for it.
+ */
+function validateContentPresent(messages) {
+  messages.forEach((m, i) => {
+    if (given(m.content)) return;
+    if (m.role === 'assistant' && [m.tool_calls, m.function_call, m.refusal, m.audio].some(given)) return;
+    if (m.role === 'developer') {
+      throw m.content === undefined ? missing(`messages[${i}].content`)
+        : invalidType(`messages[${i}].content`, 'one of a string or array of objects', m.content);
+    }
+    throw invalid("Invalid value for 'content': expected a string, got null.", `messages.[${i}].content`);
+  });
 }
 
 function embeddingInputs(input) {

@@ -132,3 +132,26 @@ test('Azure errors: shapes and statuses the client decodes', T, async () => {
   assert.equal(invalid.status, 400);
   assert.equal(invalid.json.error.param, 'messages');
 });
+
+test('AzureOpenAI tool calls: whole and streamed (alphabetical members), assembled by the SDK into the same calls', T, async () => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object',
+    properties: { city: { type: 'string' } }, required: ['city'] } } }];
+  const body = { model: 'gpt-4o', ...msg('Weather? [mock:tool_calls=2]'), tools, tool_choice: 'required' };
+  const c = await client.chat.completions.create(body);
+  assert.equal(c.choices[0].finish_reason, 'tool_calls');
+  assert.equal(c.choices[0].message.content, null);
+  assert.deepEqual(c.choices[0].message.tool_calls.map((t) => t.function), [{ arguments: '{"city":"mock"}', name: 'get_weather' },
+    { arguments: '{"city":"mock"}', name: 'get_weather' }]);
+  const whole = await raw(`/openai/deployments/gpt-4o/chat/completions?api-version=${API_VERSION}`, body);
+  assert.deepEqual(Object.keys(whole.json.choices[0].message), ['annotations', 'content', 'refusal', 'role', 'tool_calls']);
+  assert.deepEqual(Object.keys(whole.json.choices[0].message.tool_calls[0]), ['function', 'id', 'type']);
+  const final = await client.chat.completions.stream(body).finalChatCompletion();
+  assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  assert.deepEqual(final.choices[0].message.tool_calls, c.choices[0].message.tool_calls);
+  const r = await stream(mock.port, { path: `/openai/deployments/gpt-4o/chat/completions?api-version=${API_VERSION}`,
+    headers: { 'api-key': mock.apiKey }, body: { ...body, stream: true } });
+  const first = JSON.parse(sseData(r.raw)[1]).choices[0];
+  assert.deepEqual(Object.keys(first.delta), ['content', 'refusal', 'role', 'tool_calls']);
+  assert.deepEqual(Object.keys(first.delta.tool_calls[0]), ['function', 'id', 'index', 'type']);
+  assert.deepEqual(first.content_filter_results, {});
+});
