@@ -4,8 +4,11 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 
 #include <array>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 
 namespace llmgw::core {
@@ -244,6 +247,59 @@ void erase_field(std::string& text, const JsonField& f) {
     }
   }
   text.erase(begin, end - begin);
+}
+
+bool append_json(std::string& out, const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null: out += "null"; return true;
+    case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; return true;
+    case boost::json::kind::int64: out += std::to_string(v.get_int64()); return true;
+    case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); return true;
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      if (!std::isfinite(d)) {
+        return false;
+      }
+      std::array<char, 32> buf{};
+      const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+      out.append(buf.data(), r.ptr);
+      return true;
+    }
+    case boost::json::kind::string: append_json_string(out, v.get_string()); return true;
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        if (!append_json(out, e)) {
+          return false;
+        }
+      }
+      out += ']';
+      return true;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) {
+          out += ',';
+        }
+        first = false;
+        append_json_string(out, kv.key());
+        out += ':';
+        if (!append_json(out, kv.value())) {
+          return false;
+        }
+      }
+      out += '}';
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace llmgw::core

@@ -3,6 +3,8 @@
 /// locator for top-level fields that returns spans into the original bytes, and string
 /// escaping. The proxy parses only what it needs and forwards the original bytes.
 
+#include <boost/json/fwd.hpp>
+
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -13,6 +15,11 @@ namespace llmgw::core {
 
 /// Appends `s` as a JSON string literal (quotes included). `s` must be UTF-8.
 void append_json_string(std::string& out, std::string_view s);
+
+/// Appends `v` as compact JSON, numbers in their shortest round-trip form ("0.25", where
+/// Boost's serializer writes "2.5E-1"). Returns false, `out` partly written, when `v` holds a
+/// number JSON cannot carry (infinite or NaN: Boost's parser makes `1e400` infinite).
+bool append_json(std::string& out, const boost::json::value& v);
 
 /// Kinds of a located JSON value, from its first byte.
 enum class JsonKind : unsigned char { Missing, Object, Array, String, Number, Bool, Null };

@@ -48,62 +48,6 @@ std::optional<json::value> parse(std::string_view text, std::size_t max_depth) {
   return v;
 }
 
-/// Compact JSON of `v`. Numbers are written shortest-round-trip (Boost.JSON's own serializer
-/// writes 0.7 as 7E-1 and an overflowing literal as Infinity, which is not JSON); false for a
-/// non-finite number.
-bool append_value(std::string& out, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: out += "null"; return true;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; return true;
-    case json::kind::int64: out += std::to_string(v.get_int64()); return true;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); return true;
-    case json::kind::double_: {
-      const double d = v.get_double();
-      if (!std::isfinite(d)) {
-        return false;
-      }
-      std::array<char, 32> buf{};
-      const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), d);
-      out.append(buf.data(), r.ptr);
-      return true;
-    }
-    case json::kind::string: core::append_json_string(out, v.get_string()); return true;
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& e : v.get_array()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        if (!append_value(out, e)) {
-          return false;
-        }
-      }
-      out += ']';
-      return true;
-    }
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& kv : v.get_object()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        core::append_json_string(out, kv.key());
-        out += ':';
-        if (!append_value(out, kv.value())) {
-          return false;
-        }
-      }
-      out += '}';
-      return true;
-    }
-  }
-  return false;
-}
-
 const json::value* get(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v != nullptr && !v->is_null() ? v : nullptr;
@@ -317,7 +261,7 @@ class ChatRequest {
       req["stream"] = true;
     }
     body.clear();
-    if (!append_value(body, req)) {
+    if (!core::append_json(body, req)) {
       return refuse("The request holds a number out of range.", "");
     }
     return std::nullopt;
@@ -935,7 +879,7 @@ bool chat_answer(const CallInput& in, std::string_view body, std::string& out, A
       std::string args;
       if (input == nullptr) {
         args = "{}";
-      } else if (!append_value(args, *input)) {
+      } else if (!core::append_json(args, *input)) {
         return false;
       }
       calls += tool_index++ == 0 ? "" : ",";

@@ -68,62 +68,11 @@ void append_number(std::string& out, double d) {
   out.append(buf.data(), r.ptr);
 }
 
-/// Compact JSON of `v` (Boost's serializer writes doubles as "1E-1"; this writes "0.1").
-void append_json(std::string& out, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      out += "null";
-      break;
-    case json::kind::bool_:
-      out += v.get_bool() ? "true" : "false";
-      break;
-    case json::kind::int64:
-      out += std::to_string(v.get_int64());
-      break;
-    case json::kind::uint64:
-      out += std::to_string(v.get_uint64());
-      break;
-    case json::kind::double_:
-      append_number(out, v.get_double());
-      break;
-    case json::kind::string:
-      core::append_json_string(out, v.get_string());
-      break;
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& e : v.get_array()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        append_json(out, e);
-      }
-      out += ']';
-      break;
-    }
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& kv : v.get_object()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        core::append_json_string(out, kv.key());
-        out += ':';
-        append_json(out, kv.value());
-      }
-      out += '}';
-      break;
-    }
-  }
-}
-
+/// Compact JSON of a value parsed from a provider's answer; "{}" for one with a number JSON
+/// cannot carry.
 std::string to_json(const json::value& v) {
   std::string s;
-  append_json(s, v);
-  return s;
+  return core::append_json(s, v) ? s : std::string("{}");
 }
 
 std::optional<double> as_number(const json::value& v) {
@@ -156,6 +105,8 @@ std::optional<std::int64_t> as_int(const json::value& v) {
 Refusal refuse(std::string message, std::string param) {
   return Refusal{std::move(message), std::move(param), core::Errc::BadRequest};
 }
+
+Refusal out_of_range() { return refuse("The request holds a number out of range.", ""); }
 
 /// A JSON Schema as Gemini's `*JsonSchema` fields take it: the top-level `$schema` dropped.
 json::value clean_schema(const json::value& schema) {
@@ -1220,7 +1171,9 @@ std::optional<Refusal> build_generate_request(std::string_view openai_body,
     return r;
   }
   out.clear();
-  append_json(out, req);
+  if (!core::append_json(out, req)) {
+    return out_of_range();
+  }
   return std::nullopt;
 }
 
@@ -1423,7 +1376,9 @@ std::optional<Refusal> build_gemini_embed_request(std::string_view openai_body,
   };
   out.clear();
   if (!batch) {
-    append_json(out, request(inputs.front(), false));
+    if (!core::append_json(out, request(inputs.front(), false))) {
+      return out_of_range();
+    }
     return std::nullopt;
   }
   json::array requests;
@@ -1432,7 +1387,9 @@ std::optional<Refusal> build_gemini_embed_request(std::string_view openai_body,
   }
   json::object req;
   req["requests"] = std::move(requests);
-  append_json(out, req);
+  if (!core::append_json(out, req)) {
+    return out_of_range();
+  }
   return std::nullopt;
 }
 
@@ -1500,7 +1457,9 @@ std::optional<Refusal> build_vertex_embed_request(std::string_view openai_body, 
     req["parameters"] = std::move(params);
   }
   out.clear();
-  append_json(out, req);
+  if (!core::append_json(out, req)) {
+    return out_of_range();
+  }
   return std::nullopt;
 }
 

@@ -57,55 +57,9 @@ void append_usage(std::string& out, const pricing::TokenUsage& u) {
   out += '}';
 }
 
-void append_json(std::string& out, const boost::json::value& v) {
-  switch (v.kind()) {
-    case boost::json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& member : v.get_object()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        core::append_json_string(out, member.key());
-        out += ':';
-        append_json(out, member.value());
-      }
-      out += '}';
-      break;
-    }
-    case boost::json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& element : v.get_array()) {
-        if (!first) {
-          out += ',';
-        }
-        first = false;
-        append_json(out, element);
-      }
-      out += ']';
-      break;
-    }
-    case boost::json::kind::string: core::append_json_string(out, v.get_string()); break;
-    case boost::json::kind::int64: out += std::to_string(v.get_int64()); break;
-    case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); break;
-    case boost::json::kind::double_: {
-      // Shortest round-trip form ("0.25", not Boost's "2.5E-1"); a parsed number is finite.
-      std::array<char, 32> buf{};
-      const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v.get_double());
-      out.append(buf.data(), r.ptr);
-      break;
-    }
-    case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case boost::json::kind::null: out += "null"; break;
-  }
-}
-
 std::string to_json(const boost::json::value& v) {
   std::string out;
-  append_json(out, v);
-  return out;
+  return core::append_json(out, v) ? out : std::string("{}");
 }
 
 }  // namespace messages_detail

@@ -25,9 +25,8 @@ std::string_view stop_reason(std::string_view finish_reason) noexcept;
 /// as Anthropic counts thinking).
 void append_usage(std::string& out, const pricing::TokenUsage& u);
 
-/// Writes `v` as compact JSON, numbers in their shortest round-trip form (Boost's serializer
-/// writes 0.25 as 2.5E-1: valid, but the model would see it in its tool-call history).
-void append_json(std::string& out, const boost::json::value& v);
+/// `v` as compact JSON (core::append_json: shortest numbers, which the model sees in its
+/// tool-call history); "{}" for a value holding a number JSON cannot carry.
 std::string to_json(const boost::json::value& v);
 
 /// The string member `key` of `o`; empty if absent or not a string.

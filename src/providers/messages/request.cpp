@@ -911,7 +911,9 @@ std::optional<Refusal> messages_to_chat(std::string_view body, std::string_view 
     }
   }
   out.clear();
-  messages_detail::append_json(out, chat);
+  if (!core::append_json(out, chat)) {
+    return Refusal{"The request holds a number out of range.", ""};
+  }
   return std::nullopt;
 }
 

@@ -1,5 +1,6 @@
 #include "core/json.hpp"
 
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -103,3 +104,17 @@ TEST(JsonStringValue, DecodesEscapes) {
 
 }  // namespace
 }  // namespace llmgw::core
+
+TEST(AppendJson, WritesCompactJsonWithShortestNumbers) {
+  const auto v = boost::json::parse(R"({"a":[0.25,1e-7,-3,18446744073709551615],"b":"x\"y",)"
+                                    R"("c":null,"d":true,"e":{}})");
+  std::string out;
+  ASSERT_TRUE(llmgw::core::append_json(out, v));
+  EXPECT_EQ(out, R"({"a":[0.25,1e-07,-3,18446744073709551615],"b":"x\"y","c":null,"d":true,"e":{}})");
+  EXPECT_EQ(boost::json::parse(out), v);
+}
+
+TEST(AppendJson, RefusesANumberJsonCannotCarry) {
+  std::string out;
+  EXPECT_FALSE(llmgw::core::append_json(out, boost::json::parse(R"({"t":[1e400]})")));
+}
