@@ -2,6 +2,9 @@
 
 #include "core/json.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace llmgw::providers {
 
 namespace {
@@ -67,6 +70,35 @@ std::size_t next_sse_event(std::string_view in, SseEvent& ev) {
       ev.name = value;
     }
   }
+}
+
+std::optional<DataUrl> parse_data_url(std::string_view url) noexcept {
+  const auto iequal = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  constexpr std::string_view kScheme = "data:";
+  constexpr std::string_view kBase64 = ";base64";
+  if (url.size() < kScheme.size() || !iequal(url.substr(0, kScheme.size()), kScheme)) {
+    return std::nullopt;
+  }
+  const std::size_t comma = url.find(',');
+  if (comma == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view meta = url.substr(kScheme.size(), comma - kScheme.size());
+  if (meta.size() < kBase64.size() ||
+      !iequal(meta.substr(meta.size() - kBase64.size()), kBase64)) {
+    return std::nullopt;
+  }
+  DataUrl d{meta.substr(0, meta.find(';')), url.substr(comma + 1)};
+  if (d.mime.empty() || d.data.empty()) {
+    return std::nullopt;
+  }
+  return d;
 }
 
 void append_openai_usage(std::string& out, const pricing::TokenUsage& u) {

@@ -1,11 +1,12 @@
 #pragma once
 /// What the translated providers share: reading Server-Sent Events (any line ending: Gemini
-/// frames with CRLF), writing OpenAI `chat.completion.chunk` events, and OpenAI's usage
-/// object from normalised usage.
+/// frames with CRLF), writing OpenAI `chat.completion.chunk` events, OpenAI's usage object
+/// from normalised usage, and reading the base64 data URLs of image parts.
 
 #include "pricing/usage.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,14 @@ struct SseEvent {
 /// "\r\n" or "\r") into `ev`. Returns the bytes it spans, or 0 if `in` holds no complete
 /// event yet. An event with neither name nor data (a keep-alive blank line) is returned too.
 std::size_t next_sse_event(std::string_view in, SseEvent& ev);
+
+/// A base64 data URL, `data:<mime>[;params];base64,<data>` (scheme and `;base64` in any
+/// case, RFC 2397): its MIME type without parameters and its data, both non-empty.
+struct DataUrl {
+  std::string_view mime;
+  std::string_view data;
+};
+std::optional<DataUrl> parse_data_url(std::string_view url) noexcept;
 
 /// OpenAI's usage object from normalised usage: prompt_tokens (all prompt-side tokens),
 /// completion_tokens (reasoning included), total_tokens, prompt_tokens_details.cached_tokens,

@@ -604,14 +604,11 @@ class ChatRequest {
 
   /// A data URL "data:<media type>;base64,<data>" into a base64 source.
   static std::optional<json::object> data_url_source(std::string_view url) {
-    constexpr std::string_view kMarker = ";base64,";
-    const std::size_t marker = url.find(kMarker);
-    if (!url.starts_with("data:") || marker == std::string_view::npos || marker <= 5) {
+    const auto d = parse_data_url(url);
+    if (!d) {
       return std::nullopt;
     }
-    return json::object{{"type", "base64"},
-                        {"media_type", url.substr(5, marker - 5)},
-                        {"data", url.substr(marker + kMarker.size())}};
+    return json::object{{"type", "base64"}, {"media_type", d->mime}, {"data", d->data}};
   }
 
   static std::optional<Refusal> user_content(const json::value* content, const std::string& at,

@@ -81,24 +81,19 @@ std::string_view image_format(std::string_view name) noexcept {
 std::optional<Refusal> image_block(std::string_view url, const std::string& param,
                                    json::array& blocks) {
   if (istarts_with(url, "data:")) {
-    const std::size_t comma = url.find(',');
-    const std::string_view meta = url.substr(5, comma == std::string_view::npos ? 0 : comma - 5);
-    static constexpr std::string_view kBase64 = ";base64";
-    const std::string_view mime = meta.substr(0, meta.find(';'));
-    const std::string_view format = image_format(mime);
-    if (comma == std::string_view::npos || meta.size() < kBase64.size() ||
-        !iequals(meta.substr(meta.size() - kBase64.size()), kBase64) ||
-        comma + 1 == url.size()) {
+    const auto d = parse_data_url(url);
+    if (!d) {
       return Refusal{"Invalid image data URL: expected data:image/<format>;base64,<data>.", param};
     }
+    const std::string_view format = image_format(d->mime);
     if (format.empty()) {
-      return Refusal{"Image type '" + std::string(mime) +
+      return Refusal{"Image type '" + std::string(d->mime) +
                          "' is not supported by Bedrock: use png, jpeg, gif or webp.",
                      param};
     }
     blocks.push_back(json::object{
-        {"image", json::object{{"format", format},
-                               {"source", json::object{{"bytes", url.substr(comma + 1)}}}}}});
+        {"image",
+         json::object{{"format", format}, {"source", json::object{{"bytes", d->data}}}}}});
     return std::nullopt;
   }
   if (istarts_with(url, "s3://")) {

@@ -125,25 +125,6 @@ json::value clean_schema(const json::value& schema) {
 // ------------------------------------------------------------------------------------------
 // Request: content parts
 
-/// `data:<mime>[;params];base64,<data>` → mime and data; false if not a base64 data URL.
-bool parse_data_url(std::string_view url, std::string_view& mime, std::string_view& data) {
-  if (url.substr(0, 5) != "data:") {
-    return false;
-  }
-  const std::size_t comma = url.find(',');
-  if (comma == std::string_view::npos) {
-    return false;
-  }
-  const std::string_view meta = url.substr(5, comma - 5);
-  data = url.substr(comma + 1);
-  constexpr std::string_view kBase64 = ";base64";
-  if (meta.size() < kBase64.size() || meta.substr(meta.size() - kBase64.size()) != kBase64) {
-    return false;
-  }
-  mime = meta.substr(0, meta.find(';'));
-  return !mime.empty() && !data.empty();
-}
-
 /// The MIME type of a URL's file, from its extension; image/jpeg when unknown (the part
 /// came as an image_url).
 std::string_view guess_mime(std::string_view url) {
@@ -236,10 +217,8 @@ std::optional<Refusal> user_parts(const json::value& content, const std::string&
         return refuse("Invalid '" + pat + ".image_url.url': expected a URL.",
                       pat + ".image_url.url");
       }
-      std::string_view mime;
-      std::string_view data;
-      if (parse_data_url(url, mime, data)) {
-        parts.push_back(inline_part(mime, data));
+      if (const auto d = parse_data_url(url)) {
+        parts.push_back(inline_part(d->mime, d->data));
       } else if (url.substr(0, 5) == "data:") {
         return refuse("Invalid '" + pat + ".image_url.url': a data URL must be base64-encoded.",
                       pat + ".image_url.url");
@@ -262,16 +241,16 @@ std::optional<Refusal> user_parts(const json::value& content, const std::string&
       parts.push_back(inline_part(mime, string_member(ia->get_object(), "data")));
     } else if (type == "file") {
       const json::value* f = po.if_contains("file");
-      std::string_view mime;
-      std::string_view data;
-      if (f == nullptr || !f->is_object() ||
-          !parse_data_url(string_member(f->get_object(), "file_data"), mime, data)) {
+      const auto d = f != nullptr && f->is_object()
+                         ? parse_data_url(string_member(f->get_object(), "file_data"))
+                         : std::nullopt;
+      if (!d) {
         return refuse("Invalid '" + pat +
                           ".file': this provider takes files as base64 data URLs in file_data "
                           "(file_id is not supported).",
                       pat + ".file");
       }
-      parts.push_back(inline_part(mime, data));
+      parts.push_back(inline_part(d->mime, d->data));
     } else {
       return refuse("Invalid '" + pat + ".type': content parts of type '" + std::string(type) +
                         "' are not supported by this provider.",

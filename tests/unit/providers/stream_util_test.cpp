@@ -102,5 +102,21 @@ TEST(ProviderErrors, RenderInEitherFormat) {
             "\"code\":null}}\n\n");
 }
 
+TEST(DataUrl, ReadsBase64DataUrlsOnly) {
+  auto d = parse_data_url("data:image/png;base64,iVBORw0KGgo=");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->mime, "image/png");
+  EXPECT_EQ(d->data, "iVBORw0KGgo=");
+  d = parse_data_url("DATA:image/jpeg;name=a.jpg;BASE64,/9j/");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->mime, "image/jpeg");
+  EXPECT_EQ(d->data, "/9j/");
+  EXPECT_FALSE(parse_data_url("data:image/png,rawbytes"));
+  EXPECT_FALSE(parse_data_url("data:;base64,AAAA"));
+  EXPECT_FALSE(parse_data_url("data:image/png;base64,"));
+  EXPECT_FALSE(parse_data_url("https://example.com/a.png"));
+  EXPECT_FALSE(parse_data_url("data:image/png;base64"));
+}
+
 }  // namespace
 }  // namespace llmgw::providers
