@@ -162,6 +162,11 @@ class Adapter {
   [[nodiscard]] virtual ProviderError translate_error(unsigned status, std::string_view body,
                                                       std::string_view retry_after) const = 0;
 
+  /// Whether the call is priced by the model the answer names (Answer::model,
+  /// StreamTranslator::model), when the route sets no price list itself: Azure names the model
+  /// behind a deployment whose own name no price list knows.
+  [[nodiscard]] virtual bool prices_by_reported_model() const noexcept { return false; }
+
   /// Whether a status-400+ answer of this provider passes to an OpenAI-format client as it
   /// is (status, JSON body): true only for providers that answer in OpenAI's error shape.
   [[nodiscard]] virtual bool errors_pass_through(Format) const noexcept { return false; }

@@ -125,6 +125,8 @@ class OpenAIAdapter final : public Adapter {
     return openai_error_to_provider_error(status, body, retry_after);
   }
 
+  bool prices_by_reported_model() const noexcept override { return flavor_ == Flavor::Azure; }
+
   bool errors_pass_through(Format f) const noexcept override {
     return f != Format::AnthropicMessages;
   }

@@ -146,14 +146,15 @@ asio::awaitable<std::string> refresh_credential(std::shared_ptr<const providers:
   co_return error;
 }
 
-/// Azure prices by the model behind the deployment, as the answer names it, unless the
-/// model sets its price list itself.
+/// A provider that names the model behind its answer (Azure's deployments) is priced by it,
+/// unless the model sets its price list itself.
 void price_by_reported_model(Proxy::Call& call, std::string_view reported) {
+  const catalog::Provider& provider = *call.route->provider;
   if (reported.empty() || call.route->pricing_explicit ||
-      call.route->provider->type != core::ProviderType::Azure) {
+      !provider.adapter->prices_by_reported_model()) {
     return;
   }
-  if (auto p = call.snapshot->resolve_pricing(core::ProviderType::Azure, reported)) {
+  if (auto p = call.snapshot->resolve_pricing(provider.type, reported)) {
     call.pricing = p.get();
   }
 }
