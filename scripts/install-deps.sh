@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl jq procps iproute2 nginx wrk sqlite3 nghttp2-client util-linux postgresql redis-server
+  curl jq procps iproute2 nginx wrk sqlite3 nghttp2-client util-linux postgresql redis-server prometheus
 )
 
 pkgs=("${build_pkgs[@]}")
