@@ -6,9 +6,8 @@
 #include <boost/url/pct_string_view.hpp>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 
@@ -21,12 +20,70 @@ constexpr char kHexUpper[] = "0123456789ABCDEF";
 
 using Digest = std::array<unsigned char, 32>;
 
+/// SHA-256 through one digest fetched once and a context per thread: OpenSSL 3's one-shot
+/// SHA256() and HMAC() look the algorithm up on every call (a lock and string compares),
+/// which cost more than hashing a request body.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {}
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  static Sha256& local() {
+    thread_local Sha256 h;
+    return h;
+  }
+  void init() { EVP_DigestInit_ex2(ctx_, md(), nullptr); }
+  void update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+  void update(const unsigned char* data, std::size_t n) { EVP_DigestUpdate(ctx_, data, n); }
+  Digest final() {
+    Digest out{};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, out.data(), &len);
+    return out;
+  }
+
+ private:
+  static const EVP_MD* md() {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md;
+  }
+  EVP_MD_CTX* ctx_;
+};
+
+Digest sha256(std::string_view data) {
+  Sha256& h = Sha256::local();
+  h.init();
+  h.update(data);
+  return h.final();
+}
+
+/// HMAC-SHA256 (RFC 2104) over the digest above.
 Digest hmac(std::string_view key, std::string_view data) {
-  Digest out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
-  return out;
+  constexpr std::size_t kBlock = 64;
+  std::array<unsigned char, kBlock> pad{};
+  if (key.size() > kBlock) {
+    const Digest k = sha256(key);
+    std::copy(k.begin(), k.end(), pad.begin());
+  } else {
+    std::copy(key.begin(), key.end(), pad.begin());
+  }
+  Sha256& h = Sha256::local();
+  for (auto& b : pad) {
+    b ^= 0x36;
+  }
+  h.init();
+  h.update(pad.data(), pad.size());
+  h.update(data);
+  const Digest inner = h.final();
+  for (auto& b : pad) {
+    b ^= 0x36 ^ 0x5c;
+  }
+  h.init();
+  h.update(pad.data(), pad.size());
+  h.update(inner.data(), inner.size());
+  return h.final();
 }
 
 std::string_view view(const Digest& d) {
@@ -159,14 +216,27 @@ std::string aws_uri_encode(std::string_view s, bool keep_slash) {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-  Digest d{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
-  return core::to_hex(d);
+std::string sha256_hex(std::string_view data) { return core::to_hex(sha256(data)); }
+
+bool SigningKeyCache::find(std::string_view date, Key& key) const {
+  const std::lock_guard lock(mu_);
+  if (date.size() != sizeof date_ || !std::equal(date.begin(), date.end(), date_)) {
+    return false;
+  }
+  key = key_;
+  return true;
+}
+
+void SigningKeyCache::store(std::string_view date, const Key& key) {
+  const std::lock_guard lock(mu_);
+  if (date.size() == sizeof date_) {
+    std::copy(date.begin(), date.end(), date_);
+    key_ = key;
+  }
 }
 
 SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
-                       const SigV4Options& opt) {
+                       const SigV4Options& opt, SigningKeyCache* cache) {
   SigV4Signature sig;
   const std::string date_time = amz_date(opt.unix_seconds);
   const std::string date = date_time.substr(0, 8);
@@ -237,10 +307,16 @@ SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
   sts += '\n';
   sts += sha256_hex(cr);
 
-  const Digest k_date = hmac("AWS4" + creds.secret_access_key, date);
-  const Digest k_region = hmac(view(k_date), opt.region);
-  const Digest k_service = hmac(view(k_region), opt.service);
-  const Digest k_signing = hmac(view(k_service), "aws4_request");
+  Digest k_signing{};
+  if (cache == nullptr || !cache->find(date, k_signing)) {
+    const Digest k_date = hmac("AWS4" + creds.secret_access_key, date);
+    const Digest k_region = hmac(view(k_date), opt.region);
+    const Digest k_service = hmac(view(k_region), opt.service);
+    k_signing = hmac(view(k_service), "aws4_request");
+    if (cache != nullptr) {
+      cache->store(date, k_signing);
+    }
+  }
   const Digest s = hmac(view(k_signing), sts);
   sig.signature = core::to_hex(s);
 

@@ -9,7 +9,9 @@
 /// segments and empty segments, which S3 must not have done). Query parameters are decoded
 /// and re-encoded with RFC 3986's unreserved set, sorted by name then value.
 
+#include <array>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,9 +60,27 @@ struct SigV4Signature {
   std::vector<std::pair<std::string, std::string>> added_headers;
 };
 
-/// Signs `req`. Pure: the time comes from `opt.unix_seconds`.
+/// The signing key of one day (four HMACs derived from the secret, the date, the region and
+/// the service), kept by a signer that signs many requests with the same credentials, region
+/// and service: the key changes once a day, so the derivation runs once a day instead of on
+/// every request. The lock is held only to copy 32 bytes.
+class SigningKeyCache {
+ public:
+  using Key = std::array<unsigned char, 32>;
+  /// The cached key for `date` ("20150830"), or false.
+  bool find(std::string_view date, Key& key) const;
+  void store(std::string_view date, const Key& key);
+
+ private:
+  mutable std::mutex mu_;
+  char date_[8] = {};
+  Key key_{};
+};
+
+/// Signs `req`. Pure but for `cache` (optional; one per credentials, region and service): the
+/// time comes from `opt.unix_seconds`.
 SigV4Signature sign_v4(const SigV4Request& req, const AwsCredentials& creds,
-                       const SigV4Options& opt);
+                       const SigV4Options& opt, SigningKeyCache* cache = nullptr);
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters (A-Z a-z 0-9 - . _ ~),
 /// as SigV4 canonical forms use it; `keep_slash` leaves '/' as is.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace llmgw::providers {
 
@@ -12,22 +13,27 @@ namespace {
 /// The end of the line starting at `pos` and the start of the next, or npos if the line is
 /// not complete. A "\r" at the very end may be the first half of "\r\n": incomplete.
 bool line_at(std::string_view in, std::size_t pos, std::size_t& end, std::size_t& next) {
-  for (std::size_t i = pos; i < in.size(); ++i) {
-    if (in[i] == '\n') {
-      end = i;
-      next = i + 1;
-      return true;
+  // memchr for the "\n" that ends most lines, then for a lone "\r" before it.
+  const char* base = in.data();
+  const std::size_t left = in.size() - pos;
+  const void* lf = std::memchr(base + pos, '\n', left);
+  const std::size_t limit = lf != nullptr ? static_cast<const char*>(lf) - base : in.size();
+  const void* cr = std::memchr(base + pos, '\r', limit - pos);
+  if (cr != nullptr) {
+    const std::size_t i = static_cast<const char*>(cr) - base;
+    if (i + 1 == in.size()) {
+      return false;
     }
-    if (in[i] == '\r') {
-      if (i + 1 == in.size()) {
-        return false;
-      }
-      end = i;
-      next = in[i + 1] == '\n' ? i + 2 : i + 1;
-      return true;
-    }
+    end = i;
+    next = in[i + 1] == '\n' ? i + 2 : i + 1;
+    return true;
   }
-  return false;
+  if (lf == nullptr) {
+    return false;
+  }
+  end = limit;
+  next = limit + 1;
+  return true;
 }
 
 }  // namespace
@@ -122,15 +128,23 @@ void append_openai_usage(std::string& out, const pricing::TokenUsage& u) {
   out += "}}";
 }
 
+void ChunkWriter::make_prefix() {
+  prefix_ = R"(data: {"id":)";
+  core::append_json_string(prefix_, id_);
+  prefix_ += R"(,"object":"chat.completion.chunk","created":)";
+  prefix_ += std::to_string(created_);
+  prefix_ += R"(,"model":)";
+  core::append_json_string(prefix_, model_);
+}
+
 void ChunkWriter::open(std::string& out, int choice) {
-  out += R"(data: {"id":)";
-  core::append_json_string(out, id_);
-  out += R"(,"object":"chat.completion.chunk","created":)";
-  out += std::to_string(created_);
-  out += R"(,"model":)";
-  core::append_json_string(out, model_);
+  out += prefix_;
   out += R"(,"choices":[{"index":)";
-  out += std::to_string(choice);
+  if (choice >= 0 && choice < 10) {
+    out += static_cast<char>('0' + choice);
+  } else {
+    out += std::to_string(choice);
+  }
   out += ",";
 }
 
@@ -150,10 +164,26 @@ void ChunkWriter::content(std::string& out, std::string_view text, int choice) {
   close(out);
 }
 
+void ChunkWriter::content(std::string& out, JsonLiteral text, int choice) {
+  open(out, choice);
+  out += R"("delta":{"content":)";
+  out += text.text;
+  out += R"(},"finish_reason":null)";
+  close(out);
+}
+
 void ChunkWriter::reasoning(std::string& out, std::string_view text, int choice) {
   open(out, choice);
   out += R"("delta":{"reasoning_content":)";
   core::append_json_string(out, text);
+  out += R"(},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::reasoning(std::string& out, JsonLiteral text, int choice) {
+  open(out, choice);
+  out += R"("delta":{"reasoning_content":)";
+  out += text.text;
   out += R"(},"finish_reason":null)";
   close(out);
 }
@@ -178,6 +208,17 @@ void ChunkWriter::tool_arguments(std::string& out, int tool_index, std::string_v
   out += std::to_string(tool_index);
   out += R"(,"function":{"arguments":)";
   core::append_json_string(out, fragment);
+  out += R"(}}]},"finish_reason":null)";
+  close(out);
+}
+
+void ChunkWriter::tool_arguments(std::string& out, int tool_index, JsonLiteral fragment,
+                                 int choice) {
+  open(out, choice);
+  out += R"("delta":{"tool_calls":[{"index":)";
+  out += std::to_string(tool_index);
+  out += R"(,"function":{"arguments":)";
+  out += fragment.text;
   out += R"(}}]},"finish_reason":null)";
   close(out);
 }

@@ -37,27 +37,41 @@ std::optional<DataUrl> parse_data_url(std::string_view url) noexcept;
 /// completion_tokens_details.reasoning_tokens.
 void append_openai_usage(std::string& out, const pricing::TokenUsage& u);
 
+/// A JSON string literal, quotes included, already valid JSON (for example a string value
+/// located in a provider's validated event): written as it is, not decoded and escaped again.
+struct JsonLiteral {
+  std::string_view text;
+};
+
 /// Writes OpenAI chat.completion.chunk events ("data: {...}\n\n") for one streamed answer.
 class ChunkWriter {
  public:
   ChunkWriter(std::string_view id, std::string_view model, std::int64_t created)
-      : id_(id), model_(model), created_(created) {}
+      : id_(id), model_(model), created_(created) {
+    make_prefix();
+  }
 
-  void set_model(std::string_view model) { model_ = model; }
+  void set_model(std::string_view model) {
+    model_ = model;
+    make_prefix();
+  }
   [[nodiscard]] const std::string& id() const noexcept { return id_; }
   [[nodiscard]] const std::string& model() const noexcept { return model_; }
 
   /// The first chunk: `delta: {role: "assistant", content: ""}`.
   void role(std::string& out, int choice = 0);
   void content(std::string& out, std::string_view text, int choice = 0);
+  void content(std::string& out, JsonLiteral text, int choice = 0);
   /// Thinking text, as `delta.reasoning_content` (the field DeepSeek and LiteLLM use).
   void reasoning(std::string& out, std::string_view text, int choice = 0);
+  void reasoning(std::string& out, JsonLiteral text, int choice = 0);
   /// A tool call begins: its index among this answer's calls, id and function name (the
   /// arguments follow in tool_arguments).
   void tool_start(std::string& out, int tool_index, std::string_view id, std::string_view name,
                   int choice = 0);
   void tool_arguments(std::string& out, int tool_index, std::string_view fragment,
                       int choice = 0);
+  void tool_arguments(std::string& out, int tool_index, JsonLiteral fragment, int choice = 0);
   void finish(std::string& out, std::string_view finish_reason, int choice = 0);
   /// The usage-only chunk (`choices: []`) OpenAI sends when include_usage is set.
   void usage(std::string& out, const pricing::TokenUsage& u);
@@ -66,10 +80,13 @@ class ChunkWriter {
  private:
   void open(std::string& out, int choice);
   void close(std::string& out);
+  /// `data: {"id":…,"model":…` up to the choices, the same in every chunk: written once.
+  void make_prefix();
 
   std::string id_;
   std::string model_;
   std::int64_t created_;
+  std::string prefix_;
 };
 
 }  // namespace llmgw::providers

@@ -3,6 +3,7 @@
 #include "core/json.hpp"
 #include "providers/stream_util.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -33,15 +34,21 @@ constexpr std::int64_t kBudgetMedium = 2048;
 constexpr std::int64_t kBudgetHigh = 4096;
 
 constexpr std::string_view kProvider = "provider type anthropic";
+/// The stack part of a call's JSON arena; larger documents continue on the heap.
+constexpr std::size_t kArenaBytes = 8192;
 
 // ---------------------------------------------------------------------------------------------
 // JSON helpers
 
-std::optional<json::value> parse(std::string_view text, std::size_t max_depth) {
+/// Parses into `sp`'s memory: the request and answer documents live for one call, so they are
+/// parsed into a monotonic arena that starts on the stack (one free at the end instead of one
+/// per string, array and object).
+std::optional<json::value> parse(std::string_view text, std::size_t max_depth,
+                                 json::storage_ptr sp = {}) {
   json::parse_options opt;
   opt.max_depth = max_depth;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, opt);
+  json::value v = json::parse(text, ec, std::move(sp), opt);
   if (ec) {
     return std::nullopt;
   }
@@ -847,7 +854,9 @@ bool passthrough_answer(std::string_view body, Answer& answer) {
 }
 
 bool chat_answer(const CallInput& in, std::string_view body, std::string& out, Answer& answer) {
-  const auto parsed = parse(body, kAnswerMaxDepth);
+  alignas(16) unsigned char arena[kArenaBytes];
+  json::monotonic_resource mr(arena, sizeof arena);
+  const auto parsed = parse(body, kAnswerMaxDepth, &mr);
   if (!parsed || !parsed->is_object()) {
     return false;
   }
@@ -1207,20 +1216,33 @@ class ChatStream final : public MessagesStream {
     if (delta.kind() != JsonKind::Object) {
       return;
     }
-    const std::string type = member_string(delta.value, "type");
+    // One pass over the delta finds its type and every value a type can carry; a string value
+    // goes to the client as the provider wrote it (validated JSON), not decoded and re-escaped.
+    static constexpr std::array<std::string_view, 4> kNames{"type", "text", "thinking",
+                                                            "partial_json"};
+    std::array<JsonField, kNames.size()> f;
+    if (!core::locate_fields(delta.value, kNames, f) || f[0].kind() != JsonKind::String) {
+      return;
+    }
+    std::string_view type = f[0].value;  // the literal, quotes included
+    std::string unescaped;
+    if (type.find('\\') != std::string_view::npos) {
+      unescaped = '"' + core::json_string_value(type).value_or(std::string()) + '"';
+      type = unescaped;
+    }
     start(out);
-    if (type == "text_delta") {
-      writer_.content(out, member_string(delta.value, "text"));
+    if (type == R"("text_delta")" && f[1].kind() == JsonKind::String) {
+      writer_.content(out, JsonLiteral{f[1].value});
       ++events_;
-    } else if (type == "thinking_delta") {
-      writer_.reasoning(out, member_string(delta.value, "thinking"));
+    } else if (type == R"("thinking_delta")" && f[2].kind() == JsonKind::String) {
+      writer_.reasoning(out, JsonLiteral{f[2].value});
       ++events_;
-    } else if (type == "input_json_delta") {
+    } else if (type == R"("input_json_delta")" && f[3].kind() == JsonKind::String &&
+               f[3].value.size() > 2) {
       const std::int64_t index = member_int(d, "index", -1);
-      const std::string fragment = member_string(delta.value, "partial_json");
       for (const auto& [block, tool] : tools_) {
-        if (block == index && !fragment.empty()) {
-          writer_.tool_arguments(out, tool, fragment);
+        if (block == index) {
+          writer_.tool_arguments(out, tool, JsonLiteral{f[3].value});
           ++events_;
           break;
         }
@@ -1248,7 +1270,9 @@ std::optional<Refusal> build_request(const CallInput& in, const MessagesOptions&
                      "model", core::Errc::BadRequest};
     case Format::OpenAIChat: break;
   }
-  const auto parsed = parse(in.body, kRequestMaxDepth);
+  alignas(16) unsigned char arena[kArenaBytes];
+  json::monotonic_resource mr(arena, sizeof arena);
+  const auto parsed = parse(in.body, kRequestMaxDepth, &mr);
   if (!parsed || !parsed->is_object()) {
     return Refusal{"The request body must be a JSON object.", ""};
   }

@@ -78,7 +78,7 @@ class BedrockAdapter final : public Adapter {
     opt.service = kService;
     opt.unix_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(in.now.time_since_epoch()).count();
-    const aws::SigV4Signature sig = aws::sign_v4(req, credentials_, opt);
+    const aws::SigV4Signature sig = aws::sign_v4(req, credentials_, opt, &signing_keys_);
     for (const auto& [name, value] : sig.added_headers) {
       append_header(out.headers, name, value);
     }
@@ -131,6 +131,7 @@ class BedrockAdapter final : public Adapter {
   aws::AwsCredentials credentials_;
   std::string api_key_;
   std::shared_ptr<const Redactor> redactor_;
+  mutable aws::SigningKeyCache signing_keys_;  ///< the day's key, shared by the I/O threads
 };
 
 std::string_view find(const std::map<std::string, std::string>& m, const std::string& key) {

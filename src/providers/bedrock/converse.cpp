@@ -3,6 +3,7 @@
 #include "core/json.hpp"
 #include "providers/stream_util.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -17,6 +18,8 @@ namespace json = boost::json;
 
 /// Bedrock's limit on a requestMetadata value (RequestMetadata in the API reference).
 constexpr std::size_t kMaxMetadataValue = 256;
+/// The stack part of a call's JSON arena; larger documents continue on the heap.
+constexpr std::size_t kArenaBytes = 8192;
 
 std::string indexed(std::string_view name, std::size_t i) {
   return std::string(name) + "[" + std::to_string(i) + "]";
@@ -542,8 +545,11 @@ std::optional<Refusal> refuse_unsupported(const json::object& req) {
 }  // namespace
 
 std::optional<Refusal> build_converse_request(std::string_view openai_body, std::string& out) {
+  // The client's document lives for this call: parsed into an arena that starts on the stack.
+  alignas(16) unsigned char arena[kArenaBytes];
+  json::monotonic_resource mr(arena, sizeof arena);
   boost::system::error_code ec;
-  const json::value v = json::parse(openai_body, ec);
+  const json::value v = json::parse(openai_body, ec, &mr);
   if (ec || !v.is_object()) {
     return Refusal{"The request body is not a JSON object.", ""};
   }
@@ -576,7 +582,11 @@ std::optional<Refusal> build_converse_request(std::string_view openai_body, std:
   if (const std::string_view user = string_member(req, "user"); fits_metadata(user)) {
     body["requestMetadata"] = json::object{{"user", user}};
   }
-  out = json::serialize(body);
+  out.clear();
+  if (!core::append_json(out, json::value(std::move(body)))) {
+    out.clear();
+    return Refusal{"The request holds a number out of range.", ""};
+  }
   return std::nullopt;
 }
 
@@ -607,8 +617,10 @@ ProviderError map_error(unsigned status, std::string message, std::string_view r
 
 bool translate_converse_answer(const CallInput& in, std::string_view body, std::string& out,
                                Answer& answer) {
+  alignas(16) unsigned char arena[kArenaBytes];
+  json::monotonic_resource mr(arena, sizeof arena);
   boost::system::error_code ec;
-  const json::value v = json::parse(body, ec);
+  const json::value v = json::parse(body, ec, &mr);
   const json::object* root = ec ? nullptr : v.if_object();
   const json::value* output = root != nullptr ? member(*root, "output") : nullptr;
   const json::value* message =

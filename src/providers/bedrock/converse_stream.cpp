@@ -2,6 +2,9 @@
 
 #include "providers/bedrock/converse.hpp"
 
+#include "core/json.hpp"
+
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -142,8 +145,14 @@ bool ConverseStreamTranslator::on_event(std::string_view type, std::string_view 
   if (!known) {
     return true;  // an event a newer Bedrock added
   }
+  if (type == "contentBlockDelta" && text_delta(payload, out)) {
+    return true;
+  }
+  // The event lives for this call: parsed into an arena on the stack.
+  alignas(16) unsigned char arena[2048];
+  json::monotonic_resource mr(arena, sizeof arena);
   boost::system::error_code ec;
-  const json::value v = json::parse(payload, ec);
+  const json::value v = json::parse(payload, ec, &mr);
   if (ec || !v.is_object()) {
     return false;
   }
@@ -206,6 +215,28 @@ bool ConverseStreamTranslator::on_event(std::string_view type, std::string_view 
     }
     maybe_done(out);
   }
+  return true;
+}
+
+bool ConverseStreamTranslator::text_delta(std::string_view payload, std::string& out) {
+  // Most of a stream's events are text deltas: read without a document (validated, then the
+  // two fields located), the text passed on as the JSON literal Bedrock wrote.
+  if (!core::validate_json(payload)) {
+    return false;
+  }
+  static constexpr std::array<std::string_view, 1> kDelta{"delta"};
+  static constexpr std::array<std::string_view, 1> kText{"text"};
+  std::array<core::JsonField, 1> delta;
+  std::array<core::JsonField, 1> text;
+  if (!core::locate_fields(payload, kDelta, delta) ||
+      delta[0].kind() != core::JsonKind::Object ||
+      !core::locate_fields(delta[0].value, kText, text) ||
+      text[0].kind() != core::JsonKind::String) {
+    return false;
+  }
+  role(out);
+  writer_.content(out, JsonLiteral{text[0].value});
+  ++events_;
   return true;
 }
 

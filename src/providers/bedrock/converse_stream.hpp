@@ -41,6 +41,9 @@ class ConverseStreamTranslator final : public StreamTranslator {
   bool on_event(std::string_view type, std::string_view payload, std::string& out);
   void fail(std::string_view type, std::string_view message, unsigned status, std::string& out);
   void unreadable(std::string_view why, std::string& out);
+  /// A contentBlockDelta carrying text, translated; false for any other (the caller reads it
+  /// as a document).
+  bool text_delta(std::string_view payload, std::string& out);
   void role(std::string& out);
   void maybe_done(std::string& out);
   /// The OpenAI tool index of content block `block`; -1 if it is no tool call.

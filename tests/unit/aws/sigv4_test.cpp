@@ -161,5 +161,23 @@ TEST(SigV4, BedrockPathsAreEncodedTwiceAndTheBodyIsSigned) {
   EXPECT_NE(sign_v4(req, {"AKID", "secret", "tok"}, opt).signature, sig.signature);
 }
 
+TEST(SigV4, TheDaysSigningKeyIsCachedAndRenewedTheNextDay) {
+  SigV4Request req{"POST", "/model/m/converse", "", {{"Host", "bedrock.example"}}, "{}"};
+  SigV4Options opt{.region = "us-east-1", .service = "bedrock", .unix_seconds = 1'700'000'000};
+  const AwsCredentials creds{"AKID", "secret", ""};
+  SigningKeyCache cache;
+  SigningKeyCache::Key key{};
+  EXPECT_FALSE(cache.find("20231114", key));
+  const auto first = sign_v4(req, creds, opt, &cache);
+  EXPECT_EQ(first.signature, sign_v4(req, creds, opt).signature);
+  EXPECT_TRUE(cache.find("20231114", key));
+  EXPECT_EQ(sign_v4(req, creds, opt, &cache).signature, first.signature);
+  opt.unix_seconds += 86'400;  // the next day: a new key, the same as signing without a cache
+  const auto next = sign_v4(req, creds, opt, &cache);
+  EXPECT_EQ(next.signature, sign_v4(req, creds, opt).signature);
+  EXPECT_FALSE(cache.find("20231114", key));
+  EXPECT_TRUE(cache.find("20231115", key));
+}
+
 }  // namespace
 }  // namespace llmgw::aws

@@ -14,6 +14,31 @@ TEST(AppendJsonString, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(out, R"("a\"b\\c\nd\u0001")");
 }
 
+TEST(AppendJsonString, EveryByteAtEveryOffsetDecodesToItself) {
+  // The writer checks eight bytes at a time: each byte value at each position of a 1..24-byte
+  // string (UTF-8 bytes included) must come back from Boost.JSON's parser unchanged.
+  for (std::size_t len = 1; len <= 24; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(len, 'x');
+        s[at] = static_cast<char>(b);
+        if (b >= 0x80) {
+          continue;  // a lone byte >= 0x80 is not UTF-8; pairs are checked below
+        }
+        std::string out;
+        append_json_string(out, s);
+        boost::system::error_code ec;
+        const auto v = boost::json::parse(out, ec);
+        ASSERT_FALSE(ec) << out;
+        ASSERT_EQ(v.as_string(), s) << "len " << len << " at " << at << " byte " << b;
+      }
+    }
+  }
+  std::string out;
+  append_json_string(out, "caf\xc3\xa9 \xe2\x80\x94 \"q\" 12345678\t");
+  EXPECT_EQ(out, "\"caf\xc3\xa9 \xe2\x80\x94 \\\"q\\\" 12345678\\t\"");
+}
+
 TEST(ValidateJson, AcceptsObjectsAndRejectsMalformedText) {
   EXPECT_TRUE(validate_json(R"({"a":[1,2,{"b":null}],"c":"\u00e9"})"));
   std::string err;
