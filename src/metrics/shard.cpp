@@ -36,20 +36,20 @@ void MoneyCell::add(core::Money m) noexcept {
   const auto old = static_cast<core::Money::URep>(lo_.load(std::memory_order_relaxed)) |
                    static_cast<core::Money::URep>(hi_.load(std::memory_order_relaxed)) << 64;
   const core::Money::URep sum = old + units;  // wraps like the signed sum would
+  // A sequence lock without fences (GCC's TSan has none): the data stores are releases, so a
+  // reader that sees either half of the new value also sees the odd sequence number before it.
   const std::uint64_t s = seq_.load(std::memory_order_relaxed);
   seq_.store(s + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  lo_.store(static_cast<std::uint64_t>(sum), std::memory_order_relaxed);
-  hi_.store(static_cast<std::uint64_t>(sum >> 64), std::memory_order_relaxed);
+  lo_.store(static_cast<std::uint64_t>(sum), std::memory_order_release);
+  hi_.store(static_cast<std::uint64_t>(sum >> 64), std::memory_order_release);
   seq_.store(s + 2, std::memory_order_release);
 }
 
 core::Money MoneyCell::load() const noexcept {
   for (;;) {
     const std::uint64_t s1 = seq_.load(std::memory_order_acquire);
-    const std::uint64_t lo = lo_.load(std::memory_order_relaxed);
-    const std::uint64_t hi = hi_.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
+    const std::uint64_t lo = lo_.load(std::memory_order_acquire);
+    const std::uint64_t hi = hi_.load(std::memory_order_acquire);
     const std::uint64_t s2 = seq_.load(std::memory_order_relaxed);
     if (s1 == s2 && (s1 & 1) == 0) {
       const auto u = static_cast<core::Money::URep>(lo) | static_cast<core::Money::URep>(hi) << 64;

@@ -180,5 +180,28 @@ TEST(MoneyCell, SumsPastSixtyFourBitsExactly) {
   EXPECT_EQ(c.load().to_string(), "20.000000000000000000000001");
 }
 
+TEST(MoneyCell, AScrapeNeverSeesATornSum) {
+  MoneyCell c;
+  // 2^64 - 1 units: nearly every add carries into the high half.
+  const auto step = core::Money::from_units(core::Money::Rep(~std::uint64_t{0}));
+  constexpr int kAdds = 200'000;
+  std::thread writer([&] {
+    for (int i = 0; i < kAdds; ++i) {
+      c.add(step);
+    }
+  });
+  core::Money::Rep last = 0;
+  for (;;) {
+    const core::Money::Rep v = c.load().units();
+    ASSERT_EQ(v % step.units(), 0);  // a torn read is not a multiple of the step
+    ASSERT_GE(v, last);
+    last = v;
+    if (v == step.units() * kAdds) {
+      break;
+    }
+  }
+  writer.join();
+}
+
 }  // namespace
 }  // namespace llmgw::metrics
