@@ -114,7 +114,9 @@ void append_seconds(std::string& out, std::uint64_t ns) {
   out.append(digits, len);
 }
 
-void append_money(std::string& out, core::Money m) { out += m.to_string(); }
+void append_money(std::string& out, core::Money m) {
+  out += m.to_string();
+}
 
 void append_double(std::string& out, double v) {
   if (std::isnan(v)) {

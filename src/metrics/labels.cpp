@@ -10,14 +10,16 @@ constexpr std::array<std::string_view, kRoutes> kRouteLabels{"chat_completions",
 constexpr std::array<std::string_view, kStatusClasses> kStatusLabels{"2xx", "3xx", "4xx", "5xx",
                                                                      "other"};
 constexpr std::array<std::string_view, kUpstreamErrors> kUpstreamErrorLabels{
-    "connect",     "timeout",    "closed",       "protocol",    "credential_refused",
+    "connect",      "timeout",    "closed",       "protocol",    "credential_refused",
     "rate_limited", "overloaded", "client_error", "server_error"};
 constexpr std::array<std::string_view, kTokenKinds> kKindLabels{
-    "text", "cache_read", "cache_write_5m", "cache_write_1h", "audio",
-    "image", "text",      "reasoning",      "audio",          "image"};
+    "text",  "cache_read", "cache_write_5m", "cache_write_1h", "audio",
+    "image", "text",       "reasoning",      "audio",          "image"};
 }  // namespace
 
-std::string_view label(Route r) noexcept { return kRouteLabels[static_cast<std::size_t>(r)]; }
+std::string_view label(Route r) noexcept {
+  return kRouteLabels[static_cast<std::size_t>(r)];
+}
 std::string_view label(StatusClass c) noexcept {
   return kStatusLabels[static_cast<std::size_t>(c)];
 }

@@ -47,10 +47,10 @@ inline constexpr std::size_t kTokenKinds = 10;
 
 /// The four latencies measured per request.
 enum class Latency : std::uint8_t {
-  Total,     ///< first request byte read to last answer byte written
-  Upstream,  ///< upstream request sent to last upstream byte read
-  Overhead,  ///< the time the gateway itself adds (total minus the time spent upstream)
-  FirstToken,///< upstream request sent to the first content the client received (streams)
+  Total,       ///< first request byte read to last answer byte written
+  Upstream,    ///< upstream request sent to last upstream byte read
+  Overhead,    ///< the time the gateway itself adds (total minus the time spent upstream)
+  FirstToken,  ///< upstream request sent to the first content the client received (streams)
 };
 inline constexpr std::size_t kLatencies = 4;
 

@@ -90,7 +90,9 @@ void label_pair(std::string& out, std::string_view name, std::string_view value)
 
 }  // namespace
 
-BuildInfo this_build() { return {LLMGW_VERSION, LLMGW_GIT_COMMIT}; }
+BuildInfo this_build() {
+  return {LLMGW_VERSION, LLMGW_GIT_COMMIT};
+}
 
 Registry::Registry(BuildInfo build, std::chrono::system_clock::time_point started)
     : started_(started) {
@@ -341,10 +343,10 @@ void Registry::render(std::string& out) const {
   header(out, {"llmgw_start_time_seconds", "gauge",
                "When the process started, in seconds since the Unix epoch."});
   out += "llmgw_start_time_seconds ";
-  append_seconds(out, static_cast<std::uint64_t>(
-                          std::chrono::duration_cast<std::chrono::nanoseconds>(
-                              started_.time_since_epoch())
-                              .count()));
+  append_seconds(
+      out, static_cast<std::uint64_t>(
+               std::chrono::duration_cast<std::chrono::nanoseconds>(started_.time_since_epoch())
+                   .count()));
   out += '\n';
   header(out, {"llmgw_metrics_targets_dropped_total", "counter",
                "Model and provider pairs counted without their labels: past the limit of "

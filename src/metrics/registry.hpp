@@ -48,8 +48,8 @@ using ProbeFn = std::function<std::optional<double>()>;
 
 class Registry {
  public:
-  explicit Registry(BuildInfo build = this_build(),
-                    std::chrono::system_clock::time_point started = std::chrono::system_clock::now());
+  explicit Registry(BuildInfo build = this_build(), std::chrono::system_clock::time_point started =
+                                                        std::chrono::system_clock::now());
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 

@@ -60,7 +60,8 @@ core::Money MoneyCell::load() const noexcept {
 
 void Histogram::observe(const Buckets& b, std::uint64_t ns) noexcept {
   const auto* end = b.le_ns.data() + b.size;
-  const auto i = static_cast<std::size_t>(std::lower_bound(b.le_ns.data(), end, ns) - b.le_ns.data());
+  const auto i =
+      static_cast<std::size_t>(std::lower_bound(b.le_ns.data(), end, ns) - b.le_ns.data());
   counts[i].add(1);  // i == b.size: +Inf
   sum_ns.add(ns);
 }

@@ -26,9 +26,9 @@ TEST(Exposition, ReplacesInvalidUtf8InLabelValues) {
                         "b"),
             "a\xEF\xBF\xBD"
             "b");
-  EXPECT_EQ(label_value("\xc3"), "\xEF\xBF\xBD");          // truncated sequence
+  EXPECT_EQ(label_value("\xc3"), "\xEF\xBF\xBD");  // truncated sequence
   EXPECT_EQ(label_value("\xed\xa0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
-  EXPECT_EQ(label_value("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+  EXPECT_EQ(label_value("\xc0\xaf"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong
 }
 
 TEST(Exposition, EscapesHelpText) {
@@ -85,12 +85,16 @@ TEST(Registry, EscapesModelAndProviderNamesInEverySeries) {
   s.observe(r);
   const std::string out = reg.render();
   EXPECT_EQ(out.find("\nllmgw_fake"), std::string::npos);
-  EXPECT_EQ(test::sample(out, R"(llmgw_requests_total{route="other",model="evil\"} 1\nllmgw_fake 2",provider="prov\\x",status_class="2xx"})"),
-            "1");
+  EXPECT_EQ(
+      test::sample(
+          out,
+          R"(llmgw_requests_total{route="other",model="evil\"} 1\nllmgw_fake 2",provider="prov\\x",status_class="2xx"})"),
+      "1");
 }
 
 TEST(Registry, RendersBuildInfoStartTimeAndProbes) {
-  const auto started = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'250));
+  const auto started =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'250));
   Registry reg({"0.1.0", "abc123"}, started);
   reg.set_probe(Probe::UsageBufferRecords, [] { return std::optional<double>(7); });
   reg.set_probe(Probe::RedisUp, [] { return std::optional<double>(); });  // not configured

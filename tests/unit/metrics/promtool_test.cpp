@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 namespace llmgw::metrics {
 namespace {
@@ -82,8 +82,8 @@ TEST(Promtool, ChecksARenderedScrapeClean) {
   ASSERT_FALSE(promtool.empty()) << "promtool not found on PATH: install Debian's `prometheus` "
                                     "package (scripts/install-deps.sh)";
   const std::string scrape = mixed_load_scrape();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("llmgw-metrics-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("llmgw-metrics-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto file = dir / "scrape.txt";
   {

@@ -64,27 +64,29 @@ TEST(Shard, ThreadsWritingTheirOwnShardsSumAtScrape) {
   scraper.join();
 
   const std::string out = reg.render();
+  const std::string gpt = R"(model="gpt-4o",provider="openai")";
+  const std::string claude = R"(model="claude",provider="anthropic")";
+  const auto chat = [](const std::string& target, std::string_view status_class) {
+    return R"(llmgw_requests_total{route="chat_completions",)" + target + R"(,status_class=")" +
+           std::string(status_class) + "\"}";
+  };
   // Per target: half the requests, one in ten of them 502.
   constexpr int kPerTarget = kThreads * kPerThread / 2;
-  EXPECT_EQ(sample(out, R"(llmgw_requests_total{route="chat_completions",model="gpt-4o",provider="openai",status_class="2xx"})"),
-            std::to_string(kPerTarget - kPerTarget / 5));
-  EXPECT_EQ(sample(out, R"(llmgw_requests_total{route="chat_completions",model="gpt-4o",provider="openai",status_class="5xx"})"),
-            std::to_string(kPerTarget / 5));
-  EXPECT_EQ(sample(out, R"(llmgw_request_duration_seconds_count{model="claude",provider="anthropic"})"),
+  EXPECT_EQ(sample(out, chat(gpt, "2xx")), std::to_string(kPerTarget - kPerTarget / 5));
+  EXPECT_EQ(sample(out, chat(gpt, "5xx")), std::to_string(kPerTarget / 5));
+  EXPECT_EQ(sample(out, "llmgw_request_duration_seconds_count{" + claude + "}"),
             std::to_string(kPerTarget));
-  EXPECT_EQ(sample(out, R"(llmgw_gateway_overhead_seconds_count{model="claude",provider="anthropic"})"),
+  EXPECT_EQ(sample(out, "llmgw_gateway_overhead_seconds_count{" + claude + "}"),
             std::to_string(kPerTarget));
   // 40000 × 3 ms = 120 s exactly; 40000 × 20 µs = 0.8 s.
-  EXPECT_EQ(sample(out, R"(llmgw_request_duration_seconds_sum{model="gpt-4o",provider="openai"})"),
-            "120");
-  EXPECT_EQ(sample(out, R"(llmgw_gateway_overhead_seconds_sum{model="gpt-4o",provider="openai"})"),
-            "0.8");
-  EXPECT_EQ(sample(out, R"(llmgw_tokens_total{model="gpt-4o",provider="openai",direction="input",kind="text"})"),
+  EXPECT_EQ(sample(out, "llmgw_request_duration_seconds_sum{" + gpt + "}"), "120");
+  EXPECT_EQ(sample(out, "llmgw_gateway_overhead_seconds_sum{" + gpt + "}"), "0.8");
+  EXPECT_EQ(sample(out, "llmgw_tokens_total{" + gpt + R"(,direction="input",kind="text"})"),
             std::to_string(kPerTarget * 10));
-  EXPECT_EQ(sample(out, R"(llmgw_tokens_total{model="gpt-4o",provider="openai",direction="output",kind="reasoning"})"),
+  EXPECT_EQ(sample(out, "llmgw_tokens_total{" + gpt + R"(,direction="output",kind="reasoning"})"),
             std::to_string(kPerTarget * 3));
-  EXPECT_EQ(sample(out, R"(llmgw_cost_usd_total{model="gpt-4o",provider="openai"})"), "0.04");
-  EXPECT_EQ(sample(out, R"(llmgw_upstream_errors_total{model="gpt-4o",provider="openai",type="timeout"})"),
+  EXPECT_EQ(sample(out, "llmgw_cost_usd_total{" + gpt + "}"), "0.04");
+  EXPECT_EQ(sample(out, "llmgw_upstream_errors_total{" + gpt + R"(,type="timeout"})"),
             std::to_string(kThreads));
   EXPECT_EQ(sample(out, "llmgw_budget_refusals_total"), std::to_string(kThreads));
   EXPECT_EQ(sample(out, R"(llmgw_key_cache_lookups_total{result="miss"})"),
@@ -93,8 +95,9 @@ TEST(Shard, ThreadsWritingTheirOwnShardsSumAtScrape) {
             std::to_string(kThreads * kPerThread * 3 / 4));
   EXPECT_EQ(sample(out, "llmgw_in_flight_requests"), "0");
   // Nothing measured upstream-side for the first token: no series.
-  EXPECT_EQ(sample(out, R"(llmgw_time_to_first_token_seconds_count{model="gpt-4o",provider="openai"})"),
-            std::nullopt);
+  EXPECT_EQ(
+      sample(out, R"(llmgw_time_to_first_token_seconds_count{model="gpt-4o",provider="openai"})"),
+      std::nullopt);
 }
 
 TEST(Shard, HistogramBucketsAreCumulativeWithInfAndInclusiveBounds) {
@@ -112,8 +115,9 @@ TEST(Shard, HistogramBucketsAreCumulativeWithInfAndInclusiveBounds) {
   }
   const std::string out = reg.render();
   const auto bucket = [&](std::string_view le) {
-    return sample(out, std::string(R"(llmgw_request_duration_seconds_bucket{model="m",provider="p",le=")") +
-                           std::string(le) + "\"}");
+    return sample(
+        out, std::string(R"(llmgw_request_duration_seconds_bucket{model="m",provider="p",le=")") +
+                 std::string(le) + "\"}");
   };
   EXPECT_EQ(bucket("0.0001"), "2");  // 50 µs and exactly 100 µs: le is inclusive
   EXPECT_EQ(bucket("0.00025"), "3");
@@ -145,8 +149,10 @@ TEST(Shard, UnresolvedRequestsCountUnderEmptyModelAndProvider) {
   r.status = 401;
   s.observe(r);
   const std::string out = reg.render();
-  EXPECT_EQ(sample(out, R"(llmgw_requests_total{route="embeddings",model="",provider="",status_class="4xx"})"),
-            "1");
+  EXPECT_EQ(
+      sample(out,
+             R"(llmgw_requests_total{route="embeddings",model="",provider="",status_class="4xx"})"),
+      "1");
 }
 
 TEST(Shard, TargetIdsAreStableAcrossSnapshots) {
