@@ -43,7 +43,8 @@ enum class Probe : std::uint8_t {
 inline constexpr std::size_t kProbes = 5;
 
 /// Reads a probe's value; nullopt leaves the gauge out of this scrape (e.g. no Redis in the
-/// embedded shape). Runs on the scraping thread: it must not block (read an atomic).
+/// embedded shape). Runs on the scraping thread under the registry's lock: it must not block
+/// (read an atomic) and must not call into the Registry.
 using ProbeFn = std::function<std::optional<double>()>;
 
 class Registry {
