@@ -12,6 +12,7 @@
 #include "http/server.hpp"
 #include "http/upstream.hpp"
 #include "limits/worker_limits.hpp"
+#include "metrics/registry.hpp"
 #include "proxy/config_reloader.hpp"
 #include "proxy/proxy.hpp"
 #include "redis/redis_limits.hpp"
@@ -148,7 +149,12 @@ int run_serve(const ServeOptions& opts) {
 
     catalog::Catalog catalog;
     auth::KeyInvalidations key_invalidations;
-    proxy::ConfigReloader reloader(store, catalog, key_invalidations, s.reload_interval);
+    metrics::Registry metrics;
+    proxy::ConfigReloader reloader(
+        store, catalog, key_invalidations, s.reload_interval,
+        [&metrics](std::string_view model, std::string_view provider) {
+          return metrics.target(model, provider);
+        });
     reloader.start();
 
     // With Redis (or a shared database), this data directory's replica id names its spools'
@@ -243,6 +249,8 @@ int run_serve(const ServeOptions& opts) {
                           .budget_failure = s.budget_failure_policy == "fail_open"
                                                 ? limits::FailurePolicy::FailOpen
                                                 : limits::FailurePolicy::FailClosed,
+                          .metrics = metrics,
+                          .metrics_token = s.metrics_token,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads),

@@ -67,7 +67,8 @@ const pricing::ModelPricing* Snapshot::find_pricing(std::string_view name) const
   return it == prices_.end() ? nullptr : it->second.get();
 }
 
-std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) {
+std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data,
+                                                const SeriesIds& series) {
   auto snap = std::make_shared<Snapshot>();
   snap->version_ = data.version;
   snap->prices_ = build_prices(data);
@@ -120,6 +121,9 @@ std::shared_ptr<const Snapshot> Snapshot::build(const store::CatalogData& data) 
       }
     } else {
       r.pricing = snap->resolve_pricing(r.provider->type, r.upstream_model);
+    }
+    if (series) {
+      r.metrics_target = series(r.model, r.provider->name);
     }
     snap->routes_.emplace(r.name, std::move(r));
   }

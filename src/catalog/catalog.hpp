@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,7 +58,13 @@ struct Route {
   /// shared by every key and alias that reaches it; none: no limit.
   std::optional<std::int64_t> model_rpm;
   std::optional<std::int64_t> model_tpm;
+  /// The id of this (model, provider) pair's metric series (metrics::TargetId; 0: none).
+  std::uint32_t metrics_target = 0;
 };
+
+/// Gives a (model, provider) pair its metric series id when a snapshot is built
+/// (metrics::Registry::target); the same pair gets the same id in every snapshot.
+using SeriesIds = std::function<std::uint32_t(std::string_view model, std::string_view provider)>;
 
 /// Builds the effective price of every priced model from the store's rows; rows whose
 /// direction, modality, unit, tier or price this build cannot read are skipped.
@@ -74,7 +81,8 @@ struct StringHash {
 class Snapshot {
  public:
   /// Builds a snapshot; providers/models that are disabled or dangling are left out.
-  static std::shared_ptr<const Snapshot> build(const store::CatalogData& data);
+  static std::shared_ptr<const Snapshot> build(const store::CatalogData& data,
+                                               const SeriesIds& series = {});
 
   [[nodiscard]] const Route* find(std::string_view name) const noexcept;
   [[nodiscard]] std::int64_t version() const noexcept { return version_; }

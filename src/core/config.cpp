@@ -93,6 +93,9 @@ Settings Settings::from_environment() {
   if (const char* v = env("REDIS_PASSWORD")) {
     s.redis_password = v;
   }
+  if (const char* v = env("METRICS_TOKEN")) {
+    s.metrics_token = v;
+  }
   env_number<int>("REDIS_DB", s.redis_db, 0, 15);
   if (const char* v = env("LLMGW_RATE_LIMIT_FAILURE_POLICY")) {
     if (std::string_view(v) != "fail_open" && std::string_view(v) != "fail_closed") {

@@ -72,6 +72,9 @@ struct Settings {
   bool access_log = true;                        ///< LLMGW_ACCESS_LOG (0/1)
   unsigned budget_soft_threshold_percent = 80;   ///< LLMGW_BUDGET_SOFT_THRESHOLD_PERCENT
   std::string log_level = "info";                ///< LOG_LEVEL
+  /// METRICS_TOKEN: the bearer token GET /metrics asks for; empty: open. A secret: never
+  /// logged.
+  std::string metrics_token;
 
   /// Reads the environment over the defaults. Throws ConfigError on a bad value.
   static Settings from_environment();

@@ -190,6 +190,7 @@ asio::awaitable<bool> Proxy::admit(http::Exchange& ex, Local& local, Call& call)
     co_return false;
   }
   if (adm.budget == limits::BudgetStatus::OverBudget) {
+    call.refusal = metrics::Refusal::Budget;
     co_await respond_error(ex, call.format, 
         Errc::BudgetExceeded, over_budget_message(key, period, window, adm.spent), {},
         "Retry-After: " + std::to_string(window.end_unix - core::unix_seconds()) +
@@ -209,6 +210,11 @@ asio::awaitable<bool> Proxy::admit(http::Exchange& ex, Local& local, Call& call)
       model_refused
           ? refusal_message(refused.verdict, model_lim, "model `" + call.route->model + "`", estimate)
           : refusal_message(refused.verdict, key_lim, "this API key", estimate);
+  const bool tokens = refused.verdict == limits::RateVerdict::Tokens ||
+                      refused.verdict == limits::RateVerdict::TooLarge;
+  call.refusal = model_refused
+                     ? (tokens ? metrics::Refusal::ModelTokens : metrics::Refusal::ModelRequests)
+                     : (tokens ? metrics::Refusal::KeyTokens : metrics::Refusal::KeyRequests);
   std::string headers = rate_headers(call.rate);
   if (refused.verdict != limits::RateVerdict::TooLarge) {
     headers += "Retry-After: " + std::to_string((refused.retry_after_ms + 999) / 1000) + "\r\n";

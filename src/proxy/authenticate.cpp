@@ -34,7 +34,9 @@ asio::awaitable<std::shared_ptr<const auth::KeyInfo>> Proxy::authenticate(
   const auth::KeyDigest digest = auth::digest_api_key(presented);
   local.keys.sync();
   std::shared_ptr<const auth::KeyInfo> key;
-  if (auto hit = local.keys.find(digest)) {
+  auto hit = local.keys.find(digest);
+  local.metrics.key_cache(hit.has_value());
+  if (hit) {
     key = std::move(*hit);
   } else {
     const std::uint64_t generation = local.keys.generation();

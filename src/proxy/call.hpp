@@ -5,6 +5,7 @@
 #include "proxy/proxy.hpp"
 
 #include "core/ids.hpp"
+#include "metrics/registry.hpp"
 #include "providers/adapter.hpp"
 #include "providers/openai.hpp"
 #include "pricing/cost.hpp"
@@ -31,7 +32,8 @@ struct Proxy::Local final : http::WorkerLocal {
       : worker(w),
         keys(deps.key_cache_per_worker, deps.key_invalidations),
         pool(w.io_context(), deps.tls, deps.forward_proxy),
-        limits(deps.limits.make_worker(w.io_context())) {}
+        limits(deps.limits.make_worker(w.io_context())),
+        metrics(deps.metrics.add_shard()) {}
   void shutdown() override {
     pool.close_all();
     limits->shutdown();
@@ -41,6 +43,7 @@ struct Proxy::Local final : http::WorkerLocal {
   auth::KeyCache keys;
   http::UpstreamPool pool;
   std::unique_ptr<limits::WorkerLimits> limits;  ///< this thread's rate limiter and ledger
+  metrics::Shard& metrics;                       ///< this thread's counters
 };
 
 /// Everything one inference call carries through the path.
@@ -76,6 +79,12 @@ struct Proxy::Call {
     }
   }
   std::int64_t upstream_us = 0;
+  /// From the request's start to the first bytes of a streamed answer sent on; -1: none.
+  std::int64_t first_token_us = -1;
+  /// How the provider failed, if it did (the metrics' upstream error count).
+  std::optional<metrics::UpstreamError> upstream_error;
+  /// What refused the call, if a limit or the budget did.
+  std::optional<metrics::Refusal> refusal;
   unsigned status = 0;
   Stage stage = Stage::None;  ///< the last stage passed
   bool calling = false;       ///< the provider (or echo) was called

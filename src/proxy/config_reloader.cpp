@@ -8,15 +8,20 @@
 namespace llmgw::proxy {
 
 ConfigReloader::ConfigReloader(store::Store& store, catalog::Catalog& catalog,
-                               auth::KeyInvalidations& keys, std::chrono::milliseconds interval)
-    : store_(store), catalog_(catalog), keys_(keys), interval_(interval) {}
+                               auth::KeyInvalidations& keys, std::chrono::milliseconds interval,
+                               catalog::SeriesIds series)
+    : store_(store),
+      catalog_(catalog),
+      keys_(keys),
+      interval_(interval),
+      series_(std::move(series)) {}
 
 ConfigReloader::~ConfigReloader() { stop(); }
 
 void ConfigReloader::start() {
   {
     const auto data = store_.load_catalog();
-    catalog_.publish(catalog::Snapshot::build(data));
+    catalog_.publish(catalog::Snapshot::build(data, series_));
     seen_version_ = data.version;
   }
   malloc_trim(0);
@@ -58,7 +63,7 @@ bool ConfigReloader::poll_once() {
     }
     keys_.publish(changed);
     const auto data = store_.load_catalog();
-    catalog_.publish(catalog::Snapshot::build(data));
+    catalog_.publish(catalog::Snapshot::build(data, series_));
     malloc_trim(0);  // the rows read to build it are garbage now: give the pages back
     core::LogLine(core::LogLevel::Info, "configuration reloaded")
         .field("version", data.version)

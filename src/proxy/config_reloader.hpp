@@ -17,8 +17,9 @@ namespace llmgw::proxy {
 
 class ConfigReloader {
  public:
+  /// `series` gives each route its metric series id (see catalog::SeriesIds); may be empty.
   ConfigReloader(store::Store& store, catalog::Catalog& catalog, auth::KeyInvalidations& keys,
-                 std::chrono::milliseconds interval);
+                 std::chrono::milliseconds interval, catalog::SeriesIds series = {});
   ~ConfigReloader();
 
   /// Loads the catalog now (throws on failure: used at start-up), then starts polling.
@@ -36,6 +37,7 @@ class ConfigReloader {
   catalog::Catalog& catalog_;
   auth::KeyInvalidations& keys_;
   std::chrono::milliseconds interval_;
+  catalog::SeriesIds series_;
   std::int64_t seen_version_ = -1;
   bool failing_ = false;
   std::mutex poll_mutex_;  ///< one poll at a time (the reloader thread or an admin write)

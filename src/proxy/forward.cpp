@@ -275,6 +275,11 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
 
   const auto upstream_start = http::Clock::now();
   auto finish_error = [&](Errc e, std::string_view msg) -> asio::awaitable<void> {
+    if (!call.upstream_error) {
+      call.upstream_error = e == Errc::UpstreamTimeout    ? metrics::UpstreamError::Timeout
+                            : e == Errc::UpstreamProtocol ? metrics::UpstreamError::Protocol
+                                                          : metrics::UpstreamError::Closed;
+    }
     call.upstream_us = micros_since(upstream_start);
     ex.log.upstream_us = call.upstream_us;
     if (watch.client_gone()) {
@@ -299,6 +304,8 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
                                            ex.worker().ticker());
       if (!c) {
         const bool timeout = c.error() == core::make_error_code(Errc::UpstreamTimeout);
+        call.upstream_error =
+            timeout ? metrics::UpstreamError::Timeout : metrics::UpstreamError::Connect;
         co_await finish_error(timeout ? Errc::UpstreamTimeout : Errc::UpstreamUnavailable,
                               timeout ? "The provider did not accept the connection in time."
                                       : "The gateway could not connect to the provider.");
@@ -403,6 +410,11 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     extra += rate_headers(call.rate);
     co_await ex.start_stream(200, "text/event-stream", extra);  // sent with the first chunk
     call.status = 200;
+    local.metrics.stream_opened();
+    struct StreamGauge {
+      metrics::Shard& shard;
+      ~StreamGauge() { shard.stream_closed(); }
+    } const open_stream{local.metrics};
     const std::unique_ptr<providers::StreamTranslator> translator =
         translated ? std::make_unique<providers::ChatToMessagesStream>(
                          adapter.translate_stream(in), call.req.model)
@@ -421,6 +433,9 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
       // A slow client must not count against the provider's idle deadline.
       deadline.disarm();
       if (!out.empty()) {
+        if (call.first_token_us < 0) {
+          call.first_token_us = micros_since(ex.started_at());
+        }
         if (co_await ex.write_stream(out)) {
           client_ok = false;  // client went away: stop reading, cancel upstream
           break;
@@ -448,6 +463,9 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     const bool clean = complete && translator->ended() && translator->error().empty();
     if (!translator->error().empty()) {
       // The provider reported an error inside its stream: the client has it as an event.
+      call.upstream_error = translator->error() == "upstream_error"
+                                ? metrics::UpstreamError::Protocol
+                                : metrics::UpstreamError::ServerError;
       call.status = 502;
       ex.log.error_type = translator->error();
     } else if (!clean) {
@@ -460,7 +478,12 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
                   : "The connection to the provider was lost mid-stream; the response is "
                     "incomplete.");
       call.status = timeout ? 504 : 502;
+      call.upstream_error =
+          timeout ? metrics::UpstreamError::Timeout : metrics::UpstreamError::Closed;
       ex.log.error_type = timeout ? "timeout_error" : "upstream_error";
+    }
+    if (call.first_token_us < 0 && !out.empty()) {
+      call.first_token_us = micros_since(ex.started_at());
     }
     if (co_await ex.write_stream(out, /*last=*/true)) {
       conn->close();
@@ -552,6 +575,11 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
   }
   if (status >= 400) {
     ex.log.error_type = "upstream_error";
+    call.upstream_error = status == 401 || status == 403 ? metrics::UpstreamError::CredentialRefused
+                          : status == 429               ? metrics::UpstreamError::RateLimited
+                          : status == 503 || status == 529 ? metrics::UpstreamError::Overloaded
+                          : status < 500                ? metrics::UpstreamError::ClientError
+                                                        : metrics::UpstreamError::ServerError;
   }
   // Only now: `pending` lives in the connection, which the pool may hand to the next call.
   if (parser->keep_alive()) {

@@ -66,6 +66,15 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
     co_await deps_.admin->handle(ex);
     co_return;
   }
+  if (path == "/metrics") {
+    if (method != verb::get) {
+      co_await ex.respond_error(Errc::MethodNotAllowed, "Use GET for this endpoint.", {},
+                                "Allow: GET\r\n");
+      co_return;
+    }
+    co_await handle_metrics(ex);
+    co_return;
+  }
   if (path == "/healthz" && (method == verb::get || method == verb::head)) {
     co_await ex.respond(200, "application/json", R"({"status":"ok"})");
     co_return;
@@ -122,6 +131,7 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
                                               providers::Format format) {
   Call call;
   call.format = format;
+  local.metrics.request_started();
   // The data plane does not throw; this is the defence for when it does (bad_alloc, a bug):
   // the client gets a 500 without detail and the call's holds are given back here, with the
   // I/O it needs (Redis), which the server's own last-resort handler could not do.
@@ -140,6 +150,21 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
   if (!failure.empty()) {
     co_await recover(ex, call, failure);
   }
+  local.metrics.request_finished();
+  observe(ex, local, call);
+}
+
+asio::awaitable<void> Proxy::handle_metrics(http::Exchange& ex) {
+  if (!metrics_check_.allows(ex.request().authorization)) {
+    co_await ex.respond_error(Errc::InvalidApiKey,
+                              "GET /metrics needs the metrics token: 'Authorization: Bearer "
+                              "METRICS_TOKEN'.",
+                              {}, "WWW-Authenticate: Bearer\r\n");
+    co_return;
+  }
+  std::string text;
+  deps_.metrics.render(text);
+  co_await ex.respond(200, metrics::kContentType, text);
 }
 
 asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& call) {

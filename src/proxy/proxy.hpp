@@ -11,6 +11,8 @@
 #include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
 #include "limits/worker_limits.hpp"
+#include "metrics/bearer.hpp"
+#include "metrics/registry.hpp"
 #include "providers/adapter.hpp"
 #include "store/store.hpp"
 
@@ -60,6 +62,10 @@ struct ProxyDeps {
   limits::FailurePolicy rate_limit_failure = limits::FailurePolicy::FailOpen;
   /// Likewise budgets, which fail closed (503) unless this says fail_open.
   limits::FailurePolicy budget_failure = limits::FailurePolicy::FailClosed;
+  /// The Prometheus counters (one shard per I/O thread) served at GET /metrics.
+  metrics::Registry& metrics;
+  /// The bearer token GET /metrics asks for (METRICS_TOKEN); empty: open.
+  std::string metrics_token;
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
@@ -73,7 +79,10 @@ struct ProxyDeps {
 
 class Proxy final : public http::Handler, public limits::SettlementListener {
  public:
-  explicit Proxy(ProxyDeps deps) : deps_(std::move(deps)), faults_left_(deps_.fault_count) {}
+  explicit Proxy(ProxyDeps deps)
+      : deps_(std::move(deps)),
+        metrics_check_(deps_.metrics_token),
+        faults_left_(deps_.fault_count) {}
 
   std::unique_ptr<http::WorkerLocal> make_worker_local(http::Worker& w) override;
   boost::asio::awaitable<void> handle(http::Exchange& ex) override;
@@ -144,8 +153,13 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   /// Counts a shared-state failure and logs it at most every 10 s.
   void note_shared_failure(std::string_view what, limits::FailurePolicy policy);
   void record_usage(http::Exchange& ex, Call& call);
+  /// The end of every inference request, on every exit path: its facts into the metrics.
+  void observe(http::Exchange& ex, Local& local, const Call& call);
+  /// GET /metrics: the Prometheus text exposition.
+  boost::asio::awaitable<void> handle_metrics(http::Exchange& ex);
 
   ProxyDeps deps_;
+  metrics::BearerCheck metrics_check_;
   std::atomic<bool> ready_{false};
   std::atomic<std::uint64_t> shared_failures_{0};
   std::atomic<unsigned> faults_left_{0};

@@ -122,4 +122,50 @@ void Proxy::record_usage(http::Exchange& ex, Call& call) {
   deps_.usage.submit(std::move(r), ex.worker().index());
 }
 
+void Proxy::observe(http::Exchange& ex, Local& local, const Call& call) {
+  using metrics::TokenKind;
+  metrics::RequestRecord r;
+  switch (call.format) {
+    case providers::Format::OpenAIChat: r.route = metrics::Route::ChatCompletions; break;
+    case providers::Format::OpenAIEmbeddings: r.route = metrics::Route::Embeddings; break;
+    case providers::Format::AnthropicMessages: r.route = metrics::Route::Messages; break;
+  }
+  if (call.route != nullptr) {
+    r.target = call.route->metrics_target;
+  }
+  r.status = call.status != 0 ? call.status : ex.status();
+  const auto total = http::Clock::now() - ex.started_at();
+  r.total = total;
+  if (call.calling) {
+    const std::chrono::microseconds upstream(call.upstream_us);
+    r.upstream = upstream;
+    r.overhead = std::max(std::chrono::nanoseconds(0), total - upstream);
+  }
+  if (call.first_token_us >= 0) {
+    r.first_token = std::chrono::microseconds(call.first_token_us);
+  }
+  const pricing::TokenUsage& u = call.usage;
+  const auto put = [&r](TokenKind k, std::int64_t n) { r.tokens[static_cast<std::size_t>(k)] = n; };
+  put(TokenKind::InputText, u.input_tokens);
+  put(TokenKind::InputCacheRead, u.cache_read_tokens);
+  put(TokenKind::InputCacheWrite5m, u.cache_write_5m_tokens);
+  put(TokenKind::InputCacheWrite1h, u.cache_write_1h_tokens);
+  put(TokenKind::InputAudio, u.input_audio_tokens);
+  put(TokenKind::InputImage, u.input_image_tokens);
+  put(TokenKind::OutputText, u.output_tokens);
+  put(TokenKind::OutputReasoning, u.reasoning_tokens);
+  put(TokenKind::OutputAudio, u.output_audio_tokens);
+  put(TokenKind::OutputImage, u.output_image_tokens);
+  if (call.cost.known()) {
+    r.cost = call.cost.total;
+  }
+  if (call.refusal) {
+    local.metrics.refused(*call.refusal);
+  }
+  if (call.upstream_error) {
+    local.metrics.upstream_error(r.target, *call.upstream_error);
+  }
+  local.metrics.observe(r);
+}
+
 }  // namespace llmgw::proxy
