@@ -197,14 +197,6 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   reached(call, Stage::Reserved);
   call.calling = true;  // from here a failure may have cost the provider's work
   if (call.route->provider->type == core::ProviderType::Echo) {
-    if (call.format == providers::Format::AnthropicMessages) {
-      call.status = 400;
-      co_await respond_error(ex, call.format, Errc::BadRequest,
-                             "The echo provider answers only OpenAI-format calls; use "
-                             "/v1/chat/completions.",
-                             "model");
-      co_return;
-    }
     co_await answer_echo(ex, call);
   } else {
     co_await forward(ex, local, call);
