@@ -53,6 +53,15 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
     co_await handle_inference(ex, local, providers::Format::AnthropicMessages);
     co_return;
   }
+  if (path == "/v1/messages/count_tokens") {
+    if (method != verb::post) {
+      co_await respond_error(ex, providers::Format::AnthropicMessages, Errc::MethodNotAllowed,
+                             "Use POST for this endpoint.", {}, "Allow: POST\r\n");
+      co_return;
+    }
+    co_await handle_count_tokens(ex, local);
+    co_return;
+  }
   if (path == "/v1/models") {
     if (method != verb::get) {
       co_await ex.respond_error(Errc::MethodNotAllowed, "Use GET for this endpoint.", {},
