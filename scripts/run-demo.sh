@@ -30,6 +30,10 @@ cat <<MSG
       -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \\
       -d '{"model":"demo","messages":[{"role":"user","content":"Hello, gateway"}]}'
 
+  or through Anthropic's Messages API (the Anthropic SDK, Claude Code):
+    ANTHROPIC_BASE_URL=http://127.0.0.1:$PORT ANTHROPIC_API_KEY=$KEY \\
+      ANTHROPIC_MODEL=demo ANTHROPIC_SMALL_FAST_MODEL=demo claude -p "Hello, gateway"
+
   stop with Ctrl-C.
 
 MSG

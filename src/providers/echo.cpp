@@ -166,6 +166,28 @@ std::vector<std::string> chat_completion_events(const ChatReply& r, std::string_
   return events;
 }
 
+namespace {
+
+class EchoStream final : public StreamTranslator {
+ public:
+  explicit EchoStream(const pricing::TokenUsage& usage) { usage_ = usage; }
+
+  void feed(std::string& in, std::string& out) override {
+    out += in;
+    in.clear();
+  }
+  void finish(std::string& in, std::string& out, bool complete) override {
+    feed(in, out);
+    ended_ = complete;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<StreamTranslator> chat_stream_translator(const pricing::TokenUsage& usage) {
+  return std::make_unique<EchoStream>(usage);
+}
+
 std::string embeddings_json(std::string_view body, std::string_view model, std::string& error,
                             std::string& param) {
   boost::system::error_code ec;

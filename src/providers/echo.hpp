@@ -3,8 +3,10 @@
 /// fresh install can be tried without a provider account. The reply repeats the last user
 /// message; token counts are whitespace-separated words (at least 1 per message).
 
+#include "providers/adapter.hpp"
 #include "providers/openai.hpp"
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,11 @@ std::string chat_completion_json(const ChatReply& r, std::string_view model,
 std::vector<std::string> chat_completion_events(const ChatReply& r, std::string_view model,
                                                 std::string_view request_id,
                                                 std::int64_t created, bool include_usage);
+
+/// The echo provider's stream (chat_completion_events, with usage) as a provider adapter's
+/// translator hands it on: passed through as it is, its usage `usage` (the reply's). What
+/// ChatToMessagesStream wraps to answer an Anthropic Messages call in Anthropic's stream.
+std::unique_ptr<StreamTranslator> chat_stream_translator(const pricing::TokenUsage& usage);
 
 /// An embeddings `list` body: one deterministic unit vector per input (floats, or base64 of
 /// little-endian float32 with `encoding_format: base64`), or an empty return with `error`

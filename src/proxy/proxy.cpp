@@ -53,6 +53,15 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
     co_await handle_inference(ex, local, providers::Format::AnthropicMessages);
     co_return;
   }
+  if (path == "/v1/messages/count_tokens") {
+    if (method != verb::post) {
+      co_await respond_error(ex, providers::Format::AnthropicMessages, Errc::MethodNotAllowed,
+                             "Use POST for this endpoint.", {}, "Allow: POST\r\n");
+      co_return;
+    }
+    co_await handle_count_tokens(ex, local);
+    co_return;
+  }
   if (path == "/v1/models") {
     if (method != verb::get) {
       co_await ex.respond_error(Errc::MethodNotAllowed, "Use GET for this endpoint.", {},
@@ -222,14 +231,6 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   reached(call, Stage::Reserved);
   call.calling = true;  // from here a failure may have cost the provider's work
   if (call.route->provider->type == core::ProviderType::Echo) {
-    if (call.format == providers::Format::AnthropicMessages) {
-      call.status = 400;
-      co_await respond_error(ex, call.format, Errc::BadRequest,
-                             "The echo provider answers only OpenAI-format calls; use "
-                             "/v1/chat/completions.",
-                             "model");
-      co_return;
-    }
     co_await answer_echo(ex, call);
   } else {
     co_await forward(ex, local, call);

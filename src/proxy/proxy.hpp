@@ -103,6 +103,11 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
                                                providers::Format format);
   /// The stages of a call up to the provider's answer (authenticate … call).
   boost::asio::awaitable<void> run_call(http::Exchange& ex, Local& local, Call& call);
+  /// POST /v1/messages/count_tokens (proxy/count_tokens.cpp): authenticated, routed and
+  /// admitted like a Messages call; counted by the provider (Anthropic) or the echo provider,
+  /// refused for the others; never billed, no usage row.
+  boost::asio::awaitable<void> handle_count_tokens(http::Exchange& ex, Local& local);
+  boost::asio::awaitable<void> count_tokens(http::Exchange& ex, Local& local, Call& call);
   /// After the answer: cost, settle, finish the rate limits, record usage.
   void conclude(http::Exchange& ex, Call& call);
   /// A stage threw: answers 500 (or cuts a started answer off) and gives back what the call

@@ -59,6 +59,23 @@ namespace llmgw::providers {
 std::optional<RequestError> inspect_messages_request(std::string_view body,
                                                      InspectedRequest& out);
 
+/// Validates a token-counting body (`POST /v1/messages/count_tokens`: a Messages body without
+/// max_tokens) like inspect_messages_request, max_tokens not required. The count produces no
+/// output and is not streamed: out.max_output_tokens is 0 and out.stream false. Members a count
+/// does not take (max_tokens, stream, ...) are left to the provider, which refuses them.
+std::optional<RequestError> inspect_count_tokens_request(std::string_view body,
+                                                         InspectedRequest& out);
+
+/// The adapter of a count_tokens call to a provider whose adapter (`messages_adapter`, not
+/// null) takes Format::AnthropicMessages at a `…/messages` route (Anthropic's API): the same
+/// request (credential, headers, body with the model renamed) sent to `…/messages/count_tokens`,
+/// never streamed. A 2xx answer must be `{"input_tokens": N}` and passes through, its usage
+/// reported as zero tokens: counting generates nothing and costs nothing. Errors are mapped by
+/// `messages_adapter`. A provider whose Messages route is another (Vertex AI's rawPredict) is
+/// refused with a 400 at prepare().
+std::shared_ptr<const Adapter> make_count_tokens_adapter(
+    std::shared_ptr<const Adapter> messages_adapter);
+
 /// Translates a body that passed inspect_messages_request into an OpenAI chat-completions
 /// body for `model` (the provider's model name) into `out`. With `stream`, asks for a stream
 /// with its usage (stream_options.include_usage: the gateway always needs usage). Returns a

@@ -381,10 +381,9 @@ RequestError type_error(std::string_view name, std::string_view expected) {
   return RequestError{std::move(msg), std::string(name)};
 }
 
-}  // namespace
-
-std::optional<RequestError> inspect_messages_request(std::string_view body,
-                                                     InspectedRequest& out) {
+/// Both inspections: a Messages body, or (`count`) a count_tokens body, which has no
+/// max_tokens to require and produces no output.
+std::optional<RequestError> inspect(std::string_view body, bool count, InspectedRequest& out) {
   if (body.empty()) {
     return RequestError{"The request body is empty; expected a JSON object.", ""};
   }
@@ -419,18 +418,20 @@ std::optional<RequestError> inspect_messages_request(std::string_view body,
   if (h.model.empty()) {
     return RequestError{"model: String should have at least 1 character", "model"};
   }
-  if (absent(h.kind(Field::MaxTokens))) {
-    return RequestError{"max_tokens: Field required", "max_tokens"};
-  }
-  if (h.kind(Field::MaxTokens) != JsonKind::Number ||
-      h.max_tokens.state == IntValue::State::NotInteger) {
-    return type_error("max_tokens", "a valid integer");
-  }
-  if (h.max_tokens.state == IntValue::State::TooLarge) {
-    return type_error("max_tokens", "less than or equal to " + std::to_string(kMaxTokenParam));
-  }
-  if (h.max_tokens.value < 1) {
-    return type_error("max_tokens", "greater than or equal to 1");
+  if (!count) {
+    if (absent(h.kind(Field::MaxTokens))) {
+      return RequestError{"max_tokens: Field required", "max_tokens"};
+    }
+    if (h.kind(Field::MaxTokens) != JsonKind::Number ||
+        h.max_tokens.state == IntValue::State::NotInteger) {
+      return type_error("max_tokens", "a valid integer");
+    }
+    if (h.max_tokens.state == IntValue::State::TooLarge) {
+      return type_error("max_tokens", "less than or equal to " + std::to_string(kMaxTokenParam));
+    }
+    if (h.max_tokens.value < 1) {
+      return type_error("max_tokens", "greater than or equal to 1");
+    }
   }
   if (absent(h.kind(Field::Messages))) {
     return RequestError{"messages: Field required", "messages"};
@@ -485,12 +486,24 @@ std::optional<RequestError> inspect_messages_request(std::string_view body,
     return h.problem;
   }
   out.model = h.model;
-  out.stream = h.stream;
+  out.stream = count ? false : h.stream;
   out.client_wants_usage = false;
   out.service_tier = h.service_tier;
-  out.max_output_tokens = h.max_tokens.value;
+  out.max_output_tokens = count ? 0 : h.max_tokens.value;
   out.choices = 1;
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<RequestError> inspect_messages_request(std::string_view body,
+                                                     InspectedRequest& out) {
+  return inspect(body, /*count=*/false, out);
+}
+
+std::optional<RequestError> inspect_count_tokens_request(std::string_view body,
+                                                         InspectedRequest& out) {
+  return inspect(body, /*count=*/true, out);
 }
 
 // ---------------------------------------------------------------------------------------------
