@@ -272,7 +272,7 @@ PutResult S3Sink::put_plain(std::string_view name, std::string_view bytes) {
       return PutResult::failed("HEAD " + where(name) + ": " + error);
     }
     if (http_ok(a->status)) {
-      return settle_existing(name, bytes);
+      return settle_existing(name, bytes);  // HEADs again: rare, and keeps one path
     }
     if (a->status != 404) {
       return PutResult::failed(status_text("HEAD " + where(name), *a));
@@ -291,11 +291,25 @@ PutResult S3Sink::put_plain(std::string_view name, std::string_view bytes) {
 }
 
 PutResult S3Sink::settle_existing(std::string_view name, std::string_view bytes) {
+  // The size first: an object of another size is a conflict without reading it.
+  {
+    const S3Request head = make_request("HEAD", name, {}, {}, now());
+    std::string error;
+    const auto a = send(head, {}, config_.timeout, kMaxErrorAnswer, error);
+    if (!a) {
+      return PutResult::failed(where(name) + " exists; HEAD failed: " + error);
+    }
+    if (!http_ok(a->status)) {
+      return PutResult::failed(status_text(where(name) + " exists; HEAD", *a));
+    }
+    if (a->header("Content-Length") != std::to_string(bytes.size())) {
+      return PutResult::conflict(where(name) + " exists with other content (another size)");
+    }
+  }
   const S3Request r = make_request("GET", name, {}, {}, now());
   std::string error;
   const auto a = send(r, {}, config_.timeout, bytes.size() + 1, error);
   if (!a) {
-    // Longer than ours (the body limit) also lands here: retried, then reported.
     return PutResult::failed(where(name) + " exists; reading it back failed: " + error);
   }
   if (!http_ok(a->status)) {

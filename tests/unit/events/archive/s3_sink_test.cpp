@@ -191,7 +191,9 @@ class FakeS3 {
       }
       http::response<http::string_body> res = answer(req);
       res.keep_alive(false);
-      res.prepare_payload();
+      if (req.method() != http::verb::head) {
+        res.prepare_payload();
+      }
       http::write(s, res, ec);
     }
   }
