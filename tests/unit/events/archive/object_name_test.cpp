@@ -36,7 +36,7 @@ TEST(ObjectName, PodNamesAreMadeSafe) {
   EXPECT_EQ(sanitize_pod_name("gw-1.example_x"), "gw-1.example_x");
   EXPECT_EQ(sanitize_pod_name("a/b c\n"), "a_b_c_");
   EXPECT_EQ(sanitize_pod_name(""), "llmgw");
-  EXPECT_EQ(sanitize_pod_name("..") , "llmgw..");
+  EXPECT_EQ(sanitize_pod_name(".."), "llmgw..");
   EXPECT_EQ(sanitize_pod_name(std::string(300, 'p')).size(), 128u);
 }
 
