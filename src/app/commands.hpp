@@ -48,4 +48,14 @@ int run_catalog_import(const core::Settings& settings, const std::string& file,
 int run_usage(const core::Settings& settings, const std::string& key_id, const std::string& from,
               const std::string& to, const std::string& by);
 
+/// `llmgw audit cat OBJECT_OR_FILE`: the records of an archive object as JSON lines on
+/// stdout. OBJECT_OR_FILE: a local file (or file://path), s3://BUCKET/KEY (the S3 settings'
+/// region, endpoint and credentials), or an object name in the configured sink.
+int run_audit_cat(const core::Settings& settings, const std::string& object_or_file);
+/// `llmgw audit ls [PREFIX]`: the names of the configured sink's objects.
+int run_audit_ls(const core::Settings& settings, const std::string& prefix);
+/// `llmgw audit check-sink`: writes a probe object into the configured sink, reads it back and
+/// prints its name (exit 0), or says why it could not (exit 1).
+int run_audit_check_sink(const core::Settings& settings);
+
 }  // namespace llmgw::app

@@ -125,6 +125,23 @@ int main(int argc, char** argv) {
       "credentials is lost (those credentials must then be given again)");
   add_data_dir(adopt_master_cmd);
 
+  auto* audit_cmd = cli.add_subcommand("audit", "Read and check the audit archive");
+  audit_cmd->require_subcommand(1);
+  std::string audit_object, audit_prefix;
+  auto* audit_cat_cmd = audit_cmd->add_subcommand(
+      "cat", "Print an archive object's records as JSON lines (a local file, s3://BUCKET/KEY, "
+             "or an object name in the configured sink)");
+  add_data_dir(audit_cat_cmd);
+  audit_cat_cmd->add_option("object", audit_object, "OBJECT_OR_FILE")->required();
+  auto* audit_ls_cmd =
+      audit_cmd->add_subcommand("ls", "List the configured sink's archive objects");
+  add_data_dir(audit_ls_cmd);
+  audit_ls_cmd->add_option("prefix", audit_prefix, "Only names starting with PREFIX");
+  auto* audit_check_cmd = audit_cmd->add_subcommand(
+      "check-sink", "Write a probe object into the configured sink (LOGGING_SINK_*) and read it "
+                    "back; prints its name");
+  add_data_dir(audit_check_cmd);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -163,6 +180,15 @@ int main(int argc, char** argv) {
   }
   if (*list_cmd) {
     return llmgw::app::run_keys_list(settings, list_json);
+  }
+  if (*audit_cat_cmd) {
+    return llmgw::app::run_audit_cat(settings, audit_object);
+  }
+  if (*audit_ls_cmd) {
+    return llmgw::app::run_audit_ls(settings, audit_prefix);
+  }
+  if (*audit_check_cmd) {
+    return llmgw::app::run_audit_check_sink(settings);
   }
   if (*disable_cmd || *enable_cmd) {
     return llmgw::app::run_keys_set_enabled(settings, key_id, static_cast<bool>(*enable_cmd));

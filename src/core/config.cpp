@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include "core/duration.hpp"
 #include "core/provider_settings.hpp"
 
 #include <boost/url/parse.hpp>
@@ -11,6 +12,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 namespace llmgw::core {
 
@@ -146,7 +149,154 @@ Settings Settings::from_environment() {
   if (const char* v = env("LOG_LEVEL")) {
     s.log_level = v;
   }
+  s.archive = ArchiveSettings::from_environment();
   return s;
+}
+
+std::string_view to_string(AuditBodies b) noexcept {
+  switch (b) {
+    case AuditBodies::Full: return "full";
+    case AuditBodies::Metadata: return "metadata";
+    case AuditBodies::Redacted: return "redacted";
+  }
+  return "full";
+}
+
+bool parse_audit_bodies(std::string_view s, AuditBodies& out) noexcept {
+  for (const auto b : {AuditBodies::Full, AuditBodies::Metadata, AuditBodies::Redacted}) {
+    if (to_string(b) == s) {
+      out = b;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+/// S3's bucket naming rules (3-63 characters, lower-case letters, digits, '.', '-', starting
+/// and ending with a letter or digit), which every S3-compatible store accepts.
+bool valid_bucket(std::string_view b) {
+  if (b.size() < 3 || b.size() > 63) {
+    return false;
+  }
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(b.front()) || !alnum(b.back())) {
+    return false;
+  }
+  for (const char c : b) {
+    if (!alnum(c) && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_region(std::string_view r) {
+  if (r.empty() || r.size() > 64) {
+    return false;
+  }
+  for (const char c : r) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string default_pod_name() {
+  if (const char* h = env("HOSTNAME")) {
+    return h;
+  }
+  std::array<char, 256> buf{};
+  if (gethostname(buf.data(), buf.size() - 1) == 0 && buf[0] != '\0') {
+    return buf.data();
+  }
+  return "llmgw";
+}
+
+}  // namespace
+
+ArchiveSettings ArchiveSettings::from_environment() {
+  ArchiveSettings a;
+  env_bool("LOGGING_SINK_ENABLED", a.enabled);
+  if (const char* v = env("LOGGING_SINK_DIR")) {
+    a.dir = v;
+  }
+  if (const char* v = env("LOGGING_SINK_S3_BUCKET")) {
+    if (!valid_bucket(v)) {
+      throw ConfigError(std::string("environment: LOGGING_SINK_S3_BUCKET: '") + v +
+                        "' is not a bucket name (3-63 of a-z 0-9 . -)");
+    }
+    a.s3_bucket = v;
+  }
+  if (const char* v = env("LOGGING_SINK_S3_REGION")) {
+    a.s3_region = v;
+  } else if (const char* r = env("AWS_REGION")) {
+    a.s3_region = r;
+  }
+  if (!valid_region(a.s3_region)) {
+    throw ConfigError("environment: LOGGING_SINK_S3_REGION: '" + a.s3_region +
+                      "' is not a region name (a-z 0-9 -)");
+  }
+  if (const char* v = std::getenv("LOGGING_SINK_S3_PREFIX")) {
+    // Set but empty is allowed: objects at the bucket's root.
+    std::string_view p(v);
+    if (p.starts_with('/') || p.find("//") != std::string_view::npos ||
+        p.find_first_of("\r\n") != std::string_view::npos || p.size() > 512) {
+      throw ConfigError(std::string("environment: LOGGING_SINK_S3_PREFIX: '") + v +
+                        "' must not start with '/' nor hold '//'");
+    }
+    a.s3_prefix = v;
+    if (!a.s3_prefix.empty() && a.s3_prefix.back() != '/') {
+      a.s3_prefix += '/';
+    }
+  }
+  if (const char* v = env("LOGGING_SINK_S3_ENDPOINT")) {
+    const auto u = boost::urls::parse_absolute_uri(v);
+    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty() ||
+        u->has_query() || u->has_userinfo()) {
+      throw ConfigError(
+          "environment: LOGGING_SINK_S3_ENDPOINT: not an http:// or https:// origin without "
+          "query or credentials");
+    }
+    a.s3_endpoint = v;
+    while (!a.s3_endpoint.empty() && a.s3_endpoint.back() == '/') {
+      a.s3_endpoint.pop_back();
+    }
+  }
+  if (const char* v = env("AWS_ACCESS_KEY_ID")) {
+    a.aws_access_key_id = v;
+  }
+  if (const char* v = env("AWS_SECRET_ACCESS_KEY")) {
+    a.aws_secret_access_key = v;
+  }
+  if (const char* v = env("AWS_SESSION_TOKEN")) {
+    a.aws_session_token = v;
+  }
+  env_number<std::size_t>("LOGGING_SINK_FLUSH_SIZE", a.flush_size, 1, 1'000'000);
+  if (const char* v = env("LOGGING_SINK_FLUSH_INTERVAL")) {
+    const auto d = parse_duration(v);
+    if (!d || *d < std::chrono::seconds(1) || *d > std::chrono::hours(24)) {
+      throw ConfigError(std::string("environment: LOGGING_SINK_FLUSH_INTERVAL: '") + v +
+                        "' is not a duration between 1s and 24h (e.g. 30s, 5m, 1h30m)");
+    }
+    a.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  env_number<std::size_t>("LOGGING_MAX_BODY_BYTES", a.max_body_bytes, 0, std::size_t(1) << 30);
+  if (const char* v = env("LOGGING_BODIES")) {
+    if (!parse_audit_bodies(v, a.bodies)) {
+      throw ConfigError(std::string("environment: LOGGING_BODIES: '") + v +
+                        "' is not full, metadata or redacted");
+    }
+  }
+  a.pod_name = env("POD_NAME") != nullptr ? env("POD_NAME") : default_pod_name();
+  if (a.enabled && a.s3() &&
+      (a.aws_access_key_id.empty() || a.aws_secret_access_key.empty())) {
+    throw ConfigError(
+        "environment: LOGGING_SINK_S3_BUCKET needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  }
+  return a;
 }
 
 unsigned Settings::effective_threads() const noexcept {

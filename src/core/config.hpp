@@ -21,6 +21,46 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// What an audit record keeps of the bodies (LOGGING_BODIES; a key's own setting wins).
+enum class AuditBodies : std::uint8_t {
+  Full,      ///< "full": request and response bodies, cut at max_body_bytes
+  Metadata,  ///< "metadata": no bodies
+  Redacted,  ///< "redacted": bodies with the configured JSON paths masked
+};
+std::string_view to_string(AuditBodies b) noexcept;
+bool parse_audit_bodies(std::string_view s, AuditBodies& out) noexcept;
+
+/// The audit archive (issue 13): where batches of audit records go, as gzip JSON Lines objects
+/// named PREFIX/YYYY/MM/DD/<pod>-<timestamp>-<nanos>.jsonl.gz. The sink is S3 (or any
+/// S3-compatible store) when LOGGING_SINK_S3_BUCKET is set, else the local directory.
+struct ArchiveSettings {
+  bool enabled = false;  ///< LOGGING_SINK_ENABLED
+  /// LOGGING_SINK_DIR; empty: DATA_DIR/audit (Settings::archive_dir()).
+  std::string dir;
+  std::string s3_bucket;          ///< LOGGING_SINK_S3_BUCKET; set: the sink is S3
+  std::string s3_region = "us-east-1";  ///< LOGGING_SINK_S3_REGION, else AWS_REGION
+  std::string s3_prefix = "logs/";      ///< LOGGING_SINK_S3_PREFIX ("" allowed)
+  /// LOGGING_SINK_S3_ENDPOINT: an http(s) origin of an S3-compatible store (MinIO, s3rver),
+  /// addressed path-style (ORIGIN/bucket/key); empty: AWS, virtual-host style.
+  std::string s3_endpoint;
+  std::string aws_access_key_id;      ///< AWS_ACCESS_KEY_ID
+  std::string aws_secret_access_key;  ///< AWS_SECRET_ACCESS_KEY: secret, never logged
+  std::string aws_session_token;      ///< AWS_SESSION_TOKEN: secret, never logged
+  std::size_t flush_size = 1'000;     ///< LOGGING_SINK_FLUSH_SIZE (records per object)
+  /// LOGGING_SINK_FLUSH_INTERVAL, a Go-style duration ("30s", "5m", "1h"; 1s to 24h).
+  std::chrono::milliseconds flush_interval{5 * 60 * 1000};
+  std::size_t max_body_bytes = 1u << 20;  ///< LOGGING_MAX_BODY_BYTES: longer bodies are cut
+  AuditBodies bodies = AuditBodies::Full;  ///< LOGGING_BODIES: full, metadata or redacted
+  /// POD_NAME: the first part of an object's file name, so replicas never collide; default
+  /// the host name.
+  std::string pod_name;
+
+  [[nodiscard]] bool s3() const noexcept { return !s3_bucket.empty(); }
+  /// Reads the environment over the defaults. Throws ConfigError naming the variable (never
+  /// quoting a secret) on a bad value.
+  static ArchiveSettings from_environment();
+};
+
 /// Process settings. Defaults, then environment, then command-line flags (applied by `app`).
 struct Settings {
   std::string host = "0.0.0.0";                  ///< GATEWAY_HTTP_HOST
@@ -75,11 +115,16 @@ struct Settings {
   /// METRICS_TOKEN: the bearer token GET /metrics asks for; empty: open. A secret: never
   /// logged.
   std::string metrics_token;
+  ArchiveSettings archive;                       ///< LOGGING_SINK_*, LOGGING_BODIES, POD_NAME
 
   /// Reads the environment over the defaults. Throws ConfigError on a bad value.
   static Settings from_environment();
   [[nodiscard]] unsigned effective_threads() const noexcept;
   [[nodiscard]] std::string database_path() const { return data_dir + "/llmgw.db"; }
+  /// The local archive directory: LOGGING_SINK_DIR, else DATA_DIR/audit.
+  [[nodiscard]] std::string archive_dir() const {
+    return archive.dir.empty() ? data_dir + "/audit" : archive.dir;
+  }
 };
 
 enum class ProviderType : std::uint8_t {

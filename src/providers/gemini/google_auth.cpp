@@ -2,20 +2,8 @@
 
 #include "core/ids.hpp"
 #include "core/json.hpp"
+#include "http/client/blocking_client.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
@@ -28,11 +16,7 @@
 
 namespace llmgw::providers::gemini {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
 namespace json = boost::json;
-using asio::ip::tcp;
 
 namespace {
 
@@ -106,89 +90,6 @@ std::string clip(std::string_view s) {
     out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
   }
   return out;
-}
-
-struct Target {
-  bool tls = false;
-  std::string host;
-  std::string port;
-  std::string host_header;
-  std::string path;
-};
-
-struct Exchange {
-  bool done = false;
-  std::string error;
-  HttpAnswer answer;
-};
-
-template <class Stream>
-asio::awaitable<void> round_trip(Stream& stream, const http::request<http::string_body>& req,
-                                 Exchange* result) {
-  auto tuple = asio::as_tuple(asio::use_awaitable);
-  auto [wec, written] = co_await http::async_write(stream, req, tuple);
-  if (wec) {
-    result->error = "sending the token request failed: " + wec.message();
-    co_return;
-  }
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kMaxAnswerBytes);
-  parser.header_limit(kMaxAnswerBytes);
-  auto [rec, read] = co_await http::async_read(stream, buffer, parser, tuple);
-  if (rec) {
-    result->error = "reading the token endpoint's answer failed: " + rec.message();
-    co_return;
-  }
-  result->answer.status = parser.get().result_int();
-  result->answer.body = std::move(parser.get().body());
-  result->done = true;
-}
-
-asio::awaitable<void> exchange(Target target, std::string form, asio::ssl::context* tls,
-                               std::chrono::milliseconds timeout, Exchange* result) {
-  auto tuple = asio::as_tuple(asio::use_awaitable);
-  auto ex = co_await asio::this_coro::executor;
-  tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(target.host, target.port, tuple);
-  if (rec) {
-    result->error = "resolving the token endpoint's host failed: " + rec.message();
-    co_return;
-  }
-  beast::tcp_stream tcp_stream(ex);
-  tcp_stream.expires_after(timeout);
-  auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, tuple);
-  if (cec) {
-    result->error = "connecting to the token endpoint failed: " + cec.message();
-    co_return;
-  }
-  http::request<http::string_body> req{http::verb::post, target.path, 11};
-  req.set(http::field::host, target.host_header);
-  req.set(http::field::content_type, "application/x-www-form-urlencoded");
-  req.set(http::field::accept, "application/json");
-  req.set(http::field::user_agent, "llmgw");
-  req.body() = std::move(form);
-  req.prepare_payload();
-  if (!target.tls) {
-    co_await round_trip(tcp_stream, req, result);
-    co_return;
-  }
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls);
-  boost::system::error_code addr_ec;
-  asio::ip::make_address(target.host, addr_ec);
-  // SNI for names only (RFC 6066 section 3).
-  if (addr_ec && SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str()) != 1) {
-    result->error = "setting the TLS server name failed";
-    co_return;
-  }
-  stream.set_verify_mode(asio::ssl::verify_peer);
-  stream.set_verify_callback(asio::ssl::host_name_verification(target.host));
-  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, tuple);
-  if (hec) {
-    result->error = "the TLS handshake with the token endpoint failed: " + hec.message();
-    co_return;
-  }
-  co_await round_trip(stream, req, result);
 }
 
 }  // namespace
@@ -351,54 +252,20 @@ std::optional<AccessToken> parse_token_answer(std::string_view body,
 
 std::optional<HttpAnswer> post_form(std::string_view url, std::string_view form,
                                     std::chrono::milliseconds timeout, std::string& error) {
-  const auto u = boost::urls::parse_absolute_uri(url);
-  if (!u || (u->scheme() != "https" && u->scheme() != "http") || u->host().empty()) {
-    error = "the token endpoint is not an http(s) URL";
+  http::BlockingRequest req;
+  req.method = "POST";
+  req.url = url;
+  req.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Accept", "application/json"}};
+  req.body = form;
+  req.timeout = timeout;
+  req.max_answer_bytes = kMaxAnswerBytes;
+  auto answer = http::blocking_request(req, error);
+  if (!answer) {
+    error = "the token request failed: " + error;
     return std::nullopt;
   }
-  Target target;
-  target.tls = u->scheme() == "https";
-  target.host = u->host_type() == boost::urls::host_type::ipv6
-                    ? std::string(u->encoded_host_address())
-                    : std::string(u->host());
-  if (!target.host.empty() && target.host.front() == '[') {
-    target.host = target.host.substr(1, target.host.size() - 2);
-  }
-  target.port = u->has_port() ? std::string(u->port()) : (target.tls ? "443" : "80");
-  target.host_header = u->encoded_host_and_port();
-  target.path = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
-
-  asio::ssl::context tls(asio::ssl::context::tls_client);
-  if (target.tls) {
-    boost::system::error_code ec;
-    tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                        asio::ssl::context::no_tlsv1_1,
-                    ec);
-    tls.set_default_verify_paths(ec);
-    if (ec) {
-      error = "loading the system's TLS roots failed: " + ec.message();
-      return std::nullopt;
-    }
-    tls.set_verify_mode(asio::ssl::verify_peer);
-  }
-  Exchange result;
-  asio::io_context ioc;
-  std::string spawn_error;
-  asio::co_spawn(ioc, exchange(target, std::string(form), &tls, timeout, &result),
-                 [&spawn_error](const std::exception_ptr& e) {
-                   if (e) {
-                     spawn_error = "the token request failed";
-                   }
-                 });
-  ioc.run_for(timeout);
-  if (!result.done) {
-    error = !result.error.empty()  ? result.error
-            : !spawn_error.empty() ? spawn_error
-                                   : "the token endpoint did not answer in time";
-    return std::nullopt;
-  }
-  return std::move(result.answer);
+  return HttpAnswer{answer->status, std::move(answer->body)};
 }
 
 TokenSource::TokenSource(GoogleCredentials credentials, Clock clock)

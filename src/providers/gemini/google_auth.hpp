@@ -67,8 +67,9 @@ struct HttpAnswer {
 };
 
 /// POSTs `form` to an http:// or https:// `url` and reads the answer (at most 64 KiB), all
-/// within `timeout`. Blocking: its own io_context on the calling thread. TLS verifies the
-/// server's certificate chain against the system's roots and its name. Nullopt with `error`.
+/// within `timeout`, through http::blocking_request (blocking: its own io_context on the
+/// calling thread). TLS verifies the server's certificate chain against the system's roots
+/// and its name. Nullopt with `error`.
 std::optional<HttpAnswer> post_form(std::string_view url, std::string_view form,
                                     std::chrono::milliseconds timeout, std::string& error);
 

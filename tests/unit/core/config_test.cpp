@@ -240,3 +240,111 @@ TEST(Settings, UsageQueueIsRedisWhenRedisIsConfiguredUnlessSetDirect) {
 
 }  // namespace
 }  // namespace llmgw::core
+
+namespace llmgw::core {
+namespace {
+
+/// Sets the archive's variables for one test and clears them after.
+class ArchiveEnv : public ::testing::Test {
+ protected:
+  static constexpr const char* kNames[] = {
+      "LOGGING_SINK_ENABLED", "LOGGING_SINK_DIR", "LOGGING_SINK_S3_BUCKET",
+      "LOGGING_SINK_S3_REGION", "LOGGING_SINK_S3_PREFIX", "LOGGING_SINK_S3_ENDPOINT",
+      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+      "LOGGING_SINK_FLUSH_SIZE", "LOGGING_SINK_FLUSH_INTERVAL", "LOGGING_MAX_BODY_BYTES",
+      "LOGGING_BODIES", "POD_NAME"};
+  void SetUp() override { clear(); }
+  void TearDown() override { clear(); }
+  static void clear() {
+    for (const char* n : kNames) {
+      ::unsetenv(n);
+    }
+  }
+  static std::string error() {
+    try {
+      ArchiveSettings::from_environment();
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return {};
+  }
+};
+
+TEST_F(ArchiveEnv, DefaultsToTheLocalDirectoryInTheDataDir) {
+  ::setenv("POD_NAME", "gw-1", 1);
+  const auto a = ArchiveSettings::from_environment();
+  EXPECT_FALSE(a.enabled);
+  EXPECT_FALSE(a.s3());
+  EXPECT_EQ(a.s3_prefix, "logs/");
+  EXPECT_EQ(a.s3_region, "us-east-1");
+  EXPECT_EQ(a.flush_size, 1000u);
+  EXPECT_EQ(a.flush_interval, std::chrono::minutes(5));
+  EXPECT_EQ(a.max_body_bytes, 1u << 20);
+  EXPECT_EQ(a.bodies, AuditBodies::Full);
+  EXPECT_EQ(a.pod_name, "gw-1");
+  Settings s;
+  s.data_dir = "/var/lib/llmgw";
+  EXPECT_EQ(s.archive_dir(), "/var/lib/llmgw/audit");
+  s.archive.dir = "/srv/audit";
+  EXPECT_EQ(s.archive_dir(), "/srv/audit");
+}
+
+TEST_F(ArchiveEnv, ReadsTheS3Settings) {
+  ::setenv("LOGGING_SINK_ENABLED", "true", 1);
+  ::setenv("LOGGING_SINK_S3_BUCKET", "audit-bucket", 1);
+  ::setenv("AWS_REGION", "eu-west-1", 1);
+  ::setenv("LOGGING_SINK_S3_PREFIX", "gw/audit", 1);
+  ::setenv("LOGGING_SINK_S3_ENDPOINT", "http://127.0.0.1:9000/", 1);
+  ::setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "secret-key-value", 1);
+  ::setenv("LOGGING_SINK_FLUSH_SIZE", "50", 1);
+  ::setenv("LOGGING_SINK_FLUSH_INTERVAL", "1h30m", 1);
+  ::setenv("LOGGING_MAX_BODY_BYTES", "4096", 1);
+  ::setenv("LOGGING_BODIES", "redacted", 1);
+  const auto a = ArchiveSettings::from_environment();
+  EXPECT_TRUE(a.enabled);
+  EXPECT_TRUE(a.s3());
+  EXPECT_EQ(a.s3_region, "eu-west-1");
+  EXPECT_EQ(a.s3_prefix, "gw/audit/");
+  EXPECT_EQ(a.s3_endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(a.flush_size, 50u);
+  EXPECT_EQ(a.flush_interval, std::chrono::minutes(90));
+  EXPECT_EQ(a.max_body_bytes, 4096u);
+  EXPECT_EQ(a.bodies, AuditBodies::Redacted);
+  ::setenv("LOGGING_SINK_S3_REGION", "us-west-2", 1);
+  EXPECT_EQ(ArchiveSettings::from_environment().s3_region, "us-west-2");
+  ::setenv("LOGGING_SINK_S3_PREFIX", "", 1);
+  EXPECT_EQ(ArchiveSettings::from_environment().s3_prefix, "");
+}
+
+TEST_F(ArchiveEnv, RefusesBadValuesNamingTheVariableNeverTheSecret) {
+  ::setenv("LOGGING_SINK_FLUSH_INTERVAL", "5 minutes", 1);
+  EXPECT_NE(error().find("LOGGING_SINK_FLUSH_INTERVAL"), std::string::npos) << error();
+  ::setenv("LOGGING_SINK_FLUSH_INTERVAL", "100ms", 1);
+  EXPECT_NE(error().find("between 1s and 24h"), std::string::npos) << error();
+  ::unsetenv("LOGGING_SINK_FLUSH_INTERVAL");
+  ::setenv("LOGGING_BODIES", "all", 1);
+  EXPECT_NE(error().find("LOGGING_BODIES"), std::string::npos);
+  ::unsetenv("LOGGING_BODIES");
+  ::setenv("LOGGING_SINK_FLUSH_SIZE", "0", 1);
+  EXPECT_NE(error().find("LOGGING_SINK_FLUSH_SIZE"), std::string::npos);
+  ::unsetenv("LOGGING_SINK_FLUSH_SIZE");
+  ::setenv("LOGGING_SINK_S3_BUCKET", "Not_A_Bucket", 1);
+  EXPECT_NE(error().find("LOGGING_SINK_S3_BUCKET"), std::string::npos);
+  ::setenv("LOGGING_SINK_S3_BUCKET", "audit", 1);
+  ::setenv("LOGGING_SINK_S3_ENDPOINT", "ftp://store", 1);
+  EXPECT_NE(error().find("LOGGING_SINK_S3_ENDPOINT"), std::string::npos);
+  ::setenv("LOGGING_SINK_S3_ENDPOINT", "http://user:pw@store", 1);
+  EXPECT_EQ(error().find("pw"), std::string::npos);
+  ::unsetenv("LOGGING_SINK_S3_ENDPOINT");
+  ::setenv("LOGGING_SINK_ENABLED", "maybe", 1);
+  EXPECT_NE(error().find("LOGGING_SINK_ENABLED"), std::string::npos);
+  ::setenv("LOGGING_SINK_ENABLED", "1", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "very-secret", 1);
+  const std::string e = error();
+  EXPECT_NE(e.find("AWS_ACCESS_KEY_ID"), std::string::npos) << e;
+  EXPECT_EQ(e.find("very-secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace llmgw::core

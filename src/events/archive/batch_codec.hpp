@@ -1,0 +1,40 @@
+#pragma once
+/// The archive's object format: one gzip member (RFC 1952) of JSON Lines, one audit record
+/// per line. Encoding is deterministic (no time or name in the gzip header, fixed level), so
+/// a batch encoded again after a crash is the same bytes and its upload is idempotent.
+/// Decoding reads any number of concatenated members (what `cat a.gz b.gz` makes), checks
+/// every member's CRC-32 and length, and refuses corrupt or truncated input with an error.
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmgw::archive {
+
+/// zlib's level 6: within a few percent of 9's ratio on JSON at a third of its CPU.
+inline constexpr int kGzipLevel = 6;
+/// A decoded line longer than this is refused (a record holds at most two bodies of
+/// LOGGING_MAX_BODY_BYTES, escaped).
+inline constexpr std::size_t kMaxRecordBytes = 64u << 20;
+
+/// `records` (rendered JSON, one per string, without line breaks) as one gzip member, each
+/// record followed by '\n'. Nullopt with `error` when a record holds '\n' or '\r' or zlib
+/// fails.
+std::optional<std::string> encode_batch(std::span<const std::string> records,
+                                        std::string& error);
+
+/// Feeds every record of `gz` to `on_record` in order (blank lines skipped; a last line
+/// without '\n' counts). False with `error` on corrupt or truncated input or a record over
+/// `max_record`; records before the damage have been delivered. `on_record` returning false
+/// stops the walk (true is returned).
+bool decode_batch(std::string_view gz, const std::function<bool(std::string_view)>& on_record,
+                  std::string& error, std::size_t max_record = kMaxRecordBytes);
+
+/// All records of `gz`; nullopt with `error`.
+std::optional<std::vector<std::string>> decode_batch(std::string_view gz, std::string& error);
+
+}  // namespace llmgw::archive
