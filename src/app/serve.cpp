@@ -13,6 +13,8 @@
 #include "http/upstream.hpp"
 #include "limits/worker_limits.hpp"
 #include "metrics/registry.hpp"
+#include "events/archive/make_sink.hpp"
+#include "events/audit/audit_log.hpp"
 #include "proxy/config_reloader.hpp"
 #include "proxy/proxy.hpp"
 #include "redis/redis_limits.hpp"
@@ -206,6 +208,27 @@ int run_serve(const ServeOptions& opts) {
       queue_worker->start();
     }
 
+    // The audit log: a spool per I/O thread, archived by a background thread into the local
+    // directory (DATA_DIR/audit) or, with LOGGING_SINK_ENABLED, S3.
+    if (s.archive.bodies == core::AuditBodies::Redacted) {
+      throw core::ConfigError(
+          "environment: LOGGING_BODIES=redacted: masking configured JSON paths is not built yet; "
+          "use full or metadata");
+    }
+    audit::AuditLog audit_log(
+        {.spool_dir = s.data_dir + "/spool",
+         .producers = s.effective_threads(),
+         .flush_size = s.archive.flush_size,
+         .flush_interval = s.archive.flush_interval,
+         .stop_grace = s.shutdown_grace},
+        archive::make_archive_sink(s),
+        [a = s.archive](std::chrono::system_clock::time_point t) {
+          return archive::object_name(a, t);
+        });
+    audit_log.start();
+    metrics.set_probe(metrics::Probe::AuditArchiveLag,
+                      [&audit_log] { return std::optional<double>(audit_log.lag_seconds()); });
+
     boost::asio::thread_pool blocking(kBlockingThreads);
     // The shape's rate limiter and spend ledger: in Redis when it is configured (shared by
     // replicas, one connection per I/O thread), else in process.
@@ -251,6 +274,9 @@ int run_serve(const ServeOptions& opts) {
                                                 : limits::FailurePolicy::FailClosed,
                           .metrics = metrics,
                           .metrics_token = s.metrics_token,
+                          .audit = &audit_log,
+                          .audit_bodies = s.archive.bodies,
+                          .audit_max_body_bytes = s.archive.max_body_bytes,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads),
@@ -304,6 +330,7 @@ int run_serve(const ServeOptions& opts) {
     reloader.stop();
     blocking.join();
     usage.stop();
+    audit_log.stop();
     if (queue_worker) {
       queue_worker->stop();  // after the writer: it drains what the writer pushed last
     }
@@ -315,6 +342,9 @@ int run_serve(const ServeOptions& opts) {
         .field("usage_queue_failures", queue_worker ? queue_worker->failures() : 0)
         .field("usage_records_dropped", usage.dropped())
         .field("usage_records_dead_lettered", usage.dead_letters())
+        .field("audit_records_archived", audit_log.archived_records())
+        .field("audit_objects_archived", audit_log.archived_objects())
+        .field("audit_records_dropped", audit_log.dropped())
         .emit();
     if (usage.failed_batches() > 0) {
       status = 1;

@@ -180,6 +180,9 @@ asio::awaitable<error_code> Exchange::respond(unsigned status, std::string_view 
   if (conn_.data_.method == boost::beast::http::verb::head) {
     body = {};  // HEAD: the headers of the GET answer, no body
   }
+  if (keep_body != nullptr) {
+    keep_body->assign(body);
+  }
   const std::array<asio::const_buffer, 2> bufs{asio::buffer(conn_.head_), asio::buffer(body)};
   conn_.arm_after(conn_.worker_.options().idle_timeout);
   auto [ec, n] = co_await write_all(conn_.sock_, bufs);

@@ -90,6 +90,9 @@ class Exchange {
   void abort_connection() noexcept;
 
   AccessLogFields log;
+  /// When set, respond() keeps a copy of the body it sends here (the audit log's response
+  /// body); streams are not copied.
+  std::string* keep_body = nullptr;
 
  private:
   friend class Connection;

@@ -85,6 +85,8 @@ struct Proxy::Call {
   std::optional<metrics::UpstreamError> upstream_error;
   /// What refused the call, if a limit or the budget did.
   std::optional<metrics::Refusal> refusal;
+  /// The whole answer sent (full audit bodies only).
+  std::string response_body;
   unsigned status = 0;
   Stage stage = Stage::None;  ///< the last stage passed
   bool calling = false;       ///< the provider (or echo) was called

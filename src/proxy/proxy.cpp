@@ -141,6 +141,9 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
   Call call;
   call.format = format;
   local.metrics.request_started();
+  if (deps_.audit != nullptr && deps_.audit_bodies == core::AuditBodies::Full) {
+    ex.keep_body = &call.response_body;
+  }
   // The data plane does not throw; this is the defence for when it does (bad_alloc, a bug):
   // the client gets a 500 without detail and the call's holds are given back here, with the
   // I/O it needs (Redis), which the server's own last-resort handler could not do.
@@ -161,6 +164,10 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
   }
   local.metrics.request_finished();
   observe(ex, local, call);
+  if (deps_.audit != nullptr) {
+    audit(ex, call);
+  }
+  ex.keep_body = nullptr;
 }
 
 asio::awaitable<void> Proxy::handle_metrics(http::Exchange& ex) {

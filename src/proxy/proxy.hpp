@@ -11,6 +11,7 @@
 #include "limits/rate_limiter.hpp"
 #include "limits/spend_ledger.hpp"
 #include "limits/worker_limits.hpp"
+#include "events/audit/audit_log.hpp"
 #include "metrics/bearer.hpp"
 #include "metrics/registry.hpp"
 #include "providers/adapter.hpp"
@@ -66,6 +67,10 @@ struct ProxyDeps {
   metrics::Registry& metrics;
   /// The bearer token GET /metrics asks for (METRICS_TOKEN); empty: open.
   std::string metrics_token;
+  /// The audit log every inference request's record goes to; null: none.
+  audit::AuditLog* audit = nullptr;
+  core::AuditBodies audit_bodies = core::AuditBodies::Metadata;  ///< LOGGING_BODIES
+  std::size_t audit_max_body_bytes = 1u << 20;                     ///< LOGGING_MAX_BODY_BYTES
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
   std::size_t key_cache_per_worker = 10'000;
@@ -160,6 +165,8 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   void record_usage(http::Exchange& ex, Call& call);
   /// The end of every inference request, on every exit path: its facts into the metrics.
   void observe(http::Exchange& ex, Local& local, const Call& call);
+  /// The end of every inference request, on every exit path: its audit record.
+  void audit(http::Exchange& ex, const Call& call);
   /// GET /metrics: the Prometheus text exposition.
   boost::asio::awaitable<void> handle_metrics(http::Exchange& ex);
 

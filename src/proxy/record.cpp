@@ -1,5 +1,7 @@
 #include "proxy/call.hpp"
 
+#include "events/audit/record.hpp"
+
 #include <boost/beast/core/string.hpp>
 
 namespace llmgw::proxy {
@@ -166,6 +168,52 @@ void Proxy::observe(http::Exchange& ex, Local& local, const Call& call) {
     local.metrics.upstream_error(r.target, *call.upstream_error);
   }
   local.metrics.observe(r);
+}
+
+void Proxy::audit(http::Exchange& ex, const Call& call) {
+  audit::Record r;
+  r.request_id = ex.gateway_request_id();
+  r.client_request_id = ex.client_request_id();
+  const std::int64_t total_us = micros_since(ex.started_at());
+  r.time_us = core::unix_micros() - total_us;
+  r.endpoint = endpoint_name(call.format);
+  if (call.key) {
+    r.key_id = call.key->id;
+    r.key_name = call.key->name;
+  }
+  r.model_requested = call.req.model;
+  if (call.route != nullptr) {
+    if (call.route->is_alias) {
+      r.alias = call.route->name;
+    }
+    r.model = call.route->model;
+    r.provider = call.route->provider->name;
+    r.upstream_model = call.route->upstream_model;
+  }
+  r.status = call.status != 0 ? call.status : ex.status();
+  r.error_type = ex.log.error_type;
+  r.stream = call.req.stream;
+  r.total_us = total_us;
+  if (call.calling) {
+    r.upstream_us = call.upstream_us;
+    r.overhead_us = std::max<std::int64_t>(0, total_us - call.upstream_us);
+  }
+  r.ttft_us = call.first_token_us;
+  const pricing::TokenUsage& u = call.usage;
+  r.tokens = {u.input_tokens,       u.cache_read_tokens, u.cache_write_5m_tokens,
+              u.cache_write_1h_tokens, u.input_audio_tokens, u.input_image_tokens,
+              u.output_tokens,      u.reasoning_tokens,  u.output_audio_tokens,
+              u.output_image_tokens, u.reported};
+  if (call.cost_computed) {
+    r.cost_usd = call.cost_text;
+    r.cost_status = pricing::to_string(call.cost.status);
+  }
+  r.request_body = ex.request().body;
+  r.response_body = call.response_body;
+  std::string line;
+  line.reserve(512);
+  audit::render(line, r, deps_.audit_bodies, deps_.audit_max_body_bytes);
+  deps_.audit->submit(line, ex.worker().index());
 }
 
 }  // namespace llmgw::proxy

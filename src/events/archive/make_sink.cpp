@@ -17,13 +17,15 @@ S3Config s3_config(const core::ArchiveSettings& a, std::string bucket) {
 }
 
 std::unique_ptr<ArchiveSink> make_archive_sink(const core::Settings& settings) {
-  if (settings.archive.s3()) {
+  if (settings.archive.enabled && settings.archive.s3()) {
     return std::make_unique<S3Sink>(s3_config(settings.archive));
   }
   return std::make_unique<LocalDirSink>(settings.archive_dir());
 }
 
-std::string object_prefix(const core::ArchiveSettings& a) { return a.s3() ? a.s3_prefix : ""; }
+std::string object_prefix(const core::ArchiveSettings& a) {
+  return a.enabled && a.s3() ? a.s3_prefix : "";
+}
 
 std::string object_name(const core::ArchiveSettings& a, std::chrono::system_clock::time_point t) {
   return object_name(object_prefix(a), a.pod_name, t);

@@ -1,0 +1,317 @@
+#include "events/audit/audit_log.hpp"
+
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "events/archive/batch_codec.hpp"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace llmgw::audit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kMarker = "audit-batch.marker";
+constexpr auto kWake = std::chrono::seconds(1);
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+AuditLog::AuditLog(AuditLogOptions opt, std::unique_ptr<archive::ArchiveSink> sink,
+                   std::function<std::string(std::chrono::system_clock::time_point)> name_for)
+    : opt_(std::move(opt)), sink_(std::move(sink)), name_for_(std::move(name_for)) {
+  opt_.flush_size = std::max<std::size_t>(1, opt_.flush_size);
+  submitted_ = std::make_unique<Counter[]>(std::max(1u, opt_.producers));
+}
+
+AuditLog::~AuditLog() { stop(); }
+
+void AuditLog::start() {
+  fs::create_directories(opt_.spool_dir);
+  for (unsigned i = 0;; ++i) {
+    const std::string path = opt_.spool_dir + "/audit-" + std::to_string(i) + ".spool";
+    if (i >= opt_.producers && !fs::exists(path)) {
+      break;
+    }
+    spools_.push_back(events::Spool::open(path, opt_.spool_bytes, {}, "audit spool"));
+  }
+  overflow_ = events::Spool::open(opt_.spool_dir + "/audit-overflow.spool", opt_.spool_bytes, {},
+                                  "audit spool");
+  finish_marked();
+  thread_ = std::thread([this] { run(); });
+}
+
+bool AuditLog::submit(std::string_view line, std::size_t producer) {
+  if (producer < opt_.producers && producer < spools_.size() && spools_[producer]->append(line)) {
+    auto& c = submitted_[producer].n;
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return true;
+  }
+  {
+    const std::lock_guard lock(overflow_mu_);
+    if (overflow_ && overflow_->append(line)) {
+      overflowed_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  dropped_.fetch_add(1, std::memory_order_relaxed);
+  core::LogLine(core::LogLevel::Error, "audit record dropped: the audit spools are full")
+      .field("dropped_total", dropped_.load())
+      .emit();
+  return false;
+}
+
+void AuditLog::stop() {
+  {
+    const std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) {
+      return;
+    }
+    stopping_ = true;
+    stop_deadline_ = std::chrono::steady_clock::now() + opt_.stop_grace;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+std::uint64_t AuditLog::pending_bytes() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : spools_) {
+    n += s->pending_bytes();
+  }
+  return overflow_ ? n + overflow_->pending_bytes() : n;
+}
+
+double AuditLog::lag_seconds() const noexcept {
+  const std::int64_t since = waiting_since_us_.load(std::memory_order_relaxed);
+  return since == 0 ? 0.0 : static_cast<double>(core::unix_micros() - since) / 1e6;
+}
+
+void AuditLog::run() {
+  // Background work never sits in front of a request: the lowest priority of the machine.
+  ::setpriority(PRIO_PROCESS, 0, 19);
+  auto last_flush = std::chrono::steady_clock::now();
+  bool first = true;
+  while (true) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, kWake, [this] { return stopping_; });
+      stopping = stopping_;
+    }
+    if (stopping) {
+      flush(stop_deadline_);
+      return;
+    }
+    std::uint64_t submitted = overflowed_.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < opt_.producers; ++i) {
+      submitted += submitted_[i].n.load(std::memory_order_relaxed);
+    }
+    const bool waiting = pending_bytes() > 0;
+    if (waiting && waiting_since_us_.load() == 0) {
+      waiting_since_us_.store(core::unix_micros());
+    }
+    const auto now = std::chrono::steady_clock::now();
+    // At start what an earlier run left is archived at once; after that by size or time.
+    if (waiting && (first || submitted - taken_ >= opt_.flush_size ||
+                    now - last_flush >= opt_.flush_interval)) {
+      flush(std::chrono::steady_clock::time_point::max());
+      // Counted from here: records submitted during the flush may be counted twice, which
+      // only brings the next flush forward.
+      taken_ = submitted;
+      last_flush = std::chrono::steady_clock::now();
+    }
+    first = false;
+  }
+}
+
+bool AuditLog::take(Batch& b, std::size_t max) {
+  b = {};
+  std::vector<std::uint64_t> seqs;
+  const auto from = [&](events::Spool& s, std::size_t index) {
+    if (b.records.size() >= max || s.pending_bytes() == 0) {
+      return;
+    }
+    std::uint64_t next = 0;
+    bool damaged = false;
+    const std::size_t before = b.records.size();
+    s.read(max - before, b.records, seqs, next, &damaged);
+    if (damaged) {
+      core::LogLine(core::LogLevel::Error, "audit spool damaged: unreadable bytes skipped")
+          .field("spool", s.name())
+          .emit();
+    }
+    if (next != s.tail()) {
+      b.ends.emplace_back(index, next);
+    }
+  };
+  for (std::size_t i = 0; i < spools_.size(); ++i) {
+    from(*spools_[i], i);
+  }
+  from(*overflow_, spools_.size());  // one consumer: reading needs no lock, as for the others
+  if (b.ends.empty()) {
+    return false;
+  }
+  b.name = name_for_(std::chrono::system_clock::now());
+  return true;
+}
+
+void AuditLog::flush(std::chrono::steady_clock::time_point deadline) {
+  Batch b;
+  while (take(b, opt_.flush_size)) {
+    if (!upload(b, deadline)) {
+      return;  // stopping with a failing sink: the rest stays spooled for the next start
+    }
+  }
+  waiting_since_us_.store(0);
+}
+
+void AuditLog::write_marker(const Batch& b) {
+  const std::string path = opt_.spool_dir + "/" + std::string(kMarker);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << b.name << '\n';
+    for (const auto& [index, next] : b.ends) {
+      out << index << ' ' << next << '\n';
+    }
+    if (!out) {
+      throw std::runtime_error("cannot write " + tmp);
+    }
+  }
+  fsync_path(tmp, O_RDONLY);
+  fs::rename(tmp, path);
+  fsync_path(opt_.spool_dir, O_RDONLY | O_DIRECTORY);
+}
+
+bool AuditLog::upload(Batch& b, std::chrono::steady_clock::time_point deadline) {
+  std::string error;
+  auto bytes = archive::encode_batch(b.records, error);
+  if (!bytes) {
+    // A record that cannot be a JSON line (render() never makes one) must not hold up every
+    // record behind it: it is left out, logged and counted.
+    const auto bad = std::erase_if(b.records, [](const std::string& r) {
+      return r.empty() || r.find_first_of("\r\n") != std::string::npos;
+    });
+    dropped_.fetch_add(bad);
+    core::LogLine(core::LogLevel::Error, "audit records left out: not one JSON line each")
+        .field("error", error)
+        .field("records", static_cast<std::uint64_t>(bad))
+        .emit();
+    bytes = archive::encode_batch(b.records, error);
+    if (!bytes) {
+      return false;
+    }
+  }
+  try {
+    write_marker(b);
+  } catch (const std::exception& e) {
+    core::LogLine(core::LogLevel::Error, "audit batch marker not written")
+        .field("error", e.what())
+        .emit();
+    return false;
+  }
+  auto wait = opt_.retry_min;
+  while (true) {
+    const archive::PutResult r = sink_->put(b.name, *bytes);
+    if (r.status == archive::PutStatus::Stored) {
+      break;
+    }
+    failures_.fetch_add(1);
+    healthy_.store(false);
+    core::LogLine(core::LogLevel::Warn, "audit object not stored; retrying")
+        .field("object", b.name)
+        .field("error", r.reason)
+        .field("retry_in_ms", static_cast<std::int64_t>(wait.count()))
+        .emit();
+    if (r.status == archive::PutStatus::Conflict) {
+      // The name holds other bytes (it cannot, unless two writers share a POD_NAME): a new
+      // name, never an overwrite.
+      b.name = name_for_(std::chrono::system_clock::now());
+      write_marker(b);
+    }
+    {
+      const std::lock_guard lock(mu_);
+      if (stopping_) {
+        deadline = std::min(deadline, stop_deadline_);
+      }
+    }
+    if (std::chrono::steady_clock::now() + wait > deadline) {
+      return false;
+    }
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, wait);  // stop() wakes it once; the deadline then bounds the retries
+    }
+    wait = std::min(opt_.retry_max, wait * 2);
+  }
+  healthy_.store(true);
+  for (const auto& [index, next] : b.ends) {
+    (index < spools_.size() ? *spools_[index] : *overflow_).consume(next);
+  }
+  std::error_code ec;
+  fs::remove(opt_.spool_dir + "/" + std::string(kMarker), ec);
+  archived_.fetch_add(b.records.size());
+  objects_.fetch_add(1);
+  return true;
+}
+
+void AuditLog::finish_marked() {
+  const std::string path = opt_.spool_dir + "/" + std::string(kMarker);
+  std::ifstream in(path);
+  if (!in) {
+    return;
+  }
+  Batch b;
+  std::getline(in, b.name);
+  std::size_t index = 0;
+  std::uint64_t next = 0;
+  while (in >> index >> next) {
+    b.ends.emplace_back(index, next);
+  }
+  // The same records as before the crash: each spool read up to where the batch ended.
+  std::vector<std::uint64_t> seqs;
+  std::vector<std::pair<std::size_t, std::uint64_t>> ends;
+  for (const auto& [i, end] : b.ends) {
+    if (i > spools_.size()) {
+      continue;
+    }
+    events::Spool& s = i < spools_.size() ? *spools_[i] : *overflow_;
+    if (s.tail() >= end) {
+      continue;  // consumed before the crash; only the marker was left
+    }
+    std::uint64_t reached = 0;
+    s.read(SIZE_MAX, b.records, seqs, reached, nullptr, end);
+    ends.emplace_back(i, reached);
+  }
+  b.ends = std::move(ends);
+  std::error_code ec;
+  if (b.ends.empty() || b.name.empty()) {
+    fs::remove(path, ec);
+    return;
+  }
+  core::LogLine(core::LogLevel::Warn, "audit batch of an interrupted run uploaded again")
+      .field("object", b.name)
+      .field("records", static_cast<std::uint64_t>(b.records.size()))
+      .emit();
+  upload(b, std::chrono::steady_clock::now() + opt_.stop_grace);
+}
+
+}  // namespace llmgw::audit
