@@ -48,12 +48,18 @@ as_server_user() {
   fi
 }
 
-# A TCP port nothing listens on now (postgres may still lose a race for it: start retries).
+# A TCP port no socket uses now, below the kernel's ephemeral range: the outage tests stop the
+# server and start it again on the same port, and a port in that range can meanwhile become
+# the local port of some client's connection (postgres may still lose a race: start retries).
 free_port() {
-  local port
+  local port low=32768 range
+  if range=$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null); then
+    low=${range%%[[:space:]]*}
+  fi
+  ((low > 11000)) || low=32768
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+    port=$((10000 + RANDOM % (low - 10000)))
+    if ! ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
       echo "$port"
       return
     fi
@@ -149,8 +155,15 @@ resume() {
   local dir=${1:-}
   [[ -f $dir/options ]] || die "resume: $dir is not a directory made by pg.sh start"
   server_user=$(cat "$dir/user")
-  as_server_user "$(cat "$dir/bindir")/pg_ctl" -D "$dir/data" -l "$dir/log/postgres.log" -w -t 60 \
-    -o "$(cat "$dir/options")" start >/dev/null 2>&1 || die "resume: postgres did not start"
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    if as_server_user "$(cat "$dir/bindir")/pg_ctl" -D "$dir/data" -l "$dir/log/postgres.log" \
+        -w -t 60 -o "$(cat "$dir/options")" start >/dev/null 2>&1; then
+      return
+    fi
+    sleep 1  # e.g. the port still held by a closing socket
+  done
+  die "resume: postgres did not start (log: $dir/log/postgres.log)"
 }
 
 case ${1:-} in
