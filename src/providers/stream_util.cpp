@@ -156,36 +156,35 @@ void ChunkWriter::role(std::string& out, int choice) {
   close(out);
 }
 
-void ChunkWriter::content(std::string& out, std::string_view text, int choice) {
+void ChunkWriter::text_delta(std::string& out, std::string_view field, std::string_view text,
+                             bool literal, int choice) {
   open(out, choice);
-  out += R"("delta":{"content":)";
-  core::append_json_string(out, text);
+  out += R"("delta":{")";
+  out += field;
+  out += R"(":)";
+  if (literal) {
+    out += text;
+  } else {
+    core::append_json_string(out, text);
+  }
   out += R"(},"finish_reason":null)";
   close(out);
+}
+
+void ChunkWriter::content(std::string& out, std::string_view text, int choice) {
+  text_delta(out, "content", text, false, choice);
 }
 
 void ChunkWriter::content(std::string& out, JsonLiteral text, int choice) {
-  open(out, choice);
-  out += R"("delta":{"content":)";
-  out += text.text;
-  out += R"(},"finish_reason":null)";
-  close(out);
+  text_delta(out, "content", text.text, true, choice);
 }
 
 void ChunkWriter::reasoning(std::string& out, std::string_view text, int choice) {
-  open(out, choice);
-  out += R"("delta":{"reasoning_content":)";
-  core::append_json_string(out, text);
-  out += R"(},"finish_reason":null)";
-  close(out);
+  text_delta(out, "reasoning_content", text, false, choice);
 }
 
 void ChunkWriter::reasoning(std::string& out, JsonLiteral text, int choice) {
-  open(out, choice);
-  out += R"("delta":{"reasoning_content":)";
-  out += text.text;
-  out += R"(},"finish_reason":null)";
-  close(out);
+  text_delta(out, "reasoning_content", text.text, true, choice);
 }
 
 void ChunkWriter::tool_start(std::string& out, int tool_index, std::string_view id,
@@ -203,22 +202,25 @@ void ChunkWriter::tool_start(std::string& out, int tool_index, std::string_view 
 
 void ChunkWriter::tool_arguments(std::string& out, int tool_index, std::string_view fragment,
                                  int choice) {
-  open(out, choice);
-  out += R"("delta":{"tool_calls":[{"index":)";
-  out += std::to_string(tool_index);
-  out += R"(,"function":{"arguments":)";
-  core::append_json_string(out, fragment);
-  out += R"(}}]},"finish_reason":null)";
-  close(out);
+  arguments(out, tool_index, fragment, false, choice);
 }
 
 void ChunkWriter::tool_arguments(std::string& out, int tool_index, JsonLiteral fragment,
                                  int choice) {
+  arguments(out, tool_index, fragment.text, true, choice);
+}
+
+void ChunkWriter::arguments(std::string& out, int tool_index, std::string_view fragment,
+                            bool literal, int choice) {
   open(out, choice);
   out += R"("delta":{"tool_calls":[{"index":)";
   out += std::to_string(tool_index);
   out += R"(,"function":{"arguments":)";
-  out += fragment.text;
+  if (literal) {
+    out += fragment;
+  } else {
+    core::append_json_string(out, fragment);
+  }
   out += R"(}}]},"finish_reason":null)";
   close(out);
 }

@@ -82,6 +82,11 @@ class ChunkWriter {
   void close(std::string& out);
   /// `data: {"id":…,"model":…` up to the choices, the same in every chunk: written once.
   void make_prefix();
+  /// A `delta: {field: text}` chunk; `literal`: `text` is already a JSON string literal.
+  void text_delta(std::string& out, std::string_view field, std::string_view text, bool literal,
+                  int choice);
+  void arguments(std::string& out, int tool_index, std::string_view fragment, bool literal,
+                 int choice);
 
   std::string id_;
   std::string model_;

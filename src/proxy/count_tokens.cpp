@@ -63,20 +63,7 @@ asio::awaitable<void> Proxy::count_tokens(http::Exchange& ex, Local& local, Call
   }
   ex.log.model = call.req.model;
   reached(call, Stage::Inspected);
-  call.snapshot = deps_.catalog.current();
-  call.route = call.snapshot->find(call.req.model);
-  if (call.route == nullptr) {
-    co_await respond_error(ex, call.format, Errc::ModelNotFound,
-                           "The model `" + call.req.model +
-                               "` does not exist or you do not have access to it.",
-                           "model");
-    co_return;
-  }
-  if (!call.key->allows(call.route->name) && !call.key->allows(call.route->model)) {
-    co_await respond_error(ex, call.format, Errc::ModelNotAllowed,
-                           "This API key is not allowed to use the model `" + call.req.model +
-                               "`.",
-                           "model");
+  if (!(co_await find_route(ex, call))) {
     co_return;
   }
   const catalog::Provider& provider = *call.route->provider;

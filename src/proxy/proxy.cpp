@@ -202,20 +202,7 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   ex.log.model = call.req.model;
   ex.log.stream = call.req.stream;
   reached(call, Stage::Inspected);
-  call.snapshot = deps_.catalog.current();
-  call.route = call.snapshot->find(call.req.model);
-  if (call.route == nullptr) {
-    co_await respond_error(ex, call.format, Errc::ModelNotFound,
-                              "The model `" + call.req.model +
-                                  "` does not exist or you do not have access to it.",
-                              "model");
-    co_return;
-  }
-  if (!call.key->allows(call.route->name) && !call.key->allows(call.route->model)) {
-    co_await respond_error(ex, call.format, Errc::ModelNotAllowed,
-                              "This API key is not allowed to use the model `" + call.req.model +
-                                  "`.",
-                              "model");
+  if (!(co_await find_route(ex, call))) {
     co_return;
   }
   if (const std::string& why = call.route->provider->unavailable; !why.empty()) {
@@ -243,6 +230,26 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
     co_await forward(ex, local, call);
   }
   reached(call, Stage::Called);
+}
+
+asio::awaitable<bool> Proxy::find_route(http::Exchange& ex, Call& call) {
+  call.snapshot = deps_.catalog.current();
+  call.route = call.snapshot->find(call.req.model);
+  if (call.route == nullptr) {
+    co_await respond_error(ex, call.format, Errc::ModelNotFound,
+                           "The model `" + call.req.model +
+                               "` does not exist or you do not have access to it.",
+                           "model");
+    co_return false;
+  }
+  if (!call.key->allows(call.route->name) && !call.key->allows(call.route->model)) {
+    co_await respond_error(ex, call.format, Errc::ModelNotAllowed,
+                           "This API key is not allowed to use the model `" + call.req.model +
+                               "`.",
+                           "model");
+    co_return false;
+  }
+  co_return true;
 }
 
 void Proxy::conclude(http::Exchange& ex, Call& call) {

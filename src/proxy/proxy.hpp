@@ -119,6 +119,9 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   /// held — everything if the provider was not called; else the call is billed as answered.
   boost::asio::awaitable<void> recover(http::Exchange& ex, Call& call,
                                        std::string_view what);
+  /// The route of the body's model, which the key must be allowed to use; otherwise answers
+  /// 404 or 403 and returns false.
+  boost::asio::awaitable<bool> find_route(http::Exchange& ex, Call& call);
   /// Throws when the test fault is set for `s` (LLMGW_TEST_FAULT_AFTER).
   void reached(Call& call, Stage s);
   boost::asio::awaitable<std::shared_ptr<const auth::KeyInfo>> authenticate(
