@@ -210,11 +210,14 @@ int run_serve(const ServeOptions& opts) {
 
     // The audit log: a spool per I/O thread, archived by a background thread into the local
     // directory (DATA_DIR/audit) or, with LOGGING_SINK_ENABLED, S3.
-    if (s.archive.bodies == core::AuditBodies::Redacted) {
-      throw core::ConfigError(
-          "environment: LOGGING_BODIES=redacted: masking configured JSON paths is not built yet; "
-          "use full or metadata");
-    }
+    const audit::Redactor redactor = [&s] {
+      try {
+        return s.archive.redact_paths.empty() ? audit::Redactor()
+                                              : audit::Redactor(s.archive.redact_paths);
+      } catch (const std::invalid_argument& e) {
+        throw core::ConfigError(std::string("environment: LOGGING_REDACT_PATHS: ") + e.what());
+      }
+    }();
     audit::AuditLog audit_log(
         {.spool_dir = s.data_dir + "/spool",
          .producers = s.effective_threads(),
@@ -276,6 +279,7 @@ int run_serve(const ServeOptions& opts) {
                           .metrics_token = s.metrics_token,
                           .audit = &audit_log,
                           .audit_bodies = s.archive.bodies,
+                          .audit_redactor = &redactor,
                           .audit_max_body_bytes = s.archive.max_body_bytes,
                           .admin = &admin_api,
                           .key_cache_per_worker =

@@ -141,8 +141,8 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
   Call call;
   call.format = format;
   local.metrics.request_started();
-  if (deps_.audit != nullptr && deps_.audit_bodies == core::AuditBodies::Full) {
-    ex.keep_body = &call.response_body;
+  if (deps_.audit != nullptr) {
+    keep_bodies(ex, call, deps_.audit_bodies);
   }
   // The data plane does not throw; this is the defence for when it does (bad_alloc, a bug):
   // the client gets a 500 without detail and the call's holds are given back here, with the
@@ -187,6 +187,9 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   call.key = co_await authenticate(ex, local, call.format);
   if (!call.key) {
     co_return;
+  }
+  if (deps_.audit != nullptr && call.key->audit_bodies) {
+    keep_bodies(ex, call, *call.key->audit_bodies);
   }
   reached(call, Stage::Authenticated);
   const std::string_view body = ex.request().body;

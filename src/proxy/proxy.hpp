@@ -12,6 +12,7 @@
 #include "limits/spend_ledger.hpp"
 #include "limits/worker_limits.hpp"
 #include "events/audit/audit_log.hpp"
+#include "events/audit/redact.hpp"
 #include "metrics/bearer.hpp"
 #include "metrics/registry.hpp"
 #include "providers/adapter.hpp"
@@ -70,6 +71,8 @@ struct ProxyDeps {
   /// The audit log every inference request's record goes to; null: none.
   audit::AuditLog* audit = nullptr;
   core::AuditBodies audit_bodies = core::AuditBodies::Metadata;  ///< LOGGING_BODIES
+  /// Redacted mode's masks (LOGGING_REDACT_PATHS); set whenever `audit` is.
+  const audit::Redactor* audit_redactor = nullptr;
   std::size_t audit_max_body_bytes = 1u << 20;                     ///< LOGGING_MAX_BODY_BYTES
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
@@ -170,6 +173,8 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   void observe(http::Exchange& ex, Local& local, const Call& call);
   /// The end of every inference request, on every exit path: its audit record.
   void audit(http::Exchange& ex, const Call& call);
+  /// Sets what the call's audit record keeps of the bodies, and whether the answer is kept.
+  static void keep_bodies(http::Exchange& ex, Call& call, core::AuditBodies mode);
   /// GET /metrics: the Prometheus text exposition.
   boost::asio::awaitable<void> handle_metrics(http::Exchange& ex);
 

@@ -10,7 +10,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-import { startStack, chat, chatBody, stream, authHeaders, request, runCliOk, waitUntil } from './harness.mjs';
+import { startStack, startAdminStack, chat, chatBody, stream, authHeaders, request, postJson, sseChunks, runCliOk,
+  waitUntil } from './harness.mjs';
 import { startS3 } from './s3.mjs';
 
 const T = { timeout: 120_000 };
@@ -115,6 +116,14 @@ test('local directory: one record per request on every exit path, equal to what 
   assert.deepEqual(r('a1').response, sent.a1.json, 'full: the answer as the client got it');
   assert.equal(r('a2').stream, true);
   assert.ok(r('a2').ttft_us > 0, 'a stream has its time to first token');
+  // A stream is kept as the message it assembles to, not as chunks.
+  const chunks = sseChunks(sent.a2.raw);
+  const streamed = chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join('');
+  assert.ok(streamed.length > 0);
+  assert.equal(r('a2').response.object, 'chat.completion');
+  assert.equal(r('a2').response.id, chunks[0].id);
+  assert.equal(r('a2').response.choices[0].message.content, streamed);
+  assert.equal(r('a2').response.choices[0].finish_reason, chunks.find((c) => c.choices?.[0]?.finish_reason).choices[0].finish_reason);
   assert.equal(r('a2').cost_usd, usage('a2').cost_usd);
   assert.equal(r('a3').status, 401);
   assert.equal(r('a3').key_id, undefined, 'no key on a refused key');
@@ -149,6 +158,80 @@ test('metadata: no bodies', T, async () => {
   assert.equal(r.request, undefined);
   assert.equal(r.response, undefined);
   assert.equal(r.status, 200);
+});
+
+test('redacted: the configured paths are masked; a key\'s own mode wins over LOGGING_BODIES', T, async () => {
+  const s = await startAdminStack({ env: { LOGGING_SINK_FLUSH_INTERVAL: '1s', LOGGING_BODIES: 'redacted' }, keys: { main: {} } });
+  stacks.push(s);
+  const made = {};
+  for (const mode of ['full', 'metadata']) {
+    const r = await s.req('POST', '/admin/keys', { name: `audit-${mode}`, audit_bodies: mode });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.json.audit_bodies, mode);
+    made[mode] = r.json.key;
+  }
+  const bad = await s.req('POST', '/admin/keys', { name: 'audit-bad', audit_bodies: 'everything' });
+  assert.equal(bad.status, 422, 'an unknown mode is refused');
+  assert.equal(bad.json.error.param, 'audit_bodies');
+
+  const secretWords = 'the launch code is 0000';
+  const body = chatBody('gpt-4o-mini', secretWords, { temperature: 0.5 });
+  assert.equal((await chat(s.gw.port, s.key, body, { headers: rid('r1') })).status, 200);
+  const st = await stream(s.gw.port, { body: chatBody('gpt-4o-mini', secretWords, { stream: true }), headers: authHeaders(s.key, rid('r2')) });
+  assert.equal(st.status, 200);
+  const msgs = await stream(s.gw.port, { path: '/v1/messages', headers: { 'x-api-key': s.key, 'anthropic-version': '2023-06-01', ...rid('r3') },
+    body: { model: 'gpt-4o-mini', max_tokens: 50, stream: true, system: secretWords, messages: [{ role: 'user', content: secretWords }] } });
+  assert.equal(msgs.status, 200);
+  const full = await chat(s.gw.port, made.full, body, { headers: rid('r4') });
+  assert.equal(full.status, 200);
+  const fullStream = await stream(s.gw.port, { path: '/v1/messages', headers: { 'x-api-key': made.full, 'anthropic-version': '2023-06-01', ...rid('r5') },
+    body: { model: 'gpt-4o-mini', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'assemble me' }] } });
+  assert.equal(fullStream.status, 200);
+  assert.equal((await chat(s.gw.port, made.metadata, body, { headers: rid('r6') })).status, 200);
+  // The key's mode changes through the admin API and holds from then on.
+  const list = await s.req('GET', '/admin/keys?limit=100');
+  const metaId = list.json.data.find((k) => k.name === 'audit-metadata').id;
+  const patched = await s.req('PATCH', `/admin/keys/${metaId}`, { audit_bodies: null });
+  assert.equal(patched.status, 200, patched.text);
+  assert.equal(patched.json.audit_bodies, null);
+  assert.equal((await chat(s.gw.port, made.metadata, body, { headers: rid('r7') })).status, 200);
+
+  let recs = new Map();
+  await waitUntil(async () => {
+    recs = byClientId(await localObjects(s.gw));
+    return ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7'].every((id) => recs.has(id));
+  }, 15_000, 'the records');
+  const r = (id) => recs.get(id).at(-1);
+  for (const id of ['r1', 'r2', 'r3']) {
+    assert.equal(r(id).bodies, 'redacted', id);
+    assert.ok(!JSON.stringify(r(id)).includes('launch code'), `${id}: no message content`);
+  }
+  assert.equal(r('r1').request.model, 'gpt-4o-mini', 'the shape stays');
+  assert.equal(r('r1').request.temperature, 0.5);
+  assert.equal(r('r1').request.messages[0].role, 'user');
+  assert.equal(r('r1').request.messages[0].content, '[redacted]');
+  assert.equal(r('r1').response.choices[0].message.content, '[redacted]');
+  assert.equal(r('r1').response.choices[0].finish_reason, 'stop');
+  assert.equal(r('r2').response.object, 'chat.completion');
+  assert.equal(r('r2').response.choices[0].message.content, '[redacted]');
+  assert.equal(r('r3').request.system, '[redacted]');
+  assert.equal(r('r3').response.type, 'message');
+  assert.equal(r('r3').response.content[0].text, '[redacted]');
+  assert.equal(r('r4').bodies, 'full');
+  assert.deepEqual(r('r4').request, body);
+  assert.deepEqual(r('r4').response, full.json);
+  // A Messages stream is kept as the Messages answer it assembles to.
+  const events = sseChunks(fullStream.raw);
+  const text = events.filter((e) => e.type === 'content_block_delta').map((e) => e.delta.text).join('');
+  assert.equal(r('r5').response.type, 'message');
+  assert.equal(r('r5').response.id, events[0].message.id);
+  assert.equal(r('r5').response.content[0].type, 'text');
+  assert.equal(r('r5').response.content[0].text, text);
+  assert.equal(r('r5').response.stop_reason, events.find((e) => e.type === 'message_delta').delta.stop_reason);
+  assert.equal(r('r5').response.usage.output_tokens, events.find((e) => e.type === 'message_delta').usage.output_tokens);
+  assert.equal(r('r6').bodies, 'metadata');
+  assert.equal(r('r6').request, undefined);
+  assert.equal(r('r7').bodies, 'redacted', 'back to the gateway\'s mode');
 });
 
 test('SIGKILL under load, then a restart: every acknowledged request has exactly one record', T, async () => {
