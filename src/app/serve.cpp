@@ -2,6 +2,7 @@
 #include "admin/secrets.hpp"
 #include "app/commands.hpp"
 #include "app/default_catalog.hpp"
+#include "app/health.hpp"
 #include "app/prices.hpp"
 #include "app/store_factory.hpp"
 #include "auth/key_cache.hpp"
@@ -231,6 +232,28 @@ int run_serve(const ServeOptions& opts) {
     audit_log.start();
     metrics.set_probe(metrics::Probe::AuditArchiveLag,
                       [&audit_log] { return std::optional<double>(audit_log.lag_seconds()); });
+    metrics.set_probe(metrics::Probe::AuditBufferBytes, [&audit_log] {
+      return std::optional<double>(static_cast<double>(audit_log.pending_bytes()));
+    });
+    metrics.set_probe(metrics::Probe::UsageBufferBytes, [&usage] {
+      return std::optional<double>(static_cast<double>(usage.pending_bytes()));
+    });
+
+    // Each dependency's state for /readyz and the metrics, checked by a background thread.
+    proxy::DependencyHealth health;
+    HealthMonitor health_monitor(
+        health, [&reloader] { return reloader.healthy(); },
+        [&audit_log] { return audit_log.sink_healthy(); }, redis_options(s));
+    health_monitor.start();
+    const auto up = [](const std::atomic<std::int8_t>& state) -> std::optional<double> {
+      const std::int8_t v = state.load(std::memory_order_relaxed);
+      if (v == proxy::DependencyHealth::Absent) {
+        return std::nullopt;
+      }
+      return v == proxy::DependencyHealth::Up ? 1.0 : 0.0;
+    };
+    metrics.set_probe(metrics::Probe::DatabaseUp, [&health, up] { return up(health.store); });
+    metrics.set_probe(metrics::Probe::RedisUp, [&health, up] { return up(health.redis); });
 
     boost::asio::thread_pool blocking(kBlockingThreads);
     // The shape's rate limiter and spend ledger: in Redis when it is configured (shared by
@@ -284,6 +307,7 @@ int run_serve(const ServeOptions& opts) {
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads),
+                          .health = &health,
                           .fault_after = fault_after,
                           .fault_count = s.test_fault_count});
     http::Server server({.host = s.host,
@@ -331,6 +355,7 @@ int run_serve(const ServeOptions& opts) {
     drained.store(true);
     second_signal.join();
     admin_api.stop();
+    health_monitor.stop();
     reloader.stop();
     blocking.join();
     usage.stop();

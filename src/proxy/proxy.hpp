@@ -48,6 +48,15 @@ enum class Stage : std::uint8_t {
 /// "authenticated", "inspected", … ; nullopt for an unknown name.
 std::optional<Stage> parse_stage(std::string_view name);
 
+/// The state of each dependency as /readyz reports it: kept by the health thread
+/// (src/app/health.hpp), read by /readyz and the metrics probes.
+struct DependencyHealth {
+  enum State : std::int8_t { Absent = -1, Down = 0, Up = 1 };
+  std::atomic<std::int8_t> store{Up};    ///< the config reloader's last poll
+  std::atomic<std::int8_t> redis{Absent};  ///< the last PING; Absent: no Redis configured
+  std::atomic<std::int8_t> archive{Up};  ///< the audit archive sink's last upload
+};
+
 struct ProxyDeps {
   store::Store& store;
   catalog::Catalog& catalog;
@@ -80,6 +89,8 @@ struct ProxyDeps {
   std::size_t max_upstream_response_bytes = 64u << 20;
   /// Output allowance reserved when neither the request nor the price list bounds it.
   std::int64_t default_max_output_tokens = 16'384;
+  /// What /readyz reports per dependency; null: nothing beyond ready.
+  const DependencyHealth* health = nullptr;
   /// Tests only: throw after this stage of the next `fault_count` inference calls.
   Stage fault_after = Stage::None;
   unsigned fault_count = 0;
@@ -101,6 +112,8 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
 
   /// /readyz answers 200 once this is set (after the first catalog load).
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
+  /// /readyz's body: the status and each dependency's state.
+  [[nodiscard]] std::string readiness() const;
 
   struct Local;
   struct Call;
