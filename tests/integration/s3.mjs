@@ -145,7 +145,9 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/', credentials 
     backPort = (await s3rver.run()).port;
   };
   await startBack();
-  const stats = { requests: 0, puts: 0, refused: [] };
+  // existing: PUTs refused with 412 (the name was taken); unanswered: PUTs stored, never answered.
+  const stats = { requests: 0, puts: 0, refused: [], existing: 0, unanswered: 0 };
+  let stopAfterPut = null; // armed by stop({afterNextPut: true}): its resolve
   const inflight = new Set();
   const front = http.createServer(async (req, res) => {
     try {
@@ -168,7 +170,10 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/', credentials 
         }
         if (req.headers['if-none-match'] === '*') {
           const head = await forward(backPort, 'HEAD', req.url.split('?')[0], {}, undefined);
-          if (head.status === 200) return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          if (head.status === 200) {
+            stats.existing += 1;
+            return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          }
         }
         stats.puts += 1;
       }
@@ -181,6 +186,14 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/', credentials 
       const pending = forward(backPort, req.method, req.url, headers, body);
       inflight.add(pending);
       const out = await pending.finally(() => inflight.delete(pending));
+      if (req.method === 'PUT' && out.status === 200 && stopAfterPut) {
+        // Stored, and the store goes down before it says so.
+        const resolve = stopAfterPut;
+        stopAfterPut = null;
+        stats.unanswered += 1;
+        await stop();
+        return resolve();
+      }
       res.writeHead(out.status, out.headers);
       res.end(out.body);
     } catch (e) {
@@ -190,6 +203,18 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/', credentials 
   const frontPort = await listen(front);
   const endpoint = `http://127.0.0.1:${frontPort}`;
   let running = true;
+  const stop = async () => {
+    if (!running) return;
+    running = false;
+    const closed = new Promise((resolve) => front.close(resolve));
+    front.closeAllConnections();
+    await closed;
+    // What the store had received is stored (the client, gone, never hears so).
+    await Promise.allSettled([...inflight]);
+    const backClosed = s3rver.close();
+    s3rver.httpServer.closeAllConnections();
+    await backClosed;
+  };
   return {
     endpoint,
     bucket,
@@ -235,18 +260,13 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/', credentials 
       const h = sign ? signedHeaders(method, url, `127.0.0.1:${frontPort}`, body ?? Buffer.alloc(0), headers) : headers;
       return forward(frontPort, method, url, h, body);
     },
-    /** Both servers down, their connections dropped; the data directory stays. */
-    async stop() {
-      if (!running) return;
-      running = false;
-      const closed = new Promise((resolve) => front.close(resolve));
-      front.closeAllConnections();
-      await closed;
-      // What the store had received is stored (the client, gone, never hears so).
-      await Promise.allSettled([...inflight]);
-      const backClosed = s3rver.close();
-      s3rver.httpServer.closeAllConnections();
-      await backClosed;
+    /**
+     * Both servers down, their clients' connections dropped; the data directory stays. With
+     * `afterNextPut`: once the next PUT is stored, before it is answered.
+     */
+    async stop({ afterNextPut = false } = {}) {
+      if (!afterNextPut) return stop();
+      return new Promise((resolve) => { stopAfterPut = resolve; });
     },
     /** Both servers back on their ports, over the same data directory. */
     async restart() {
