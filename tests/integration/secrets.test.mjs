@@ -21,7 +21,7 @@ import zlib from 'node:zlib';
 
 import {
   OpenAIMock, startGateway, request, stream, chatBody, authHeaders, adminRequest, adminLoginRaw,
-  waitUntil, signJwt, jwtClaims,
+  waitUntil, signJwt, jwtClaims, freePort, rawExchange, rawRequest,
 } from './harness.mjs';
 import { startS3 } from './s3.mjs';
 import { AnthropicMock } from '../mock/anthropic_mock.mjs';
@@ -31,6 +31,7 @@ import { VertexMock, DEFAULT_PROJECT } from '../mock/vertex_mock.mjs';
 
 const T = { timeout: 240_000 };
 const WINDOW = 12; // characters of a secret's random part that count as a leak
+const MAX_BODY_BYTES = 65_536;
 
 /** `n` random letters and digits (no '-' or '_', so a secret is one "word"). */
 const alnum = (n) => crypto.randomBytes(n * 2).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, n);
@@ -78,6 +79,7 @@ before(async () => {
   s3 = await startS3({ credentials: { accessKeyId: s3KeyId, secretAccessKey: S.s3Secret,
     sessionToken: S.s3SessionToken } });
   const sa = vertex.writeServiceAccountFile();
+  const deadPort = await freePort(); // nothing listens there
   serviceAccount = sa.json;
   adminServiceAccount = vertex.createServiceAccount();
 
@@ -85,6 +87,10 @@ before(async () => {
     providers: [
       { name: 'oai', type: 'openai', base_url: openai.baseUrl, api_key: { raw: '${T_OPENAI_KEY}' } },
       { name: 'oai-wrong', type: 'openai', base_url: openai.baseUrl, api_key: { raw: '${T_OPENAI_WRONG_KEY}' } },
+      { name: 'oai-slow', type: 'openai', base_url: openai.baseUrl, api_key: { raw: '${T_OPENAI_KEY}' },
+        first_byte_timeout_ms: 300 },
+      { name: 'oai-dead', type: 'openai', base_url: `http://127.0.0.1:${deadPort}/v1`,
+        api_key: { raw: '${T_OPENAI_KEY}' }, connect_timeout_ms: 2000 },
       { name: 'claude', type: 'anthropic', base_url: anthropic.baseUrl, api_key: { raw: '${T_ANTHROPIC_KEY}' } },
       { name: 'gem', type: 'gemini', base_url: gemini.baseUrl, api_key: { raw: '${T_GEMINI_KEY}' } },
       { name: 'bed', type: 'bedrock', base_url: bedrock.url, region: 'us-east-1',
@@ -97,6 +103,8 @@ before(async () => {
       { name: 'gpt', provider: 'oai', upstream_model: 'gpt-4o-mini' },
       { name: 'embed', provider: 'oai', upstream_model: 'text-embedding-3-small' },
       { name: 'gpt-wrong', provider: 'oai-wrong', upstream_model: 'gpt-4o-mini' },
+      { name: 'gpt-slow', provider: 'oai-slow', upstream_model: 'gpt-4o-mini' },
+      { name: 'gpt-dead', provider: 'oai-dead', upstream_model: 'gpt-4o-mini' },
       { name: 'held', provider: 'oai', upstream_model: 'gpt-4o-mini', pricing_model: 'held-prices' },
       { name: 'claude', provider: 'claude', upstream_model: 'claude-sonnet-4-20250514' },
       { name: 'gem', provider: 'gem', upstream_model: 'gemini-2.5-flash' },
@@ -119,6 +127,7 @@ before(async () => {
     ADMIN_JWT_SECRET: S.jwtSecret,
     METRICS_TOKEN: S.metricsToken,
     LOG_LEVEL: 'debug',
+    LLMGW_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
     LOGGING_BODIES: 'full',
     LOGGING_SINK_FLUSH_INTERVAL: '1s',
     LOGGING_SINK_FLUSH_SIZE: '20',
@@ -372,6 +381,24 @@ test('no planted secret reaches a log line, a metric, an audit record, a usage r
   }
   const cut = await chatStream('up-claude-cut', main, 'claude', 'Hi [mock:error_after=2]', { max_tokens: 64 });
   assert.equal(cut.status, 200);
+  ok(await chatReq('up-timeout', main, 'gpt-slow', 'Hi [mock:delay_ms=1500]'), 504, 'first-byte timeout');
+  ok(await chatReq('up-refused', main, 'gpt-dead', 'Hi'), 502, 'connection refused');
+  const cutStream = await chatStream('up-stream-cut', main, 'gpt', 'Hi [mock:drop_after_chunks=3]');
+  assert.equal(cutStream.status, 200);
+  // The client goes away mid-stream.
+  inference.add('client-gone');
+  keep('client-gone', await stream(gw.port, { headers: bearer(main, 'client-gone'),
+    body: chatBody('gpt', 'Hi [mock:chunks=50] [mock:chunk_delay_ms=20]', { stream: true }),
+    onData: (_d, all, req) => { if (all.length > 200) req.destroy(); } }));
+
+  // Too large: a body (413) and a head that holds a key (431), raw. The HTTP layer refuses
+  // both before a route sees them: no audit record.
+  ok(await call('too-large', { headers: bearer(main, 'too-large'),
+    body: chatBody('gpt', 'x'.repeat(MAX_BODY_BYTES)) }), 413, 'body too large');
+  const big = await rawExchange(gw.port, rawRequest({ headers: { authorization: `Bearer ${main}`,
+    'x-pad': `${main} `.repeat(600) }, body: chatBody('gpt', 'Hi') }), { timeoutMs: 5_000 });
+  answers.push({ label: 'head too large', text: big.data.toString('latin1'), allow: [] });
+  assert.match(big.data.toString('latin1'), /^HTTP\/1\.1 431/);
 
   // Bodies that are not what they should be.
   for (const [label, body] of [['bad-json', '{"model": '], ['not-object', '[1,2]'], ['wrong-type', '{"model": 5, "messages": []}'],
