@@ -17,6 +17,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import zlib from 'node:zlib';
 
 import {
@@ -24,6 +26,7 @@ import {
   waitUntil, signJwt, jwtClaims, freePort, rawExchange, rawRequest,
 } from './harness.mjs';
 import { startS3 } from './s3.mjs';
+import { RedisServer } from './services.mjs';
 import { AnthropicMock } from '../mock/anthropic_mock.mjs';
 import { BedrockMock } from '../mock/bedrock_mock.mjs';
 import { GeminiMock } from '../mock/gemini_mock.mjs';
@@ -52,7 +55,7 @@ const S = {
   adminPassword: `pw ${alnum(24)} staple`,
   metricsToken: `mt-${alnum(40)}`,
 };
-const WELL_KNOWN = /^(sk-llmgw-|sk-proj-|sk-ant-api03-|sk-|AIza|IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE|ya29\.c\.mock-|mt-|jwt-secret-|pw )/;
+const WELL_KNOWN = /^(rp-|sk-llmgw-|sk-proj-|sk-ant-api03-|sk-|AIza|IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE|ya29\.c\.mock-|mt-|jwt-secret-|pw )/;
 const bedrockKeyId = `ASIA${upper(16)}`;
 const s3KeyId = `ASIA${upper(16)}`;
 
@@ -524,4 +527,80 @@ test('no planted secret reaches a log line, a metric, an audit record, a usage r
   t.diagnostic(`${secrets.length} secrets, ${secrets.reduce((n, x) => n + x.needles.length, 0)} needles; ` +
     `stderr ${gw.allStderr.length} B, ${objects.length} audit objects (${records.length} records), ` +
     `${answers.length} answers`);
+});
+
+/** The text of every archive object in a local sink directory (gunzipped). */
+async function localArchive(dir) {
+  const out = [];
+  const walk = async (d) => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.name.endsWith('.jsonl.gz')) out.push(zlib.gunzipSync(await fsp.readFile(p)).toString('utf8'));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+test('the Redis password, right, wrong or with Redis gone, reaches no log line, metric, record or answer', T, async (t) => {
+  const password = `rp-${alnum(32)}`;
+  const wrong = `${password.slice(0, -1)}${password.endsWith('A') ? 'B' : 'A'}`;
+  const secrets = [{ name: 'redisPassword', needles: needles(password) }, { name: 'redisWrongPassword', needles: needles(wrong) }];
+  const redis = await new RedisServer({ password }).start();
+  const first = answers.length;
+  let g;
+  try {
+    g = await startGateway({ config: {
+      providers: [{ name: 'oai', type: 'openai', base_url: openai.baseUrl, api_key: S.openaiKey }],
+      models: [{ name: 'held', provider: 'oai', upstream_model: 'gpt-4o-mini', pricing_model: 'held-prices' }],
+      prices: [{ model: 'held-prices', components: { raw: '[{direction: "input", unit: "1m_tokens", price: "1"}]' } }],
+    }, keys: { limited: { rpm: 1000, budget: '10' } }, serve: false, env: {
+      REDIS_ADDRESS: `127.0.0.1:${redis.port}`, REDIS_PASSWORD: password, LOG_LEVEL: 'debug',
+      LOGGING_SINK_FLUSH_INTERVAL: '1s', LLMGW_USAGE_FLUSH_MS: '50' } });
+    const key = g.keys.limited.key;
+    const send = async (label, streamed = false) => {
+      const body = chatBody('held', 'Hi', { max_tokens: 16, ...(streamed ? { stream: true } : {}) });
+      const r = streamed ? await stream(g.port, { headers: authHeaders(key, rid(label)), body })
+        : await request(g.port, { method: 'POST', path: '/v1/chat/completions', headers: authHeaders(key, rid(label)), body });
+      keep(`redis ${label}`, r);
+      return r;
+    };
+    const scrapes = [];
+    // Right password; a wrong one (refused by Redis); the right one with Redis gone.
+    for (const [phase, env, down] of [['right', { REDIS_PASSWORD: password }, false],
+      ['wrong', { REDIS_PASSWORD: wrong }, false], ['gone', { REDIS_PASSWORD: password }, true]]) {
+      Object.assign(g.env, env);
+      await g.serve({ threads: 1 });
+      if (down) await redis.stop();
+      for (let i = 0; i < 3; i++) {
+        const r = await send(`${phase}-${i}`, i === 2);
+        if (phase === 'right') assert.equal(r.status, 200, r.text ?? r.raw);
+        else assert.ok([200, 503].includes(r.status), `${phase}: ${r.status} ${r.text ?? r.raw}`);
+      }
+      scrapes.push((await request(g.port, { path: '/metrics' })).text);
+      await g.stop();
+    }
+    assert.match(g.allStderr, /redis refused the connection's AUTH or SELECT|shared state unavailable/,
+      'the refusals were logged');
+    const problems = [];
+    const check = (where, text) => {
+      for (const l of leaks(text, secrets)) problems.push(`${where}: ${l}`);
+    };
+    check('stderr', g.allStderr);
+    check('stdout', g.stdout);
+    for (const [i, m] of scrapes.entries()) check(`/metrics ${i}`, m);
+    const archived = await localArchive(path.join(g.dataDir, 'audit'));
+    assert.ok(archived.length > 0, 'audit objects');
+    for (const [i, o] of archived.entries()) check(`audit object ${i}`, o);
+    check('usage rows', JSON.stringify(await g.usageRows()));
+    for (const a of answers.slice(first)) check(`answer "${a.label}"`, a.text);
+    assert.deepEqual(problems, [], `secrets leaked:\n${problems.join('\n')}`);
+    assert.ok(leaks(JSON.stringify(g.env), secrets).some((l) => l.startsWith('redisPassword ')),
+      'the search finds the password where it is');
+    t.diagnostic(`stderr ${g.allStderr.length} B, ${archived.length} audit objects, ${answers.length - first} answers`);
+  } finally {
+    await g?.cleanup();
+    await redis.cleanup();
+  }
 });
