@@ -493,6 +493,12 @@ test('no planted secret reaches a log line, a metric, an audit record, a usage r
   const missing = [...inference].filter((id) => !records.some((x) => x.client_request_id === id));
   assert.deepEqual(missing, [], 'an audit record for every inference request');
   assert.deepEqual(s3.stats.refused, [], 'the archive signed with the session token');
+  // A provider's in-stream error: its type in the record and the access line is the
+  // translator's, read after the translator is gone (a freed string once).
+  const cutRecord = records.find((x) => x.client_request_id === 'up-claude-cut');
+  const cutLine = gw.accessLog().find((l) => l.client_request_id === 'up-claude-cut');
+  assert.match(String(cutRecord?.error_type), /^[a-z_]+_error$/, JSON.stringify(cutRecord));
+  assert.equal(cutLine?.error_type, cutRecord.error_type);
   const usage = await gw.usageRows();
 
   // The search.
