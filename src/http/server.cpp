@@ -315,7 +315,8 @@ asio::awaitable<void> Connection::reject_and_close(core::Errc e) {
   keep_alive_ = false;
   gateway_id_.clear();
   core::append_request_id(gateway_id_);
-  client_id_used_ = false;
+  // The head may be cut: a request id parsed whole is still the client's.
+  client_id_used_ = data_.has_request_id && acceptable_request_id(data_.request_id);
   Exchange ex(*this);
   std::string_view msg = "The request could not be parsed as HTTP/1.1.";
   if (e == core::Errc::PayloadTooLarge) {
@@ -324,6 +325,7 @@ asio::awaitable<void> Connection::reject_and_close(core::Errc e) {
     msg = "The request headers are larger than the gateway accepts.";
   }
   co_await ex.respond_error(e, msg);
+  worker_.handler().rejected(ex);
   write_access_log(ex);
   co_await linger_close();
 }

@@ -122,6 +122,10 @@ class Handler {
   virtual std::unique_ptr<WorkerLocal> make_worker_local(Worker&) { return nullptr; }
   /// Must not throw; must answer (respond or stream) unless the client is gone.
   virtual asio::awaitable<void> handle(Exchange& ex) = 0;
+  /// A request the HTTP layer refused itself (a body or head too large, not HTTP/1.1), after
+  /// its error answer: what was parsed of it is in `ex` (the path may be empty, the body is
+  /// not there). Must not throw.
+  virtual void rejected(Exchange&) {}
 };
 
 class Worker {

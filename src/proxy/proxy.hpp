@@ -105,6 +105,9 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
 
   std::unique_ptr<http::WorkerLocal> make_worker_local(http::Worker& w) override;
   boost::asio::awaitable<void> handle(http::Exchange& ex) override;
+  /// An inference request the HTTP layer refused (413, 431, 400) has its metrics and audit
+  /// record like any other exit.
+  void rejected(http::Exchange& ex) override;
 
   /// Logs and stores a soft-threshold crossing (once per key and period).
   void soft_threshold_crossed(const std::string& key_id, const std::string& period_id,

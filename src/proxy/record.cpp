@@ -170,6 +170,34 @@ void Proxy::observe(http::Exchange& ex, Local& local, const Call& call) {
   local.metrics.observe(r);
 }
 
+void Proxy::rejected(http::Exchange& ex) {
+  const std::string_view path = ex.path();
+  Call call;
+  if (path == "/v1/chat/completions") {
+    call.format = providers::Format::OpenAIChat;
+  } else if (path == "/v1/embeddings") {
+    call.format = providers::Format::OpenAIEmbeddings;
+  } else if (path == "/v1/messages") {
+    call.format = providers::Format::AnthropicMessages;
+  } else {
+    return;  // not an inference request, or not even its path was read
+  }
+  try {
+    call.status = ex.status();
+    auto* local = static_cast<Local*>(ex.worker().local());
+    if (local != nullptr) {
+      observe(ex, *local, call);
+    }
+    if (deps_.audit != nullptr) {
+      audit(ex, call);  // metadata: the body was not read whole
+    }
+  } catch (const std::exception& e) {
+    core::LogLine(core::LogLevel::Error, "audit of a refused request failed")
+        .field("error", e.what())
+        .emit();
+  }
+}
+
 void Proxy::keep_bodies(http::Exchange& ex, Call& call, core::AuditBodies mode) {
   call.audit_bodies = mode;
   ex.keep_body = mode != core::AuditBodies::Metadata ? &call.response_body : nullptr;

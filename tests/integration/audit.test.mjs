@@ -70,7 +70,7 @@ function rid(h) {
 }
 
 test('local directory: one record per request on every exit path, equal to what was sent and billed', T, async () => {
-  const s = await stack({ LOGGING_BODIES: 'full' }, { main: {}, slow: { rpm: 1 } });
+  const s = await stack({ LOGGING_BODIES: 'full', LLMGW_MAX_BODY_BYTES: '4096' }, { main: {}, slow: { rpm: 1 } });
   const sent = {};
   const body1 = chatBody('gpt-4o-mini', 'audit one [mock:prompt_tokens=11] [mock:completion_tokens=3]');
   sent.a1 = await chat(s.gw.port, s.key, body1, { headers: rid('a1') });
@@ -88,15 +88,18 @@ test('local directory: one record per request on every exit path, equal to what 
   assert.equal(sent.a6.status, 429);
   sent.a7 = await request(s.gw.port, { method: 'POST', path: '/v1/chat/completions', headers: authHeaders(s.key, rid('a7')), body: '{"model": ' });
   assert.equal(sent.a7.status, 400);
+  sent.a8 = await request(s.gw.port, { method: 'POST', path: '/v1/chat/completions', headers: authHeaders(s.key, rid('a8')),
+    body: chatBody('gpt-4o-mini', 'x'.repeat(5000)) });
+  assert.equal(sent.a8.status, 413, 'refused by the HTTP layer, before the proxy');
 
   let objects = [];
   await waitUntil(async () => {
     objects = await localObjects(s.gw);
-    return byClientId(objects).size >= 7;
-  }, 15_000, 'seven audit records archived');
+    return byClientId(objects).size >= 8;
+  }, 15_000, 'eight audit records archived');
   for (const o of objects) assert.match(o.name, NAME_RE);
   const recs = byClientId(objects);
-  for (const id of ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7']) {
+  for (const id of ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 'a8']) {
     assert.equal(recs.get(id)?.length, 1, `exactly one record for ${id}`);
   }
   const r = (id) => recs.get(id)[0];
@@ -137,6 +140,10 @@ test('local directory: one record per request on every exit path, equal to what 
   assert.equal(r('a6').overhead_us, undefined, 'a refused call never reached a provider');
   assert.equal(r('a7').status, 400);
   assert.equal(r('a7').request, '{"model": ', 'a body that is not JSON is kept as a string');
+  assert.equal(r('a8').status, 413);
+  assert.equal(r('a8').endpoint, 'chat.completions');
+  assert.equal(r('a8').error_type, 'invalid_request_error');
+  assert.equal(r('a8').request, undefined, 'a body not read whole is not kept');
 
   // What the CLI prints is what the object holds.
   const file = objects.find((o) => o.records.some((x) => x.client_request_id === 'a1')).file;
