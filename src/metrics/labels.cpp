@@ -6,7 +6,8 @@ namespace llmgw::metrics {
 
 namespace {
 constexpr std::array<std::string_view, kRoutes> kRouteLabels{"chat_completions", "embeddings",
-                                                             "messages", "models", "other"};
+                                                             "messages", "models", "other",
+                                                             "count_tokens"};
 constexpr std::array<std::string_view, kStatusClasses> kStatusLabels{"2xx", "3xx", "4xx", "5xx",
                                                                      "other"};
 constexpr std::array<std::string_view, kUpstreamErrors> kUpstreamErrorLabels{

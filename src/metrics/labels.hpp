@@ -15,8 +15,9 @@ enum class Route : std::uint8_t {
   Messages,         ///< /v1/messages
   Models,           ///< /v1/models
   Other,            ///< anything else the proxy answers (unknown paths included)
+  CountTokens,      ///< /v1/messages/count_tokens
 };
-inline constexpr std::size_t kRoutes = 5;
+inline constexpr std::size_t kRoutes = 6;
 
 /// The class of the status the client was answered with.
 enum class StatusClass : std::uint8_t { S2xx, S3xx, S4xx, S5xx, Other };

@@ -35,6 +35,7 @@ Counter counter_of(const catalog::Provider& p) noexcept {
 asio::awaitable<void> Proxy::handle_count_tokens(http::Exchange& ex, Local& local) {
   Call call;
   call.format = providers::Format::AnthropicMessages;
+  local.metrics.request_started();
   std::string failure;
   try {
     co_await count_tokens(ex, local, call);
@@ -48,6 +49,12 @@ asio::awaitable<void> Proxy::handle_count_tokens(http::Exchange& ex, Local& loca
     call.calling = false;  // nothing is billed for a count: everything is given back
     co_await recover(ex, call, failure);
   }
+  local.metrics.request_finished();
+  // Counted by route; no tokens, cost or overhead: a count is not a call.
+  call.calling = false;
+  call.usage = {};
+  call.cost = {};
+  observe(ex, local, call, metrics::Route::CountTokens);
 }
 
 asio::awaitable<void> Proxy::count_tokens(http::Exchange& ex, Local& local, Call& call) {

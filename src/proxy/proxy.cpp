@@ -68,7 +68,10 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
                                 "Allow: GET\r\n");
       co_return;
     }
+    local.metrics.request_started();
     co_await handle_models(ex, local);
+    local.metrics.request_finished();
+    observe(ex, local, Call{}, metrics::Route::Models);
     co_return;
   }
   if (deps_.admin != nullptr && (path == "/admin" || path.starts_with("/admin/"))) {

@@ -186,7 +186,9 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   void note_shared_failure(std::string_view what, limits::FailurePolicy policy);
   void record_usage(http::Exchange& ex, Call& call);
   /// The end of every inference request, on every exit path: its facts into the metrics.
-  void observe(http::Exchange& ex, Local& local, const Call& call);
+  /// `route`: the metrics' route when not the call's format's (count_tokens, /v1/models).
+  void observe(http::Exchange& ex, Local& local, const Call& call,
+               std::optional<metrics::Route> route = std::nullopt);
   /// The end of every inference request, on every exit path: its audit record.
   void audit(http::Exchange& ex, const Call& call);
   /// Sets what the call's audit record keeps of the bodies, and whether the answer is kept.

@@ -124,13 +124,17 @@ void Proxy::record_usage(http::Exchange& ex, Call& call) {
   deps_.usage.submit(std::move(r), ex.worker().index());
 }
 
-void Proxy::observe(http::Exchange& ex, Local& local, const Call& call) {
+void Proxy::observe(http::Exchange& ex, Local& local, const Call& call,
+                    std::optional<metrics::Route> route) {
   using metrics::TokenKind;
   metrics::RequestRecord r;
   switch (call.format) {
     case providers::Format::OpenAIChat: r.route = metrics::Route::ChatCompletions; break;
     case providers::Format::OpenAIEmbeddings: r.route = metrics::Route::Embeddings; break;
     case providers::Format::AnthropicMessages: r.route = metrics::Route::Messages; break;
+  }
+  if (route) {
+    r.route = *route;
   }
   if (call.route != nullptr) {
     r.target = call.route->metrics_target;

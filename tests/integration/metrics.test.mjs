@@ -81,13 +81,22 @@ test('a mixed load: promtool accepts the scrape, and the counters add up', T, as
   const bad = await request(s.gw.port, { method: 'POST', path: '/v1/chat/completions', headers: authHeaders(s.key), body: '{"model":' });
   assert.equal(bad.status, 400);
   assert.equal((await chat(s.gw.port, s.key, chatBody('gpt-4o-mini', 'fail [mock:status=500]'))).status, 500);
+  // Counted under their own routes: a model list and a token count (not calls: no overhead).
+  assert.equal((await request(s.gw.port, { path: '/v1/models', headers: authHeaders(s.key) })).status, 200);
+  const count = await request(s.gw.port, { method: 'POST', path: '/v1/messages/count_tokens', headers: authHeaders(s.key),
+    body: { model: 'echo-chat', messages: [{ role: 'user', content: 'one two three' }] } });
+  assert.equal(count.status, 200, count.text);
 
   const text = await scrape();
   const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
   assert.equal(check.error, undefined, `promtool could not run (install Debian's prometheus): ${check.error}`);
   assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}\n${check.stderr}`);
 
-  assert.equal(sum(text, 'llmgw_requests_total', { status_class: '2xx' }) - base.ok, 8);
+  assert.equal(sum(text, 'llmgw_requests_total', { status_class: '2xx' }) - base.ok, 10);
+  for (const route of ['models', 'count_tokens']) {
+    assert.equal(sum(text, 'llmgw_requests_total', { route, status_class: '2xx' })
+      - sum(before, 'llmgw_requests_total', { route, status_class: '2xx' }), 1, route);
+  }
   assert.equal(sum(text, 'llmgw_requests_total', { status_class: '4xx' }) - base.c4, 4);
   assert.equal(sum(text, 'llmgw_requests_total', { status_class: '5xx' }) - base.c5, 1);
   assert.equal(sum(text, 'llmgw_requests_total', { route: 'chat_completions', model: 'gpt-4o-mini', provider: 'mock', status_class: '2xx' })
@@ -101,4 +110,9 @@ test('a mixed load: promtool accepts the scrape, and the counters add up', T, as
   assert.ok(sum(text, 'llmgw_cost_usd_total') > 0);
   assert.equal(sum(text, 'llmgw_in_flight_requests'), 0);
   assert.equal(sum(text, 'llmgw_open_streams'), 0);
+  // The probes: the spools' depth, the store's health; no Redis configured, no Redis gauge.
+  assert.match(text, /^llmgw_usage_buffer_bytes \d+$/m);
+  assert.match(text, /^llmgw_audit_buffer_bytes \d+$/m);
+  assert.match(text, /^llmgw_database_up 1$/m);
+  assert.doesNotMatch(text, /^llmgw_redis_up/m);
 });
