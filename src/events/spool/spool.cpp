@@ -169,34 +169,6 @@ void Spool::consume(std::uint64_t next_tail) {
   // narrows what a power loss can take. A process kill loses nothing either way.
   ::msync(map_, map_bytes_, MS_ASYNC);
   header_->tail.store(next_tail, std::memory_order_release);
-  release_pages(next_tail);
-}
-
-void Spool::release_pages(std::uint64_t upto) {
-  // The pages wholly consumed leave this process's resident set: a ring the producers have
-  // gone round once would otherwise stay resident whole (16 MiB per audit spool). What they
-  // hold stays in the page cache and the file (a shared mapping: nothing is lost), and the
-  // producer's next write there faults the page back in. At most a few calls a second, on
-  // the consumer's thread.
-  constexpr std::uint64_t kPage = 4096;
-  constexpr std::uint64_t kAtLeast = 256 * 1024;
-  if (capacity_ % kPage != 0 || upto < released_ + kAtLeast) {
-    return;
-  }
-  std::uint64_t from = (released_ + kPage - 1) / kPage * kPage;
-  const std::uint64_t to = upto / kPage * kPage;
-  released_ = to;
-  if (to <= from) {
-    return;
-  }
-  from = std::max(from, to > capacity_ ? to - capacity_ : 0);
-  const std::uint64_t at = from % capacity_;
-  const std::uint64_t n = to - from;
-  const std::uint64_t first = std::min<std::uint64_t>(n, capacity_ - at);
-  ::madvise(ring_ + at, first, MADV_DONTNEED);
-  if (n > first) {
-    ::madvise(ring_, n - first, MADV_DONTNEED);
-  }
 }
 
 std::uint64_t Spool::next_sequence() const noexcept { return header_->next_seq; }

@@ -63,8 +63,6 @@ class Spool {
   Spool() = default;
   void copy_in(std::uint64_t pos, const char* data, std::size_t n);
   void copy_out(std::uint64_t pos, char* data, std::size_t n) const;
-  /// Drops the consumed pages before `upto` from the resident set (consumer side).
-  void release_pages(std::uint64_t upto);
 
   std::string name_;
   int fd_ = -1;
@@ -74,7 +72,6 @@ class Spool {
   char* ring_ = nullptr;
   std::uint64_t capacity_ = 0;
   std::string frame_;  ///< producer's framing buffer
-  std::uint64_t released_ = 0;  ///< consumer's: pages before it were released
 };
 
 }  // namespace llmgw::events
