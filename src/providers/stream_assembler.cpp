@@ -262,13 +262,16 @@ void StreamAssembler::feed(std::string_view bytes) {
   s.pending.append(bytes);
   std::string_view in = s.pending;
   SseEvent ev;
+  // Each event is parsed into a stack arena; what the state keeps is copied out of it.
+  alignas(std::max_align_t) unsigned char arena[4096];
   while (const std::size_t n = next_sse_event(in, ev)) {
     in.remove_prefix(n);
     if (ev.data.empty() || ev.data == "[DONE]") {
       continue;
     }
+    json::monotonic_resource mr(arena, sizeof arena);
     boost::system::error_code ec;
-    const json::value v = json::parse(ev.data, ec);
+    const json::value v = json::parse(ev.data, ec, &mr);
     if (ec || !v.is_object()) {
       continue;
     }
