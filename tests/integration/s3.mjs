@@ -109,7 +109,7 @@ function listen(server) {
 
 /**
  * Starts s3rver and its checking front. Returns {endpoint, bucket, env (the gateway's
- * LOGGING_SINK_* and AWS_* variables), stats, get(key), put(key, body), close()}.
+ * LOGGING_SINK_* and AWS_* variables), stats, get(key), put(key, body), failPuts(on), close()}.
  */
 export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
   const directory = await fsp.mkdtemp(path.join(os.tmpdir(), 'llmgw-s3rver-'));
@@ -118,6 +118,7 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
   const addr = await s3rver.run();
   const backPort = addr.port;
   const stats = { requests: 0, puts: 0, refused: [] };
+  const state = { failPuts: false };
   const front = http.createServer(async (req, res) => {
     try {
       stats.requests += 1;
@@ -126,6 +127,10 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
       if (bad) {
         stats.refused.push(bad[0]);
         return s3Error(res, 403, ...bad);
+      }
+      if (req.method === 'PUT' && state.failPuts) {
+        stats.refused.push('SlowDown');
+        return s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
       }
       if (req.method === 'PUT') {
         const md5 = req.headers['content-md5'];
@@ -177,6 +182,10 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
       const r = await forward(backPort, 'PUT', `/${bucket}/${key.split('/').map(rfc3986).join('/')}`,
         { 'content-length': body.length }, body);
       if (r.status !== 200) throw new Error(`s3rver PUT ${key}: ${r.status} ${r.body}`);
+    },
+    /** While on, the front answers every PUT 503 SlowDown (a store that refuses uploads). */
+    failPuts(on) {
+      state.failPuts = on;
     },
     /** A raw request to the front (for its own checks); `sign` signs it for s3rver's account. */
     raw(method, url, headers, body, { sign = false } = {}) {
