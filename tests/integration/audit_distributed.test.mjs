@@ -102,7 +102,7 @@ function countById(objs) {
   return m;
 }
 
-test('two replicas, one killed holding a taken batch: every acknowledged request archived exactly once', T, async () => {
+test('two replicas, one killed holding a taken batch: every acknowledged request archived exactly once', T, async (t) => {
   const key = gws.a.keys.main.key;
   const repA = await replicaId(gws.a);
   const acked = new Set();
@@ -148,6 +148,13 @@ test('two replicas, one killed holding a taken batch: every acknowledged request
   assert.equal(gws.a.exit.signal, 'SIGKILL', 'a is still dead');
   assert.equal(await redisInt(`EXISTS ${PREFIX}taken:${repA}`), 0, 'a\'s batch was taken away from it');
 
+  // Replica b archives all that Redis holds; what is missing then was in a's spools only.
+  const repB = await replicaId(gws.b);
+  await waitUntil(async () => await redisInt(`LLEN ${PREFIX}queue`) === 0 &&
+    await redisInt(`LLEN ${PREFIX}orphans`) === 0 && await redisInt(`EXISTS ${PREFIX}taken:${repB}`) === 0,
+  30_000, 'the Redis audit queue drained by replica b');
+  const beforeRestart = countById(await objects(gws.b)).size;
+
   // Replica a restarts: what its spools held when it died is pushed and archived.
   await gws.a.serve();
   await waitUntil(async () => {
@@ -161,7 +168,7 @@ test('two replicas, one killed holding a taken batch: every acknowledged request
   }
   assert.equal(await redisInt(`LLEN ${PREFIX}queue`), 0);
   assert.equal(await redisInt(`LLEN ${PREFIX}orphans`), 0);
-  assert.equal(await redisInt(`EXISTS ${PREFIX}taken:${repA} ${PREFIX}taken:${await replicaId(gws.b)}`), 0);
+  assert.equal(await redisInt(`EXISTS ${PREFIX}taken:${repA} ${PREFIX}taken:${repB}`), 0);
 
   assert.ok(acked.size >= 250, `acknowledged ${acked.size}`);
   const objs = await objects(gws.b);
@@ -181,4 +188,7 @@ test('two replicas, one killed holding a taken batch: every acknowledged request
   }
   assert.deepEqual([...pods].sort(), ['gw-a', 'gw-b'], 'both replicas named objects');
   assert.ok(s3.stats.refused.includes('SlowDown'), 'uploads were refused while the store was down');
+  t.diagnostic(`${acked.size} of ${n} calls acknowledged, ${counts.size} records in ${objs.length} objects; ` +
+    `a died holding ${held} (${objs.find((o) => o.name === held).records.length} records); ` +
+    `${counts.size - beforeRestart} records were only in a's spools`);
 });
