@@ -191,7 +191,11 @@ void AuditLog::flush(std::chrono::steady_clock::time_point deadline) {
   Batch b;
   while (take(b, buffer_ ? std::min(opt_.flush_size, kMaxPushRecords) : opt_.flush_size)) {
     if (!upload(b, deadline)) {
-      return;  // stopping with a failing sink: the rest stays spooled for the next start
+      // Stopping with a failing sink: the rest stays spooled for the next start. This batch is
+      // tried again first, as it is: its upload (or push) may have been carried out with the
+      // answer lost, and the same records under another name would be archived twice.
+      pending_ = std::move(b);
+      return;
     }
   }
   waiting_since_us_.store(0);

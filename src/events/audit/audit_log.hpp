@@ -104,8 +104,9 @@ class AuditLog {
   AuditLogOptions opt_;
   std::unique_ptr<archive::ArchiveSink> sink_;
   std::unique_ptr<AuditBuffer> buffer_;
-  /// The marked batch of an earlier run when it could not be sent at start: sent before any
-  /// new batch (a new batch would hold its records under another name or push id).
+  /// A marked batch not sent yet (at start, the earlier run's; or one whose retries were
+  /// cut short by stop()): sent before any new batch, which would hold its records under
+  /// another name or push id.
   std::optional<Batch> pending_;
   std::function<std::string(std::chrono::system_clock::time_point)> name_for_;
   std::vector<std::unique_ptr<events::Spool>> spools_;  ///< producers', then leftovers
