@@ -116,6 +116,9 @@ const std::vector<AdminApi::Impl::Route>& AdminApi::Impl::table() {
 
       {"GET", "/admin/usage", R::Viewer, &Impl::usage},
       {"GET", "/admin/audit", R::Admin, &Impl::list_audit},
+
+      {"GET", "/admin/logging", R::Viewer, &Impl::get_logging},
+      {"PUT", "/admin/logging", R::Admin, &Impl::put_logging},
   };
   return t;
 }

@@ -224,6 +224,9 @@ struct AdminApi::Impl {
   Response usage(Request& r);
   // audit.cpp
   Response list_audit(Request& r);
+  // logging.cpp
+  Response get_logging(Request& r);
+  Response put_logging(Request& r);
 
   // shared by create and update
   void read_key_fields(Body& b, store::ApiKeyRecord& k, bool create);

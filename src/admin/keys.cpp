@@ -42,6 +42,7 @@ json::object key_view(const store::ApiKeyRecord& k) {
           {"allowed_models", to_array(k.allowed_models)},
           {"tags", to_array(k.tags)},
           {"metadata", std::move(meta)},
+          {"audit_bodies", opt(k.audit_bodies)},
           {"created_at", core::format_utc(k.created_at)},
           {"updated_at", core::format_utc(k.updated_at)}};
 }
@@ -95,6 +96,15 @@ void AdminApi::Impl::read_key_fields(Body& b, store::ApiKeyRecord& k, bool creat
     k.expires_at = t;
   }
   if (auto enabled = b.boolean("enabled")) k.enabled = *enabled;
+  if (b.is_null("audit_bodies")) {
+    k.audit_bodies.reset();
+  } else if (auto mode = b.string("audit_bodies")) {
+    core::AuditBodies parsed{};
+    if (!core::parse_audit_bodies(*mode, parsed)) {
+      fail(Errc::InvalidValue, "'audit_bodies' must be full, metadata, redacted or null.", "audit_bodies");
+    }
+    k.audit_bodies = std::move(*mode);
+  }
   if (b.is_null("tags")) {
     k.tags.clear();
   } else if (auto tags = b.string_array("tags")) {

@@ -66,7 +66,8 @@ std::string audit_json(const store::ApiKeyRecord& k) {
       {"budget_period", k.budget_period},
       {"allowed_models", boost::json::array(k.allowed_models.begin(), k.allowed_models.end())},
       {"tags", boost::json::array(k.tags.begin(), k.tags.end())},
-      {"metadata", std::move(metadata)}};
+      {"metadata", std::move(metadata)},
+      {"audit_bodies", value_or_null(k.audit_bodies)}};
   return boost::json::serialize(key);
 }
 

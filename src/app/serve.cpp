@@ -2,6 +2,7 @@
 #include "admin/secrets.hpp"
 #include "app/commands.hpp"
 #include "app/default_catalog.hpp"
+#include "app/health.hpp"
 #include "app/prices.hpp"
 #include "app/store_factory.hpp"
 #include "auth/key_cache.hpp"
@@ -214,11 +215,14 @@ int run_serve(const ServeOptions& opts) {
     // (LLMGW_USAGE_QUEUE=redis, as for the usage records) that thread pushes the spooled
     // records to the Redis audit queue instead, and every replica's drain worker makes the
     // objects.
-    if (s.archive.bodies == core::AuditBodies::Redacted) {
-      throw core::ConfigError(
-          "environment: LOGGING_BODIES=redacted: masking configured JSON paths is not built yet; "
-          "use full or metadata");
-    }
+    const audit::Redactor redactor = [&s] {
+      try {
+        return s.archive.redact_paths.empty() ? audit::Redactor()
+                                              : audit::Redactor(s.archive.redact_paths);
+      } catch (const std::invalid_argument& e) {
+        throw core::ConfigError(std::string("environment: LOGGING_REDACT_PATHS: ") + e.what());
+      }
+    }();
     const auto name_for = [a = s.archive](std::chrono::system_clock::time_point t) {
       return archive::object_name(a, t);
     };
@@ -249,6 +253,32 @@ int run_serve(const ServeOptions& opts) {
     audit_log.start();
     metrics.set_probe(metrics::Probe::AuditArchiveLag,
                       [&audit_log] { return std::optional<double>(audit_log.lag_seconds()); });
+    metrics.set_probe(metrics::Probe::AuditBufferBytes, [&audit_log] {
+      return std::optional<double>(static_cast<double>(audit_log.pending_bytes()));
+    });
+    metrics.set_probe(metrics::Probe::UsageBufferBytes, [&usage] {
+      return std::optional<double>(static_cast<double>(usage.pending_bytes()));
+    });
+
+    // Each dependency's state for /readyz and the metrics, checked by a background thread.
+    proxy::DependencyHealth health;
+    HealthMonitor health_monitor(
+        health, [&reloader] { return reloader.healthy(); },
+        // In the distributed shape: the pushes to Redis, and this replica's uploads.
+        [&audit_log, &audit_worker] {
+          return audit_log.sink_healthy() && (!audit_worker || audit_worker->sink_healthy());
+        },
+        redis_options(s));
+    health_monitor.start();
+    const auto up = [](const std::atomic<std::int8_t>& state) -> std::optional<double> {
+      const std::int8_t v = state.load(std::memory_order_relaxed);
+      if (v == proxy::DependencyHealth::Absent) {
+        return std::nullopt;
+      }
+      return v == proxy::DependencyHealth::Up ? 1.0 : 0.0;
+    };
+    metrics.set_probe(metrics::Probe::DatabaseUp, [&health, up] { return up(health.store); });
+    metrics.set_probe(metrics::Probe::RedisUp, [&health, up] { return up(health.redis); });
 
     boost::asio::thread_pool blocking(kBlockingThreads);
     // The shape's rate limiter and spend ledger: in Redis when it is configured (shared by
@@ -297,10 +327,12 @@ int run_serve(const ServeOptions& opts) {
                           .metrics_token = s.metrics_token,
                           .audit = &audit_log,
                           .audit_bodies = s.archive.bodies,
+                          .audit_redactor = &redactor,
                           .audit_max_body_bytes = s.archive.max_body_bytes,
                           .admin = &admin_api,
                           .key_cache_per_worker =
                               std::max<std::size_t>(1, s.api_key_cache_size / threads),
+                          .health = &health,
                           .fault_after = fault_after,
                           .fault_count = s.test_fault_count});
     http::Server server({.host = s.host,
@@ -348,6 +380,7 @@ int run_serve(const ServeOptions& opts) {
     drained.store(true);
     second_signal.join();
     admin_api.stop();
+    health_monitor.stop();
     reloader.stop();
     blocking.join();
     usage.stop();

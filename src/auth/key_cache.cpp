@@ -18,6 +18,10 @@ std::shared_ptr<const KeyInfo> KeyInfo::from_record(const store::ApiKeyRecord& r
   }
   k->budget_period = r.budget_period;
   k->allowed_models.insert(r.allowed_models.begin(), r.allowed_models.end());
+  core::AuditBodies mode{};
+  if (r.audit_bodies && core::parse_audit_bodies(*r.audit_bodies, mode)) {
+    k->audit_bodies = mode;  // the store's CHECK allows nothing else
+  }
   return k;
 }
 

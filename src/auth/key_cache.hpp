@@ -6,6 +6,7 @@
 /// interval, by this process or another one sharing the database.
 
 #include "auth/api_key.hpp"
+#include "core/config.hpp"
 #include "core/money.hpp"
 #include "store/store.hpp"
 
@@ -34,6 +35,7 @@ struct KeyInfo {
   std::optional<core::Money> budget;      ///< none: no budget
   std::string budget_period = "monthly";
   std::unordered_set<std::string> allowed_models;  ///< empty: every model
+  std::optional<core::AuditBodies> audit_bodies;   ///< none: the gateway's LOGGING_BODIES
 
   static std::shared_ptr<const KeyInfo> from_record(const store::ApiKeyRecord& r);
   [[nodiscard]] bool allows(std::string_view model) const;

@@ -290,6 +290,9 @@ ArchiveSettings ArchiveSettings::from_environment() {
                         "' is not full, metadata or redacted");
     }
   }
+  if (const char* v = env("LOGGING_REDACT_PATHS")) {
+    a.redact_paths = v;
+  }
   a.pod_name = env("POD_NAME") != nullptr ? env("POD_NAME") : default_pod_name();
   if (a.enabled && a.s3() &&
       (a.aws_access_key_id.empty() || a.aws_secret_access_key.empty())) {

@@ -51,6 +51,9 @@ struct ArchiveSettings {
   std::chrono::milliseconds flush_interval{5 * 60 * 1000};
   std::size_t max_body_bytes = 1u << 20;  ///< LOGGING_MAX_BODY_BYTES: longer bodies are cut
   AuditBodies bodies = AuditBodies::Full;  ///< LOGGING_BODIES: full, metadata or redacted
+  /// LOGGING_REDACT_PATHS: the JSON paths redacted mode masks, comma-separated (syntax in
+  /// src/events/audit/redact.hpp); empty: the message and answer contents of every format.
+  std::string redact_paths;
   /// POD_NAME: the first part of an object's file name, so replicas never collide; default
   /// the host name.
   std::string pod_name;

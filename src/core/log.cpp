@@ -198,6 +198,28 @@ void init_logging(std::string_view level) {
 
 void shutdown_logging() { sink().stop(); }
 
+void set_log_level(LogLevel level) noexcept {
+  g_min_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
+LogLevel log_level() noexcept {
+  return static_cast<LogLevel>(g_min_level.load(std::memory_order_relaxed));
+}
+
+std::string_view to_string(LogLevel level) noexcept {
+  return level_name(level);
+}
+
+bool parse_log_level(std::string_view s, LogLevel& out) noexcept {
+  for (const auto l : {LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error}) {
+    if (s == level_name(l)) {
+      out = l;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool log_enabled(LogLevel level) noexcept {
   return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
 }

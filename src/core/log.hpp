@@ -18,6 +18,12 @@ void init_logging(std::string_view level);
 /// Writes what is buffered and stops the background writer (at exit).
 void shutdown_logging();
 bool log_enabled(LogLevel level) noexcept;
+/// The least level written, changed at run time (the admin API's PUT /admin/logging).
+void set_log_level(LogLevel level) noexcept;
+LogLevel log_level() noexcept;
+std::string_view to_string(LogLevel level) noexcept;
+/// "debug", "info", "warn" or "error"; false for anything else.
+bool parse_log_level(std::string_view s, LogLevel& out) noexcept;
 
 /// Builds one JSON log line: `LogLine(LogLevel::Info, "listening").field("port", 8080).emit()`.
 class LogLine {

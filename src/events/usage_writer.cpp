@@ -310,4 +310,12 @@ void UsageWriter::run() {
   }
 }
 
+std::uint64_t UsageWriter::pending_bytes() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& s : spools_) {
+    n += s->pending_bytes();
+  }
+  return n;
+}
+
 }  // namespace llmgw::events

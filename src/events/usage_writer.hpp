@@ -62,6 +62,8 @@ class UsageWriter {
   [[nodiscard]] std::uint64_t failed_batches() const noexcept { return failed_batches_.load(); }
   /// Records the store refused, written to the dead-letter file.
   [[nodiscard]] std::uint64_t dead_letters() const noexcept { return dead_letters_.load(); }
+  /// Bytes spooled and not yet written (any thread, after start()).
+  [[nodiscard]] std::uint64_t pending_bytes() const noexcept;
 
  private:
   void run();

@@ -49,7 +49,9 @@ struct AccessLogFields {
   std::string key_id;
   std::string model;
   std::int64_t upstream_us = -1;
-  std::string_view error_type;
+  /// Owned: a stream translator's error type is its own string, gone before this line is
+  /// logged and the audit record written.
+  std::string error_type;
   bool stream = false;
 };
 

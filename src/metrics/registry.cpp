@@ -60,11 +60,11 @@ constexpr std::array<Family, kLatencies> kLatencyFamilies{{
 }};
 
 constexpr std::array<std::string_view, kProbes> kProbeNames{
-    "llmgw_usage_buffer_records", "llmgw_audit_buffer_records", "llmgw_audit_archive_lag_seconds",
+    "llmgw_usage_buffer_bytes", "llmgw_audit_buffer_bytes", "llmgw_audit_archive_lag_seconds",
     "llmgw_redis_up", "llmgw_database_up"};
 constexpr std::array<std::string_view, kProbes> kProbeHelp{
-    "Usage records buffered and not yet written to the store.",
-    "Audit records buffered and not yet archived.",
+    "Bytes of usage records spooled and not yet written (to the store or the Redis queue).",
+    "Bytes of audit records spooled and not yet archived.",
     "Age of the oldest audit record not yet archived.",
     "Whether Redis answered its last health check (1) or not (0).",
     "Whether the database answered its last health check (1) or not (0)."};

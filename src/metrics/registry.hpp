@@ -34,8 +34,8 @@ BuildInfo this_build();
 
 /// Gauges whose value lives elsewhere and is read at scrape time.
 enum class Probe : std::uint8_t {
-  UsageBufferRecords,  ///< llmgw_usage_buffer_records: usage records not yet written
-  AuditBufferRecords,  ///< llmgw_audit_buffer_records: audit records not yet archived
+  UsageBufferBytes,    ///< llmgw_usage_buffer_bytes: spooled usage records not yet written
+  AuditBufferBytes,    ///< llmgw_audit_buffer_bytes: spooled audit records not yet archived
   AuditArchiveLag,     ///< llmgw_audit_archive_lag_seconds: age of the oldest unarchived record
   RedisUp,             ///< llmgw_redis_up: 1 reachable, 0 not
   DatabaseUp,          ///< llmgw_database_up: 1 reachable, 0 not

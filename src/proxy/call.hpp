@@ -85,7 +85,10 @@ struct Proxy::Call {
   std::optional<metrics::UpstreamError> upstream_error;
   /// What refused the call, if a limit or the budget did.
   std::optional<metrics::Refusal> refusal;
-  /// The whole answer sent (full audit bodies only).
+  /// What the audit record keeps of the bodies: LOGGING_BODIES, or the key's own setting.
+  core::AuditBodies audit_bodies = core::AuditBodies::Metadata;
+  /// The answer sent, for the audit record when it keeps bodies: a whole answer as sent, a
+  /// stream as its assembled message.
   std::string response_body;
   unsigned status = 0;
   Stage stage = Stage::None;  ///< the last stage passed

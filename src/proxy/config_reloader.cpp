@@ -46,6 +46,7 @@ bool ConfigReloader::poll_once() {
   std::lock_guard poll_lock(poll_mutex_);
   try {
     const std::int64_t version = store_.config_version();
+    healthy_.store(true, std::memory_order_relaxed);
     if (failing_) {
       failing_ = false;
       core::LogLine(core::LogLevel::Info, "config store reachable again").emit();
@@ -73,6 +74,7 @@ bool ConfigReloader::poll_once() {
     seen_version_ = version;
     return true;
   } catch (const std::exception& e) {
+    healthy_.store(false, std::memory_order_relaxed);
     if (!failing_) {  // logged once per outage, not once per poll
       failing_ = true;
       core::LogLine(core::LogLevel::Warn, "config reload failed; serving the last snapshot")

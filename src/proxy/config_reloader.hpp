@@ -7,6 +7,7 @@
 #include "catalog/catalog.hpp"
 #include "store/store.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -29,6 +30,8 @@ class ConfigReloader {
   /// call from any thread: the admin API calls it after a write so the change is served
   /// before the write is answered.
   bool poll_once();
+  /// Whether the last poll reached the store (for /readyz and llmgw_database_up).
+  [[nodiscard]] bool healthy() const noexcept { return healthy_.load(std::memory_order_relaxed); }
 
  private:
   void run();
@@ -40,6 +43,7 @@ class ConfigReloader {
   catalog::SeriesIds series_;
   std::int64_t seen_version_ = -1;
   bool failing_ = false;
+  std::atomic<bool> healthy_{true};
   std::mutex poll_mutex_;  ///< one poll at a time (the reloader thread or an admin write)
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -2,6 +2,7 @@
 
 #include "providers/echo.hpp"
 #include "providers/messages/messages.hpp"
+#include "providers/stream_assembler.hpp"
 
 namespace llmgw::proxy {
 
@@ -74,6 +75,11 @@ asio::awaitable<void> Proxy::answer_echo(http::Exchange& ex, Call& call) {
     translator.feed(events, out);
     translator.finish(events, out, /*complete=*/true);
     events = std::move(out);
+  }
+  if (ex.keep_body != nullptr) {
+    providers::StreamAssembler assembled(call.format, deps_.audit_max_body_bytes + 1);
+    assembled.feed(events);
+    call.response_body = assembled.finish();
   }
   co_await ex.start_stream(200, "text/event-stream",
                            "Cache-Control: no-cache\r\n" + rate_headers(call.rate));

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "http/response_parser.hpp"
 #include "providers/messages/messages.hpp"
+#include "providers/stream_assembler.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -420,6 +421,20 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
                          adapter.translate_stream(in), call.req.model)
                    : adapter.translate_stream(in);
     std::string out;
+    // The audit record keeps a stream as the message it assembles to.
+    std::optional<providers::StreamAssembler> assembled;
+    if (ex.keep_body != nullptr) {
+      assembled.emplace(call.format, deps_.audit_max_body_bytes + 1);
+    }
+    const auto send = [&](bool last) -> asio::awaitable<boost::system::error_code> {
+      if (assembled) {
+        assembled->feed(out);
+        if (last) {
+          call.response_body = assembled->finish();
+        }
+      }
+      co_return co_await ex.write_stream(out, last);
+    };
     bool client_ok = true;
     const auto take_usage = [&] {
       call.usage = translator->usage();  // what the provider reported so far is billed
@@ -436,7 +451,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
         if (call.first_token_us < 0) {
           call.first_token_us = micros_since(ex.started_at());
         }
-        if (co_await ex.write_stream(out)) {
+        if (co_await send(false)) {
           client_ok = false;  // client went away: stop reading, cancel upstream
           break;
         }
@@ -451,6 +466,9 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     ex.log.upstream_us = call.upstream_us;
     take_usage();
     if (!client_ok || watch.client_gone()) {
+      if (assembled) {
+        call.response_body = assembled->finish();  // what the client had when it left
+      }
       conn->close();
       call.status = 499;
       ex.abort_connection();
@@ -485,7 +503,7 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     if (call.first_token_us < 0 && !out.empty()) {
       call.first_token_us = micros_since(ex.started_at());
     }
-    if (co_await ex.write_stream(out, /*last=*/true)) {
+    if (co_await send(/*last=*/true)) {
       conn->close();
       call.status = 499;  // the client left before the end
       co_return;

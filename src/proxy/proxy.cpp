@@ -90,13 +90,41 @@ asio::awaitable<void> Proxy::handle(http::Exchange& ex) {
   }
   if (path == "/readyz" && (method == verb::get || method == verb::head)) {
     if (ready_.load(std::memory_order_acquire) && !ex.worker().draining()) {
-      co_await ex.respond(200, "application/json", R"({"status":"ready"})");
+      co_await ex.respond(200, "application/json", readiness());
     } else {
       co_await ex.respond_error(Errc::NotReady, "The gateway is not ready to serve requests.");
     }
     co_return;
   }
   co_await ex.respond_error(Errc::NotFound, "Unknown request URL: " + std::string(path) + ".");
+}
+
+std::string Proxy::readiness() const {
+  // A dependency that is down leaves the replica ready: every replica shares the store, Redis
+  // and the archive, so taking one out of the load balancer would not help, and the gateway
+  // serves on (the last snapshot, the limits' failure policies, the spools). It is reported
+  // for the operator, and in the metrics (llmgw_database_up, llmgw_redis_up).
+  if (deps_.health == nullptr) {
+    return R"({"status":"ready"})";
+  }
+  const DependencyHealth& h = *deps_.health;
+  bool degraded = false;
+  std::string checks;
+  for (const auto& [name, state] : {std::pair<std::string_view, const std::atomic<std::int8_t>*>{
+                                        "store", &h.store},
+                                    {"redis", &h.redis},
+                                    {"archive", &h.archive}}) {
+    const std::int8_t s = state->load(std::memory_order_relaxed);
+    if (s == DependencyHealth::Absent) {
+      continue;
+    }
+    degraded = degraded || s == DependencyHealth::Down;
+    checks += checks.empty() ? "\"" : ",\"";
+    checks += name;
+    checks += s == DependencyHealth::Up ? "\":\"up\"" : "\":\"down\"";
+  }
+  return std::string(R"({"status":")") + (degraded ? "degraded" : "ready") + R"(","checks":{)" +
+         checks + "}}";
 }
 
 namespace {
@@ -141,8 +169,8 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
   Call call;
   call.format = format;
   local.metrics.request_started();
-  if (deps_.audit != nullptr && deps_.audit_bodies == core::AuditBodies::Full) {
-    ex.keep_body = &call.response_body;
+  if (deps_.audit != nullptr) {
+    keep_bodies(ex, call, deps_.audit_bodies);
   }
   // The data plane does not throw; this is the defence for when it does (bad_alloc, a bug):
   // the client gets a 500 without detail and the call's holds are given back here, with the
@@ -187,6 +215,9 @@ asio::awaitable<void> Proxy::run_call(http::Exchange& ex, Local& local, Call& ca
   call.key = co_await authenticate(ex, local, call.format);
   if (!call.key) {
     co_return;
+  }
+  if (deps_.audit != nullptr && call.key->audit_bodies) {
+    keep_bodies(ex, call, *call.key->audit_bodies);
   }
   reached(call, Stage::Authenticated);
   const std::string_view body = ex.request().body;

@@ -12,6 +12,7 @@
 #include "limits/spend_ledger.hpp"
 #include "limits/worker_limits.hpp"
 #include "events/audit/audit_log.hpp"
+#include "events/audit/redact.hpp"
 #include "metrics/bearer.hpp"
 #include "metrics/registry.hpp"
 #include "providers/adapter.hpp"
@@ -47,6 +48,15 @@ enum class Stage : std::uint8_t {
 /// "authenticated", "inspected", … ; nullopt for an unknown name.
 std::optional<Stage> parse_stage(std::string_view name);
 
+/// The state of each dependency as /readyz reports it: kept by the health thread
+/// (src/app/health.hpp), read by /readyz and the metrics probes.
+struct DependencyHealth {
+  enum State : std::int8_t { Absent = -1, Down = 0, Up = 1 };
+  std::atomic<std::int8_t> store{Up};    ///< the config reloader's last poll
+  std::atomic<std::int8_t> redis{Absent};  ///< the last PING; Absent: no Redis configured
+  std::atomic<std::int8_t> archive{Up};  ///< the audit archive sink's last upload
+};
+
 struct ProxyDeps {
   store::Store& store;
   catalog::Catalog& catalog;
@@ -70,6 +80,8 @@ struct ProxyDeps {
   /// The audit log every inference request's record goes to; null: none.
   audit::AuditLog* audit = nullptr;
   core::AuditBodies audit_bodies = core::AuditBodies::Metadata;  ///< LOGGING_BODIES
+  /// Redacted mode's masks (LOGGING_REDACT_PATHS); set whenever `audit` is.
+  const audit::Redactor* audit_redactor = nullptr;
   std::size_t audit_max_body_bytes = 1u << 20;                     ///< LOGGING_MAX_BODY_BYTES
   /// Answers /admin/* (the admin API); null: those routes are 404.
   http::Handler* admin = nullptr;
@@ -77,6 +89,8 @@ struct ProxyDeps {
   std::size_t max_upstream_response_bytes = 64u << 20;
   /// Output allowance reserved when neither the request nor the price list bounds it.
   std::int64_t default_max_output_tokens = 16'384;
+  /// What /readyz reports per dependency; null: nothing beyond ready.
+  const DependencyHealth* health = nullptr;
   /// Tests only: throw after this stage of the next `fault_count` inference calls.
   Stage fault_after = Stage::None;
   unsigned fault_count = 0;
@@ -98,6 +112,8 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
 
   /// /readyz answers 200 once this is set (after the first catalog load).
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_release); }
+  /// /readyz's body: the status and each dependency's state.
+  [[nodiscard]] std::string readiness() const;
 
   struct Local;
   struct Call;
@@ -170,6 +186,8 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   void observe(http::Exchange& ex, Local& local, const Call& call);
   /// The end of every inference request, on every exit path: its audit record.
   void audit(http::Exchange& ex, const Call& call);
+  /// Sets what the call's audit record keeps of the bodies, and whether the answer is kept.
+  static void keep_bodies(http::Exchange& ex, Call& call, core::AuditBodies mode);
   /// GET /metrics: the Prometheus text exposition.
   boost::asio::awaitable<void> handle_metrics(http::Exchange& ex);
 

@@ -170,6 +170,11 @@ void Proxy::observe(http::Exchange& ex, Local& local, const Call& call) {
   local.metrics.observe(r);
 }
 
+void Proxy::keep_bodies(http::Exchange& ex, Call& call, core::AuditBodies mode) {
+  call.audit_bodies = mode;
+  ex.keep_body = mode != core::AuditBodies::Metadata ? &call.response_body : nullptr;
+}
+
 void Proxy::audit(http::Exchange& ex, const Call& call) {
   audit::Record r;
   r.request_id = ex.gateway_request_id();
@@ -212,7 +217,7 @@ void Proxy::audit(http::Exchange& ex, const Call& call) {
   r.response_body = call.response_body;
   std::string line;
   line.reserve(512);
-  audit::render(line, r, deps_.audit_bodies, deps_.audit_max_body_bytes);
+  audit::render(line, r, call.audit_bodies, deps_.audit_max_body_bytes, *deps_.audit_redactor);
   deps_.audit->submit(line, ex.worker().index());
 }
 

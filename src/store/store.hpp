@@ -36,6 +36,9 @@ struct ApiKeyRecord {
   std::optional<std::int64_t> max_concurrent;  ///< requests in flight at once; none = no limit
   std::vector<std::string> tags;                ///< free-form labels ("team-a", "prod")
   std::map<std::string, std::string> metadata;  ///< free-form name → value
+  /// What the audit log keeps of this key's bodies: full, metadata or redacted; none: the
+  /// gateway's LOGGING_BODIES.
+  std::optional<std::string> audit_bodies;
   std::int64_t created_at = 0;              ///< unix seconds
   std::int64_t updated_at = 0;              ///< unix seconds
   std::int64_t version = 0;                 ///< config version of the last change

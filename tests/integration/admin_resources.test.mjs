@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import {
   startAdminStack, adminRequest, runCli, adminLogin, adminLoginRaw, request, assertOpenAIError, dec, KEY_RE,
-  ADMIN_EMAIL, ADMIN_PASSWORD,
+  ADMIN_EMAIL, ADMIN_PASSWORD, sleep, waitUntil,
 } from './harness.mjs';
 
 const T = { timeout: 90_000 };
@@ -1160,4 +1160,26 @@ test('audit: no secret in clear anywhere in the trail (API and database), the da
   for (const w of written.filter((x) => ['provider', 'user', 'token'].includes(x.kind))) {
     assert.ok(all.some((r) => r.resource_id === w.id && r.action === 'create' && r.after), `create record of ${w.kind} ${w.id}`);
   }
+});
+
+test('logging: GET and PUT /admin/logging change the level of the answering process at once, audited', T, async () => {
+  assert.deepEqual((await ok(s.req('GET', '/admin/logging'))), { object: 'logging', level: 'info' });
+  const bad = await s.req('PUT', '/admin/logging', { level: 'verbose' });
+  assert.equal(bad.status, 422, bad.text);
+  assert.equal(bad.json.error.param, 'level');
+  assert.equal((await s.req('PUT', '/admin/logging', { level: 'error', extra: 1 })).status, 400, 'unknown fields refused');
+  assert.deepEqual(await ok(s.req('PUT', '/admin/logging', { level: 'error' })), { object: 'logging', level: 'error' });
+  // At error, the info line of a configuration reload is not written.
+  await sleep(300);  // lines are written a few times a second: those from before are in
+  const mark = s.gw.logLines().length;
+  await ok(s.req('POST', '/admin/keys', { name: 'quiet-while-error' }), 201);
+  await sleep(500);
+  const quiet = s.gw.logLines().slice(mark);
+  assert.ok(!quiet.some((l) => l.level === 'info'), `no info line at level error: ${JSON.stringify(quiet)}`);
+  assert.deepEqual(await ok(s.req('PUT', '/admin/logging', { level: 'info' })), { object: 'logging', level: 'info' });
+  await ok(s.req('POST', '/admin/keys', { name: 'heard-at-info' }), 201);
+  await waitUntil(() => s.gw.logLines().slice(mark).some((l) => l.msg === 'configuration reloaded'), 5_000, 'info lines again');
+  const changes = (await ok(s.req('GET', '/admin/audit?resource_type=logging'))).data;
+  assert.equal(changes.length, 2);
+  assert.deepEqual(changes.map((c) => c.after.level), ['info', 'error'], 'newest first');
 });

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 
 import {
   OpenAIMock, startGateway, standardConfig, chat, chatBody, adminLogin, adminRequest, sleep,
-  TEST_JWT_SECRET,
+  TEST_JWT_SECRET, request, waitUntil,
 } from './harness.mjs';
 import { RedisServer, pgSchema } from './services.mjs';
 
@@ -204,9 +204,14 @@ test('Redis stopped: fail_open serves without limits, fail_closed answers 503; b
   assert.equal((await chat(closed.port, key('free').key, chatBody('gpt-4o-mini', 'free'))).status, 200);
   for (const gw of gws) assert.equal(gw.exit, null, 'no replica died');
   assert.ok(gws[0].logLines().some((l) => l.msg === 'shared state unavailable (Redis)'));
+  await waitUntil(async () => (await request(gws[0].port, { path: '/readyz' })).json?.checks?.redis === 'down', 5_000,
+    '/readyz reports Redis down');
+  assert.match((await request(gws[0].port, { path: '/metrics' })).text, /^llmgw_redis_up 0$/m);
 
   await redis.start(redis.port);  // same port, empty: the windows start over
   await sleep(400);  // past the clients' reconnect back-off
+  await waitUntil(async () => (await request(gws[0].port, { path: '/readyz' })).json?.status === 'ready', 5_000,
+    '/readyz ready again');
   const after = [];
   for (let i = 0; i < 8; i++) {
     after.push(await chat(gws[i % 4].port, k.key, chatBody('gpt-4o-mini', `up ${i}`)));

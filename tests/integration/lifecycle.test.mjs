@@ -26,6 +26,7 @@ test('healthz and readyz answer 200 with a running gateway; SIGTERM when idle ex
   assert.equal(h.status, 200);
   const r = await request(s.gw.port, { path: '/readyz' });
   assert.equal(r.status, 200);
+  assert.deepEqual(r.json, { status: 'ready', checks: { store: 'up', archive: 'up' } }, 'no Redis: not reported');
   const t0 = Date.now();
   const ex = await s.gw.stop({ timeoutMs: 5_000 });
   assert.deepEqual(ex, { code: 0, signal: null }, `stderr tail: ${s.gw.stderr.slice(-2000)}`);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 
-import { OpenAIMock, startGateway, standardConfig, chat, chatBody, sleep, waitUntil, TEST_JWT_SECRET } from './harness.mjs';
+import { OpenAIMock, startGateway, standardConfig, chat, chatBody, request, sleep, waitUntil, TEST_JWT_SECRET } from './harness.mjs';
 import { RedisServer, privatePostgres, redisCommand } from './services.mjs';
 
 const T = { timeout: 180_000 };
@@ -69,6 +69,11 @@ test('PostgreSQL stopped and restarted mid-load: serving goes on, every answered
   await pg.pause();
   await sleep(2_000);  // calls keep being answered with the database down
   const duringOutage = answered;
+  // /readyz names the store as down but keeps the replica in service; the metrics agree.
+  const readyDown = await request(gws[0].port, { path: '/readyz' });
+  assert.equal(readyDown.status, 200);
+  assert.deepEqual(readyDown.json, { status: 'degraded', checks: { store: 'down', redis: 'up', archive: 'up' } });
+  assert.match((await request(gws[0].port, { path: '/metrics' })).text, /^llmgw_database_up 0$/m);
   await pg.resume();
   await sleep(1_000);
   stop = true;
@@ -98,6 +103,9 @@ test('PostgreSQL stopped and restarted mid-load: serving goes on, every answered
   assert.equal(rows, answered, 'one usage row per answered call');
   const spend = await pg.query(`SELECT sum(requests) FROM spend_daily WHERE key_id = '${id}'`);
   assert.equal(Number(spend), answered, 'spend_daily agrees with the usage rows');
+  await waitUntil(async () => (await request(gws[0].port, { path: '/readyz' })).json?.status === 'ready', 5_000,
+    '/readyz ready again');
+  assert.match((await request(gws[0].port, { path: '/metrics' })).text, /^llmgw_database_up 1$/m);
   // The configuration poll recovered: a change made now reaches both replicas.
   assert.ok(gws[0].logLines().some((l) => l.msg === 'config reload failed; serving the last snapshot'));
   assert.ok(gws[0].logLines().some((l) => l.msg === 'config store reachable again'));

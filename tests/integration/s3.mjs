@@ -81,6 +81,20 @@ export function checkSigV4(req, body, secret) {
   return null;
 }
 
+/**
+ * Null when a request signed by `cred` carries its session token as S3 wants it (present,
+ * equal, signed); else [code, message]. Without a session token: whether the key id is its.
+ */
+function checkCredential(req, cred) {
+  const m = /Credential=([^/]+)\/.*SignedHeaders=([^,]+)/.exec(req.headers.authorization ?? '');
+  if (!m || m[1] !== cred.accessKeyId) return ['InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.'];
+  if (!cred.sessionToken) return null;
+  const token = req.headers['x-amz-security-token'];
+  if (token !== cred.sessionToken) return ['InvalidToken', 'The provided token is malformed or otherwise invalid.'];
+  if (!m[2].split(';').includes('x-amz-security-token')) return ['AccessDenied', 'x-amz-security-token is not signed'];
+  return null;
+}
+
 function collect(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
@@ -109,28 +123,40 @@ function listen(server) {
 
 /**
  * Starts s3rver and its checking front. Returns {endpoint, bucket, env (the gateway's
- * LOGGING_SINK_* and AWS_* variables), stats, get(key), put(key, body), failPuts(on), close()}.
+ * LOGGING_SINK_* and AWS_* variables), stats, get(key), put(key, body), stop(), restart(),
+ * close()}.
+ *
+ * `credentials` ({accessKeyId, secretAccessKey, sessionToken?}) replaces s3rver's built-in
+ * account: the front checks signatures with that secret and, with a session token, that
+ * x-amz-security-token carries it and is signed (s3rver itself does not check SigV4, only that
+ * the access key exists: the front hands it s3rver's own key id). stop() takes both servers
+ * down, dropping the clients' connections (a request the store had whole completes unheard,
+ * as S3 stores a PUT whole or not at all), and restart() brings them back on the same ports
+ * over the same data directory: an outage of the store, nothing stored lost.
  */
-export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
+export async function startS3({ bucket = 'audit', prefix = 'logs/', credentials } = {}) {
+  const cred = credentials ?? { accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY };
   const directory = await fsp.mkdtemp(path.join(os.tmpdir(), 'llmgw-s3rver-'));
-  const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory,
-    resetOnClose: true, configureBuckets: [{ name: bucket }] });
-  const addr = await s3rver.run();
-  const backPort = addr.port;
-  const stats = { requests: 0, puts: 0, refused: [] };
-  const state = { failPuts: false };
+  let s3rver = null;
+  let backPort = 0;
+  const startBack = async () => {
+    s3rver = new S3rver({ address: '127.0.0.1', port: backPort, silent: true, directory,
+      resetOnClose: false, configureBuckets: [{ name: bucket }] });
+    backPort = (await s3rver.run()).port;
+  };
+  await startBack();
+  // existing: PUTs refused with 412 (the name was taken); unanswered: PUTs stored, never answered.
+  const stats = { requests: 0, puts: 0, refused: [], existing: 0, unanswered: 0 };
+  let stopAfterPut = null; // armed by stop({afterNextPut: true}): its resolve
+  const inflight = new Set();
   const front = http.createServer(async (req, res) => {
     try {
       stats.requests += 1;
       const body = await collect(req);
-      const bad = checkSigV4(req, body, S3_SECRET_ACCESS_KEY);
+      const bad = checkSigV4(req, body, cred.secretAccessKey) ?? checkCredential(req, cred);
       if (bad) {
         stats.refused.push(bad[0]);
         return s3Error(res, 403, ...bad);
-      }
-      if (req.method === 'PUT' && state.failPuts) {
-        stats.refused.push('SlowDown');
-        return s3Error(res, 503, 'SlowDown', 'Please reduce your request rate.');
       }
       if (req.method === 'PUT') {
         const md5 = req.headers['content-md5'];
@@ -144,13 +170,30 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
         }
         if (req.headers['if-none-match'] === '*') {
           const head = await forward(backPort, 'HEAD', req.url.split('?')[0], {}, undefined);
-          if (head.status === 200) return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          if (head.status === 200) {
+            stats.existing += 1;
+            return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          }
         }
         stats.puts += 1;
       }
       const headers = { ...req.headers, host: `127.0.0.1:${backPort}` };
       delete headers['if-none-match'];
-      const out = await forward(backPort, req.method, req.url, headers, body);
+      delete headers['x-amz-security-token'];
+      headers.authorization = headers.authorization.replace(/Credential=[^/]+\//, `Credential=${S3_ACCESS_KEY_ID}/`);
+      // Tracked, so that stop() lets it finish: S3 stores a PUT whole or not at all, where
+      // s3rver cut off mid-body keeps the part it had.
+      const pending = forward(backPort, req.method, req.url, headers, body);
+      inflight.add(pending);
+      const out = await pending.finally(() => inflight.delete(pending));
+      if (req.method === 'PUT' && out.status === 200 && stopAfterPut) {
+        // Stored, and the store goes down before it says so.
+        const resolve = stopAfterPut;
+        stopAfterPut = null;
+        stats.unanswered += 1;
+        await stop();
+        return resolve();
+      }
       res.writeHead(out.status, out.headers);
       res.end(out.body);
     } catch (e) {
@@ -159,6 +202,19 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
   });
   const frontPort = await listen(front);
   const endpoint = `http://127.0.0.1:${frontPort}`;
+  let running = true;
+  const stop = async () => {
+    if (!running) return;
+    running = false;
+    const closed = new Promise((resolve) => front.close(resolve));
+    front.closeAllConnections();
+    await closed;
+    // What the store had received is stored (the client, gone, never hears so).
+    await Promise.allSettled([...inflight]);
+    const backClosed = s3rver.close();
+    s3rver.httpServer.closeAllConnections();
+    await backClosed;
+  };
   return {
     endpoint,
     bucket,
@@ -169,13 +225,29 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
       LOGGING_SINK_S3_REGION: 'us-east-1',
       LOGGING_SINK_S3_PREFIX: prefix,
       LOGGING_SINK_S3_ENDPOINT: endpoint,
-      AWS_ACCESS_KEY_ID: S3_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: S3_SECRET_ACCESS_KEY,
+      AWS_ACCESS_KEY_ID: cred.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: cred.secretAccessKey,
+      ...(cred.sessionToken ? { AWS_SESSION_TOKEN: cred.sessionToken } : {}),
     },
     /** An object's bytes straight from s3rver (null when missing). */
     async get(key) {
       const r = await forward(backPort, 'GET', `/${bucket}/${key.split('/').map(rfc3986).join('/')}`, {}, undefined);
       return r.status === 200 ? r.body : null;
+    },
+    /** Every object's name under `prefix`, straight from s3rver (ListObjectsV2, all pages). */
+    async list(under = '') {
+      const names = [];
+      let token = '';
+      for (;;) {
+        const q = `list-type=2&prefix=${rfc3986(under)}${token ? `&continuation-token=${rfc3986(token)}` : ''}`;
+        const r = await forward(backPort, 'GET', `/${bucket}?${q}`, {}, undefined);
+        if (r.status !== 200) throw new Error(`s3rver list: ${r.status} ${r.body}`);
+        const xml = r.body.toString('utf8');
+        for (const m of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) names.push(m[1].replace(/&amp;/g, '&'));
+        const next = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml);
+        if (!/<IsTruncated>true<\/IsTruncated>/.test(xml) || !next) return names;
+        token = next[1];
+      }
     },
     /** Stores an object straight into s3rver (no checks). */
     async put(key, body) {
@@ -183,18 +255,31 @@ export async function startS3({ bucket = 'audit', prefix = 'logs/' } = {}) {
         { 'content-length': body.length }, body);
       if (r.status !== 200) throw new Error(`s3rver PUT ${key}: ${r.status} ${r.body}`);
     },
-    /** While on, the front answers every PUT 503 SlowDown (a store that refuses uploads). */
-    failPuts(on) {
-      state.failPuts = on;
-    },
     /** A raw request to the front (for its own checks); `sign` signs it for s3rver's account. */
     raw(method, url, headers, body, { sign = false } = {}) {
       const h = sign ? signedHeaders(method, url, `127.0.0.1:${frontPort}`, body ?? Buffer.alloc(0), headers) : headers;
       return forward(frontPort, method, url, h, body);
     },
+    /**
+     * Both servers down, their clients' connections dropped; the data directory stays. With
+     * `afterNextPut`: once the next PUT is stored, before it is answered.
+     */
+    async stop({ afterNextPut = false } = {}) {
+      if (!afterNextPut) return stop();
+      return new Promise((resolve) => { stopAfterPut = resolve; });
+    },
+    /** Both servers back on their ports, over the same data directory. */
+    async restart() {
+      if (running) return;
+      await startBack();
+      await new Promise((resolve, reject) => {
+        front.once('error', reject);
+        front.listen(frontPort, '127.0.0.1', () => resolve());
+      });
+      running = true;
+    },
     async close() {
-      await new Promise((resolve) => front.close(resolve));
-      await s3rver.close();
+      await this.stop();
       await fsp.rm(directory, { recursive: true, force: true });
     },
   };

@@ -30,17 +30,20 @@ export function redisCommand(port, line, timeoutMs = 2_000) {
 }
 
 export class RedisServer {
-  constructor() {
+  /** `password`: the server asks for it (`requirepass`) before any other command. */
+  constructor({ password } = {}) {
     this.port = 0;
     this.dir = '';
     this.proc = null;
+    this.password = password;
   }
 
   async start(port = 0) {
     this.dir = this.dir || await fsp.mkdtemp(path.join(os.tmpdir(), 'llmgw-redis-'));
     this.port = port || this.port || await freePort();
     this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1',
-      '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--save', '', '--appendonly', 'no', '--dir', this.dir,
+      ...(this.password ? ['--requirepass', this.password] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     this.proc.stdout.on('data', (d) => { out += d; });
     this.proc.stderr.on('data', (d) => { out += d; });
@@ -50,7 +53,7 @@ export class RedisServer {
     for (;;) {
       try {
         const pong = await Promise.race([redisCommand(this.port, 'PING', 500), spawnError]);
-        if (pong.startsWith('+PONG')) return this;
+        if (pong.startsWith('+PONG') || (this.password && pong.startsWith('-NOAUTH'))) return this;
       } catch (e) {
         if (/not installed/.test(e.message)) throw e;
       }
@@ -62,7 +65,8 @@ export class RedisServer {
   }
 
   async stop() {
-    if (!this.proc || this.proc.exitCode !== null) return;
+    // A process killed by a signal has signalCode set and exitCode null.
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     const exited = new Promise((resolve) => this.proc.once('exit', resolve));
     this.proc.kill('SIGKILL');
     await exited;

@@ -53,7 +53,7 @@ void body(std::string& out, std::string_view k, std::string_view b, std::size_t 
 }  // namespace
 
 void render(std::string& out, const Record& r, core::AuditBodies mode,
-            std::size_t max_body_bytes) {
+            std::size_t max_body_bytes, const Redactor& redactor) {
   out += "{\"request_id\":";
   core::append_json_string(out, r.request_id);
   if (!r.client_request_id.empty()) {
@@ -116,6 +116,11 @@ void render(std::string& out, const Record& r, core::AuditBodies mode,
     body(out, "request", r.request_body, max_body_bytes);
     if (!r.response_body.empty()) {
       body(out, "response", r.response_body, max_body_bytes);
+    }
+  } else if (mode == core::AuditBodies::Redacted) {
+    body(out, "request", redactor.redact(r.request_body), max_body_bytes);
+    if (!r.response_body.empty()) {
+      body(out, "response", redactor.redact(r.response_body), max_body_bytes);
     }
   }
   out += '}';

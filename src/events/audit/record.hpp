@@ -5,6 +5,7 @@
 /// name only).
 
 #include "core/config.hpp"
+#include "events/audit/redact.hpp"
 
 #include <cstdint>
 #include <string>
@@ -56,8 +57,9 @@ struct Record {
 
 /// Appends the record as one JSON line (without the newline). `mode` metadata leaves the bodies
 /// out; full keeps them (a valid JSON body as JSON, anything else as a string), each cut at
-/// `max_body_bytes` and then marked `"request_cut": true` (the cut body as a string).
+/// `max_body_bytes` and then marked `"request_cut": true` (the cut body as a string);
+/// redacted keeps them as `redactor` masks them, then cut the same way.
 void render(std::string& out, const Record& r, core::AuditBodies mode,
-            std::size_t max_body_bytes);
+            std::size_t max_body_bytes, const Redactor& redactor);
 
 }  // namespace llmgw::audit

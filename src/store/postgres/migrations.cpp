@@ -324,6 +324,12 @@ ALTER TABLE providers ADD CONSTRAINT providers_type_check
                           'bedrock'));
 )sql";
 
+// A key's own audit body mode (issue 13); NULL: the gateway's LOGGING_BODIES.
+constexpr std::string_view kKeyAuditBodies = R"sql(
+ALTER TABLE api_keys ADD COLUMN audit_bodies TEXT
+  CHECK (audit_bodies IS NULL OR audit_bodies IN ('full', 'metadata', 'redacted'));
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, "initial_schema", kInitialSchema},
     Migration{2, "admin_api", kAdminApi},
@@ -332,6 +338,7 @@ constexpr std::array kMigrations{
     Migration{5, "secret_checks", kSecretChecks},
     Migration{6, "provider_documents", kProviderDocuments},
     Migration{7, "provider_types", kProviderTypes},
+    Migration{8, "key_audit_bodies", kKeyAuditBodies},
 };
 
 }  // namespace

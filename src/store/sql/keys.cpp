@@ -19,7 +19,7 @@ using namespace sql_store;
 constexpr std::string_view kKeyColumns =
     "SELECT id, key_hash, prefix, name, enabled, expires_at, rpm_limit, tpm_limit, budget_usd,"
     " allowed_models, created_at, updated_at, version, budget_period, max_concurrent, tags,"
-    " metadata FROM api_keys ";
+    " metadata, audit_bodies FROM api_keys ";
 
 ApiKeyRecord read_key(const Query& q) {
   ApiKeyRecord key;
@@ -40,6 +40,7 @@ ApiKeyRecord read_key(const Query& q) {
   key.max_concurrent = q.optional_integer(14);
   key.tags = detail::from_json_array(q.view(15), "api_keys.tags");
   key.metadata = detail::from_json_object(q.view(16), "api_keys.metadata");
+  key.audit_bodies = q.optional_text(17);
   return key;
 }
 
@@ -75,14 +76,14 @@ void SqlStore::insert_key(ApiKeyRecord& key, const AuditRecord* audit) {
           c.run(
               "INSERT INTO api_keys (id, key_hash, prefix, name, enabled, expires_at, rpm_limit,"
               " tpm_limit, budget_usd, allowed_models, created_at, updated_at, version,"
-              " budget_period, max_concurrent, tags, metadata)"
+              " budget_period, max_concurrent, tags, metadata, audit_bodies)"
               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15,"
-              " $16)",
+              " $16, $17)",
               key.id, key.key_hash, key.prefix, key.name, key.enabled, key.expires_at,
               key.rpm_limit, key.tpm_limit, key.budget_usd,
               detail::to_json_array(key.allowed_models), now, next, key.budget_period,
               key.max_concurrent, detail::to_json_array(key.tags),
-              detail::to_json_object(key.metadata));
+              detail::to_json_object(key.metadata), key.audit_bodies);
         },
         "api key '" + key.id + "' not stored: a key with this id or hash already exists");
     write_config_version(c, next);
@@ -170,11 +171,12 @@ bool SqlStore::update_key(ApiKeyRecord& key, const AuditRecord* audit) {
               "UPDATE api_keys SET key_hash = $2, prefix = $3, name = $4, enabled = $5,"
               " expires_at = $6, rpm_limit = $7, tpm_limit = $8, budget_usd = $9,"
               " allowed_models = $10, budget_period = $11, max_concurrent = $12, tags = $13,"
-              " metadata = $14, updated_at = $15, version = $16 WHERE id = $1",
+              " metadata = $14, updated_at = $15, version = $16, audit_bodies = $17 WHERE id = $1",
               key.id, key.key_hash, key.prefix, key.name, key.enabled, key.expires_at,
               key.rpm_limit, key.tpm_limit, key.budget_usd,
               detail::to_json_array(key.allowed_models), key.budget_period, key.max_concurrent,
-              detail::to_json_array(key.tags), detail::to_json_object(key.metadata), now, next);
+              detail::to_json_array(key.tags), detail::to_json_object(key.metadata), now, next,
+              key.audit_bodies);
         },
         "api key '" + key.id + "' not updated: another key has this hash");
     if (old_hash != key.key_hash) {

@@ -96,16 +96,16 @@ TEST(Registry, RendersBuildInfoStartTimeAndProbes) {
   const auto started =
       std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'250));
   Registry reg({"0.1.0", "abc123"}, started);
-  reg.set_probe(Probe::UsageBufferRecords, [] { return std::optional<double>(7); });
+  reg.set_probe(Probe::UsageBufferBytes, [] { return std::optional<double>(7); });
   reg.set_probe(Probe::RedisUp, [] { return std::optional<double>(); });  // not configured
   reg.set_probe(Probe::DatabaseUp, [] { return std::optional<double>(1); });
   const std::string out = reg.render();
   EXPECT_EQ(test::sample(out, R"(llmgw_build_info{version="0.1.0",commit="abc123"})"), "1");
   EXPECT_EQ(test::sample(out, "llmgw_start_time_seconds"), "1700000000.25");
-  EXPECT_EQ(test::sample(out, "llmgw_usage_buffer_records"), "7");
+  EXPECT_EQ(test::sample(out, "llmgw_usage_buffer_bytes"), "7");
   EXPECT_EQ(test::sample(out, "llmgw_database_up"), "1");
   EXPECT_EQ(out.find("llmgw_redis_up"), std::string::npos);
-  EXPECT_EQ(out.find("llmgw_audit_buffer_records"), std::string::npos);
+  EXPECT_EQ(out.find("llmgw_audit_buffer_bytes"), std::string::npos);
   EXPECT_EQ(kContentType, "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -34,8 +34,8 @@ std::string find_promtool() {
 
 std::string mixed_load_scrape() {
   Registry reg({"0.1.0", "0123456789abcdef"});
-  reg.set_probe(Probe::UsageBufferRecords, [] { return std::optional<double>(3); });
-  reg.set_probe(Probe::AuditBufferRecords, [] { return std::optional<double>(12); });
+  reg.set_probe(Probe::UsageBufferBytes, [] { return std::optional<double>(3); });
+  reg.set_probe(Probe::AuditBufferBytes, [] { return std::optional<double>(12); });
   reg.set_probe(Probe::AuditArchiveLag, [] { return std::optional<double>(4.5); });
   reg.set_probe(Probe::RedisUp, [] { return std::optional<double>(1); });
   reg.set_probe(Probe::DatabaseUp, [] { return std::optional<double>(0); });
