@@ -12,22 +12,23 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 )lua";
 
-// Appends ARGV[3..] to `queue` and notes when the queue began to hold entries. With ARGV[1]
-// '1', KEYS[3] marks the push as taken for ARGV[2] ms, and a push it already marks is not made
-// again. The first write is RPUSH: a full Redis refuses the push.
-// KEYS: queue, since, pushed. ARGV: idempotent ('1' or '0'), memory ms, entries...
+// Appends ARGV[4..] to `queue` and notes when the queue began to hold entries. With ARGV[1]
+// '1', the hash KEYS[3] keeps ARGV[3] as worker ARGV[2]'s last push, and a push it already
+// holds is not made again (a worker pushes one batch at a time and repeats only its last).
+// The first write is RPUSH: a full Redis refuses the push.
+// KEYS: queue, since, pushed. ARGV: idempotent ('1' or '0'), worker id, push id, entries...
 const std::string kPushScript = std::string(kLuaNow) + R"lua(
-if ARGV[1] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+if ARGV[1] == '1' and redis.call('HGET', KEYS[3], ARGV[2]) == ARGV[3] then
   return 0
 end
-for i = 3, #ARGV, 500 do
+for i = 4, #ARGV, 500 do
   redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
 end
 redis.call('SET', KEYS[2], now, 'NX')
 if ARGV[1] == '1' then
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 end
-return #ARGV - 2
+return #ARGV - 3
 )lua";
 
 // The worker's unfinished batch if it has one (a restarted worker finishes its own first);
@@ -199,7 +200,8 @@ LeasedQueue::LeasedQueue(Options opts, std::string worker_id, std::chrono::milli
       taken_key_(prefix_ + "taken:" + worker_id_),
       leases_key_(prefix_ + "leases"),
       dead_key_(prefix_ + "dead"),
-      orphans_key_(prefix_ + "orphans") {}
+      orphans_key_(prefix_ + "orphans"),
+      pushed_key_(prefix_ + "pushed") {}
 
 void LeasedQueue::refused(std::string_view script, const std::optional<Reply>& reply) {
   if (reply && reply->is_error() && error_log_.allow()) {
@@ -216,12 +218,12 @@ bool LeasedQueue::push(std::span<const std::string> entries, std::string_view pu
     return true;
   }
   std::vector<std::string> argv;
-  argv.reserve(entries.size() + 2);
+  argv.reserve(entries.size() + 3);
   argv.emplace_back(push_id.empty() ? "0" : "1");
-  argv.push_back(std::to_string(std::chrono::milliseconds(kPushMemory).count()));
+  argv.push_back(worker_id_);
+  argv.emplace_back(push_id);
   argv.insert(argv.end(), entries.begin(), entries.end());
-  const auto reply = client_.eval(
-      kPushScript, {queue_key_, since_key_, prefix_ + "pushed:" + std::string(push_id)}, argv);
+  const auto reply = client_.eval(kPushScript, {queue_key_, since_key_, pushed_key_}, argv);
   refused("push", reply);
   return is_integer(reply);
 }

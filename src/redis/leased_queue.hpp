@@ -8,7 +8,7 @@
 ///   taken:<id>     the batch worker <id> is working on
 ///   leases         hash worker id → lease end (ms, Redis's clock)
 ///   dead           entries that cannot be used, kept for an operator
-///   pushed:<id>    an idempotent push that Redis took (kept for kPushMemory)
+///   pushed         hash worker id → the id of its last idempotent push that Redis took
 ///   orphans        (whole batches) keys of batches whose worker's lease ended
 ///   orphan:<name>  (whole batches) such a batch, as it was taken
 /// A worker takes a batch by moving entries from `queue` to its `taken:<id>` list in one
@@ -61,18 +61,15 @@ struct TakenBatch {
 
 class LeasedQueue {
  public:
-  /// How long Redis remembers an idempotent push (a replica that crashed between its push
-  /// and noting it is replayed at its next start, normally within seconds).
-  static constexpr std::chrono::hours kPushMemory{24 * 7};
-
   /// `worker_id`: this replica's id (a restarted replica resumes its own taken batch).
   /// `what` names the queue in logs ("usage queue").
   LeasedQueue(Options opts, std::string worker_id, std::chrono::milliseconds lease,
               std::string prefix, Reclaim reclaim, std::string what);
 
   /// Appends `entries` to the queue in one script. With a `push_id`, a push that Redis
-  /// already took under that id is not made again (and counts as taken). False when Redis did
-  /// not take them.
+  /// already took under that id as this worker's last is not made again (and counts as taken):
+  /// a worker pushes one batch at a time, and repeats only its last one (after a lost answer,
+  /// or a crash before it noted the answer). False when Redis did not take them.
   bool push(std::span<const std::string> entries, std::string_view push_id = {});
   /// This worker's unfinished batch if it has one; with Reclaim::Whole else an orphaned batch;
   /// else, when `rule` says so, up to `max` entries moved from the head of the queue (named
@@ -122,6 +119,7 @@ class LeasedQueue {
   std::string leases_key_;
   std::string dead_key_;
   std::string orphans_key_;
+  std::string pushed_key_;
   core::LogThrottle error_log_;
 };
 
