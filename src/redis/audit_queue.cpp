@@ -55,7 +55,7 @@ bool AuditQueueWorker::holds_records(const std::string& name,
   return stored && *stored == records;
 }
 
-int AuditQueueWorker::step(bool draining) {
+Step AuditQueueWorker::step(bool draining) {
   // Stopping: whatever the queue holds, without waiting for a full object.
   const TakeRule rule{.min_entries = draining ? 1 : opts_.flush_size,
                       .max_wait = draining ? std::chrono::milliseconds(0) : opts_.flush_interval,
@@ -63,11 +63,11 @@ int AuditQueueWorker::step(bool draining) {
   auto batch = queue_->take(opts_.flush_size, rule, name_for_(std::chrono::system_clock::now()));
   if (!batch) {
     failed("audit queue: redis unavailable; records wait there", {});
-    return -1;
+    return Step::Unreachable;
   }
   if (batch->name.empty()) {
     clear_failures_in_a_row();
-    return 0;
+    return Step::Idle;
   }
   if (!archive::valid_object_name(batch->name)) {
     // Not a name this program makes (something else wrote to the queue's keys).
@@ -75,14 +75,14 @@ int AuditQueueWorker::step(bool draining) {
     core::LogLine(core::LogLevel::Error, "audit queue: a batch without a usable name renamed")
         .field("object", name)
         .emit();
-    return queue_->rename(name) ? 1 : -1;
+    return queue_->rename(name) ? Step::Done : Step::Unreachable;
   }
   const std::size_t bad = archive::erase_invalid_records(batch->entries);
   std::string error;
   const auto bytes = archive::encode_batch(batch->entries, error);
   if (!bytes) {
     failed("audit queue: a batch could not be encoded", error);
-    return -1;
+    return Step::Failed;
   }
   const archive::PutResult r = sink_->put(batch->name, *bytes);
   bool stored = r.ok();
@@ -105,7 +105,7 @@ int AuditQueueWorker::step(bool draining) {
     if (failures_in_a_row() >= opts_.give_back_after && queue_->give_back()) {
       clear_failures_in_a_row();  // another replica may reach the store; this one waits
     }
-    return -1;  // else the batch stays taken: the next take returns it again
+    return Step::Failed;  // else the batch stays taken: the next take returns it again
   }
   healthy_.store(true);
   clear_failures_in_a_row();
@@ -121,7 +121,7 @@ int AuditQueueWorker::step(bool draining) {
   }
   // A lost acknowledgement: the batch is taken again and stored again, same name, same bytes.
   queue_->ack();
-  return 1;
+  return Step::Done;
 }
 
 }  // namespace llmgw::redis

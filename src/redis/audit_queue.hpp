@@ -88,7 +88,7 @@ class AuditQueueWorker final : public QueueDrainer {
   [[nodiscard]] bool sink_healthy() const noexcept { return healthy_.load(); }
 
  private:
-  int step(bool draining) override;
+  Step step(bool draining) override;
   std::chrono::milliseconds retry_delay() override;
   /// Whether the object `name` already holds exactly `records` (a Conflict on bytes, as when
   /// another replica's zlib compressed the same batch differently).

@@ -60,7 +60,7 @@ void QueueDrainer::run() {
   }
   auto next_reclaim = std::chrono::steady_clock::now();
   // One round; an exception (out of memory for a huge entry someone pushed) is a failed round.
-  auto round = [&](bool draining) -> int {
+  auto round = [&](bool draining) -> Step {
     try {
       if (std::chrono::steady_clock::now() >= next_reclaim) {
         next_reclaim = std::chrono::steady_clock::now() + timing_.reclaim_every;
@@ -74,30 +74,31 @@ void QueueDrainer::run() {
       return step(draining);
     } catch (const std::exception& e) {
       failed("a round failed", e.what());
-      return -1;
+      return Step::Failed;
     }
   };
   while (true) {
-    const int r = round(false);
-    if (r > 0) {
+    const Step r = round(false);
+    if (r == Step::Done) {
       std::lock_guard lock(mutex_);
       if (!stopping_) {
         continue;
       }
       break;
     }
-    if (!wait(r == 0 ? timing_.idle_poll : retry_delay())) {
+    if (!wait(r == Step::Idle ? timing_.idle_poll : retry_delay())) {
       break;
     }
   }
   // Stopping: what the writers pushed last, while the queue and the store answer.
   const auto deadline = std::chrono::steady_clock::now() + timing_.stop_deadline;
   while (std::chrono::steady_clock::now() < deadline) {
-    const int r = round(true);
-    if (r == 0 || (r < 0 && !timing_.retry_while_stopping)) {
+    const Step r = round(true);
+    if (r == Step::Idle || r == Step::Unreachable ||
+        (r == Step::Failed && !timing_.retry_while_stopping)) {
       break;
     }
-    if (r < 0) {
+    if (r == Step::Failed) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       std::this_thread::sleep_for(std::min(retry_delay(), left));

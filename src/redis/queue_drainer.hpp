@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -23,9 +24,18 @@ struct DrainTiming {
   std::chrono::milliseconds idle_poll{100};  ///< nothing to do: look again after this
   std::chrono::milliseconds reclaim_every{5'000};
   std::chrono::milliseconds stop_deadline{5'000};  ///< stop(): keep draining until then
-  /// stop(): a failed step is tried again (after retry_delay()) until the deadline, instead
-  /// of ending the drain.
+  /// stop(): a step the destination failed is tried again (after retry_delay()) until the
+  /// deadline, instead of ending the drain (Redis failing always ends it: what it holds waits
+  /// there).
   bool retry_while_stopping = false;
+};
+
+/// What one step of a drainer came to.
+enum class Step : std::uint8_t {
+  Idle,         ///< nothing to do
+  Done,         ///< a batch done
+  Failed,       ///< the destination failed (the store, the archive sink)
+  Unreachable,  ///< Redis failed: nothing can be done until it answers
 };
 
 class QueueDrainer {
@@ -45,9 +55,9 @@ class QueueDrainer {
   QueueDrainer(LeasedQueue& queue, DrainTiming timing, std::string thread_name);
   virtual ~QueueDrainer();
 
-  /// One batch: 1 done, 0 nothing to do, -1 a failure (an exception counts as one).
-  /// `draining`: stopping, take whatever the queue holds.
-  virtual int step(bool draining) = 0;
+  /// One batch (an exception counts as Step::Failed). `draining`: stopping, take whatever
+  /// the queue holds.
+  virtual Step step(bool draining) = 0;
   /// How long to rest after a failed step.
   virtual std::chrono::milliseconds retry_delay() = 0;
   /// Counts a failed step and logs it (at most every 10 s).

@@ -50,15 +50,15 @@ UsageQueueWorker::UsageQueueWorker(store::Store& store, std::unique_ptr<UsageQue
 
 UsageQueueWorker::~UsageQueueWorker() { stop(); }
 
-int UsageQueueWorker::step(bool) {
+Step UsageQueueWorker::step(bool) {
   auto items = queue_->take(opts_.batch_size);
   if (!items) {
     failed("usage queue: redis unavailable; records wait there", {});
-    return -1;
+    return Step::Unreachable;
   }
   if (items->empty()) {
     clear_failures_in_a_row();
-    return 0;
+    return Step::Idle;
   }
   std::vector<store::UsageRecord> batch;
   std::vector<std::string> texts;  // of each decoded record, to bury it if refused
@@ -76,7 +76,7 @@ int UsageQueueWorker::step(bool) {
   if (!undecodable.empty()) {
     if (!queue_->bury(undecodable)) {
       failed("usage queue: redis unavailable; records wait there", {});
-      return -1;
+      return Step::Unreachable;
     }
     buried_.fetch_add(undecodable.size(), std::memory_order_relaxed);
     core::LogLine(core::LogLevel::Error, "usage queue: entries that are not records moved to the dead list")
@@ -88,22 +88,22 @@ int UsageQueueWorker::step(bool) {
     store_.insert_usage(batch);
   } catch (const store::RefusedError&) {
     if (!write_singly(batch, texts)) {
-      return -1;
+      return Step::Failed;
     }
     queue_->ack();
-    return 1;
+    return Step::Done;
   } catch (const std::exception& e) {
     failed("usage queue: the store did not take a batch; retrying", e.what());
     if (failures_in_a_row() >= opts_.give_back_after && queue_->give_back()) {
       clear_failures_in_a_row();  // another replica may reach the store; this one waits
     }
-    return -1;  // else the batch stays taken: the next take returns it again
+    return Step::Failed;  // else the batch stays taken: the next take returns it again
   }
   clear_failures_in_a_row();
   written_.fetch_add(batch.size(), std::memory_order_relaxed);
   // Lost ack: the batch is taken again and the store skips its rows.
   queue_->ack();
-  return 1;
+  return Step::Done;
 }
 
 bool UsageQueueWorker::write_singly(const std::vector<store::UsageRecord>& batch,

@@ -76,7 +76,7 @@ class UsageQueueWorker final : public QueueDrainer {
   [[nodiscard]] std::uint64_t buried() const noexcept { return buried_.load(); }
 
  private:
-  int step(bool draining) override;
+  Step step(bool draining) override;
   std::chrono::milliseconds retry_delay() override { return opts_.retry_delay; }
   /// The store refused `batch` as values (store::RefusedError): writes its records one by
   /// one and buries those refused, so one bad record cannot hold up every later one. False

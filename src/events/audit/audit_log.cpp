@@ -23,6 +23,8 @@ constexpr std::string_view kMarker = "audit-batch.marker";
 constexpr auto kWake = std::chrono::seconds(1);
 /// Records per push to the buffer: one Redis script, kept short.
 constexpr std::size_t kMaxPushRecords = 1'000;
+/// How long stop() retries a buffer that does not take a push (at most the stop grace).
+constexpr std::chrono::milliseconds kBufferStopGrace{2'000};
 
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -90,7 +92,10 @@ void AuditLog::stop() {
       return;
     }
     stopping_ = true;
-    stop_deadline_ = std::chrono::steady_clock::now() + opt_.stop_grace;
+    // A buffer (Redis) that does not answer at stop is not waited for long: the records are
+    // safe in the spools, and the next start pushes them.
+    stop_deadline_ = std::chrono::steady_clock::now() +
+                     (buffer_ ? std::min(opt_.stop_grace, kBufferStopGrace) : opt_.stop_grace);
   }
   cv_.notify_all();
   if (thread_.joinable()) {

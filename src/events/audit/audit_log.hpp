@@ -68,7 +68,8 @@ class AuditLog {
   /// spool falls back to a shared overflow spool (under a lock). False: the record could not
   /// be kept (both full), counted in dropped().
   bool submit(std::string_view line, std::size_t producer);
-  /// Archives everything spooled (retrying a failing sink for stop_grace), then stops.
+  /// Archives everything spooled (retrying a failing sink for stop_grace; a buffer that does
+  /// not take pushes for at most 2 s), then stops.
   void stop();
 
   [[nodiscard]] std::uint64_t archived_records() const noexcept { return archived_.load(); }
