@@ -38,6 +38,11 @@
 #                          to set them side by side with --compare
 #   TRANSLATED=1           also measure LLMGW_NAME-anthropic and LLMGW_NAME-bedrock (0 = not)
 #   EXTRA_LLMGW_ENV=       space-separated VAR=value pairs set for llmgw, e.g. "LLMGW_ACCESS_LOG=0"
+#   VARIANTS=              space-separated NAME:VAR=value[,VAR=value...]: each one more llmgw process
+#                          (EXTRA_LLMGW_ENV, then its own pairs; its own data dir and key; port
+#                          LLMGW_PORT+1, +2, ...; pinned like llmgw) measured in the same run as
+#                          target LLMGW_NAME-NAME (passthrough only), e.g. the audit modes:
+#                          VARIANTS="audit-off:LOGGING_AUDIT=false full:LOGGING_BODIES=full"
 #   PORTKEY=0              1 = also measure Portkey (npm install into $ROOT/portkey on first use)
 #   BUILTIN="direct nginx" peers.sh built-in targets ("direct nginx portkey" when PORTKEY=1)
 #   INSTALL_DEPS=1         run scripts/install-deps.sh first (0 = only check the commands)
@@ -63,6 +68,7 @@ LLMGW_THREADS=${LLMGW_THREADS:-1}
 LLMGW_NAME=${LLMGW_NAME:-llmgw}
 TRANSLATED=${TRANSLATED:-1}
 EXTRA_LLMGW_ENV=${EXTRA_LLMGW_ENV:-}
+VARIANTS=${VARIANTS:-}
 PORTKEY=${PORTKEY:-0}
 INSTALL_DEPS=${INSTALL_DEPS:-1}
 WAIT_IDLE=${WAIT_IDLE:-900}
@@ -103,6 +109,7 @@ usage() { sed -n '2,/^set -Eeuo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 GW_PID=""
 PEERS_PID=""
 DATA_DIR=""
+VAR_NAMES=(); VAR_ENVS=(); VAR_PIDS=(); VAR_DIRS=(); VAR_KEYS=(); VAR_PORTS=()
 
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]; }   # a zombie is gone
 
@@ -125,6 +132,13 @@ cleanup() {
     wait "$PEERS_PID" 2>/dev/null || true
   fi
   if [[ -n $GW_PID ]] && alive "$GW_PID"; then stop_gw_now; fi
+  local v
+  for v in "${!VAR_PIDS[@]}"; do
+    if alive "${VAR_PIDS[$v]}"; then kill -TERM "${VAR_PIDS[$v]}" 2>/dev/null || true; wait "${VAR_PIDS[$v]}" 2>/dev/null || true; fi
+  done
+  for v in "${VAR_DIRS[@]}"; do
+    if [[ $v == */llmgw-bench-data.* && -d $v ]]; then rm -rf -- "$v"; fi
+  done
   rm -f "$WORK/llmgw.pid"
   if [[ -n $DATA_DIR && -d $DATA_DIR && $DATA_DIR == */llmgw-bench-data.* ]]; then
     if [[ $KEEP_DATA == 1 ]]; then log "KEEP_DATA=1: llmgw data dir kept at $DATA_DIR"; else rm -rf -- "$DATA_DIR"; fi
@@ -207,6 +221,63 @@ parse_extra_env() {
   done
 }
 
+parse_variants() {
+  local v name pairs kv
+  for v in $VARIANTS; do
+    [[ $v == *:* ]] || die "VARIANTS: '$v' is not NAME:VAR=value[,VAR=value...]"
+    name=${v%%:*}; pairs=${v#*:}
+    [[ $name =~ ^[A-Za-z0-9_.-]+$ ]] || die "VARIANTS: bad name '$name'"
+    for kv in ${pairs//,/ }; do
+      [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "VARIANTS: '$kv' is not VAR=value"
+    done
+    VAR_NAMES+=("$name"); VAR_ENVS+=("${pairs//,/ }")
+  done
+}
+
+# Starts the variant processes: each with its own data dir (and so its own key), after llmgw.
+start_variants() {
+  local i env_v out key port code j
+  for i in "${!VAR_NAMES[@]}"; do
+    port=$((LLMGW_PORT + 1 + i))
+    [[ -z $(ss -Hltn "sport = :$port" || true) ]] || die "port $port (variant ${VAR_NAMES[$i]}) is busy"
+    VAR_DIRS[i]=$(mktemp -d "${TMPDIR:-/tmp}/llmgw-bench-data.XXXXXX")
+    read -r -a env_v <<<"${VAR_ENVS[$i]}"
+    local budget=${BENCH_BUDGET-1000000} budget_args=()
+    if [[ -n $budget ]]; then budget_args=(--budget "$budget"); fi
+    out=$(env "${XENV[@]}" "${env_v[@]}" "$BIN" keys create --data-dir "${VAR_DIRS[$i]}" --name bench \
+            "${budget_args[@]}" 2>"$WORK/keys-${VAR_NAMES[$i]}.err") \
+      || die "llmgw keys create failed for variant ${VAR_NAMES[$i]}: $(head -c 500 "$WORK/keys-${VAR_NAMES[$i]}.err")"
+    key=$(tail -n 1 <<<"$out" | tr -d '[:space:]')
+    VAR_KEYS[i]=$key; VAR_PORTS[i]=$port
+    local cmd=("$BIN" serve --config "$CONFIG" --data-dir "${VAR_DIRS[$i]}" --host "$HOST" --port "$port"
+               --threads "$LLMGW_THREADS")
+    if [[ $PIN == 1 ]]; then cmd=(taskset -c "$GW_CPUS" "${cmd[@]}"); fi
+    env "${XENV[@]}" "${env_v[@]}" "${cmd[@]}" >"$WORK/llmgw-${VAR_NAMES[$i]}.out" 2>&1 &
+    VAR_PIDS[i]=$!
+    log "started variant ${VAR_NAMES[$i]} pid=${VAR_PIDS[$i]}: ${XENV[*]} ${env_v[*]} ${cmd[*]}"
+    code=""
+    for ((j = 0; j < READY_TIMEOUT * 10; j++)); do
+      alive "${VAR_PIDS[$i]}" || die "variant ${VAR_NAMES[$i]} exited during start-up (log: $WORK/llmgw-${VAR_NAMES[$i]}.out)"
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$HOST:$port/readyz" || true)
+      [[ $code == 200 ]] && break
+      sleep 0.1
+    done
+    [[ $code == 200 ]] || die "variant ${VAR_NAMES[$i]}: GET /readyz did not answer 200 within ${READY_TIMEOUT}s"
+  done
+}
+
+stop_variants() {
+  local i rc
+  for i in "${!VAR_PIDS[@]}"; do
+    kill -TERM "${VAR_PIDS[$i]}" 2>/dev/null || true
+    rc=0; wait "${VAR_PIDS[$i]}" || rc=$?
+    log "variant ${VAR_NAMES[$i]} stopped: exit $rc"
+    ((rc == 0)) || VARIANT_FAILED+=" ${VAR_NAMES[$i]}(exit $rc)"
+  done
+  VAR_PIDS=()
+}
+VARIANT_FAILED=""
+
 # shellcheck source=bench/mock_config.sh
 source "$(dirname "${BASH_SOURCE[0]}")/mock_config.sh"
 write_config() {
@@ -278,6 +349,11 @@ run_peers() {
   local url="http://$HOST:$LLMGW_PORT/v1/chat/completions"
   local common="$url,stream=$url,hdr=Authorization: Bearer $KEY"
   local targets=("$LLMGW_NAME=$common,pid=$GW_PID")
+  local i vurl
+  for i in "${!VAR_NAMES[@]}"; do
+    vurl="http://$HOST:${VAR_PORTS[$i]}/v1/chat/completions"
+    targets+=("$LLMGW_NAME-${VAR_NAMES[$i]}=$vurl,stream=$vurl,hdr=Authorization: Bearer ${VAR_KEYS[$i]},pid=${VAR_PIDS[$i]}")
+  done
   # the same process: its RSS is reported once, under LLMGW_NAME
   if [[ $TRANSLATED == 1 ]]; then
     targets+=("${TR_NAMES[0]}=$common,model=$BENCH_ANTHROPIC_MODEL,stream_model=$BENCH_ANTHROPIC_STREAM_MODEL,verify=translated")
@@ -475,6 +551,8 @@ summary() {
     echo
     echo "host: $(nproc) CPU ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), load average before the run: $LOAD0"
     echo "llmgw: $BIN (sha256 $(sha256sum "$BIN" | cut -c1-12), git $(git_rev)), serve --threads $LLMGW_THREADS$(if [[ $PIN == 1 ]]; then echo " on CPU $GW_CPUS"; fi), auth + usage records on, env: ${EXTRA_LLMGW_ENV:-none}"
+    local i
+    for i in "${!VAR_NAMES[@]}"; do echo "variant $LLMGW_NAME-${VAR_NAMES[$i]}: another llmgw process, env: ${EXTRA_LLMGW_ENV:+$EXTRA_LLMGW_ENV }${VAR_ENVS[$i]}"; done
     echo "run: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=\"$CONNS\" STREAM=$STREAM RATE=$RATE RATE_SECS=$RATE_SECS PIN=$PIN (gateways on CPU $GW_CPUS, wrk + mock on CPU $LOAD_CPUS), BUILTIN=\"$BUILTIN\""
     if [[ -n $BUSY_NOTE ]]; then echo; echo "**WARNING: $BUSY_NOTE: the numbers are skewed.**"; fi
     if ((PEERS_RC != 0)); then echo; echo "**WARNING: peers.sh exited with $PEERS_RC: results may be partial.**"; fi
@@ -516,6 +594,7 @@ main() {
   [[ $LLMGW_NAME =~ ^[A-Za-z0-9_.-]+$ && " direct nginx portkey " != *" $LLMGW_NAME "* ]] \
     || die "bad LLMGW_NAME '$LLMGW_NAME'"
   parse_extra_env
+  parse_variants
   mkdir -p "$WORK"
   : >"$WORK/sqlite.err"
   reap_stale
@@ -530,6 +609,7 @@ main() {
   create_key
   U0=$(usage_count)
   start_gw
+  start_variants
   RSS0=$(status_kib "$GW_PID" VmRSS)
   CPU0=$(cpu_ticks "$GW_PID")
   log "llmgw idle RSS: ${RSS0:-NA} kB; usage_records before: $U0"
@@ -540,6 +620,7 @@ main() {
   HWM1=$(status_kib "$GW_PID" VmHWM); HWM1=${HWM1:-NA}
   CPU1=$(cpu_ticks "$GW_PID")
   stop_gw
+  stop_variants
   U1=$(usage_count)
   summary
   echo
@@ -548,6 +629,7 @@ main() {
   local rc=0
   if ((PEERS_RC != 0)); then rc=1; fi
   if [[ $GW_RC != 0 ]]; then log "llmgw did not exit 0 on SIGTERM: $GW_RC"; rc=1; fi
+  if [[ -n $VARIANT_FAILED ]]; then log "variants that did not exit 0 on SIGTERM:$VARIANT_FAILED"; rc=1; fi
   if [[ $SUMMARY_GREW != yes ]]; then
     log "usage_records did not grow ($U0 -> $U1)$(if [[ -s $WORK/sqlite.err ]]; then echo "; sqlite3: $(tail -n 1 "$WORK/sqlite.err")"; fi)"
     rc=1

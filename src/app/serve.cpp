@@ -325,7 +325,7 @@ int run_serve(const ServeOptions& opts) {
                                                 : limits::FailurePolicy::FailClosed,
                           .metrics = metrics,
                           .metrics_token = s.metrics_token,
-                          .audit = &audit_log,
+                          .audit = s.archive.audit ? &audit_log : nullptr,
                           .audit_bodies = s.archive.bodies,
                           .audit_redactor = &redactor,
                           .audit_max_body_bytes = s.archive.max_body_bytes,

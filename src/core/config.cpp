@@ -219,6 +219,7 @@ std::string default_pod_name() {
 
 ArchiveSettings ArchiveSettings::from_environment() {
   ArchiveSettings a;
+  env_bool("LOGGING_AUDIT", a.audit);
   env_bool("LOGGING_SINK_ENABLED", a.enabled);
   if (const char* v = env("LOGGING_SINK_DIR")) {
     a.dir = v;

@@ -34,6 +34,9 @@ bool parse_audit_bodies(std::string_view s, AuditBodies& out) noexcept;
 /// named PREFIX/YYYY/MM/DD/<pod>-<timestamp>-<nanos>.jsonl.gz. The sink is S3 (or any
 /// S3-compatible store) when LOGGING_SINK_S3_BUCKET is set, else the local directory.
 struct ArchiveSettings {
+  /// LOGGING_AUDIT: false = no audit record is made (what earlier runs spooled is still
+  /// archived).
+  bool audit = true;
   bool enabled = false;  ///< LOGGING_SINK_ENABLED
   /// LOGGING_SINK_DIR; empty: DATA_DIR/audit (Settings::archive_dir()).
   std::string dir;
