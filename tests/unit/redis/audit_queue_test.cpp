@@ -60,13 +60,7 @@ class AuditQueueTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  [[nodiscard]] Options options() const {
-    Options o;
-    o.port = redis_.port();
-    o.timeout = 500ms;
-    o.backoff = 100ms;
-    return o;
-  }
+  [[nodiscard]] Options options() const { return redis_.client_options(); }
   std::unique_ptr<LeasedQueue> queue(const std::string& worker,
                                      std::chrono::milliseconds lease = 15s) {
     return make_audit_queue(options(), worker, lease);
