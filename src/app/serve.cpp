@@ -18,6 +18,7 @@
 #include "events/audit/audit_log.hpp"
 #include "proxy/config_reloader.hpp"
 #include "proxy/proxy.hpp"
+#include "redis/audit_queue.hpp"
 #include "redis/redis_limits.hpp"
 #include "redis/usage_queue.hpp"
 
@@ -210,7 +211,10 @@ int run_serve(const ServeOptions& opts) {
     }
 
     // The audit log: a spool per I/O thread, archived by a background thread into the local
-    // directory (DATA_DIR/audit) or, with LOGGING_SINK_ENABLED, S3.
+    // directory (DATA_DIR/audit) or, with LOGGING_SINK_ENABLED, S3. In the distributed shape
+    // (LLMGW_USAGE_QUEUE=redis, as for the usage records) that thread pushes the spooled
+    // records to the Redis audit queue instead, and every replica's drain worker makes the
+    // objects.
     const audit::Redactor redactor = [&s] {
       try {
         return s.archive.redact_paths.empty() ? audit::Redactor()
@@ -219,16 +223,33 @@ int run_serve(const ServeOptions& opts) {
         throw core::ConfigError(std::string("environment: LOGGING_REDACT_PATHS: ") + e.what());
       }
     }();
+    const auto name_for = [a = s.archive](std::chrono::system_clock::time_point t) {
+      return archive::object_name(a, t);
+    };
+    const bool audit_queued = s.usage_queue == "redis";
     audit::AuditLog audit_log(
         {.spool_dir = s.data_dir + "/spool",
          .producers = s.effective_threads(),
          .flush_size = s.archive.flush_size,
          .flush_interval = s.archive.flush_interval,
          .stop_grace = s.shutdown_grace},
-        archive::make_archive_sink(s),
-        [a = s.archive](std::chrono::system_clock::time_point t) {
-          return archive::object_name(a, t);
-        });
+        audit_queued ? nullptr : archive::make_archive_sink(s), name_for);
+    if (audit_queued) {
+      audit_log.attach_buffer(std::make_unique<redis::AuditQueuePusher>(
+          redis::make_audit_queue(*redis_options(s), replica, s.usage_lease)));
+    }
+    // Also when this replica does not push: what the queue still holds from before is archived.
+    std::unique_ptr<redis::AuditQueueWorker> audit_worker;
+    if (!s.redis_address.empty()) {
+      audit_worker = std::make_unique<redis::AuditQueueWorker>(
+          archive::make_archive_sink(s),
+          redis::make_audit_queue(*redis_options(s), replica, s.usage_lease), name_for,
+          s.usage_lease,
+          redis::AuditQueueWorkerOptions{.flush_size = s.archive.flush_size,
+                                         .flush_interval = s.archive.flush_interval,
+                                         .stop_deadline = s.shutdown_grace});
+      audit_worker->start();
+    }
     audit_log.start();
     metrics.set_probe(metrics::Probe::AuditArchiveLag,
                       [&audit_log] { return std::optional<double>(audit_log.lag_seconds()); });
@@ -243,7 +264,11 @@ int run_serve(const ServeOptions& opts) {
     proxy::DependencyHealth health;
     HealthMonitor health_monitor(
         health, [&reloader] { return reloader.healthy(); },
-        [&audit_log] { return audit_log.sink_healthy(); }, redis_options(s));
+        // In the distributed shape: the pushes to Redis, and this replica's uploads.
+        [&audit_log, &audit_worker] {
+          return audit_log.sink_healthy() && (!audit_worker || audit_worker->sink_healthy());
+        },
+        redis_options(s));
     health_monitor.start();
     const auto up = [](const std::atomic<std::int8_t>& state) -> std::optional<double> {
       const std::int8_t v = state.load(std::memory_order_relaxed);
@@ -360,6 +385,9 @@ int run_serve(const ServeOptions& opts) {
     blocking.join();
     usage.stop();
     audit_log.stop();
+    if (audit_worker) {
+      audit_worker->stop();  // after the audit log: it archives what the log pushed last
+    }
     if (queue_worker) {
       queue_worker->stop();  // after the writer: it drains what the writer pushed last
     }
@@ -374,6 +402,9 @@ int run_serve(const ServeOptions& opts) {
         .field("audit_records_archived", audit_log.archived_records())
         .field("audit_objects_archived", audit_log.archived_objects())
         .field("audit_records_dropped", audit_log.dropped())
+        .field("audit_queue_records_archived", audit_worker ? audit_worker->archived_records() : 0)
+        .field("audit_queue_objects_archived", audit_worker ? audit_worker->archived_objects() : 0)
+        .field("audit_queue_failed_uploads", audit_worker ? audit_worker->failed_uploads() : 0)
         .emit();
     if (usage.failed_batches() > 0) {
       status = 1;

@@ -100,6 +100,12 @@ std::optional<std::string> encode_batch(std::span<const std::string> records,
   return out;
 }
 
+std::size_t erase_invalid_records(std::vector<std::string>& records) {
+  return std::erase_if(records, [](const std::string& r) {
+    return r.empty() || r.find_first_of("\r\n") != std::string::npos;
+  });
+}
+
 bool decode_batch(std::string_view gz, const std::function<bool(std::string_view)>& on_record,
                   std::string& error, std::size_t max_record) {
   if (gz.empty()) {

@@ -27,6 +27,11 @@ inline constexpr std::size_t kMaxRecordBytes = 64u << 20;
 std::optional<std::string> encode_batch(std::span<const std::string> records,
                                         std::string& error);
 
+/// Erases from `records` those that cannot be one JSON line (empty, or holding a line break),
+/// so that encode_batch() takes the rest; returns how many. The same ones every time: a batch
+/// filtered and encoded again is the same bytes.
+std::size_t erase_invalid_records(std::vector<std::string>& records);
+
 /// Feeds every record of `gz` to `on_record` in order (blank lines skipped; a last line
 /// without '\n' counts). False with `error` on corrupt or truncated input or a record over
 /// `max_record`; records before the damage have been delivered. `on_record` returning false

@@ -21,6 +21,10 @@ namespace {
 
 constexpr std::string_view kMarker = "audit-batch.marker";
 constexpr auto kWake = std::chrono::seconds(1);
+/// Records per push to the buffer: one Redis script, kept short.
+constexpr std::size_t kMaxPushRecords = 1'000;
+/// How long stop() retries a buffer that does not take a push (at most the stop grace).
+constexpr std::chrono::milliseconds kBufferStopGrace{2'000};
 
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -41,7 +45,12 @@ AuditLog::AuditLog(AuditLogOptions opt, std::unique_ptr<archive::ArchiveSink> si
 
 AuditLog::~AuditLog() { stop(); }
 
+void AuditLog::attach_buffer(std::unique_ptr<AuditBuffer> buffer) { buffer_ = std::move(buffer); }
+
 void AuditLog::start() {
+  if (!sink_ && !buffer_) {
+    throw std::invalid_argument("the audit log needs an archive sink or a buffer");
+  }
   fs::create_directories(opt_.spool_dir);
   for (unsigned i = 0;; ++i) {
     const std::string path = opt_.spool_dir + "/audit-" + std::to_string(i) + ".spool";
@@ -83,7 +92,10 @@ void AuditLog::stop() {
       return;
     }
     stopping_ = true;
-    stop_deadline_ = std::chrono::steady_clock::now() + opt_.stop_grace;
+    // A buffer (Redis) that does not answer at stop is not waited for long: the records are
+    // safe in the spools, and the next start pushes them.
+    stop_deadline_ = std::chrono::steady_clock::now() +
+                     (buffer_ ? std::min(opt_.stop_grace, kBufferStopGrace) : opt_.stop_grace);
   }
   cv_.notify_all();
   if (thread_.joinable()) {
@@ -129,8 +141,9 @@ void AuditLog::run() {
       waiting_since_us_.store(core::unix_micros());
     }
     const auto now = std::chrono::steady_clock::now();
-    // At start what an earlier run left is archived at once; after that by size or time.
-    if (waiting && (first || submitted - taken_ >= opt_.flush_size ||
+    // At start what an earlier run left is archived at once; after that by size or time. A
+    // buffer takes everything at once: the objects are made by its drain workers.
+    if (waiting && (first || buffer_ || submitted - taken_ >= opt_.flush_size ||
                     now - last_flush >= opt_.flush_interval)) {
       flush(std::chrono::steady_clock::time_point::max());
       // Counted from here: records submitted during the flush may be counted twice, which
@@ -174,10 +187,20 @@ bool AuditLog::take(Batch& b, std::size_t max) {
 }
 
 void AuditLog::flush(std::chrono::steady_clock::time_point deadline) {
+  if (pending_) {
+    if (!upload(*pending_, deadline)) {
+      return;
+    }
+    pending_.reset();
+  }
   Batch b;
-  while (take(b, opt_.flush_size)) {
+  while (take(b, buffer_ ? std::min(opt_.flush_size, kMaxPushRecords) : opt_.flush_size)) {
     if (!upload(b, deadline)) {
-      return;  // stopping with a failing sink: the rest stays spooled for the next start
+      // Stopping with a failing sink: the rest stays spooled for the next start. This batch is
+      // tried again first, as it is: its upload (or push) may have been carried out with the
+      // answer lost, and the same records under another name would be archived twice.
+      pending_ = std::move(b);
+      return;
     }
   }
   waiting_since_us_.store(0);
@@ -201,24 +224,33 @@ void AuditLog::write_marker(const Batch& b) {
   fsync_path(opt_.spool_dir, O_RDONLY | O_DIRECTORY);
 }
 
+archive::PutResult AuditLog::send(const Batch& b, const std::string& bytes) {
+  if (buffer_) {
+    return buffer_->push(b.records, b.name)
+               ? archive::PutResult::stored()
+               : archive::PutResult::failed("the audit buffer (Redis) did not take the records");
+  }
+  return sink_->put(b.name, bytes);
+}
+
 bool AuditLog::upload(Batch& b, std::chrono::steady_clock::time_point deadline) {
-  std::string error;
-  auto bytes = archive::encode_batch(b.records, error);
-  if (!bytes) {
-    // A record that cannot be a JSON line (render() never makes one) must not hold up every
-    // record behind it: it is left out, logged and counted.
-    const auto bad = std::erase_if(b.records, [](const std::string& r) {
-      return r.empty() || r.find_first_of("\r\n") != std::string::npos;
-    });
+  // A record that cannot be a JSON line (render() never makes one) must not hold up every
+  // record behind it: it is left out, logged and counted.
+  if (const std::size_t bad = archive::erase_invalid_records(b.records); bad > 0) {
     dropped_.fetch_add(bad);
     core::LogLine(core::LogLevel::Error, "audit records left out: not one JSON line each")
-        .field("error", error)
         .field("records", static_cast<std::uint64_t>(bad))
         .emit();
-    bytes = archive::encode_batch(b.records, error);
-    if (!bytes) {
+  }
+  std::string bytes;  // a buffer's drain worker encodes the object
+  if (!buffer_) {
+    std::string error;
+    auto encoded = archive::encode_batch(b.records, error);
+    if (!encoded) {
+      core::LogLine(core::LogLevel::Error, "audit batch not encoded").field("error", error).emit();
       return false;
     }
+    bytes = std::move(*encoded);
   }
   try {
     write_marker(b);
@@ -230,13 +262,14 @@ bool AuditLog::upload(Batch& b, std::chrono::steady_clock::time_point deadline) 
   }
   auto wait = opt_.retry_min;
   while (true) {
-    const archive::PutResult r = sink_->put(b.name, *bytes);
+    const archive::PutResult r = send(b, bytes);
     if (r.status == archive::PutStatus::Stored) {
       break;
     }
     failures_.fetch_add(1);
     healthy_.store(false);
-    core::LogLine(core::LogLevel::Warn, "audit object not stored; retrying")
+    core::LogLine(core::LogLevel::Warn, buffer_ ? "audit records not pushed to the buffer; retrying"
+                                                : "audit object not stored; retrying")
         .field("object", b.name)
         .field("error", r.reason)
         .field("retry_in_ms", static_cast<std::int64_t>(wait.count()))
@@ -311,7 +344,9 @@ void AuditLog::finish_marked() {
       .field("object", b.name)
       .field("records", static_cast<std::uint64_t>(b.records.size()))
       .emit();
-  upload(b, std::chrono::steady_clock::now() + opt_.stop_grace);
+  if (!upload(b, std::chrono::steady_clock::now() + opt_.stop_grace)) {
+    pending_ = std::move(b);
+  }
 }
 
 }  // namespace llmgw::audit

@@ -10,8 +10,15 @@
 /// back-off, with the same name and the same bytes (the encoding is deterministic), so after
 /// a crash the batch is uploaded again under its name — the sink answers Stored for the same
 /// bytes — and never as a second object.
+///
+/// In the distributed shape an AuditBuffer is attached (the Redis audit queue): the archiver
+/// then pushes what is spooled to it — every second, whatever the flush size and interval,
+/// which apply to the objects the queue's drain workers make — in the same way: the marker
+/// names the push (an id the buffer remembers, so a push made again after a crash or a lost
+/// answer is not taken twice), and the spools are consumed once the buffer took it.
 
 #include "events/archive/archive_sink.hpp"
+#include "events/audit/audit_buffer.hpp"
 #include "events/spool/spool.hpp"
 
 #include <atomic>
@@ -21,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,13 +50,16 @@ struct AuditLogOptions {
 
 class AuditLog {
  public:
-  /// `name_for(t)`: the object name of a batch begun at `t` (archive::object_name).
+  /// `name_for(t)`: the object name of a batch begun at `t` (archive::object_name). `sink` may
+  /// be null when a buffer is attached.
   AuditLog(AuditLogOptions opt, std::unique_ptr<archive::ArchiveSink> sink,
            std::function<std::string(std::chrono::system_clock::time_point)> name_for);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
+  /// Before start(): records go to `buffer` instead of the sink.
+  void attach_buffer(std::unique_ptr<AuditBuffer> buffer);
   /// Opens the spools (with those an earlier run with more threads left), uploads a batch a
   /// crash left between marker and acknowledgement, and starts the thread. Throws on an
   /// unusable spool directory.
@@ -57,18 +68,21 @@ class AuditLog {
   /// spool falls back to a shared overflow spool (under a lock). False: the record could not
   /// be kept (both full), counted in dropped().
   bool submit(std::string_view line, std::size_t producer);
-  /// Archives everything spooled (retrying a failing sink for stop_grace), then stops.
+  /// Archives everything spooled (retrying a failing sink for stop_grace; a buffer that does
+  /// not take pushes for at most 2 s), then stops.
   void stop();
 
   [[nodiscard]] std::uint64_t archived_records() const noexcept { return archived_.load(); }
   [[nodiscard]] std::uint64_t archived_objects() const noexcept { return objects_.load(); }
   [[nodiscard]] std::uint64_t failed_uploads() const noexcept { return failures_.load(); }
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_.load(); }
-  /// Bytes spooled and not yet archived.
+  /// Bytes spooled and not yet archived (with a buffer: not yet pushed).
   [[nodiscard]] std::uint64_t pending_bytes() const noexcept;
-  /// Seconds since the oldest unarchived record was spooled (0 when nothing waits).
+  /// Seconds since the oldest unarchived (with a buffer: unpushed) record was spooled (0 when
+  /// nothing waits).
   [[nodiscard]] double lag_seconds() const noexcept;
-  /// The sink's state for /readyz: false after an upload failed until one succeeds.
+  /// The sink's (with a buffer: the buffer's) state for /readyz: false after an upload failed
+  /// until one succeeds.
   [[nodiscard]] bool sink_healthy() const noexcept { return healthy_.load(); }
 
  private:
@@ -81,13 +95,20 @@ class AuditLog {
   /// Archives batches until the spools are empty (or stopping and past `deadline`).
   void flush(std::chrono::steady_clock::time_point deadline);
   bool take(Batch& b, std::size_t max);
-  /// Uploads `b` (retrying until acknowledged, or false past `deadline`) and consumes it.
+  /// Uploads `b` (or pushes it to the buffer), retrying until acknowledged, or false past
+  /// `deadline`; then consumes it.
   bool upload(Batch& b, std::chrono::steady_clock::time_point deadline);
+  archive::PutResult send(const Batch& b, const std::string& bytes);
   void write_marker(const Batch& b);
   void finish_marked();
 
   AuditLogOptions opt_;
   std::unique_ptr<archive::ArchiveSink> sink_;
+  std::unique_ptr<AuditBuffer> buffer_;
+  /// A marked batch not sent yet (at start, the earlier run's; or one whose retries were
+  /// cut short by stop()): sent before any new batch, which would hold its records under
+  /// another name or push id.
+  std::optional<Batch> pending_;
   std::function<std::string(std::chrono::system_clock::time_point)> name_for_;
   std::vector<std::unique_ptr<events::Spool>> spools_;  ///< producers', then leftovers
   std::unique_ptr<events::Spool> overflow_;

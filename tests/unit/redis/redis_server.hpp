@@ -3,6 +3,8 @@
 // temporary directory: started, killed, paused and restarted on the same port by the tests.
 // A server that cannot start is an error the test reports (never a skip).
 
+#include "redis/redis_client.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -133,6 +135,14 @@ class RedisServer {
   void pause() { signal(SIGSTOP); }
   void resume() { signal(SIGCONT); }
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  /// Options for a client of this server, with the short timeouts the tests use.
+  [[nodiscard]] Options client_options() const {
+    Options o;
+    o.port = port_;
+    o.timeout = 500ms;
+    o.backoff = 100ms;
+    return o;
+  }
 
  private:
   void signal(int sig) const {

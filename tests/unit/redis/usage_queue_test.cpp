@@ -40,13 +40,7 @@ class UsageQueueTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  [[nodiscard]] Options options() const {
-    Options o;
-    o.port = redis_.port();
-    o.timeout = 500ms;
-    o.backoff = 100ms;
-    return o;
-  }
+  [[nodiscard]] Options options() const { return redis_.client_options(); }
   std::unique_ptr<UsageQueue> queue(const std::string& worker, std::chrono::milliseconds lease = 15s) {
     return std::make_unique<UsageQueue>(options(), worker, lease);
   }
