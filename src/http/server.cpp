@@ -183,6 +183,7 @@ asio::awaitable<error_code> Exchange::respond(unsigned status, std::string_view 
   if (keep_body != nullptr) {
     keep_body->assign(body);
   }
+  last_write_coming();
   const std::array<asio::const_buffer, 2> bufs{asio::buffer(conn_.head_), asio::buffer(body)};
   conn_.arm_after(conn_.worker_.options().idle_timeout);
   auto [ec, n] = co_await write_all(conn_.sock_, bufs);
@@ -230,6 +231,7 @@ asio::awaitable<error_code> Exchange::write_stream(std::string_view data, bool l
   }
   if (last) {
     bufs[n++] = asio::buffer("0\r\n\r\n", 5);
+    last_write_coming();
   }
   head_pending_ = false;
   conn_.arm_after(conn_.worker_.options().idle_timeout);

@@ -95,11 +95,23 @@ class Exchange {
   /// When set, respond() keeps a copy of the body it sends here (the audit log's response
   /// body); streams are not copied.
   std::string* keep_body = nullptr;
+  /// Called once, just before the last bytes of the answer are written (a whole answer, or a
+  /// stream's terminating chunk), with `before_last_write_arg`: what must be on record before
+  /// the client has its answer is made there. Null: nothing.
+  void (*before_last_write)(void*) = nullptr;
+  void* before_last_write_arg = nullptr;
 
  private:
   friend class Connection;
   void head(unsigned status, std::string_view content_type, std::string_view extra_headers,
             std::size_t content_length, bool chunked);
+  void last_write_coming() {
+    if (before_last_write != nullptr) {
+      const auto f = before_last_write;
+      before_last_write = nullptr;
+      f(before_last_write_arg);
+    }
+  }
 
   Connection& conn_;
   Clock::time_point started_ = Clock::now();

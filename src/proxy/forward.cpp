@@ -541,6 +541,15 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     co_return;
   }
   call.status = status;
+  // Before the answer is written: the call's records are made just before its last write.
+  if (status >= 400) {
+    ex.log.error_type = "upstream_error";
+    call.upstream_error = status == 401 || status == 403 ? metrics::UpstreamError::CredentialRefused
+                          : status == 429               ? metrics::UpstreamError::RateLimited
+                          : status == 503 || status == 529 ? metrics::UpstreamError::Overloaded
+                          : status < 500                ? metrics::UpstreamError::ClientError
+                                                        : metrics::UpstreamError::ServerError;
+  }
   std::string headers = upstream_headers(call, parser->passthrough_headers());
   if (status >= 200 && status < 300) {
     std::string translated_body;
@@ -590,14 +599,6 @@ asio::awaitable<void> Proxy::forward(http::Exchange& ex, Local& local, Call& cal
     compute_cost(ex, call);
     headers += cost_headers(call);
     co_await ex.respond(status, content_type, pending, headers);
-  }
-  if (status >= 400) {
-    ex.log.error_type = "upstream_error";
-    call.upstream_error = status == 401 || status == 403 ? metrics::UpstreamError::CredentialRefused
-                          : status == 429               ? metrics::UpstreamError::RateLimited
-                          : status == 503 || status == 529 ? metrics::UpstreamError::Overloaded
-                          : status < 500                ? metrics::UpstreamError::ClientError
-                                                        : metrics::UpstreamError::ServerError;
   }
   // Only now: `pending` lives in the connection, which the pool may hand to the next call.
   if (parser->keep_alive()) {

@@ -167,6 +167,56 @@ void Proxy::reached(Call& call, Stage s) {
   }
 }
 
+namespace {
+std::string failure_text(const std::exception& e) {
+  std::string s = e.what();
+  return s.empty() ? std::string("unknown") : s;
+}
+}  // namespace
+
+/// A call's records — concluded (cost, settlement, usage record), metrics, audit record —
+/// made once: just before the answer's last bytes are written when there is such a write, so
+/// that a call whose answer the client has is on record even if the process dies right after;
+/// else at the end of the request.
+struct Proxy::Ending {
+  Proxy& proxy;
+  http::Exchange& ex;
+  Local& local;
+  Call& call;
+  bool done = false;
+  bool concluded = false;
+  std::string failure;  ///< concluding threw (before the last write): recovered after it
+
+  static void before_last_write(void* self) { static_cast<Ending*>(self)->run(true); }
+
+  void run(bool early) {
+    if (done) {
+      return;
+    }
+    done = true;
+    if (early && call.calling) {
+      try {
+        proxy.conclude(ex, call);
+        concluded = true;
+      } catch (const std::exception& e) {
+        failure = failure_text(e);  // the answer still leaves; recover() finishes the rest
+      }
+    }
+    local.metrics.request_finished();
+    try {
+      proxy.observe(ex, local, call);
+      if (proxy.deps_.audit != nullptr) {
+        proxy.audit(ex, call);
+      }
+    } catch (const std::exception& e) {
+      core::LogLine(core::LogLevel::Error, "request record failed")
+          .field("request_id", ex.gateway_request_id())
+          .field("error", e.what())
+          .emit();
+    }
+  }
+};
+
 asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
                                               providers::Format format) {
   Call call;
@@ -175,29 +225,29 @@ asio::awaitable<void> Proxy::handle_inference(http::Exchange& ex, Local& local,
   if (deps_.audit != nullptr) {
     keep_bodies(ex, call, deps_.audit_bodies);
   }
+  Ending ending{*this, ex, local, call, false, false, {}};
+  ex.before_last_write = &Ending::before_last_write;
+  ex.before_last_write_arg = &ending;
   // The data plane does not throw; this is the defence for when it does (bad_alloc, a bug):
   // the client gets a 500 without detail and the call's holds are given back here, with the
   // I/O it needs (Redis), which the server's own last-resort handler could not do.
   std::string failure;
   try {
     co_await run_call(ex, local, call);
-    if (call.stage == Stage::Called) {
-      conclude(ex, call);
+    if (call.stage == Stage::Called && !ending.done) {
+      conclude(ex, call);  // no last write (the client left mid-stream)
     }
   } catch (const std::exception& e) {
-    failure = e.what();
-    if (failure.empty()) {
-      failure = "unknown";
-    }
+    failure = failure_text(e);
+  }
+  ex.before_last_write = nullptr;
+  if (failure.empty()) {
+    failure = std::move(ending.failure);
   }
   if (!failure.empty()) {
     co_await recover(ex, call, failure);
   }
-  local.metrics.request_finished();
-  observe(ex, local, call);
-  if (deps_.audit != nullptr) {
-    audit(ex, call);
-  }
+  ending.run(false);
   ex.keep_body = nullptr;
 }
 

@@ -120,6 +120,7 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
 
   struct Local;
   struct Call;
+  struct Ending;
 
  private:
   boost::asio::awaitable<void> handle_models(http::Exchange& ex, Local& local);
