@@ -34,7 +34,7 @@ const DOCUMENTED = [
   'GET /admin/users', 'POST /admin/users', 'GET /admin/users/{id}', 'PATCH /admin/users/{id}', 'DELETE /admin/users/{id}',
   'GET /admin/tokens', 'POST /admin/tokens', 'GET /admin/tokens/{id}', 'PATCH /admin/tokens/{id}',
   'DELETE /admin/tokens/{id}', 'POST /admin/tokens/{id}/regenerate',
-  'GET /admin/usage', 'GET /admin/audit',
+  'GET /admin/usage', 'GET /admin/audit', 'GET /admin/logging', 'PUT /admin/logging',
 ];
 
 /** The lowest role the roles table of docs/admin-api.md allows for an operation. */
@@ -42,6 +42,7 @@ function roleFromTable(method, p) {
   if (['/admin/auth/login', '/admin/auth/token', '/admin/openapi.json'].includes(p)) return 'none';
   if (p === '/admin/auth/me') return 'viewer';
   if (/^\/admin\/(users|tokens|audit)(\/|$)/.test(p)) return 'admin';
+  if (p === '/admin/logging') return method === 'get' ? 'viewer' : 'admin';
   return method === 'get' ? 'viewer' : 'editor';
 }
 
