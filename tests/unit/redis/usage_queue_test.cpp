@@ -308,7 +308,10 @@ TEST_F(UsageQueueTest, TheWriterPushesToRedisAndFallsBackToTheStoreWhenRedisIsAw
   }
   auto probe = queue("rep_probe");
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (probe->length().value_or(0) < 100 && std::chrono::steady_clock::now() < deadline) {
+  // The writer counts a batch as queued once Redis's answer reached it, which is
+  // after the records show in the list: wait for both.
+  while ((probe->length().value_or(0) < 100 || w.queued() < 100u) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(probe->length(), 100);
