@@ -46,6 +46,7 @@ void HealthMonitor::start() {
   check();
   thread_ = std::thread([this] {
     core::name_this_thread("llmgw-health");
+    core::make_this_thread_background(0);
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
       lock.unlock();

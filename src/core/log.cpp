@@ -40,6 +40,7 @@ class LineSink {
     stopping_ = false;
     writer_ = std::thread([this] {
       name_this_thread("llmgw-log");
+      make_this_thread_background(0);
       run();
     });
   }

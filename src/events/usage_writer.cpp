@@ -63,6 +63,7 @@ std::size_t UsageWriter::start() {
   const std::size_t replayed = static_cast<std::size_t>(written_.load() + queued_.load() - before);
   thread_ = std::thread([this] {
     core::name_this_thread("llmgw-usage");
+    core::make_this_thread_background(0);  // it must keep up: a full share
     run();
   });
   return replayed;

@@ -27,6 +27,7 @@ void ConfigReloader::start() {
   malloc_trim(0);
   thread_ = std::thread([this] {
     core::name_this_thread("llmgw-reload");
+    core::make_this_thread_background(0);
     run();
   });
 }

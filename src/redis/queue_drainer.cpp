@@ -17,6 +17,7 @@ QueueDrainer::~QueueDrainer() {
 void QueueDrainer::start() {
   thread_ = std::thread([this] {
     core::name_this_thread(thread_name_);
+    core::make_this_thread_background(0);
     run();
   });
 }

@@ -62,13 +62,19 @@ bool deflate_into(z_stream& z, std::string_view in, int flush, std::string& out)
   }
 }
 
+/// Two memchr scans: find_first_of("\r\n") searches the two-byte set once per byte of the
+/// record (it was a third of the archiver's time on the benchmark's load).
+bool has_line_break(std::string_view r) {
+  return r.find('\n') != std::string_view::npos || r.find('\r') != std::string_view::npos;
+}
+
 }  // namespace
 
 std::optional<std::string> encode_batch(std::span<const std::string> records,
                                         std::string& error) {
   std::size_t total = 0;
   for (const auto& r : records) {
-    if (r.find_first_of("\r\n") != std::string::npos) {
+    if (has_line_break(r)) {
       error = "a record holds a line break";
       return std::nullopt;
     }
@@ -83,12 +89,21 @@ std::optional<std::string> encode_batch(std::span<const std::string> records,
     error = "zlib could not start a gzip stream";
     return std::nullopt;
   }
+  // The lines joined first: one deflate call per batch instead of two per record.
+  // Kept per thread: a batch's lines are megabytes, which malloc would map and unmap (and
+  // the kernel zero) on every batch.
+  thread_local std::string lines;
+  lines.clear();
+  lines.reserve(total);
+  for (const auto& r : records) {
+    lines.append(r).push_back('\n');
+  }
   std::string out;
   out.reserve(total / 4 + 64);
-  static constexpr std::string_view kNewline = "\n";
-  for (const auto& r : records) {
-    // Each piece stays below zlib's 32-bit avail_in (records are far smaller).
-    if (!deflate_into(d.z, r, Z_NO_FLUSH, out) || !deflate_into(d.z, kNewline, Z_NO_FLUSH, out)) {
+  // Each piece stays below zlib's 32-bit avail_in.
+  constexpr std::size_t kPiece = std::size_t{1} << 30;
+  for (std::size_t at = 0; at < lines.size(); at += kPiece) {
+    if (!deflate_into(d.z, std::string_view(lines).substr(at, kPiece), Z_NO_FLUSH, out)) {
       error = "zlib failed while compressing the batch";
       return std::nullopt;
     }
@@ -102,7 +117,7 @@ std::optional<std::string> encode_batch(std::span<const std::string> records,
 
 std::size_t erase_invalid_records(std::vector<std::string>& records) {
   return std::erase_if(records, [](const std::string& r) {
-    return r.empty() || r.find_first_of("\r\n") != std::string::npos;
+    return r.empty() || has_line_break(r);
   });
 }
 

@@ -15,8 +15,10 @@
 
 namespace llmgw::archive {
 
-/// zlib's level 6: within a few percent of 9's ratio on JSON at a third of its CPU.
-inline constexpr int kGzipLevel = 6;
+/// zlib's level 3 (its fast deflate): on the benchmark's audit records 4.8 µs per 2.4 KB
+/// record against level 6's 10.4 µs, for objects 29 % larger (53 KB against 41 KB per 1,000
+/// records). The archiver shares the gateway's cores; the store's bytes are cheaper.
+inline constexpr int kGzipLevel = 3;
 /// A decoded line longer than this is refused (a record holds at most two bodies of
 /// LOGGING_MAX_BODY_BYTES, escaped).
 inline constexpr std::size_t kMaxRecordBytes = 64u << 20;

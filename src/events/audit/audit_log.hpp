@@ -92,8 +92,12 @@ class AuditLog {
     std::vector<std::string> records;
   };
   void run();
-  /// Archives batches until the spools are empty (or stopping and past `deadline`).
-  void flush(std::chrono::steady_clock::time_point deadline);
+  /// Records submitted since start (to the producers' spools and the overflow).
+  [[nodiscard]] std::uint64_t submitted_total() const noexcept;
+  /// Archives batches: with `drain`, until the spools are empty (or stopping and past
+  /// `deadline`); otherwise the first batch whatever its size, then only full ones. Returns
+  /// the records left spooled (a part batch, which waits for the next size or time trigger).
+  std::size_t flush(std::chrono::steady_clock::time_point deadline, bool drain);
   bool take(Batch& b, std::size_t max);
   /// Uploads `b` (or pushes it to the buffer), retrying until acknowledged, or false past
   /// `deadline`; then consumes it.
@@ -118,6 +122,7 @@ class AuditLog {
   };
   std::unique_ptr<Counter[]> submitted_;  ///< per producer, written by its thread only
   std::atomic<std::uint64_t> overflowed_{0};
+  std::atomic<std::int64_t> drop_logged_us_{0};  ///< when a drop was last logged
   std::uint64_t taken_ = 0;  ///< archiver thread only
   /// When the archiver first saw records waiting (unix µs; 0: none): the lag's start, kept by
   /// the archiver so that the request path writes nothing shared.
