@@ -14,6 +14,17 @@ BENCH_BEDROCK_MODEL=bedrock-bench
 BENCH_ANTHROPIC_UPSTREAM=claude-haiku-4-5-20251001
 BENCH_BEDROCK_UPSTREAM=us.anthropic.claude-haiku-4-5-20251001-v1:0
 
+# Every bench model's rpm_limit / tpm_limit (BENCH_MODEL_RPM / BENCH_MODEL_TPM; empty: none),
+# far above what a run sends, so that the model limits are checked on every call.
+BENCH_MODEL_RPM=${BENCH_MODEL_RPM-1000000000}
+BENCH_MODEL_TPM=${BENCH_MODEL_TPM-1000000000000}
+
+# model_limits: the YAML lines of a model's limits (indented for a models: entry)
+model_limits() {
+  if [[ -n $BENCH_MODEL_RPM ]]; then printf '    rpm_limit: %s\n' "$BENCH_MODEL_RPM"; fi
+  if [[ -n $BENCH_MODEL_TPM ]]; then printf '    tpm_limit: %s\n' "$BENCH_MODEL_TPM"; fi
+}
+
 # write_mock_config FILE HOST PORT STREAM_MODEL (TRANSLATED=0: without the translated
 # providers, so that a build from before they existed can be measured)
 write_mock_config() {
@@ -37,12 +48,15 @@ write_mock_config() {
     tr_models="  - name: $BENCH_ANTHROPIC_MODEL
     provider: anthropic-mock
     upstream_model: $BENCH_ANTHROPIC_UPSTREAM
+$(model_limits)
   - name: $BENCH_ANTHROPIC_STREAM_MODEL
     provider: anthropic-mock-stream
     upstream_model: $BENCH_ANTHROPIC_UPSTREAM
+$(model_limits)
   - name: $BENCH_BEDROCK_MODEL
     provider: bedrock-mock
     upstream_model: $BENCH_BEDROCK_UPSTREAM
+$(model_limits)
 "
   fi
   cat >"$1" <<EOF_CONFIG
@@ -60,9 +74,11 @@ providers:
 ${tr_providers}models:
   - name: gpt-4o-mini
     provider: mock
+$(model_limits)
   - name: $4
     provider: mock-stream
     upstream_model: gpt-4o-mini
+$(model_limits)
 ${tr_models%$'\n'}
 EOF_CONFIG
 }

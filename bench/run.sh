@@ -53,6 +53,11 @@
 #   KEEP_DATA=0            1 = keep llmgw's temporary data dir (llmgw.db) after the run
 #   BENCH_BUDGET=1000000   the bench key's monthly budget in USD, so pricing and the budget
 #                          reservation/settlement run on every call (empty: no budget)
+#   BENCH_RPM=1000000000   the bench key's requests and tokens per minute, so the key's rate
+#   BENCH_TPM=1000000000000  limits run on every call (empty: none); every bench model has
+#                          the same rpm_limit and tpm_limit (bench/mock_config.sh)
+# llmgw runs with LOGGING_BODIES=metadata (the audit record issue 14 measures) unless
+# EXTRA_LLMGW_ENV sets LOGGING_BODIES; metrics are always on.
 # and peers.sh's own knobs, passed through: DURATION=10 WARMUP=10 CONNS="1 50" STREAM=1
 #   RATE=200 RATE_SECS=10 PIN=1 GW_CPUS=0 LOAD_CPUS=1 PORTKEY_VERSION PORTKEY_HONO KEEP
 #   (see peers.sh --help). STREAM_MODEL is always gpt-4o-mini-stream.
@@ -219,6 +224,19 @@ parse_extra_env() {
   for kv in "${XENV[@]}"; do
     [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "EXTRA_LLMGW_ENV: '$kv' is not VAR=value"
   done
+  if [[ " ${XENV[*]} " != *" LOGGING_BODIES="* ]]; then
+    XENV=(LOGGING_BODIES=metadata "${XENV[@]}")
+  fi
+}
+
+# key_args: `llmgw keys create` options for the bench key (budget, rpm, tpm)
+KEY_ARGS=()
+key_args() {
+  local budget=${BENCH_BUDGET-1000000} rpm=${BENCH_RPM-1000000000} tpm=${BENCH_TPM-1000000000000}
+  KEY_ARGS=()
+  if [[ -n $budget ]]; then KEY_ARGS+=(--budget "$budget"); fi
+  if [[ -n $rpm ]]; then KEY_ARGS+=(--rpm "$rpm"); fi
+  if [[ -n $tpm ]]; then KEY_ARGS+=(--tpm "$tpm"); fi
 }
 
 parse_variants() {
@@ -242,10 +260,9 @@ start_variants() {
     [[ -z $(ss -Hltn "sport = :$port" || true) ]] || die "port $port (variant ${VAR_NAMES[$i]}) is busy"
     VAR_DIRS[i]=$(mktemp -d "${TMPDIR:-/tmp}/llmgw-bench-data.XXXXXX")
     read -r -a env_v <<<"${VAR_ENVS[$i]}"
-    local budget=${BENCH_BUDGET-1000000} budget_args=()
-    if [[ -n $budget ]]; then budget_args=(--budget "$budget"); fi
+    key_args
     out=$(env "${XENV[@]}" "${env_v[@]}" "$BIN" keys create --data-dir "${VAR_DIRS[$i]}" --name bench \
-            "${budget_args[@]}" 2>"$WORK/keys-${VAR_NAMES[$i]}.err") \
+            "${KEY_ARGS[@]}" 2>"$WORK/keys-${VAR_NAMES[$i]}.err") \
       || die "llmgw keys create failed for variant ${VAR_NAMES[$i]}: $(head -c 500 "$WORK/keys-${VAR_NAMES[$i]}.err")"
     key=$(tail -n 1 <<<"$out" | tr -d '[:space:]')
     VAR_KEYS[i]=$key; VAR_PORTS[i]=$port
@@ -304,11 +321,10 @@ usage_count() { # -> number of usage records, or NA
 }
 
 create_key() {
-  local out budget=${BENCH_BUDGET-1000000}
-  local budget_args=()
-  if [[ -n $budget ]]; then budget_args=(--budget "$budget"); fi
+  local out
+  key_args
   out=$(env "${XENV[@]}" "$BIN" keys create --data-dir "$DATA_DIR" --name bench \
-          "${budget_args[@]}" 2>"$WORK/keys.err") \
+          "${KEY_ARGS[@]}" 2>"$WORK/keys.err") \
     || die "llmgw keys create failed: $(head -c 500 "$WORK/keys.err")"
   KEY=$(tail -n 1 <<<"$out" | tr -d '[:space:]')
   [[ -n $KEY && $KEY != *,* ]] || die "llmgw keys create printed no usable key on its last line: '$(tail -n 1 <<<"$out")'"
@@ -550,7 +566,7 @@ summary() {
     echo "# llmgw benchmark $STAMP"
     echo
     echo "host: $(nproc) CPU ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), load average before the run: $LOAD0"
-    echo "llmgw: $BIN (sha256 $(sha256sum "$BIN" | cut -c1-12), git $(git_rev)), serve --threads $LLMGW_THREADS$(if [[ $PIN == 1 ]]; then echo " on CPU $GW_CPUS"; fi), auth + usage records on, env: ${EXTRA_LLMGW_ENV:-none}"
+    echo "llmgw: $BIN (sha256 $(sha256sum "$BIN" | cut -c1-12), git $(git_rev)), serve --threads $LLMGW_THREADS$(if [[ $PIN == 1 ]]; then echo " on CPU $GW_CPUS"; fi), every feature on (auth; key: ${KEY_ARGS[*]:-no limits}; model rpm/tpm limits; pricing; usage records; audit records; metrics), env: ${XENV[*]:-none}"
     local i
     for i in "${!VAR_NAMES[@]}"; do echo "variant $LLMGW_NAME-${VAR_NAMES[$i]}: another llmgw process, env: ${EXTRA_LLMGW_ENV:+$EXTRA_LLMGW_ENV }${VAR_ENVS[$i]}"; done
     echo "run: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=\"$CONNS\" STREAM=$STREAM RATE=$RATE RATE_SECS=$RATE_SECS PIN=$PIN (gateways on CPU $GW_CPUS, wrk + mock on CPU $LOAD_CPUS), BUILTIN=\"$BUILTIN\""
