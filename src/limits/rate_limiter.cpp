@@ -12,9 +12,18 @@ LocalRateLimiter::Shard& LocalRateLimiter::shard(std::string_view key) {
 
 void LocalRateLimiter::expire(KeyState& s, std::int64_t now_ms) {
   while (!s.log.empty() && s.log.front().at_ms + kWindowMs <= now_ms) {
+    s.calls -= s.log.front().calls;
     s.tokens -= s.log.front().tokens;
     s.log.pop_front();
   }
+}
+
+std::deque<LocalRateLimiter::Entry>::iterator LocalRateLimiter::find(KeyState& s,
+                                                                      std::int64_t at_ms) {
+  // In time order (a key's clock never steps back: latest_ms): binary search.
+  auto e = std::lower_bound(s.log.begin(), s.log.end(), at_ms,
+                            [](const Entry& x, std::int64_t ms) { return x.at_ms < ms; });
+  return e != s.log.end() && e->at_ms == at_ms ? e : s.log.end();
 }
 
 namespace {
@@ -53,10 +62,10 @@ RateDecision LocalRateLimiter::acquire(std::string_view key_id, const RateLimits
   s.latest_ms = now_ms;
   expire(s, now_ms);
 
-  const auto requests = static_cast<std::int64_t>(s.log.size());
+  const std::int64_t requests = s.calls;
   const std::int64_t window_reset =
       s.log.empty() ? 0 : s.log.back().at_ms + kWindowMs - now_ms;
-  auto per_request = +[](const Entry&) -> std::int64_t { return 1; };
+  auto per_request = +[](const Entry& e) -> std::int64_t { return e.calls; };
   auto per_token = +[](const Entry& e) -> std::int64_t { return e.tokens; };
 
   if (limits.tpm && est_tokens > *limits.tpm) {
@@ -75,10 +84,15 @@ RateDecision LocalRateLimiter::acquire(std::string_view key_id, const RateLimits
 
   const bool ok = d.verdict == RateVerdict::Ok;
   if (ok && (limits.rpm || limits.tpm)) {
-    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
-    s.log.push_back({now_ms, id, est_tokens});
+    if (s.log.empty() || s.log.back().at_ms != now_ms) {
+      s.log.push_back({now_ms, 0, 0});
+    }
+    ++s.log.back().calls;
+    s.log.back().tokens += est_tokens;
+    ++s.calls;
     s.tokens += est_tokens;
-    out.entry = id;
+    out.entry = next_id_.fetch_add(1, std::memory_order_relaxed);
+    out.entry_ms = now_ms;
     out.tokens = est_tokens;
   }
   if (ok && limits.max_concurrent) {
@@ -91,7 +105,7 @@ RateDecision LocalRateLimiter::acquire(std::string_view key_id, const RateLimits
   }
   const std::int64_t reset = ok ? kWindowMs : window_reset;
   if (limits.rpm) {
-    const auto used = static_cast<std::int64_t>(s.log.size());
+    const std::int64_t used = s.calls;
     d.requests = WindowState{*limits.rpm, std::max<std::int64_t>(0, *limits.rpm - used), reset};
   }
   if (limits.tpm) {
@@ -116,12 +130,9 @@ void LocalRateLimiter::reconcile(RateTicket& t, std::int64_t actual_tokens, std:
   }
   KeyState& s = it->second;
   expire(s, std::max(now_ms, s.latest_ms));
-  // Entries are in time order and ids increase with time: binary search by id.
-  auto e = std::lower_bound(s.log.begin(), s.log.end(), t.entry,
-                            [](const Entry& x, std::uint64_t id) { return x.id < id; });
-  if (e != s.log.end() && e->id == t.entry) {
-    s.tokens += actual_tokens - e->tokens;
-    e->tokens = actual_tokens;
+  if (auto e = find(s, t.entry_ms); e != s.log.end()) {  // else aged out: nothing counted
+    s.tokens += actual_tokens - t.tokens;
+    e->tokens += actual_tokens - t.tokens;
   }
   t.tokens = actual_tokens;
 }
@@ -157,11 +168,14 @@ void LocalRateLimiter::cancel(RateTicket& t) {
     std::lock_guard lock(sh.mutex);
     if (auto it = sh.keys.find(t.key_id); it != sh.keys.end()) {
       KeyState& s = it->second;
-      auto e = std::lower_bound(s.log.begin(), s.log.end(), t.entry,
-                                [](const Entry& x, std::uint64_t id) { return x.id < id; });
-      if (e != s.log.end() && e->id == t.entry) {
-        s.tokens -= e->tokens;
-        s.log.erase(e);
+      if (auto e = find(s, t.entry_ms); e != s.log.end()) {
+        --s.calls;
+        s.tokens -= t.tokens;
+        --e->calls;
+        e->tokens -= t.tokens;
+        if (e->calls == 0) {
+          s.log.erase(e);
+        }
       }
     }
     t.entry = 0;

@@ -51,6 +51,7 @@ struct RateTicket {
   std::string key_id;
   std::string call_id;         ///< the shared limiter's id of its entries (unique across replicas)
   std::uint64_t entry = 0;     ///< id of its log entries (0: none)
+  std::int64_t entry_ms = 0;   ///< the in-process limiter's window slot it counts in
   std::int64_t tokens = 0;     ///< tokens currently counted for it
   bool slot = false;           ///< holds a concurrency slot
   bool active = false;
@@ -172,13 +173,18 @@ class LocalRateLimiter final : public RateLimiter {
   void cancel(RateTicket& t);
 
  private:
+  /// The calls admitted in one millisecond. One entry per call made the window a log as long
+  /// as the calls of a minute (1.2 million entries, 29 MB, at 20,000 calls a second), searched
+  /// on every call's end; per millisecond it holds at most 60,000 entries whatever the limit,
+  /// and is as exact: the window's edges are whole milliseconds anyway.
   struct Entry {
     std::int64_t at_ms;
-    std::uint64_t id;
+    std::int64_t calls;
     std::int64_t tokens;
   };
   struct KeyState {
-    std::deque<Entry> log;     ///< oldest first
+    std::deque<Entry> log;     ///< oldest first, one per millisecond with calls
+    std::int64_t calls = 0;    ///< sum of log[].calls
     std::int64_t tokens = 0;   ///< sum of log[].tokens
     std::int64_t in_flight = 0;
     std::int64_t latest_ms = 0;
@@ -190,6 +196,8 @@ class LocalRateLimiter final : public RateLimiter {
   static constexpr std::size_t kShards = 16;
   Shard& shard(std::string_view key);
   static void expire(KeyState& s, std::int64_t now_ms);
+  /// The entry of `at_ms`, or log.end().
+  static std::deque<Entry>::iterator find(KeyState& s, std::int64_t at_ms);
 
   LocalSpendLedger* ledger_;
   std::array<Shard, kShards> shards_;

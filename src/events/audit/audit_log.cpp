@@ -68,7 +68,7 @@ void AuditLog::start() {
     }
     spools_.push_back(events::Spool::open(path, opt_.spool_bytes, {}, "audit spool"));
   }
-  overflow_ = events::Spool::open(opt_.spool_dir + "/audit-overflow.spool", opt_.spool_bytes, {},
+  overflow_ = events::Spool::open(opt_.spool_dir + "/audit-overflow.spool", opt_.overflow_bytes, {},
                                   "audit spool");
   finish_marked();
   thread_ = std::thread([this] { run(); });

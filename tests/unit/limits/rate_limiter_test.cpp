@@ -126,6 +126,45 @@ TEST_F(Limiter, CancelTakesBackTheRequestTheTokensAndTheSlot) {
   EXPECT_EQ(d.tokens->remaining, 40);
 }
 
+TEST_F(Limiter, CallsOfOneMillisecondShareAnEntryAndEachIsTakenBackExactly) {
+  // 3,000 calls in each of two milliseconds (they share one window entry per millisecond):
+  // reconciling, cancelling and ageing out act on each call's own share, not the entry's.
+  const RateLimits l{.rpm = 100'000, .tpm = 10'000'000};
+  std::vector<RateTicket> t(6'000);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    ASSERT_EQ(take(l, 100, kT0 + static_cast<std::int64_t>(i / 3'000), &t[i]).verdict,
+              RateVerdict::Ok);
+  }
+  std::int64_t calls = 6'000;
+  std::int64_t tokens = 600'000;
+  for (std::size_t i = 0; i < t.size(); i += 2) {
+    rl.reconcile(t[i], 40 + static_cast<std::int64_t>(i % 7), kT0 + 2);
+    tokens += 40 + static_cast<std::int64_t>(i % 7) - 100;
+  }
+  for (std::size_t i = 0; i < t.size(); i += 3) {
+    tokens -= t[i].tokens;
+    --calls;
+    rl.cancel(t[i]);
+  }
+  auto d = take(l, 0, kT0 + 3);
+  ASSERT_EQ(d.verdict, RateVerdict::Ok);
+  EXPECT_EQ(d.requests->remaining, 100'000 - calls - 1);
+  EXPECT_EQ(d.tokens->remaining, 10'000'000 - tokens);
+  // The first millisecond's calls age out together, and only they.
+  std::int64_t first_calls = 0;
+  std::int64_t first_tokens = 0;
+  for (std::size_t i = 0; i < 3'000; ++i) {
+    if (i % 3 != 0) {
+      ++first_calls;
+      first_tokens += t[i].tokens;
+    }
+  }
+  d = take(l, 0, kT0 + 60'000);
+  ASSERT_EQ(d.verdict, RateVerdict::Ok);
+  EXPECT_EQ(d.requests->remaining, 100'000 - (calls - first_calls) - 2);
+  EXPECT_EQ(d.tokens->remaining, 10'000'000 - (tokens - first_tokens));
+}
+
 TEST_F(Limiter, KeysAreIndependentAndUnlimitedKeysAreFree) {
   RateTicket t;
   EXPECT_EQ(rl.acquire("key_a", {.rpm = 1}, 0, kT0, t).verdict, RateVerdict::Ok);
