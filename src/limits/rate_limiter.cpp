@@ -1,6 +1,7 @@
 #include "limits/rate_limiter.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <functional>
 
@@ -56,7 +57,10 @@ RateDecision LocalRateLimiter::acquire(std::string_view key_id, const RateLimits
   est_tokens = std::max<std::int64_t>(0, est_tokens);
   Shard& sh = shard(key_id);
   std::lock_guard lock(sh.mutex);
-  auto [it, inserted] = sh.keys.try_emplace(std::string(key_id));
+  auto it = sh.keys.find(key_id);
+  if (it == sh.keys.end()) {
+    it = sh.keys.try_emplace(std::string(key_id)).first;
+  }
   KeyState& s = it->second;
   now_ms = std::max(now_ms, s.latest_ms);  // a clock stepping back frees nothing early
   s.latest_ms = now_ms;
@@ -263,19 +267,45 @@ void LocalRateLimiter::abandon(std::span<RateTicket> tickets) noexcept {
   }
 }
 
-std::string format_reset(std::int64_t ms) {
+namespace {
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+}  // namespace
+
+void append_reset(std::string& out, std::int64_t ms) {
   if (ms < 1000) {
-    return std::to_string(std::max<std::int64_t>(0, ms)) + "ms";
+    append_int(out, std::max<std::int64_t>(0, ms));
+    out += "ms";
+    return;
   }
   const std::int64_t minutes = ms / 60'000;
   const std::int64_t rest_ms = ms % 60'000;
-  std::string secs = std::to_string(rest_ms / 1000);
-  if (const std::int64_t frac = rest_ms % 1000; frac != 0) {
-    std::string f = std::to_string(1000 + frac).substr(1);  // three digits
-    while (!f.empty() && f.back() == '0') f.pop_back();
-    secs += "." + f;
+  if (minutes > 0) {
+    append_int(out, minutes);
+    out += 'm';
   }
-  return minutes > 0 ? std::to_string(minutes) + "m" + secs + "s" : secs + "s";
+  append_int(out, rest_ms / 1000);
+  if (std::int64_t frac = rest_ms % 1000; frac != 0) {
+    // Three digits without trailing zeros: 250 -> ".25", 5 -> ".005".
+    char digits[3] = {static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                      static_cast<char>('0' + frac % 10)};
+    std::size_t n = 3;
+    while (digits[n - 1] == '0') {
+      --n;
+    }
+    out += '.';
+    out.append(digits, n);
+  }
+  out += 's';
+}
+
+std::string format_reset(std::int64_t ms) {
+  std::string out;
+  append_reset(out, ms);
+  return out;
 }
 
 }  // namespace llmgw::limits

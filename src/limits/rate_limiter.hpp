@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -189,9 +190,15 @@ class LocalRateLimiter final : public RateLimiter {
     std::int64_t in_flight = 0;
     std::int64_t latest_ms = 0;
   };
+  struct Hash {  // finds by string_view: no key copied per call
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::string, KeyState> keys;
+    std::unordered_map<std::string, KeyState, Hash, std::equal_to<>> keys;
   };
   static constexpr std::size_t kShards = 16;
   Shard& shard(std::string_view key);
@@ -206,5 +213,7 @@ class LocalRateLimiter final : public RateLimiter {
 
 /// "250ms", "1.5s", "6m0s" (the shape of OpenAI's x-ratelimit-reset-* values).
 std::string format_reset(std::int64_t ms);
+/// format_reset(ms) appended to `out` (no allocation when `out` has room).
+void append_reset(std::string& out, std::int64_t ms);
 
 }  // namespace llmgw::limits

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <initializer_list>
 
 namespace llmgw::pricing {
@@ -79,7 +80,8 @@ void append_line(std::string& json, const PriceComponent& c, std::int64_t quanti
   json += R"(","p":")";
   json += c.price.to_string();
   json += R"(","q":)";
-  json += std::to_string(quantity);
+  char buf[24];
+  json.append(buf, std::to_chars(buf, buf + sizeof buf, quantity).ptr);
   json += "}";
 }
 
@@ -119,6 +121,7 @@ Cost compute_cost(const ModelPricing* pricing, const TokenUsage& u, ServiceTier 
       {u.output_images, {{Kind{Direction::Output, Modality::Image, false}}, 1}},
   }};
   bool missing = false;
+  cost.lines_json.reserve(256);  // a typical call's lines: one allocation, not five
   cost.lines_json.assign(1, '[');  // not = "[": GCC 12 warns falsely (-Wrestrict, PR 105329)
   for (const auto& line : lines) {
     if (line.quantity <= 0) {

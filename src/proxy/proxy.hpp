@@ -167,6 +167,7 @@ class Proxy final : public http::Handler, public limits::SettlementListener {
   static std::string cost_headers(const Call& call);
   /// x-ratelimit-{limit,remaining,reset}-{requests,tokens} of the key's windows.
   static std::string rate_headers(const limits::RateDecision& d);
+  static void append_rate_headers(std::string& out, const limits::RateDecision& d);
   /// The provider's pass-through headers, minus its x-ratelimit-* when the key has its own.
   static std::string upstream_headers(const Call& call, const std::string& passthrough);
   /// An error answer in the client's format (OpenAI's, or Anthropic's for /v1/messages).

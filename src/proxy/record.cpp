@@ -4,6 +4,8 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include <charconv>
+
 namespace llmgw::proxy {
 
 namespace {
@@ -43,25 +45,41 @@ void Proxy::compute_cost(http::Exchange& ex, Call& call) {
 }
 
 std::string Proxy::cost_headers(const Call& call) {
-  std::string h = "x-llmgw-cost-usd: ";
-  h += call.cost.known() ? call.cost_text : "unknown";
+  std::string h;
+  h.reserve(384);
+  h += "x-llmgw-cost-usd: ";
+  h += call.cost.known() ? std::string_view(call.cost_text) : std::string_view("unknown");
   h += "\r\nx-llmgw-cost-status: ";
   h += pricing::to_string(call.cost.status);
   h += "\r\n";
-  h += rate_headers(call.rate);
+  append_rate_headers(h, call.rate);
   return h;
 }
 
 std::string Proxy::rate_headers(const limits::RateDecision& d) {
   std::string h;
-  auto add = [&h](std::string_view what, const limits::WindowState& w) {
+  append_rate_headers(h, d);
+  return h;
+}
+
+void Proxy::append_rate_headers(std::string& h, const limits::RateDecision& d) {
+  // Appended in place: this runs on every answer, and a string per value made it a dozen
+  // allocations a call.
+  const auto add = [&h](std::string_view what, const limits::WindowState& w) {
+    char buf[24];
     h += "x-ratelimit-limit-";
     h += what;
-    h += ": " + std::to_string(w.limit) + "\r\nx-ratelimit-remaining-";
+    h += ": ";
+    h.append(buf, std::to_chars(buf, buf + sizeof buf, w.limit).ptr);
+    h += "\r\nx-ratelimit-remaining-";
     h += what;
-    h += ": " + std::to_string(w.remaining) + "\r\nx-ratelimit-reset-";
+    h += ": ";
+    h.append(buf, std::to_chars(buf, buf + sizeof buf, w.remaining).ptr);
+    h += "\r\nx-ratelimit-reset-";
     h += what;
-    h += ": " + limits::format_reset(w.reset_ms) + "\r\n";
+    h += ": ";
+    limits::append_reset(h, w.reset_ms);
+    h += "\r\n";
   };
   if (d.requests) {
     add("requests", *d.requests);
@@ -69,7 +87,6 @@ std::string Proxy::rate_headers(const limits::RateDecision& d) {
   if (d.tokens) {
     add("tokens", *d.tokens);
   }
-  return h;
 }
 
 std::string Proxy::upstream_headers(const Call& call, const std::string& passthrough) {
