@@ -259,6 +259,12 @@ int run_serve(const ServeOptions& opts) {
     metrics.set_probe(metrics::Probe::UsageBufferBytes, [&usage] {
       return std::optional<double>(static_cast<double>(usage.pending_bytes()));
     });
+    metrics.set_probe(metrics::Probe::AuditDropped, [&audit_log] {
+      return std::optional<double>(static_cast<double>(audit_log.dropped()));
+    });
+    metrics.set_probe(metrics::Probe::UsageDropped, [&usage] {
+      return std::optional<double>(static_cast<double>(usage.dropped()));
+    });
 
     // Each dependency's state for /readyz and the metrics, checked by a background thread.
     proxy::DependencyHealth health;

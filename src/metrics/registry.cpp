@@ -61,13 +61,18 @@ constexpr std::array<Family, kLatencies> kLatencyFamilies{{
 
 constexpr std::array<std::string_view, kProbes> kProbeNames{
     "llmgw_usage_buffer_bytes", "llmgw_audit_buffer_bytes", "llmgw_audit_archive_lag_seconds",
-    "llmgw_redis_up", "llmgw_database_up"};
+    "llmgw_redis_up", "llmgw_database_up", "llmgw_usage_records_dropped_total",
+    "llmgw_audit_records_dropped_total"};
+constexpr std::array<std::string_view, kProbes> kProbeTypes{
+    "gauge", "gauge", "gauge", "gauge", "gauge", "counter", "counter"};
 constexpr std::array<std::string_view, kProbes> kProbeHelp{
     "Bytes of usage records spooled and not yet written (to the store or the Redis queue).",
     "Bytes of audit records spooled and not yet archived.",
     "Age of the oldest audit record not yet archived.",
     "Whether Redis answered its last health check (1) or not (0).",
-    "Whether the database answered its last health check (1) or not (0)."};
+    "Whether the database answered its last health check (1) or not (0).",
+    "Usage records that could be kept nowhere (spool and queue full) since start.",
+    "Audit records that could be kept nowhere (spools full) since start."};
 
 void header(std::string& out, const Family& f) {
   out += "# HELP ";
@@ -329,7 +334,7 @@ void Registry::render(std::string& out) const {
     if (!v) {
       continue;
     }
-    header(out, {kProbeNames[p], "gauge", kProbeHelp[p]});
+    header(out, {kProbeNames[p], kProbeTypes[p], kProbeHelp[p]});
     out += kProbeNames[p];
     out += ' ';
     append_double(out, *v);

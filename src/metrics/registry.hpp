@@ -32,15 +32,17 @@ struct BuildInfo {
 /// -DLLMGW_GIT_COMMIT=….
 BuildInfo this_build();
 
-/// Gauges whose value lives elsewhere and is read at scrape time.
+/// Gauges (and two counters) whose value lives elsewhere and is read at scrape time.
 enum class Probe : std::uint8_t {
   UsageBufferBytes,    ///< llmgw_usage_buffer_bytes: spooled usage records not yet written
   AuditBufferBytes,    ///< llmgw_audit_buffer_bytes: spooled audit records not yet archived
   AuditArchiveLag,     ///< llmgw_audit_archive_lag_seconds: age of the oldest unarchived record
   RedisUp,             ///< llmgw_redis_up: 1 reachable, 0 not
   DatabaseUp,          ///< llmgw_database_up: 1 reachable, 0 not
+  UsageDropped,        ///< llmgw_usage_records_dropped_total (counter): records not kept
+  AuditDropped,        ///< llmgw_audit_records_dropped_total (counter): records not kept
 };
-inline constexpr std::size_t kProbes = 5;
+inline constexpr std::size_t kProbes = 7;
 
 /// Reads a probe's value; nullopt leaves the gauge out of this scrape (e.g. no Redis in the
 /// embedded shape). Runs on the scraping thread under the registry's lock: it must not block

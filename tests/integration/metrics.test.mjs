@@ -114,5 +114,7 @@ test('a mixed load: promtool accepts the scrape, and the counters add up', T, as
   assert.match(text, /^llmgw_usage_buffer_bytes \d+$/m);
   assert.match(text, /^llmgw_audit_buffer_bytes \d+$/m);
   assert.match(text, /^llmgw_database_up 1$/m);
+  assert.match(text, /^llmgw_usage_records_dropped_total 0$/m);
+  assert.match(text, /^llmgw_audit_records_dropped_total 0$/m);
   assert.doesNotMatch(text, /^llmgw_redis_up/m);
 });

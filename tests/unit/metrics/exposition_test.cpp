@@ -99,11 +99,14 @@ TEST(Registry, RendersBuildInfoStartTimeAndProbes) {
   reg.set_probe(Probe::UsageBufferBytes, [] { return std::optional<double>(7); });
   reg.set_probe(Probe::RedisUp, [] { return std::optional<double>(); });  // not configured
   reg.set_probe(Probe::DatabaseUp, [] { return std::optional<double>(1); });
+  reg.set_probe(Probe::AuditDropped, [] { return std::optional<double>(3); });
   const std::string out = reg.render();
   EXPECT_EQ(test::sample(out, R"(llmgw_build_info{version="0.1.0",commit="abc123"})"), "1");
   EXPECT_EQ(test::sample(out, "llmgw_start_time_seconds"), "1700000000.25");
   EXPECT_EQ(test::sample(out, "llmgw_usage_buffer_bytes"), "7");
   EXPECT_EQ(test::sample(out, "llmgw_database_up"), "1");
+  EXPECT_EQ(test::sample(out, "llmgw_audit_records_dropped_total"), "3");
+  EXPECT_NE(out.find("# TYPE llmgw_audit_records_dropped_total counter\n"), std::string::npos);
   EXPECT_EQ(out.find("llmgw_redis_up"), std::string::npos);
   EXPECT_EQ(out.find("llmgw_audit_buffer_bytes"), std::string::npos);
   EXPECT_EQ(kContentType, "text/plain; version=0.0.4; charset=utf-8");

@@ -39,6 +39,8 @@ std::string mixed_load_scrape() {
   reg.set_probe(Probe::AuditArchiveLag, [] { return std::optional<double>(4.5); });
   reg.set_probe(Probe::RedisUp, [] { return std::optional<double>(1); });
   reg.set_probe(Probe::DatabaseUp, [] { return std::optional<double>(0); });
+  reg.set_probe(Probe::UsageDropped, [] { return std::optional<double>(0); });
+  reg.set_probe(Probe::AuditDropped, [] { return std::optional<double>(2); });
   const TargetId a = reg.target("gpt-4o", "openai");
   const TargetId b = reg.target("we\"ird\\name\nwith newline \xff", "azure-east");
   Shard& s1 = reg.add_shard();
