@@ -103,7 +103,13 @@ test('local directory: one record per request on every exit path, equal to what 
     assert.equal(recs.get(id)?.length, 1, `exactly one record for ${id}`);
   }
   const r = (id) => recs.get(id)[0];
-  const rows = await s.gw.usageRows();
+  // The usage writer and the archiver run apart: the records may be archived before their
+  // usage rows are written.
+  let rows = [];
+  await waitUntil(async () => {
+    rows = await s.gw.usageRows();
+    return ['a1', 'a2'].every((id) => rows.some((u) => u.client_request_id === id));
+  }, 15_000, 'the usage rows of a1 and a2 written');
   const usage = (id) => rows.find((u) => u.client_request_id === id);
 
   assert.equal(r('a1').status, 200);
