@@ -95,7 +95,7 @@ RateDecision LocalRateLimiter::acquire(std::string_view key_id, const RateLimits
     s.log.back().tokens += est_tokens;
     ++s.calls;
     s.tokens += est_tokens;
-    out.entry = next_id_.fetch_add(1, std::memory_order_relaxed);
+    out.entry = 1;  // counted in the window (its slot: entry_ms)
     out.entry_ms = now_ms;
     out.tokens = est_tokens;
   }

@@ -20,7 +20,6 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -51,7 +50,7 @@ struct WindowState {
 struct RateTicket {
   std::string key_id;
   std::string call_id;         ///< the shared limiter's id of its entries (unique across replicas)
-  std::uint64_t entry = 0;     ///< id of its log entries (0: none)
+  std::uint64_t entry = 0;     ///< 1: counted in a window (0: not)
   std::int64_t entry_ms = 0;   ///< the in-process limiter's window slot it counts in
   std::int64_t tokens = 0;     ///< tokens currently counted for it
   bool slot = false;           ///< holds a concurrency slot
@@ -208,7 +207,6 @@ class LocalRateLimiter final : public RateLimiter {
 
   LocalSpendLedger* ledger_;
   std::array<Shard, kShards> shards_;
-  std::atomic<std::uint64_t> next_id_{1};  ///< entry ids, increasing with time per key
 };
 
 /// "250ms", "1.5s", "6m0s" (the shape of OpenAI's x-ratelimit-reset-* values).

@@ -20,8 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMarker = "audit-batch.marker";
-/// How often the archiver looks at the spools. A second let a loaded I/O thread fill its
-/// spool (16 MiB: about 1.3 s of metadata records at 18,000 req/s) before it woke.
+/// How often the archiver looks at the spools. In a second a loaded I/O thread writes more
+/// than its spool holds (4 MiB: about 0.35 s of metadata records at 18,000 req/s).
 constexpr auto kWake = std::chrono::milliseconds(100);
 /// The archiver's nice value. At 19 (a weight of 15 against the I/O thread's 1,024) it got
 /// about 1.5 % of a saturated core, less than the records it must compress (full bodies at
